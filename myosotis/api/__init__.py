@@ -1,0 +1,1 @@
+"""API layer: :class:`Memory`, views and node handles."""

@@ -1,0 +1,386 @@
+"""Node handles and live list/map proxies.
+
+A handle holds a source (a Memory or a View) and a node id, never a Python
+object of the node: every access resolves the id again, so a handle stays
+right after commits, discards and refreshes, and fails clearly after close.
+Lists and maps read from a node come back as proxies whose in-place edits
+become path-addressed mutations (FORMAT.md §6), so ``node.items.append(x)``
+writes one small mutation and is never silently lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping, MutableSequence
+from typing import TYPE_CHECKING, Any, Protocol, Union, overload
+
+from myosotis.errors import (
+    FieldNotFoundError,
+    InvalidOperationError,
+    InvalidValueError,
+    MissingAttributeError,
+    NodeNotFoundError,
+)
+from myosotis.format.constants import MAX_DEPTH
+from myosotis.format.mutations import (
+    Delete,
+    ListInsert,
+    ListRemove,
+    ListReplace,
+    MapDelete,
+    MapSet,
+    Mutation,
+    Path,
+    Set,
+    Unset,
+)
+from myosotis.format.values import Ref
+
+if TYPE_CHECKING:
+    from myosotis.engine.graph import NodeState
+
+
+class Source(Protocol):
+    """What a handle needs from a Memory or a View."""
+
+    def _node_state(self, node_id: int) -> NodeState: ...
+    def _stage(self, m: Mutation) -> None: ...
+    def _owns(self, handle: Node) -> bool: ...
+
+
+# --------------------------------------------------------------------------
+# conversions
+
+
+def to_stored(v: Any, src: Source, depth: int = 0) -> Any:
+    """A fresh stored value (FORMAT.md §5) for the Python value ``v``.
+
+    Handles become references (they must belong to ``src``'s memory), proxies
+    become copies of what they show, tuples become lists. Raises
+    InvalidValueError for anything else; the encoder checks ranges and limits.
+    """
+    t = type(v)
+    if v is None or t is bool or t is int or t is float or t is str:
+        return v
+    if depth > MAX_DEPTH:
+        raise InvalidValueError(f"value nests deeper than {MAX_DEPTH} lists/maps")
+    if t is list or t is tuple or t is ListProxy:
+        return [to_stored(x, src, depth + 1) for x in v]
+    if t is dict or t is MapProxy:
+        out = {}
+        for k, x in v.items():
+            if type(k) is not str:
+                raise InvalidValueError(f"map key {k!r} is not a str; map keys must be strings")
+            out[k] = to_stored(x, src, depth + 1)
+        return out
+    if t is Node:
+        if not src._owns(v):
+            raise InvalidValueError(
+                f"node {v._id} belongs to another memory; references must stay inside one file")
+        return Ref(v._id)
+    if t is Ref:
+        return v
+    raise InvalidValueError(
+        f"cannot store a value of type {t.__name__}; allowed: None, bool, int, float, str, "
+        "list, tuple, dict with str keys, and nodes (stored as references)")
+
+
+def to_python(v: Any, src: Source) -> Any:
+    """A plain Python copy of a stored value; references become handles."""
+    t = type(v)
+    if t is list:
+        return [to_python(x, src) for x in v]
+    if t is dict:
+        return {k: to_python(x, src) for k, x in v.items()}
+    if t is Ref:
+        return Node(src, v.id)
+    return v
+
+
+def _wrap(v: Any, src: Source, node_id: int, field: str, path: Path) -> Any:
+    """What a read returns: a proxy for a container, a handle for a reference."""
+    t = type(v)
+    if t is list:
+        return ListProxy(src, node_id, field, path)
+    if t is dict:
+        return MapProxy(src, node_id, field, path)
+    if t is Ref:
+        return Node(src, v.id)
+    return v
+
+
+# --------------------------------------------------------------------------
+# node handles
+
+_OWN = frozenset({"_src", "_id"})
+
+
+class Node:
+    """A handle to one node. Fields read and write as attributes or items.
+
+    ``node.goal``/``node["goal"]`` read a field (AttributeError/KeyError
+    subclasses when absent), assignment sets it, ``del`` removes it. A field
+    whose name is also a method or property of this class (``id``, ``type``,
+    ``deleted``, ``delete``, ``fields``, ``get``) is reachable with item syntax
+    only.
+    """
+
+    __slots__ = ("_src", "_id")
+
+    def __init__(self, src: Source, node_id: int) -> None:
+        object.__setattr__(self, "_src", src)
+        object.__setattr__(self, "_id", node_id)
+
+    @property
+    def _myo_ref_id(self) -> int:
+        return self._id
+
+    def _state(self) -> NodeState:
+        return self._src._node_state(self._id)
+
+    @property
+    def id(self) -> int:
+        """The node's stable id."""
+        return self._id
+
+    @property
+    def type(self) -> str:
+        return self._state().type
+
+    @property
+    def deleted(self) -> bool:
+        """True once the node is tombstoned (it stays readable)."""
+        return self._state().deleted
+
+    def delete(self) -> None:
+        """Tombstone the node (no cascade; references to it stay valid)."""
+        self._src._stage(Delete(self._id))
+
+    def fields(self) -> dict[str, Any]:
+        """Every field as a plain Python value (a copy), in field-name order."""
+        f = self._state().fields
+        return {k: to_python(f[k], self._src) for k in sorted(f)}
+
+    def get(self, name: str, default: Any = None) -> Any:
+        f = self._state().fields
+        return _wrap(f[name], self._src, self._id, name, ()) if name in f else default
+
+    def __getitem__(self, name: str) -> Any:
+        f = self._state().fields
+        if name not in f:
+            raise FieldNotFoundError(f"node {self._id} ({self.type}) has no field {name!r}")
+        return _wrap(f[name], self._src, self._id, name, ())
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        f = self._state().fields
+        if name not in f:
+            raise MissingAttributeError(
+                f"node {self._id} ({self._state().type}) has no field {name!r}")
+        return _wrap(f[name], self._src, self._id, name, ())
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if type(name) is not str:
+            raise InvalidValueError(f"field names are strings, not {type(name).__name__}")
+        self._src._stage(Set(self._id, name, to_stored(value, self._src)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OWN or hasattr(type(self), name):
+            raise InvalidOperationError(
+                f"{name!r} is a property of node handles; set the field with node[{name!r}] = ...")
+        self[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self._state().fields:
+            raise FieldNotFoundError(f"node {self._id} has no field {name!r} to delete")
+        self._src._stage(Unset(self._id, name))
+
+    def __delattr__(self, name: str) -> None:
+        if name not in self._state().fields:
+            raise MissingAttributeError(f"node {self._id} has no field {name!r} to delete")
+        self._src._stage(Unset(self._id, name))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._state().fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._state().fields))
+
+    def __len__(self) -> int:
+        return len(self._state().fields)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Node and other._src is self._src and other._id == self._id
+
+    def __hash__(self) -> int:
+        return hash((id(self._src), self._id))
+
+    def __repr__(self) -> str:
+        try:
+            s = self._state()
+        except Exception:  # a repr must not raise (closed memory, missing node)
+            return f"<Node {self._id}>"
+        mark = " deleted" if s.deleted else ""
+        return f"<Node {self._id} {s.type}{mark} {self.fields()!r}>"
+
+
+# --------------------------------------------------------------------------
+# live containers
+
+
+class _Proxy:
+    __slots__ = ("_src", "_node", "_field", "_path")
+
+    def __init__(self, src: Source, node_id: int, field: str, path: Path) -> None:
+        self._src = src
+        self._node = node_id
+        self._field = field
+        self._path = path
+
+    def _target(self) -> Any:
+        """The container this proxy names, resolved again on every access."""
+        fields = self._src._node_state(self._node).fields
+        if self._field not in fields:
+            raise InvalidOperationError(
+                f"field {self._field!r} of node {self._node} no longer exists")
+        cur = fields[self._field]
+        for step in self._path:
+            try:
+                cur = cur[step]
+            except (KeyError, IndexError, TypeError):
+                raise InvalidOperationError(
+                    f"the container at {list(self._path)} in field {self._field!r} of node "
+                    f"{self._node} no longer exists") from None
+        return cur
+
+    def _child(self, key: Union[int, str], v: Any) -> Any:
+        return _wrap(v, self._src, self._node, self._field, (*self._path, key))
+
+    def copy(self) -> Any:
+        """A plain Python copy (references become handles)."""
+        return to_python(self._target(), self._src)
+
+    def __len__(self) -> int:
+        return len(self._target())
+
+    def __repr__(self) -> str:
+        return repr(self.copy())
+
+
+class ListProxy(_Proxy, MutableSequence[Any]):
+    """A list field (or a list inside one); edits are recorded as list mutations."""
+
+    __slots__ = ()
+
+    def _expect(self) -> list[Any]:
+        t = self._target()
+        if type(t) is not list:
+            raise InvalidOperationError(f"field {self._field!r} of node {self._node} at "
+                                        f"{list(self._path)} is no longer a list")
+        return t
+
+    def _index(self, i: int, size: int, insert: bool = False) -> int:
+        if type(i) is not int:
+            raise TypeError(f"list indices must be integers, not {type(i).__name__}")
+        j = i + size if i < 0 else i
+        if insert:
+            return min(max(j, 0), size)
+        if not 0 <= j < size:
+            raise IndexError(f"list index {i} out of range (length {size})")
+        return j
+
+    @overload
+    def __getitem__(self, i: int) -> Any: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Any]: ...
+    def __getitem__(self, i: Any) -> Any:
+        lst = self._expect()
+        if isinstance(i, slice):
+            return [to_python(x, self._src) for x in lst[i]]
+        j = self._index(i, len(lst))
+        return self._child(j, lst[j])
+
+    def __setitem__(self, i: Any, value: Any) -> None:
+        if isinstance(i, slice):
+            raise InvalidOperationError("slice assignment is not supported on stored lists; "
+                                        "assign the whole field or edit element by element")
+        j = self._index(i, len(self._expect()))
+        self._src._stage(ListReplace(self._node, self._field, self._path, j,
+                                     to_stored(value, self._src)))
+
+    def __delitem__(self, i: Any) -> None:
+        if isinstance(i, slice):
+            for j in sorted(range(*i.indices(len(self._expect()))), reverse=True):
+                del self[j]
+            return
+        j = self._index(i, len(self._expect()))
+        self._src._stage(ListRemove(self._node, self._field, self._path, j))
+
+    def insert(self, index: int, value: Any) -> None:
+        j = self._index(index, len(self._expect()), insert=True)
+        self._src._stage(ListInsert(self._node, self._field, self._path, j,
+                                    to_stored(value, self._src)))
+
+    def append(self, value: Any) -> None:
+        self.insert(len(self._expect()), value)
+
+    def __iter__(self) -> Iterator[Any]:
+        for j, x in enumerate(list(self._expect())):
+            yield self._child(j, x)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ListProxy):
+            other = other.copy()
+        return bool(self.copy() == other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class MapProxy(_Proxy, MutableMapping[str, Any]):
+    """A map field (or a map inside one); edits are recorded as map mutations."""
+
+    __slots__ = ()
+
+    def _expect(self) -> dict[str, Any]:
+        t = self._target()
+        if type(t) is not dict:
+            raise InvalidOperationError(f"field {self._field!r} of node {self._node} at "
+                                        f"{list(self._path)} is no longer a map")
+        return t
+
+    def __getitem__(self, key: str) -> Any:
+        m = self._expect()
+        if key not in m:
+            raise FieldNotFoundError(f"map has no key {key!r}")
+        return self._child(key, m[key])
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if type(key) is not str:
+            raise InvalidValueError(f"map key {key!r} is not a str; map keys must be strings")
+        self._expect()
+        self._src._stage(MapSet(self._node, self._field, self._path, key,
+                                to_stored(value, self._src)))
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._expect():
+            raise FieldNotFoundError(f"map has no key {key!r}")
+        self._src._stage(MapDelete(self._node, self._field, self._path, key))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._expect()))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._expect()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, MapProxy):
+            other = other.copy()
+        return bool(self.copy() == other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def require_node(src: Source, state: NodeState | None, node_id: int) -> NodeState:
+    if state is None:
+        raise NodeNotFoundError(f"no node {node_id}")
+    return state

@@ -1,0 +1,314 @@
+"""``Memory``: the public entry point, and ``View``, a read-only past state."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any, Union
+
+from myosotis.api.handles import Node, to_stored
+from myosotis.engine.diff import Diff, diff_states
+from myosotis.engine.graph import GraphState, NodeState, Overlay
+from myosotis.engine.history import Commit
+from myosotis.engine.store import Clock, Durability, HistoricalState, Store, system_clock
+from myosotis.errors import (
+    ClosedError,
+    CommitNotFoundError,
+    InvalidOperationError,
+    InvalidValueError,
+    NodeNotFoundError,
+    ReadOnlyError,
+)
+from myosotis.format.constants import CHECKPOINT_FLOOR, MAX_TYPE_NAME
+from myosotis.format.image import state_hash
+from myosotis.format.mutations import Create, Mutation
+from myosotis.storage.fileops import REAL, FileOps
+
+CommitRef = Union[int, str, Commit]
+
+_StateLike = Union[GraphState, Overlay, HistoricalState]
+
+
+class _Reader:
+    """The read API shared by :class:`Memory` and :class:`View`."""
+
+    def _read_state(self) -> _StateLike:
+        raise NotImplementedError
+
+    def _node_state(self, node_id: int) -> NodeState:
+        n = self._read_state().get(node_id) if type(node_id) is int else None
+        if n is None:
+            raise NodeNotFoundError(f"no node {node_id!r}" + self._where())
+        return n
+
+    def _where(self) -> str:
+        return ""
+
+    def _owns(self, handle: Node) -> bool:
+        return handle._src is self
+
+    def get(self, node_id: int) -> Node:
+        """The node with this id (deleted nodes too); raises NodeNotFoundError."""
+        self._node_state(node_id)
+        return Node(self, node_id)
+
+    def __getitem__(self, node_id: int) -> Node:
+        return self.get(node_id)
+
+    def __contains__(self, node_id: object) -> bool:
+        return type(node_id) is int and 1 <= node_id < self._read_state().next_node_id
+
+    def nodes(self, type: str | None = None, *, deleted: bool = False) -> Iterator[Node]:
+        """Nodes in id order, optionally of one ``type``; tombstoned ones only with
+        ``deleted=True``."""
+        state = self._read_state()
+        if isinstance(state, HistoricalState):
+            state = state.whole()
+        for node_id in range(1, state.next_node_id):
+            if type is not None and state.type_of(node_id) != type:
+                continue
+            if not deleted:
+                n = state.get(node_id)
+                if n is None or n.deleted:
+                    continue
+            yield Node(self, node_id)
+
+    def __iter__(self) -> Iterator[Node]:
+        return self.nodes()
+
+    def __len__(self) -> int:
+        """Number of live (not deleted) nodes."""
+        return sum(1 for _ in self.nodes())
+
+    @property
+    def next_node_id(self) -> int:
+        return self._read_state().next_node_id
+
+    def state_hash(self) -> str:
+        """BLAKE3-256 of the state image (FORMAT.md §9.2), as hex."""
+        state = self._read_state()
+        if isinstance(state, HistoricalState):
+            state = state.whole()
+        elif isinstance(state, Overlay):
+            if state.dirty:
+                g = GraphState(state.parent.base)
+                g.nodes = {**state.parent.nodes, **state.nodes}
+                g.next_node_id = state.next_node_id
+                state = g
+            else:
+                state = state.parent
+        return state_hash(state.image()).hex()
+
+
+class Memory(_Reader):
+    """A versioned object graph backed by one file.
+
+    Open with :meth:`open`. Changes (``create``, field assignment, list/map
+    edits, ``delete``) are staged until :meth:`commit`. One writer per file
+    (``LockedError`` for a second one); any number of ``readonly=True``
+    readers, each seeing the commits present when it opened or last
+    refreshed.
+    """
+
+    def __init__(self, store: Store, path: str) -> None:
+        self._store: Store | None = store
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, readonly: bool = False,
+             durability: Durability = "full", clock: Clock | None = None,
+             lock_timeout: float = 0.0, fileops: FileOps | None = None,
+             checkpoint_floor: int = CHECKPOINT_FLOOR) -> Memory:
+        """Open (or create) the file at ``path``.
+
+        ``durability="full"`` (default): ``commit`` returns only after the commit
+        is on stable storage. ``"none"``: no fsync, a crash of the machine may lose
+        the newest commits (never corrupt older ones). ``clock`` returns
+        microseconds since the epoch (inject one for byte-identical files).
+        ``lock_timeout`` waits that many seconds for the writer lock.
+        Raises LockedError, NotAMyosotisFileError, UnsupportedVersionError,
+        CorruptFileError.
+        """
+        p = os.fspath(path)
+        store = Store.open(p, readonly=readonly, durability=durability,
+                           clock=clock or system_clock, fileops=fileops or REAL,
+                           lock_timeout=lock_timeout, checkpoint_floor=checkpoint_floor)
+        return cls(store, p)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise ClosedError(f"{self.path} was closed; open it again to use it")
+        return self._store
+
+    def _read_state(self) -> _StateLike:
+        return self.store.state
+
+    def _stage(self, m: Mutation) -> None:
+        self.store.stage(m)
+
+    @property
+    def readonly(self) -> bool:
+        return self.store.readonly
+
+    @property
+    def closed(self) -> bool:
+        return self._store is None
+
+    def close(self) -> None:
+        """Close the file; uncommitted changes are dropped. Idempotent."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._store is None:
+            return f"<Memory {self.path!r} closed>"
+        return f"<Memory {self.path!r} head={self._store.head_seq}>"
+
+    # ------------------------------------------------------------------ changes
+
+    def create(self, type: str, /, **fields: Any) -> Node:
+        """Stage a new node of ``type`` with ``fields``; return its handle."""
+        if not isinstance(type, str) or not type:
+            raise InvalidValueError("a node type must be a non-empty string")
+        if len(type.encode("utf-8", "surrogatepass")) > MAX_TYPE_NAME:
+            raise InvalidValueError(f"node type is longer than {MAX_TYPE_NAME} bytes")
+        store = self.store
+        node_id = store.state.next_node_id
+        store.stage(Create(node_id, type, {k: to_stored(v, self) for k, v in fields.items()}))
+        return Node(self, node_id)
+
+    @property
+    def pending(self) -> int:
+        """Number of staged (uncommitted) mutations."""
+        return self.store.pending_count
+
+    def commit(self, label: str | None = None, *, allow_empty: bool = False) -> Commit | None:
+        """Commit staged changes atomically; return the new :class:`Commit`.
+
+        With nothing staged, nothing is written and ``None`` is returned, unless
+        ``allow_empty=True`` (an empty commit, e.g. as a marker). Raises
+        WriterFailedError if the write fails (changes stay staged).
+        """
+        return self.store.commit(label, allow_empty)
+
+    def discard(self) -> int:
+        """Drop staged changes; return how many mutations were dropped."""
+        return self.store.discard()
+
+    @contextlib.contextmanager
+    def transaction(self, label: str | None = None) -> Iterator[Memory]:
+        """Commit on success, discard on exception. Refuses to start with staged changes."""
+        if self.store.pending_count:
+            raise InvalidOperationError(
+                "commit or discard the staged changes before starting a transaction")
+        try:
+            yield self
+        except BaseException:
+            if self._store is not None:
+                self.discard()
+            raise
+        self.commit(label)
+
+    def checkpoint(self) -> bool:
+        """Write a checkpoint of the committed state now; False if one already covers it."""
+        return self.store.checkpoint()
+
+    def sync(self) -> None:
+        """Make all commits durable now (for ``durability="none"``)."""
+        self.store.sync()
+
+    def refresh(self) -> int:
+        """Reader: move to the newest commit in the file; return how many commits arrived."""
+        if self.store.pending_count:
+            raise InvalidOperationError("refresh with staged changes")
+        return self.store.refresh()
+
+    # ------------------------------------------------------------------ history
+
+    @property
+    def head(self) -> Commit | None:
+        """The newest commit, or None for an empty history."""
+        s = self.store
+        return None if s.head_seq == s.history.base_seq else s.history.info(s.head_seq)
+
+    def history(self) -> list[Commit]:
+        """Every commit, oldest first (those kept after compaction)."""
+        s = self.store
+        return [s.history.info(q) for q in range(s.history.base_seq + 1, s.head_seq + 1)]
+
+    def resolve(self, commit: CommitRef) -> int:
+        """The sequence number of a commit named by seq, Commit, full or unique
+        prefix id (at least 4 hex digits), ``HEAD`` or ``HEAD~N``."""
+        s = self.store
+        if isinstance(commit, Commit):
+            if s.history.base_seq < commit.seq <= s.head_seq and \
+                    s.history.commit_id(commit.seq).hex() == commit.id:
+                return commit.seq
+            raise CommitNotFoundError(f"commit {commit.id[:12]} is not in this history")
+        if type(commit) is int:
+            return s.resolve(commit)
+        if isinstance(commit, str):
+            name = commit.strip()
+            if name.upper() == "HEAD" or name.upper().startswith("HEAD~"):
+                back = name[5:] or "0"
+                if not back.isdigit():
+                    raise CommitNotFoundError(f"bad commit name {commit!r}; use HEAD~N")
+                return s.resolve(s.head_seq - int(back))
+            low = name.lower()
+            if len(low) >= 4 and all(c in "0123456789abcdef" for c in low):
+                hits = [q for q in range(s.history.base_seq, s.head_seq + 1)
+                        if q > 0 and s.history.commit_id(q).hex().startswith(low)]
+                if len(hits) == 1:
+                    return hits[0]
+                if len(hits) > 1:
+                    raise CommitNotFoundError(f"commit id prefix {name!r} is ambiguous; "
+                                              "give more digits")
+            if name.isdigit():
+                return s.resolve(int(name))
+            raise CommitNotFoundError(f"no commit named {commit!r}")
+        raise CommitNotFoundError(f"cannot name a commit with {type(commit).__name__}")
+
+    def at(self, commit: CommitRef) -> View:
+        """A read-only view of the state after ``commit``."""
+        return View(self, self.resolve(commit))
+
+    def diff(self, a: CommitRef, b: CommitRef) -> Diff:
+        """What changed from commit ``a`` to commit ``b``."""
+        return diff_states(self.store, self.resolve(a), self.resolve(b))
+
+
+class View(_Reader):
+    """The read-only state after one commit: the read API of Memory, no changes."""
+
+    def __init__(self, memory: Memory, seq: int) -> None:
+        self._memory = memory
+        self.seq = seq
+        self._hist = memory.store.state_at(seq)
+
+    def _read_state(self) -> HistoricalState:
+        self._memory.store  # raises ClosedError after close
+        return self._hist
+
+    def _where(self) -> str:
+        return f" at commit {self.seq}"
+
+    def _stage(self, m: Mutation) -> None:
+        raise ReadOnlyError(f"a view of commit {self.seq} is read-only; change the Memory")
+
+    @property
+    def commit(self) -> Commit:
+        return self._memory.store.history.info(self.seq)
+
+    def __repr__(self) -> str:
+        return f"<View of commit {self.seq}>"

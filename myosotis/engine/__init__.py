@@ -1,0 +1,1 @@
+"""Engine layer: graph state, commits, checkpoints, replay, views and diffs."""

@@ -1,0 +1,169 @@
+"""The commit index and the checkpoint index (FORMAT.md §4 R30–R33, §8.4).
+
+Derived from the frame walk, never stored: commit ``seq`` is the
+``seq - base_seq``-th commit frame, and a checkpoint's seq is that of the last
+commit before it. Building and extending the index costs one C-speed search
+of the kinds array per checkpoint, not a Python loop over every frame.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as _dt
+from dataclasses import dataclass
+
+from myosotis.errors import CorruptFileError
+from myosotis.format.constants import KIND_CHECKPOINT, KIND_GENESIS, ZERO_HASH
+from myosotis.format.records import (
+    CommitHeader,
+    SnapshotHeader,
+    commit_id,
+    decode_commit_header,
+    decode_snapshot_header,
+)
+from myosotis.format.values import DecodeError
+from myosotis.storage.log import LogFile
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of the history.
+
+    ``seq`` counts from 1; ``id`` is the 64-hex-digit commit id (§9.1);
+    ``timestamp`` is timezone-aware UTC; ``label`` is ``None`` when empty;
+    ``parent`` is the previous commit's id (or ``None`` for the first commit).
+    """
+
+    seq: int
+    id: str
+    timestamp: _dt.datetime
+    label: str | None
+    parent: str | None
+    next_node_id: int
+
+    def __str__(self) -> str:
+        label = f" {self.label!r}" if self.label else ""
+        return f"#{self.seq} {self.id[:12]}{label}"
+
+
+def make_commit(seq: int, cid: bytes, timestamp_us: int, label: str, parent: bytes,
+                next_node_id: int) -> Commit:
+    """A :class:`Commit` from the fields of a commit record."""
+    ts = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
+        microseconds=timestamp_us)
+    return Commit(seq, cid.hex(), ts, label or None,
+                  None if parent == ZERO_HASH else parent.hex(), next_node_id)
+
+
+def _corrupt(e: DecodeError, frame_offset: int) -> CorruptFileError:
+    return CorruptFileError(e.reason, frame_offset + 16 + (e.offset or 0))
+
+
+class History:
+    """Which frame holds which commit, and where the checkpoints are."""
+
+    def __init__(self, log: LogFile) -> None:
+        self.log = log
+        self.base_seq = 0
+        self.base_commit_id = ZERO_HASH
+        self.has_genesis = False
+        self.checkpoints: list[tuple[int, int]] = []  # (seq, frame index), ascending
+        self._noncommit: list[int] = []  # frame indices of non-commit frames
+        self._nc_key: list[int] = []  # commits before each non-commit frame
+        self._indexed = 0
+        self._ids: dict[int, bytes] = {}
+        self.index_new_frames()
+
+    # ------------------------------------------------------------------ index
+
+    def index_new_frames(self) -> None:
+        """Index the frames the log gained since the last call."""
+        kinds = self.log.frames.kinds
+        start, stop = self._indexed, len(kinds)
+        found: list[int] = []
+        for kind in (KIND_CHECKPOINT, KIND_GENESIS):
+            j = kinds.find(kind, start, stop)
+            while j >= 0:
+                found.append(j)
+                j = kinds.find(kind, j + 1, stop)
+        for j in sorted(found):
+            if kinds[j] == KIND_GENESIS:
+                if j != 0:
+                    raise CorruptFileError("a genesis frame that is not the first frame (R30)",
+                                           self.log.frame_offset(j))
+                self._read_genesis_header()
+            commits_before = j - len(self._noncommit)
+            self._noncommit.append(j)
+            self._nc_key.append(commits_before)
+            if kinds[j] == KIND_CHECKPOINT:
+                self.checkpoints.append((self.base_seq + commits_before, j))
+        self._indexed = stop
+
+    def _read_genesis_header(self) -> None:
+        h = self.snapshot_header(0)
+        self.has_genesis = True
+        self.base_seq = h.seq
+        self.base_commit_id = h.commit_id
+        if (h.seq == 0) != (h.commit_id == ZERO_HASH):
+            raise CorruptFileError("genesis base_seq and base_commit_id disagree (§8.3)",
+                                   self.log.frame_offset(0) + 16)
+
+    @property
+    def commit_count(self) -> int:
+        return len(self.log.frames) - len(self._noncommit)
+
+    @property
+    def head_seq(self) -> int:
+        return self.base_seq + self.commit_count
+
+    def frame_of(self, seq: int) -> int:
+        """Frame index of commit ``seq`` (base_seq < seq <= head_seq)."""
+        k = seq - self.base_seq - 1
+        assert 0 <= k < self.commit_count, (seq, self.base_seq, self.commit_count)
+        return k + bisect.bisect_right(self._nc_key, k)
+
+    # ------------------------------------------------------------------ records
+
+    def commit_payload(self, seq: int) -> memoryview:
+        """CRC-checked payload of commit ``seq``; a view into the map."""
+        return self.log.payload(self.frame_of(seq))
+
+    def header(self, seq: int) -> CommitHeader:
+        """Decoded header of commit ``seq``, checked against its place (R31)."""
+        j = self.frame_of(seq)
+        try:
+            h = decode_commit_header(self.log.payload(j))
+        except DecodeError as e:
+            raise _corrupt(e, self.log.frame_offset(j)) from None
+        if h.seq != seq:
+            raise CorruptFileError(f"commit frame holds seq {h.seq} where {seq} belongs (R31)",
+                                   self.log.frame_offset(j) + 16)
+        return h
+
+    def commit_id(self, seq: int) -> bytes:
+        """The id of commit ``seq`` (§9.1); the base's id for ``seq == base_seq``."""
+        if seq == self.base_seq:
+            return self.base_commit_id
+        cid = self._ids.get(seq)
+        if cid is None:
+            cid = self._ids[seq] = commit_id(self.commit_payload(seq))
+        return cid
+
+    def remember_id(self, seq: int, cid: bytes) -> None:
+        self._ids[seq] = cid
+
+    def snapshot_header(self, j: int) -> SnapshotHeader:
+        try:
+            return decode_snapshot_header(self.log.payload(j))
+        except DecodeError as e:
+            raise _corrupt(e, self.log.frame_offset(j)) from None
+
+    def info(self, seq: int) -> Commit:
+        h = self.header(seq)
+        return make_commit(seq, self.commit_id(seq), h.timestamp_us, h.label, h.parent,
+                           h.next_node_id)
+
+    def checkpoint_at_or_before(self, seq: int) -> list[tuple[int, int]]:
+        """Checkpoints with seq <= ``seq``, newest first."""
+        i = bisect.bisect_right(self.checkpoints, (seq, len(self.log.frames)))
+        return self.checkpoints[:i][::-1]

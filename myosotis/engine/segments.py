@@ -1,0 +1,71 @@
+"""Decoded commits after one base snapshot, indexed by node, for time travel.
+
+A :class:`Segment` holds the mutations of commits ``(base_seq, upto]``, both
+in commit order and per node. Reading one node at a past commit then costs
+the node's base record plus the few mutations that touched it, not a replay
+of the whole segment. Mutations held here are never mutated: whoever applies
+one to a state applies a copy of its value (:func:`owned`).
+"""
+
+from __future__ import annotations
+
+import bisect
+
+
+from myosotis.format.mutations import Create, Mutation
+from myosotis.format.values import clone
+
+
+def owned(m: Mutation) -> Mutation:
+    """``m`` with its value deep-copied where it is a container, so a state can own it."""
+    if type(m) is Create:
+        return m._replace(fields={k: clone(v) for k, v in m.fields.items()})
+    v = getattr(m, "value", None)
+    if type(v) is list or type(v) is dict:
+        return m._replace(value=clone(v))  # type: ignore[union-attr, call-arg]
+    return m
+
+
+class Segment:
+    """Mutations of the commits after ``base_seq`` (read-only once added)."""
+
+    def __init__(self, base_seq: int) -> None:
+        self.base_seq = base_seq
+        self.upto = base_seq
+        self.commits: list[list[Mutation]] = []  # commits[k] is commit base_seq + 1 + k
+        self._by_node: dict[int, tuple[list[int], list[Mutation]]] = {}
+
+    def add(self, seq: int, mutations: list[Mutation]) -> None:
+        assert seq == self.upto + 1, (seq, self.upto)
+        self.commits.append(mutations)
+        by_node = self._by_node
+        for m in mutations:
+            entry = by_node.get(m.node)
+            if entry is None:
+                entry = by_node[m.node] = ([], [])
+            entry[0].append(seq)
+            entry[1].append(m)
+        self.upto = seq
+
+    def node_mutations(self, node_id: int, seq: int) -> list[Mutation]:
+        """Mutations of ``node_id`` in commits ``(base_seq, seq]``, in order."""
+        entry = self._by_node.get(node_id)
+        if entry is None:
+            return []
+        return entry[1][: bisect.bisect_right(entry[0], seq)]
+
+    def mutations_between(self, a: int, b: int) -> list[Mutation]:
+        """All mutations of commits ``(a, b]`` (``base_seq <= a <= b <= upto``)."""
+        out: list[Mutation] = []
+        for muts in self.commits[a - self.base_seq: b - self.base_seq]:
+            out.extend(muts)
+        return out
+
+    def touched(self, a: int, b: int) -> set[int]:
+        return {m.node for m in self.mutations_between(a, b)}
+
+    def memory_hint(self) -> int:
+        """A rough size, in mutations, for the cache's eviction."""
+        return sum(len(c) for c in self.commits)
+
+

@@ -1,0 +1,452 @@
+"""The engine: one data file's committed state, staged changes, commits,
+checkpoints, replay and historical states.
+
+A :class:`Store` is used by one thread at a time. It is the writer when
+opened writable (holding the writer lock), else a reader that sees the
+committed prefix at open time and moves forward on :meth:`refresh`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Literal
+
+from myosotis.errors import (
+    CommitNotFoundError,
+    CorruptFileError,
+    InvalidOperationError,
+    MyosotisError,
+    ReadOnlyError,
+    WriterFailedError,
+)
+from myosotis.format.constants import (
+    CHECKPOINT_FLOOR,
+    KIND_COMMIT,
+    KIND_CHECKPOINT,
+    SNAPSHOT_PREFIX_SIZE,
+)
+from myosotis.format.image import StateImage, state_hash
+from myosotis.format.mutations import Mutation, put_mutation
+from myosotis.format.records import (
+    commit_id,
+    decode_commit_header,
+    decode_mutations,
+    encode_commit,
+    encode_snapshot,
+)
+from myosotis.format.values import DecodeError
+from myosotis.engine.graph import GraphState, NodeState, Overlay, SingleNode, apply
+from myosotis.engine.history import Commit, History, make_commit
+from myosotis.engine.segments import Segment, owned
+from myosotis.storage.fileops import REAL, FileOps
+from myosotis.storage.log import LogFile
+
+Durability = Literal["full", "none"]
+Clock = Callable[[], int]
+
+
+def system_clock() -> int:
+    """Microseconds since the Unix epoch, UTC."""
+    return time.time_ns() // 1000
+
+
+_SEGMENT_CACHE = 4
+
+
+class Store:
+    """See the module docstring. Create with :meth:`open`."""
+
+    def __init__(self, log: LogFile, durability: Durability, clock: Clock,
+                 checkpoint_floor: int) -> None:
+        if durability not in ("full", "none"):
+            raise MyosotisError(f"durability must be 'full' or 'none', not {durability!r}")
+        self.log = log
+        self.durable = durability == "full"
+        self.clock = clock
+        self.checkpoint_floor = checkpoint_floor
+        self.problems: list[str] = []  # non-fatal findings (skipped checkpoints, ...)
+        self._images: dict[int, StateImage | None] = {}  # checkpoint frame -> usable image
+        self._segments: OrderedDict[int, Segment] = OrderedDict()
+        self._load()
+
+    @classmethod
+    def open(cls, path: str, *, readonly: bool = False, durability: Durability = "full",
+             clock: Clock = system_clock, fileops: FileOps = REAL, lock_timeout: float = 0.0,
+             checkpoint_floor: int = CHECKPOINT_FLOOR, create: bool = True) -> Store:
+        log = LogFile.open(path, readonly=readonly, create=create, fileops=fileops,
+                           lock_timeout=lock_timeout)
+        try:
+            return cls(log, durability, clock, checkpoint_floor)
+        except BaseException:
+            log.close()
+            raise
+
+    @property
+    def readonly(self) -> bool:
+        return self.log.readonly
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self) -> None:
+        """Find the newest usable checkpoint and replay the commits after it (§10 step 7)."""
+        self.history = hist = History(self.log)
+        base_img: StateImage | None = None
+        base_seq = hist.base_seq
+        if hist.has_genesis:
+            base_img = self._snapshot_image(0)
+            if base_img is None:
+                raise CorruptFileError("the genesis snapshot fails its state hash (R85)",
+                                       self.log.frame_offset(0))
+        for seq, j in reversed(hist.checkpoints):
+            img = self._snapshot_image(j, seq)
+            if img is not None:
+                base_img, base_seq = img, seq
+                break
+        self.committed = GraphState(base_img)
+        self.head_seq = base_seq
+        self.head_id = hist.commit_id(base_seq)
+        self.segment = Segment(base_seq)
+        self._segments[base_seq] = self.segment
+        self.bytes_since_checkpoint = 0
+        self.last_image_size = base_img.size if base_img is not None else 0
+        self._replay_to(hist.head_seq)
+        self.work = Overlay(self.committed)
+        self._reset_pending()
+
+    def _snapshot_image(self, j: int, seq: int | None = None) -> StateImage | None:
+        """The image of checkpoint/genesis frame ``j`` if usable (R80, R85), else None.
+
+        A checkpoint that fails is reported in ``problems`` and skipped: it is
+        a cache, the commits are the truth. The result is cached per frame.
+        """
+        if j in self._images:
+            return self._images[j]
+        img: StateImage | None = None
+        off = self.log.frame_offset(j)
+        try:
+            payload = self.log.payload(j)
+            h = self.history.snapshot_header(j)
+            if seq is not None:  # a checkpoint: R33
+                if seq == 0:
+                    raise CorruptFileError("a checkpoint before the first commit (R33)", off)
+                if h.seq != seq or h.commit_id != self.history.commit_id(seq):
+                    raise CorruptFileError(
+                        f"checkpoint claims commit {h.seq} but follows commit {seq} (R33)", off)
+            body = payload[SNAPSHOT_PREFIX_SIZE:]
+            if state_hash(body) != h.state_hash:
+                raise CorruptFileError("snapshot state hash does not match its image (R80)", off)
+            img = StateImage(body, off + 16 + SNAPSHOT_PREFIX_SIZE)
+            img.check_tables()
+        except CorruptFileError as e:
+            if seq is None:
+                raise
+            msg = f"checkpoint at offset {off} skipped: {e.reason}"
+            self.problems.append(msg)
+            warnings.warn(f"{self.log.path}: {msg}", stacklevel=3)
+            img = None
+        self._images[j] = img
+        return img
+
+    def _decode_commit(self, seq: int, parent: bytes) -> tuple[bytes, list[Mutation], int, int]:
+        """Payload checks for commit ``seq``: R26, R31, R32, R61.
+
+        Returns ``(id, mutations, next_node_id, payload length)``.
+        """
+        hist = self.history
+        j = hist.frame_of(seq)
+        off = self.log.frame_offset(j)
+        payload = self.log.payload(j)
+        try:
+            h = decode_commit_header(payload)
+            muts = decode_mutations(payload, h.body)
+        except DecodeError as e:
+            raise CorruptFileError(f"commit {seq}: {e.reason}", off + 16 + (e.offset or 0)) from None
+        if h.seq != seq:
+            raise CorruptFileError(f"commit frame holds seq {h.seq} where {seq} belongs (R31)", off)
+        if h.parent != parent:
+            raise CorruptFileError(f"commit {seq} does not name its predecessor as parent (R32)",
+                                   off)
+        cid = commit_id(payload)
+        hist.remember_id(seq, cid)
+        return cid, muts, h.next_node_id, len(payload)
+
+    def _replay_to(self, target: int) -> None:
+        """Apply commits ``head_seq+1 .. target`` to the committed state, checking every rule."""
+        state = self.committed
+        for seq in range(self.head_seq + 1, target + 1):
+            cid, muts, next_id, size = self._decode_commit(seq, self.head_id)
+            try:
+                for m in muts:
+                    apply(state, owned(m))
+            except MyosotisError as e:
+                raise CorruptFileError(f"commit {seq} breaks a rule of §6: {e}",
+                                       self.log.frame_offset(self.history.frame_of(seq))) from None
+            if state.next_node_id != next_id:
+                raise CorruptFileError(f"commit {seq} records next_node_id {next_id} but its "
+                                       f"mutations give {state.next_node_id} (R60)",
+                                       self.log.frame_offset(self.history.frame_of(seq)))
+            self.segment.add(seq, muts)
+            self.head_seq, self.head_id = seq, cid
+            self.bytes_since_checkpoint += size
+
+    # ------------------------------------------------------------------ staging
+
+    def _reset_pending(self) -> None:
+        self.work.reset()
+        self._pending = bytearray()
+        self._pending_muts: list[Mutation] = []
+
+    def _require_writer(self) -> None:
+        if self.log.readonly:
+            raise ReadOnlyError(f"{self.log.path} is open read-only; open it without "
+                                "readonly=True to change it")
+
+    def stage(self, m: Mutation) -> None:
+        """Validate ``m`` and add it to the uncommitted changes, or raise and change nothing.
+
+        ``m``'s value is handed over to the staged state: the caller must not
+        keep or change it.
+        """
+        self._require_writer()
+        buf = bytearray()
+        put_mutation(buf, m)  # limits and types (InvalidValueError)
+        kept = owned(m)  # taken before apply: the state will own and edit m's value
+        apply(self.work, m)  # graph rules (R50–R53)
+        self._pending += buf
+        self._pending_muts.append(kept)
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending_muts)
+
+    @property
+    def state(self) -> GraphState | Overlay:
+        """The state reads should see: committed plus staged changes."""
+        return self.work
+
+    def discard(self) -> int:
+        """Drop staged changes; return how many mutations were dropped."""
+        n = self.pending_count
+        self._reset_pending()
+        return n
+
+    # ------------------------------------------------------------------ committing
+
+    def commit(self, label: str | None = None, allow_empty: bool = False) -> Commit | None:
+        """Write staged changes as one commit; return it.
+
+        With nothing staged, writes nothing and returns ``None`` unless
+        ``allow_empty``. Returns only once the commit is durable (durability
+        "full"). On failure raises (WriterFailedError, InvalidValueError for a
+        bad label) and the staged changes stay staged.
+        """
+        self._require_writer()
+        if not self._pending_muts and not allow_empty:
+            return None
+        seq = self.head_seq + 1
+        ts = int(self.clock())
+        payload = encode_commit(seq, ts, self.head_id, self.work.next_node_id, label or "",
+                                len(self._pending_muts), self._pending)
+        self.log.append(KIND_COMMIT, payload, self.durable)
+        # durable from here on: make it the committed state
+        cid = commit_id(payload)
+        self.history.index_new_frames()
+        self.history.remember_id(seq, cid)
+        self.work.merge_into_parent()
+        self.segment.add(seq, self._pending_muts)
+        parent = self.head_id
+        self.head_seq, self.head_id = seq, cid
+        self._reset_pending()
+        self.bytes_since_checkpoint += len(payload)
+        if self.bytes_since_checkpoint >= max(self.checkpoint_floor, self.last_image_size):
+            try:
+                self.checkpoint()
+            except WriterFailedError as e:
+                # The commit is durable and stays acknowledged; the handle is
+                # now failed-stop and refuses the next commit.
+                self.problems.append(f"automatic checkpoint failed: {e}")
+                warnings.warn(f"automatic checkpoint after commit {seq} failed: {e}",
+                              stacklevel=2)
+        return make_commit(seq, cid, ts, label or "", parent, self.committed.next_node_id)
+
+    def checkpoint(self) -> bool:
+        """Append a checkpoint of the committed state; False if one already covers it."""
+        self._require_writer()
+        if self.head_seq == 0 or self.head_seq == self.segment.base_seq:
+            return False
+        image = self.committed.image()
+        payload = encode_snapshot(self.head_seq, self.head_id, state_hash(image), image)
+        j = self.log.append(KIND_CHECKPOINT, payload, self.durable)
+        self.history.index_new_frames()
+        img = StateImage(self.log.payload(j)[SNAPSHOT_PREFIX_SIZE:],
+                         self.log.frame_offset(j) + 16 + SNAPSHOT_PREFIX_SIZE)
+        self._images[j] = img
+        # Rebase on the new checkpoint: untouched nodes are read in place again.
+        self.committed = GraphState(img)
+        self.work = Overlay(self.committed)
+        self._reset_pending()
+        self.segment = Segment(self.head_seq)
+        self._remember_segment(self.segment)
+        self.bytes_since_checkpoint = 0
+        self.last_image_size = len(image)
+        return True
+
+    def sync(self) -> None:
+        """Make every commit so far durable (useful with durability "none")."""
+        self.log.sync()
+
+    # ------------------------------------------------------------------ readers
+
+    def refresh(self) -> int:
+        """Reader: move to the newest commit in the file; return how many commits were added.
+
+        If the file was replaced (compaction), it is reopened. A writer is
+        always current, so this returns 0 for it.
+        """
+        if not self.log.readonly:
+            return 0
+        try:
+            same = os.stat(self.log.path).st_ino == self.log.inode
+        except FileNotFoundError:
+            same = True
+        before = self.head_seq
+        if not same:
+            new = LogFile.open(self.log.path, readonly=True)
+            self.log.close()
+            self.log = new
+            self._images.clear()
+            self._segments.clear()
+            self._load()
+            return max(0, self.head_seq - before)
+        if self.log.refresh():
+            self.history.index_new_frames()
+            self._replay_to(self.history.head_seq)
+            self.work = Overlay(self.committed)
+            self._reset_pending()
+        return self.head_seq - before
+
+    # ------------------------------------------------------------------ history
+
+    def resolve(self, seq: int) -> int:
+        if not self.history.base_seq <= seq <= self.head_seq or seq < 0:
+            if 0 <= seq < self.history.base_seq:
+                raise CommitNotFoundError(
+                    f"commit {seq} was folded into the genesis snapshot by compaction; the "
+                    f"oldest commit left is {self.history.base_seq}")
+            raise CommitNotFoundError(
+                f"no commit {seq}; commits run from {max(1, self.history.base_seq)} to "
+                f"{self.head_seq}")
+        return seq
+
+    def _remember_segment(self, seg: Segment) -> None:
+        self._segments[seg.base_seq] = seg
+        self._segments.move_to_end(seg.base_seq)
+        while len(self._segments) > _SEGMENT_CACHE:
+            oldest = next(iter(self._segments))
+            if self._segments[oldest] is self.segment:
+                self._segments.move_to_end(oldest)
+                continue
+            del self._segments[oldest]
+
+    def segment_for(self, seq: int) -> tuple[Segment, StateImage | None]:
+        """The segment whose base is the newest usable snapshot at or before ``seq``,
+        decoded at least up to ``seq``, and that base's image."""
+        hist = self.history
+        base_seq, img = hist.base_seq, None
+        if hist.has_genesis:
+            img = self._snapshot_image(0)
+        for cp_seq, j in hist.checkpoint_at_or_before(seq):
+            cand = self._snapshot_image(j, cp_seq)
+            if cand is not None:
+                base_seq, img = cp_seq, cand
+                break
+        seg = self._segments.get(base_seq)
+        if seg is None:
+            seg = Segment(base_seq)
+        self._remember_segment(seg)
+        if seg.upto < seq:
+            parent = hist.commit_id(seg.upto)
+            for s in range(seg.upto + 1, seq + 1):
+                cid, muts, _, _ = self._decode_commit(s, parent)
+                seg.add(s, muts)
+                parent = cid
+        return seg, img
+
+    def state_at(self, seq: int) -> HistoricalState:
+        return HistoricalState(self, self.resolve(seq))
+
+    def touched_between(self, a: int, b: int) -> set[int]:
+        """Ids of nodes changed by commits ``(a, b]``."""
+        seg, _ = self.segment_for(b)
+        if seg.base_seq <= a:
+            return seg.touched(a, b)
+        out: set[int] = set()
+        for s in range(a + 1, b + 1):
+            out.update(m.node for m in decode_mutations(
+                self.history.commit_payload(s), decode_commit_header(
+                    self.history.commit_payload(s)).body))
+        return out
+
+    def close(self) -> None:
+        self._segments.clear()
+        self._images.clear()
+        self.log.close()
+
+
+class HistoricalState:
+    """The state after commit ``seq``, read lazily and never changed.
+
+    Reading a node costs its base record plus the mutations that touched it
+    in the segment; enumerating the whole state materialises it once.
+    """
+
+    def __init__(self, store: Store, seq: int) -> None:
+        self.seq = seq
+        self._segment, self._base = store.segment_for(seq)
+        if seq == self._segment.base_seq:
+            self.next_node_id = (self._base.next_node_id if self._base is not None else 1)
+        else:
+            self.next_node_id = store.history.header(seq).next_node_id
+        self._nodes: dict[int, NodeState | None] = {}
+        self._whole: GraphState | None = None
+
+    def get(self, node_id: int) -> NodeState | None:
+        if not 1 <= node_id < self.next_node_id:
+            return None
+        if self._whole is not None:
+            return self._whole.get(node_id)
+        if node_id in self._nodes:
+            return self._nodes[node_id]
+        node = None
+        if self._base is not None:
+            rec = self._base.get(node_id)
+            if rec is not None:
+                node = NodeState(rec.type, rec.fields, rec.deleted)
+        one = SingleNode(node_id, node)
+        try:
+            for m in self._segment.node_mutations(node_id, self.seq):
+                apply(one, owned(m))
+        except InvalidOperationError as e:
+            raise CorruptFileError(f"replaying node {node_id} to commit {self.seq}: {e}") from None
+        self._nodes[node_id] = one.node
+        return one.node
+
+    def type_of(self, node_id: int) -> str | None:
+        n = self.get(node_id)
+        return None if n is None else n.type
+
+    def whole(self) -> GraphState:
+        """The whole state, materialised (and checked against §6) once."""
+        if self._whole is None:
+            g = GraphState(self._base)
+            try:
+                for m in self._segment.mutations_between(self._segment.base_seq, self.seq):
+                    apply(g, owned(m))
+            except MyosotisError as e:
+                raise CorruptFileError(f"replaying to commit {self.seq}: {e}") from None
+            self._whole = g
+        return self._whole

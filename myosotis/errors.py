@@ -1,0 +1,94 @@
+"""The one exception hierarchy of Myosotis.
+
+Every error a user can cause derives from :class:`MyosotisError` and its
+message says what was wrong and what to do. Where a Python user would catch a
+builtin (``KeyError`` for a missing node, ``ValueError`` for a bad value) the
+class derives from that builtin too.
+"""
+
+from __future__ import annotations
+
+
+class MyosotisError(Exception):
+    """Base class of every error raised by Myosotis."""
+
+
+class NotAMyosotisFileError(MyosotisError):
+    """The file does not start with the magic ``MYOSOTIS`` (FORMAT.md R10)."""
+
+
+class UnsupportedVersionError(MyosotisError):
+    """The file was written by a newer format version (FORMAT.md R11, §12)."""
+
+
+class CorruptFileError(MyosotisError):
+    """The file breaks a rule of FORMAT.md at a known place.
+
+    ``offset`` is the byte offset of the damaged structure (or ``None`` when the
+    damage is not tied to one place) and ``reason`` the rule it breaks.
+    """
+
+    def __init__(self, reason: str, offset: int | None = None) -> None:
+        self.reason = reason
+        self.offset = offset
+        where = f" at offset {offset}" if offset is not None else ""
+        super().__init__(
+            f"corrupt file{where}: {reason} "
+            "(run `myo fsck` to see every problem; restore from a copy if it persists)"
+        )
+
+
+class LockedError(MyosotisError):
+    """Another writer holds the file; open it with ``readonly=True`` or wait."""
+
+
+class ReadOnlyError(MyosotisError):
+    """A change was attempted through a read-only handle, view or memory."""
+
+
+class ClosedError(MyosotisError):
+    """The memory (or a handle of it) was used after ``close()``."""
+
+
+class WriterFailedError(MyosotisError):
+    """A write or fsync failed; this handle refuses further commits (fail-stop).
+
+    Reopen the file to re-verify what is durable, then carry on.
+    """
+
+
+class NodeNotFoundError(MyosotisError, KeyError):
+    """No node has this id."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want the sentence
+        return str(self.args[0]) if self.args else ""
+
+
+class FieldNotFoundError(MyosotisError, KeyError):
+    """The node has no field of this name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingAttributeError(MyosotisError, AttributeError):
+    """Attribute access to a field the node does not have."""
+
+
+class CommitNotFoundError(MyosotisError, KeyError):
+    """No commit matches this name (sequence number, id, id prefix)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidValueError(MyosotisError, ValueError):
+    """A value cannot be stored: wrong type, out of range or over a limit."""
+
+
+class InvalidOperationError(MyosotisError, ValueError):
+    """A mutation that the graph's rules forbid (e.g. changing a deleted node)."""
+
+
+class DeletedNodeError(InvalidOperationError):
+    """The node is tombstoned: it stays readable but can no longer change."""

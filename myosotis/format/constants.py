@@ -1,0 +1,86 @@
+"""On-disk constants and fixed layouts of format version 1.
+
+Every value here is defined by formatspec/FORMAT.md; the section is named on
+each line. Layouts are ``struct`` formats checked against their documented
+sizes at import.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+# §2 File header
+MAGIC: Final = b"MYOSOTIS"
+FORMAT_VERSION: Final = 1
+HEADER_SIZE: Final = 32
+HEADER_STRUCT: Final = struct.Struct("<8sHHI12sI")
+assert HEADER_STRUCT.size == HEADER_SIZE
+
+# §3 Frames
+FRAME_HEADER_SIZE: Final = 16
+FRAME_HEADER_STRUCT: Final = struct.Struct("<IB3sII")
+assert FRAME_HEADER_STRUCT.size == FRAME_HEADER_SIZE
+FRAME_ALIGN: Final = 8
+MAX_PAYLOAD: Final = 1 << 30
+
+# §4 Record kinds
+KIND_COMMIT: Final = 1
+KIND_CHECKPOINT: Final = 2
+KIND_GENESIS: Final = 3
+KIND_NAMES: Final = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis"}
+
+# §5 Value tags
+TAG_NULL: Final = 0x00
+TAG_FALSE: Final = 0x01
+TAG_TRUE: Final = 0x02
+TAG_INT: Final = 0x03
+TAG_FLOAT: Final = 0x04
+TAG_STR: Final = 0x05
+TAG_REF: Final = 0x06
+TAG_LIST: Final = 0x07
+TAG_MAP: Final = 0x08
+
+# §6 Mutation opcodes
+OP_CREATE: Final = 0x01
+OP_SET: Final = 0x02
+OP_UNSET: Final = 0x03
+OP_DELETE: Final = 0x04
+OP_LIST_INSERT: Final = 0x05
+OP_LIST_REMOVE: Final = 0x06
+OP_LIST_REPLACE: Final = 0x07
+OP_MAP_SET: Final = 0x08
+OP_MAP_DELETE: Final = 0x09
+PATH_INDEX: Final = 0x00
+PATH_KEY: Final = 0x01
+
+# §7 Commit record: seq, timestamp_us, parent, next_node_id
+COMMIT_PREFIX_STRUCT: Final = struct.Struct("<Qq32sQ")
+assert COMMIT_PREFIX_STRUCT.size == 56
+
+# §8.2 / §8.3 Checkpoint and genesis records: seq, commit id, state hash
+SNAPSHOT_PREFIX_STRUCT: Final = struct.Struct("<Q32s32s")
+assert SNAPSHOT_PREFIX_STRUCT.size == 72
+SNAPSHOT_PREFIX_SIZE: Final = 72
+# §8.1 State image: next_node_id, node_count
+IMAGE_PREFIX_STRUCT: Final = struct.Struct("<QQ")
+assert IMAGE_PREFIX_STRUCT.size == 16
+NODE_FLAG_DELETED: Final = 0x01
+
+# §9 Hashes
+HASH_SIZE: Final = 32
+ZERO_HASH: Final = bytes(HASH_SIZE)
+
+# §11 Limits
+MAX_STRING: Final = 1 << 24
+MAX_FIELD_NAME: Final = 1024
+MAX_TYPE_NAME: Final = 255
+MAX_DEPTH: Final = 64
+MAX_ITEMS: Final = 1 << 24
+MAX_PATH: Final = 64
+MAX_NODE_ID: Final = (1 << 63) - 1
+INT_MIN: Final = -(1 << 63)
+INT_MAX: Final = (1 << 63) - 1
+
+# §8.4 Checkpoint policy of the reference writer
+CHECKPOINT_FLOOR: Final = 1 << 20

@@ -1,0 +1,67 @@
+"""The file header (FORMAT.md §2) and frame headers (§3). No I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from myosotis.errors import CorruptFileError, NotAMyosotisFileError, UnsupportedVersionError
+from myosotis.format.constants import (
+    FORMAT_VERSION,
+    FRAME_ALIGN,
+    FRAME_HEADER_STRUCT,
+    HEADER_SIZE,
+    HEADER_STRUCT,
+    MAGIC,
+)
+from myosotis.format.helper import crc32c
+
+_RESERVED3 = bytes(3)
+_RESERVED12 = bytes(12)
+
+
+def encode_file_header() -> bytes:
+    """The 32 bytes every version-1 file starts with (§2)."""
+    head = HEADER_STRUCT.pack(MAGIC, FORMAT_VERSION, HEADER_SIZE, 0, _RESERVED12, 0)[:28]
+    return head + crc32c(head).to_bytes(4, "little")
+
+
+def check_file_header(buf: Any, size: int, name: str = "file") -> None:
+    """Check R10–R12 on the first bytes of a file of ``size`` bytes.
+
+    Raises NotAMyosotisFileError (R10), UnsupportedVersionError (R11) or
+    CorruptFileError (R11 version 0, R12).
+    """
+    if size < len(MAGIC) or bytes(buf[: len(MAGIC)]) != MAGIC:
+        raise NotAMyosotisFileError(
+            f"{name} is not a Myosotis file (it does not start with {MAGIC.decode()!r})"
+        )
+    if size < 10:
+        raise CorruptFileError("file header is cut short (R12)", 0)
+    version = int.from_bytes(bytes(buf[8:10]), "little")
+    if version > FORMAT_VERSION:
+        raise UnsupportedVersionError(
+            f"{name} has format_version {version}, newer than the {FORMAT_VERSION} this "
+            "version of Myosotis reads; upgrade Myosotis to open it"
+        )
+    if version == 0:
+        raise CorruptFileError("format_version 0 is invalid (R11)", 8)
+    if size < HEADER_SIZE:
+        raise CorruptFileError("file header is cut short (R12)", 0)
+    head = bytes(buf[:HEADER_SIZE])
+    _, _, header_size, flags, reserved, crc = HEADER_STRUCT.unpack(head)
+    if crc != crc32c(head[:28]):
+        raise CorruptFileError("file header checksum does not match (R12)", 28)
+    if header_size != HEADER_SIZE or flags != 0 or reserved != _RESERVED12:
+        raise CorruptFileError("file header has a bad size or non-zero reserved bytes (R12)", 10)
+
+
+def padding(n: int) -> int:
+    """Zero bytes after an ``n``-byte payload so the next frame is 8-aligned (§3)."""
+    return -n % FRAME_ALIGN
+
+
+def encode_frame(kind: int, payload: bytes) -> bytes:
+    """A whole frame (header, payload, padding) holding ``payload`` (§3)."""
+    n = len(payload)
+    head = FRAME_HEADER_STRUCT.pack(n, kind, _RESERVED3, crc32c(payload), 0)[:12]
+    return b"".join((head, crc32c(head).to_bytes(4, "little"), payload, bytes(padding(n))))

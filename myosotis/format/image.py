@@ -1,0 +1,207 @@
+"""State images (FORMAT.md §8.1): the canonical bytes of a whole graph state.
+
+:func:`encode_image` writes one; :class:`StateImage` reads one in place,
+finding a node by binary search over the sorted id table without decoding the
+others. No I/O here.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+from blake3 import blake3
+
+from myosotis.format.constants import (
+    IMAGE_PREFIX_STRUCT,
+    MAX_FIELD_NAME,
+    MAX_NODE_ID,
+    MAX_TYPE_NAME,
+    NODE_FLAG_DELETED,
+)
+from myosotis.format.values import DecodeError, get_map_body, get_str, put_map_body, put_str
+
+_U64 = struct.Struct("<Q")
+_LITTLE = sys.byteorder == "little"
+
+
+class NodeRecord(NamedTuple):
+    """One decoded node: what the image stores for it."""
+
+    type: str
+    fields: dict[str, Any]
+    deleted: bool
+
+
+def encode_node_record(type_name: str, fields: dict[str, Any], deleted: bool) -> bytes:
+    out = bytearray((NODE_FLAG_DELETED if deleted else 0,))
+    put_str(out, type_name, "node type", MAX_TYPE_NAME)
+    put_map_body(out, fields, 0)
+    return bytes(out)
+
+
+def encode_image(next_node_id: int, records: Iterable[tuple[int, bytes]]) -> bytes:
+    """The image of a state whose nodes are ``records``: (id, encoded node record) pairs
+    in ascending id order."""
+    ids = bytearray()
+    offsets = bytearray(_U64.pack(0))
+    data = bytearray()
+    n = 0
+    for node_id, rec in records:
+        ids += _U64.pack(node_id)
+        data += rec
+        offsets += _U64.pack(len(data))
+        n += 1
+    return IMAGE_PREFIX_STRUCT.pack(next_node_id, n) + bytes(ids) + bytes(offsets) + bytes(data)
+
+
+def state_hash(image: Any) -> bytes:
+    """BLAKE3-256 of a state image (§9.2)."""
+    return blake3(image).digest()
+
+
+def _u64_list(mv: memoryview) -> list[int]:
+    if _LITTLE:
+        return mv.cast("Q").tolist()
+    return [v for (v,) in struct.iter_unpack("<Q", mv)]
+
+
+class StateImage:
+    """A state image read in place.
+
+    ``buf`` must stay valid (mapped) as long as this object is used; the
+    object holds a ``memoryview`` of it. Decoded records are new objects that
+    do not reference the buffer. ``base`` is the file offset of the image and
+    only used in error messages. Construction checks the table sizes (R71);
+    :meth:`check_tables` checks the order of ids and offsets (R70).
+    """
+
+    def __init__(self, buf: Any, base: int = 0) -> None:
+        mv = memoryview(buf)
+        if mv.ndim != 1 or mv.itemsize != 1:
+            mv = mv.cast("B")
+        self._mv = mv
+        self.base = base
+        size = len(mv)
+        if size < 24:
+            raise DecodeError("state image shorter than its fixed part (§8.1)", base)
+        self.next_node_id, n = IMAGE_PREFIX_STRUCT.unpack_from(mv, 0)
+        if n > (size - 24) // 16:
+            raise DecodeError(f"state image claims {n} nodes, more than it holds (R71)", base)
+        self.node_count: int = n
+        self._ids_at = 16
+        self._offs_at = 16 + 8 * n
+        self._data_at = self._offs_at + 8 * (n + 1)
+        data_len = _U64.unpack_from(mv, self._offs_at + 8 * n)[0]
+        if self._data_at + data_len != size:
+            raise DecodeError("state image length does not match its offset table (R71)", base)
+        if n != self.next_node_id - 1:
+            raise DecodeError(
+                f"state image holds {n} nodes but next_node_id is {self.next_node_id} (R73)", base)
+        self._ids: list[int] | None = None
+
+    @property
+    def size(self) -> int:
+        """Length of the image in bytes."""
+        return len(self._mv)
+
+    def ids(self) -> list[int]:
+        """All node ids in ascending order (decoded once, then cached)."""
+        if self._ids is None:
+            self._ids = _u64_list(self._mv[self._ids_at:self._offs_at])
+        return self._ids
+
+    def check_tables(self) -> None:
+        """Check R70 and the offset order of R71; raises DecodeError."""
+        ids = self.ids()
+        prev = 0
+        for i in ids:
+            if i <= prev:
+                raise DecodeError("state image ids are not strictly ascending (R70)", self.base)
+            prev = i
+        if prev >= self.next_node_id or self.next_node_id > MAX_NODE_ID + 1:
+            raise DecodeError("state image has an id not below next_node_id (R70)", self.base)
+        offs = _u64_list(self._mv[self._offs_at:self._data_at])
+        if offs[0] != 0 or any(a > b for a, b in zip(offs, offs[1:])):
+            raise DecodeError("state image offsets are not non-decreasing from 0 (R71)", self.base)
+
+    def index_of(self, node_id: int) -> int:
+        """Position of ``node_id`` in the id table, or -1. O(log N), no decoding."""
+        if self._ids is not None:
+            ids = self._ids
+            lo, hi = 0, len(ids)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if ids[mid] < node_id:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            return lo if lo < len(ids) and ids[lo] == node_id else -1
+        mv, base = self._mv, self._ids_at
+        unpack = _U64.unpack_from
+        lo, hi = 0, self.node_count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if unpack(mv, base + 8 * mid)[0] < node_id:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < self.node_count and unpack(mv, base + 8 * lo)[0] == node_id:
+            return lo
+        return -1
+
+    def record(self, i: int) -> NodeRecord:
+        """Decode node ``i`` of the table; raises DecodeError."""
+        rec = self._record_view(i)
+        at = self.base + self._data_at + _U64.unpack_from(self._mv, self._offs_at + 8 * i)[0]
+        end = len(rec)
+        if end < 1:
+            raise DecodeError("empty node record (§8.1)", at)
+        flags = rec[0]
+        if flags & ~NODE_FLAG_DELETED:
+            raise DecodeError("reserved node flag bits set (§8.1)", at)
+        try:
+            type_name, p = get_str(rec, 1, end, MAX_TYPE_NAME)
+            if not type_name:
+                raise DecodeError("empty node type (§8.1)", 1)
+            fields, p = get_map_body(rec, p, end, 0, MAX_FIELD_NAME)
+            if p != end:
+                raise DecodeError("node record has trailing bytes (R71)", p)
+        except DecodeError as e:
+            raise DecodeError(e.reason, at + (e.offset or 0)) from None
+        return NodeRecord(type_name, fields, bool(flags & NODE_FLAG_DELETED))
+
+    def _record_view(self, i: int) -> memoryview:
+        mv = self._mv
+        at = self._offs_at + 8 * i
+        start, stop = _U64.unpack_from(mv, at)[0], _U64.unpack_from(mv, at + 8)[0]
+        d = self._data_at
+        if start > stop or d + stop > len(mv):
+            raise DecodeError("node record outside the image (R71)", self.base + at)
+        return mv[d + start:d + stop]
+
+    def raw_record_of(self, node_id: int) -> memoryview:
+        """The encoded record of ``node_id`` (zero-copy), for re-writing an image."""
+        i = self.index_of(node_id)
+        if i < 0:
+            raise DecodeError(f"node {node_id} missing from the state image (R73)", self.base)
+        return self._record_view(i)
+
+    def type_at(self, node_id: int) -> str | None:
+        """The type of ``node_id`` without decoding its fields."""
+        i = self.index_of(node_id)
+        if i < 0:
+            return None
+        rec = self._record_view(i)
+        type_name, _ = get_str(rec, 1, len(rec), MAX_TYPE_NAME)
+        return type_name
+
+    def get(self, node_id: int) -> NodeRecord | None:
+        i = self.index_of(node_id)
+        return None if i < 0 else self.record(i)
+
+    def __iter__(self) -> Iterator[tuple[int, NodeRecord]]:
+        for i, node_id in enumerate(self.ids()):
+            yield node_id, self.record(i)

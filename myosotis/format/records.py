@@ -1,0 +1,96 @@
+"""Record payloads (FORMAT.md §7, §8.2, §8.3) and the commit id (§9.1). No I/O.
+
+Decoders take any bytes-like ``payload`` (typically a ``memoryview`` of the
+file map) and return Python objects that do not reference it, except where a
+docstring says otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from blake3 import blake3
+
+from myosotis.format.constants import (
+    COMMIT_PREFIX_STRUCT,
+    MAX_STRING,
+    SNAPSHOT_PREFIX_SIZE,
+    SNAPSHOT_PREFIX_STRUCT,
+)
+from myosotis.format.mutations import Mutation, get_mutation
+from myosotis.format.values import DecodeError, get_str, get_uvarint, put_str, put_uvarint
+
+_COMMIT_PREFIX = COMMIT_PREFIX_STRUCT.size
+
+
+class CommitHeader(NamedTuple):
+    """The fixed part of a commit record and its label (§7)."""
+
+    seq: int
+    timestamp_us: int
+    parent: bytes
+    next_node_id: int
+    label: str
+    body: int  # payload offset of the mutation count
+
+
+def encode_commit(
+    seq: int, timestamp_us: int, parent: bytes, next_node_id: int, label: str,
+    count: int, mutation_bytes: bytes | bytearray,
+) -> bytes:
+    """The payload of a commit record; ``mutation_bytes`` holds ``count`` encoded mutations."""
+    out = bytearray(COMMIT_PREFIX_STRUCT.pack(seq, timestamp_us, parent, next_node_id))
+    put_str(out, label, "commit label")
+    put_uvarint(out, count)
+    out += mutation_bytes
+    return bytes(out)
+
+
+def decode_commit_header(payload: Any) -> CommitHeader:
+    """Decode the fixed part and the label; raises DecodeError."""
+    end = len(payload)
+    if end < _COMMIT_PREFIX:
+        raise DecodeError(f"commit record of {end} bytes is shorter than its 56-byte prefix", 0)
+    seq, ts, parent, next_id = COMMIT_PREFIX_STRUCT.unpack_from(payload, 0)
+    label, p = get_str(payload, _COMMIT_PREFIX, end, MAX_STRING)
+    return CommitHeader(seq, ts, bytes(parent), next_id, label, p)
+
+
+def decode_mutations(payload: Any, body: int) -> list[Mutation]:
+    """Decode the mutation list that starts at payload offset ``body`` (R61)."""
+    end = len(payload)
+    count, p = get_uvarint(payload, body, end)
+    if count > end - p:
+        raise DecodeError(f"commit claims {count} mutations, more than the record holds", body)
+    muts = []
+    for _ in range(count):
+        m, p = get_mutation(payload, p, end)
+        muts.append(m)
+    if p != end:
+        raise DecodeError("bytes left after the last mutation (R61)", p)
+    return muts
+
+
+def commit_id(payload: Any) -> bytes:
+    """BLAKE3-256 of the commit payload (§9.1)."""
+    return blake3(payload).digest()
+
+
+class SnapshotHeader(NamedTuple):
+    """Prefix of a checkpoint (§8.2) or genesis (§8.3) record."""
+
+    seq: int
+    commit_id: bytes
+    state_hash: bytes
+
+
+def encode_snapshot(seq: int, cid: bytes, state_hash: bytes, image: bytes) -> bytes:
+    """Payload of a checkpoint or genesis record."""
+    return SNAPSHOT_PREFIX_STRUCT.pack(seq, cid, state_hash) + image
+
+
+def decode_snapshot_header(payload: Any) -> SnapshotHeader:
+    if len(payload) < SNAPSHOT_PREFIX_SIZE:
+        raise DecodeError("snapshot record shorter than its 72-byte prefix (§8.2)", 0)
+    seq, cid, sh = SNAPSHOT_PREFIX_STRUCT.unpack_from(payload, 0)
+    return SnapshotHeader(seq, bytes(cid), bytes(sh))

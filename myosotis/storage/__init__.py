@@ -1,0 +1,1 @@
+"""Storage layer: the file, its map, the writer lock, appends and recovery."""

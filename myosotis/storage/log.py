@@ -1,0 +1,288 @@
+"""The append-only log file: open, recover, read frames, append frames.
+
+Layout and rules: FORMAT.md §2, §3 and §10. A :class:`LogFile` knows frames,
+not records: it hands out payload memoryviews and appends encoded frames.
+
+Invariants:
+- ``frames`` lists every frame of the valid prefix ``[32, valid_end)``; every
+  frame in it is header-valid and the last one is valid in full.
+- A writer appends only at ``valid_end`` and only while ``failed`` is false.
+- The file shrinks only in :meth:`_cut_tail`, under the truncation guard.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import os
+from dataclasses import dataclass, field
+
+from myosotis.errors import CorruptFileError, MyosotisError, ReadOnlyError, WriterFailedError
+from myosotis.format.constants import FRAME_HEADER_SIZE, FRAME_HEADER_STRUCT, HEADER_SIZE
+from myosotis.format.header import check_file_header, encode_file_header, encode_frame, padding
+from myosotis.format.helper import ScanStatus, crc32c, scan_frames
+from myosotis.storage.fileops import REAL, FileOps
+from myosotis.storage.lock import WriterLock, truncation_guard
+from myosotis.storage.mapping import FileMap
+
+
+@dataclass
+class FrameIndex:
+    """Offsets and kinds of the frames of the valid prefix, in file order."""
+
+    offsets: array.array = field(default_factory=lambda: array.array("Q"))  # type: ignore[type-arg]
+    kinds: bytearray = field(default_factory=bytearray)
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def extend(self, offsets: object, kinds: bytes) -> None:
+        self.offsets.extend(offsets)  # type: ignore[call-overload]
+        self.kinds += kinds
+
+    def truncate(self, n: int) -> None:
+        del self.offsets[n:]
+        del self.kinds[n:]
+
+
+class LogFile:
+    """One open data file, for reading (``readonly``) or as its single writer."""
+
+    def __init__(self, path: str, fd: int, readonly: bool, fileops: FileOps,
+                 lock: WriterLock | None) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.fileops = fileops
+        self._fd = fd
+        self._lock = lock
+        self.map = FileMap(fd)
+        self.frames = FrameIndex()
+        self.valid_end = HEADER_SIZE
+        self.torn_bytes = 0  # bytes past valid_end ignored as a torn tail at the last scan
+        self.failed: str | None = None  # set once a write or sync failed (fail-stop)
+        self.inode = os.fstat(fd).st_ino
+        self._verified: set[int] = set()  # frame indices whose payload CRC was checked
+
+    # ------------------------------------------------------------------ open
+
+    @classmethod
+    def open(cls, path: str, *, readonly: bool = False, create: bool = True,
+             fileops: FileOps = REAL, lock_timeout: float = 0.0) -> LogFile:
+        """Open (and for a writer, create and recover) the file at ``path``.
+
+        A writer takes the writer lock first (LockedError), creates a missing
+        file durably, and cuts a torn tail. Raises NotAMyosotisFileError,
+        UnsupportedVersionError, CorruptFileError, or MyosotisError for a
+        missing file that may not be created.
+        """
+        path = os.fspath(path)
+        lock = None
+        if not readonly:
+            lock = WriterLock(path)
+            lock.acquire(lock_timeout)
+        try:
+            if not os.path.exists(path):
+                if readonly or not create:
+                    raise MyosotisError(f"{path} does not exist; open it for writing to create it")
+                cls._create(path, fileops)
+            flags = os.O_RDONLY if readonly else os.O_RDWR
+            try:
+                fd = fileops.open(path, flags)
+            except OSError as e:
+                raise MyosotisError(f"cannot open {path}: {e.strerror}") from None
+            log = cls(path, fd, readonly, fileops, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        try:
+            size = fileops.size(fd)
+            log.map.ensure(size)
+            check_file_header(log.map.whole(), size, path)
+            log._scan(size)
+        except BaseException:
+            log.close()
+            raise
+        return log
+
+    @staticmethod
+    def _create(path: str, fileops: FileOps) -> None:
+        """Create a file holding only the header, durably and atomically.
+
+        The header goes to a temporary file that is synced and then linked to
+        ``path``, so a crash leaves either no file or a whole header, never a
+        half-written one that would read as "not a Myosotis file".
+        """
+        tmp = f"{path}.create-{os.getpid()}"
+        fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        try:
+            fileops.pwrite(fd, encode_file_header(), 0)
+            fileops.sync(fd)
+        finally:
+            fileops.close(fd)
+        try:
+            fileops.link(tmp, path)
+        except FileExistsError:
+            pass  # created meanwhile by someone else; we read what is there
+        finally:
+            fileops.unlink(tmp)
+        fileops.sync_dir(path)
+
+    # ------------------------------------------------------------------ scanning
+
+    def _scan(self, size: int) -> int:
+        """Walk frames from ``valid_end`` to ``size``; return how many were added.
+
+        Readers scan under the shared truncation guard (see lock.py); a writer
+        cuts a torn tail under the exclusive one.
+        """
+        start_count = len(self.frames)
+        start = self.valid_end
+        if self.readonly:
+            with truncation_guard(self._fd, exclusive=False):
+                result = self._scan_mapped(start, size)
+        else:
+            result = self._scan_mapped(start, size)
+        if result.status == ScanStatus.CORRUPT:
+            # Frames after the damage are valid: dropping them would silently
+            # lose commits, so refuse (FORMAT.md §10 step 4).
+            raise CorruptFileError(
+                f"frame is damaged but valid frames follow at offset {result.next_valid} "
+                "(§10 step 4)", result.end)
+        self.frames.extend(result.offsets, result.kinds)
+        end = result.end
+        # §10 step 5: the walk checked headers only; the last frame must be
+        # valid in full. A bad last frame is what a crash mid-append leaves.
+        while len(self.frames) > start_count:
+            last = len(self.frames) - 1
+            if self._payload_ok(last):
+                break
+            end = self.frames.offsets[last]
+            self.frames.truncate(last)
+        self.valid_end = end
+        self.torn_bytes = size - end
+        if self.torn_bytes and not self.readonly:
+            self._cut_tail()
+        return len(self.frames) - start_count
+
+    def _scan_mapped(self, start: int, size: int):  # type: ignore[no-untyped-def]
+        self.map.ensure(size)
+        return scan_frames(self.map.view(0, size), start, verify_payload=False)
+
+    def _cut_tail(self) -> None:
+        """Cut the torn tail (FORMAT.md §10 step 3), durably, before any append."""
+        try:
+            with truncation_guard(self._fd, exclusive=True):
+                self.fileops.truncate(self._fd, self.valid_end)
+            self.fileops.sync(self._fd)
+        except OSError as e:
+            self.failed = f"cutting the torn tail failed: {e}"
+            raise WriterFailedError(
+                f"{self.path}: could not cut the torn tail at offset {self.valid_end} "
+                f"({e.strerror}); the file is unchanged, fix the disk and reopen") from None
+        self.torn_bytes = 0
+
+    def refresh(self) -> int:
+        """Pick up frames appended since the last scan; return how many.
+
+        Raises CorruptFileError if the file shrank below what was read.
+        """
+        size = self.fileops.size(self._fd)
+        if size < self.valid_end:
+            raise CorruptFileError(
+                f"{self.path} shrank to {size} bytes below its verified end {self.valid_end}; "
+                "another program truncated it", size)
+        if size == self.valid_end + self.torn_bytes:
+            return 0
+        return self._scan(size)
+
+    # ------------------------------------------------------------------ reading
+
+    def frame_offset(self, i: int) -> int:
+        return int(self.frames.offsets[i])
+
+    def _frame_bounds(self, i: int) -> tuple[int, int, int]:
+        off = self.frames.offsets[i]
+        n = FRAME_HEADER_STRUCT.unpack_from(self.map.view(off, off + FRAME_HEADER_SIZE))[0]
+        start = off + FRAME_HEADER_SIZE
+        return off, start, start + n
+
+    def _payload_ok(self, i: int) -> bool:
+        off, start, stop = self._frame_bounds(i)
+        head = self.map.view(off, start)
+        pad = self.map.view(stop, stop + padding(stop - start))
+        ok = (crc32c(self.map.view(start, stop)) == int.from_bytes(head[8:12], "little")
+              and not any(pad))
+        if ok:
+            self._verified.add(i)
+        return ok
+
+    def payload(self, i: int) -> memoryview:
+        """The payload of frame ``i``, CRC-checked on first use (R26, R27).
+
+        Zero-copy: the view points into the map and stays valid while
+        referenced. Raises CorruptFileError when the frame fails its check.
+        """
+        if i not in self._verified and not self._payload_ok(i):
+            raise CorruptFileError("frame payload checksum does not match (R26)",
+                                   self.frame_offset(i))
+        _, start, stop = self._frame_bounds(i)
+        return self.map.view(start, stop)
+
+    # ------------------------------------------------------------------ writing
+
+    def append(self, kind: int, payload: bytes, durable: bool) -> int:
+        """Append one frame at ``valid_end``; return its frame index.
+
+        With ``durable`` the call returns only after the data and the new file
+        size are on stable storage. On any OSError the log fails stop: the
+        error is raised as WriterFailedError and every later append is refused,
+        because after a failed write or fsync the kernel may have dropped
+        dirty pages while reporting later syncs as successful ("fsyncgate");
+        only a reopen, which re-reads and re-verifies the file, can tell what
+        is durable.
+        """
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path} is open read-only")
+        if self.failed:
+            raise WriterFailedError(
+                f"{self.path}: an earlier write failed ({self.failed}); nothing more is written "
+                "through this handle. Close and reopen the file to recover")
+        frame = encode_frame(kind, payload)
+        try:
+            self.fileops.pwrite(self._fd, frame, self.valid_end)
+            if durable:
+                self.fileops.sync(self._fd)
+        except OSError as e:
+            self.failed = f"{os.strerror(e.errno) if e.errno else e}"
+            hint = " (disk full?)" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
+            raise WriterFailedError(
+                f"{self.path}: writing a {len(frame)}-byte frame failed: {self.failed}{hint}. "
+                "The change was not committed; close and reopen the file once the disk is fixed"
+            ) from e
+        index = len(self.frames)
+        self.frames.offsets.append(self.valid_end)
+        self.frames.kinds.append(kind)
+        self._verified.add(index)
+        self.valid_end += len(frame)
+        return index
+
+    def sync(self) -> None:
+        """Make everything appended so far durable (for durability="none" users)."""
+        if self.readonly or self.failed:
+            return
+        try:
+            self.fileops.sync(self._fd)
+        except OSError as e:
+            self.failed = f"sync failed: {e}"
+            raise WriterFailedError(f"{self.path}: fsync failed ({e.strerror}); reopen") from e
+
+    def close(self) -> None:
+        self.map.release()
+        if self._fd >= 0:
+            try:
+                self.fileops.close(self._fd)
+            finally:
+                self._fd = -1
+                if self._lock is not None:
+                    self._lock.release()
