@@ -11,7 +11,7 @@ writes one small mutation and is never silently lost.
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping, MutableSequence
-from typing import TYPE_CHECKING, Any, Protocol, Union, overload
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from myosotis.errors import (
     FieldNotFoundError,
@@ -125,6 +125,8 @@ class Node:
     """
 
     __slots__ = ("_src", "_id")
+    _src: Source
+    _id: int
 
     def __init__(self, src: Source, node_id: int) -> None:
         object.__setattr__(self, "_src", src)
@@ -253,7 +255,7 @@ class _Proxy:
                     f"{self._node} no longer exists") from None
         return cur
 
-    def _child(self, key: Union[int, str], v: Any) -> Any:
+    def _child(self, key: int | str, v: Any) -> Any:
         return _wrap(v, self._src, self._node, self._field, (*self._path, key))
 
     def copy(self) -> Any:

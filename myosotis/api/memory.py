@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import Any, Union
+from typing import Any
 
 from myosotis.api.handles import Node, to_stored
+from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
 from myosotis.engine.graph import GraphState, NodeState, Overlay
 from myosotis.engine.history import Commit
 from myosotis.engine.store import Clock, Durability, HistoricalState, Store, system_clock
+from myosotis.engine.verify import VerifyReport, verify_file
 from myosotis.errors import (
     ClosedError,
     CommitNotFoundError,
@@ -25,9 +27,9 @@ from myosotis.format.image import state_hash
 from myosotis.format.mutations import Create, Mutation
 from myosotis.storage.fileops import REAL, FileOps
 
-CommitRef = Union[int, str, Commit]
+CommitRef = int | str | Commit
 
-_StateLike = Union[GraphState, Overlay, HistoricalState]
+_StateLike = GraphState | Overlay | HistoricalState
 
 
 class _Reader:
@@ -44,6 +46,9 @@ class _Reader:
 
     def _where(self) -> str:
         return ""
+
+    def _stage(self, m: Mutation) -> None:
+        raise NotImplementedError
 
     def _owns(self, handle: Node) -> bool:
         return handle._src is self
@@ -86,19 +91,8 @@ class _Reader:
         return self._read_state().next_node_id
 
     def state_hash(self) -> str:
-        """BLAKE3-256 of the state image (FORMAT.md §9.2), as hex."""
-        state = self._read_state()
-        if isinstance(state, HistoricalState):
-            state = state.whole()
-        elif isinstance(state, Overlay):
-            if state.dirty:
-                g = GraphState(state.parent.base)
-                g.nodes = {**state.parent.nodes, **state.nodes}
-                g.next_node_id = state.next_node_id
-                state = g
-            else:
-                state = state.parent
-        return state_hash(state.image()).hex()
+        """BLAKE3-256 of the state image (FORMAT.md §9.2), as hex; staged changes count."""
+        raise NotImplementedError
 
 
 class Memory(_Reader):
@@ -220,6 +214,27 @@ class Memory(_Reader):
             raise
         self.commit(label)
 
+    def state_hash(self) -> str:
+        return self.store.state_hash().hex()
+
+    def verify(self) -> VerifyReport:
+        """Check the whole file against every rule of FORMAT.md (see ``myo fsck``)."""
+        return verify_file(self.path)
+
+    def compact(self, at: CommitRef | None = None) -> CompactResult:
+        """Fold the history up to commit ``at`` (default: the head) into a genesis
+        snapshot; the latest state and every later commit stay exactly as they are.
+
+        Requires the writer and nothing staged. Atomic: a crash leaves the old file
+        or the new one. Commits before ``at`` can no longer be viewed afterwards.
+        """
+        store = self.store
+        store._require_writer()
+        if store.pending_count:
+            raise InvalidOperationError("commit or discard the staged changes before compacting")
+        base = store.head_seq if at is None else self.resolve(at)
+        return compact(store, base)
+
     def checkpoint(self) -> bool:
         """Write a checkpoint of the committed state now; False if one already covers it."""
         return self.store.checkpoint()
@@ -297,11 +312,15 @@ class View(_Reader):
         self._hist = memory.store.state_at(seq)
 
     def _read_state(self) -> HistoricalState:
-        self._memory.store  # raises ClosedError after close
+        if self._memory.closed:
+            raise ClosedError(f"{self._memory.path} was closed; open it again to use it")
         return self._hist
 
     def _where(self) -> str:
         return f" at commit {self.seq}"
+
+    def state_hash(self) -> str:
+        return state_hash(self._read_state().whole().image()).hex()
 
     def _stage(self, m: Mutation) -> None:
         raise ReadOnlyError(f"a view of commit {self.seq} is read-only; change the Memory")

@@ -90,7 +90,7 @@ class GraphState:
         """The canonical state image (§8.1); base records are copied as raw bytes."""
         base, nodes = self.base, self.nodes
 
-        def records() -> Iterator[tuple[int, bytes]]:
+        def records() -> Iterator[tuple[int, bytes | memoryview]]:
             for node_id in range(1, self.next_node_id):
                 n = nodes.get(node_id)
                 if n is not None:
@@ -242,7 +242,7 @@ def apply(state: State, m: Mutation) -> None:
                 f"field {m.field!r} of node {m.node} at path {list(m.path)} is a "  # type: ignore[union-attr]
                 f"{type(target).__name__}, not a list")
         size = len(target)
-        idx = m.index  # type: ignore[union-attr]
+        idx = m.pos  # type: ignore[union-attr]
         if not (0 <= idx <= size if t is ListInsert else 0 <= idx < size):
             raise InvalidOperationError(
                 f"list index {idx} out of range for a list of length {size}")
@@ -259,11 +259,11 @@ def apply(state: State, m: Mutation) -> None:
             _check_refs(v, nxt)
     target = _walk(state.writable(m.node), m.node, m.field, m.path)  # type: ignore[arg-type, union-attr]
     if t is ListInsert:
-        target.insert(m.index, m.value)  # type: ignore[union-attr]
+        target.insert(m.pos, m.value)  # type: ignore[union-attr]
     elif t is ListRemove:
-        del target[m.index]  # type: ignore[union-attr]
+        del target[m.pos]  # type: ignore[union-attr]
     elif t is ListReplace:
-        target[m.index] = m.value  # type: ignore[union-attr]
+        target[m.pos] = m.value  # type: ignore[union-attr]
     elif t is MapSet:
         target[m.key] = m.value  # type: ignore[union-attr]
     else:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 
-
 from myosotis.format.mutations import Create, Mutation
 from myosotis.format.values import clone
 
@@ -22,7 +21,7 @@ def owned(m: Mutation) -> Mutation:
         return m._replace(fields={k: clone(v) for k, v in m.fields.items()})
     v = getattr(m, "value", None)
     if type(v) is list or type(v) is dict:
-        return m._replace(value=clone(v))  # type: ignore[union-attr, call-arg]
+        return m._replace(value=clone(v))  # type: ignore[call-arg]
     return m
 
 

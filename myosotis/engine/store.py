@@ -15,6 +15,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal
 
+from myosotis.engine.graph import GraphState, NodeState, Overlay, SingleNode, apply
+from myosotis.engine.history import Commit, History, make_commit
+from myosotis.engine.segments import Segment, owned
 from myosotis.errors import (
     CommitNotFoundError,
     CorruptFileError,
@@ -25,8 +28,8 @@ from myosotis.errors import (
 )
 from myosotis.format.constants import (
     CHECKPOINT_FLOOR,
-    KIND_COMMIT,
     KIND_CHECKPOINT,
+    KIND_COMMIT,
     SNAPSHOT_PREFIX_SIZE,
 )
 from myosotis.format.image import StateImage, state_hash
@@ -39,9 +42,6 @@ from myosotis.format.records import (
     encode_snapshot,
 )
 from myosotis.format.values import DecodeError
-from myosotis.engine.graph import GraphState, NodeState, Overlay, SingleNode, apply
-from myosotis.engine.history import Commit, History, make_commit
-from myosotis.engine.segments import Segment, owned
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.log import LogFile
 
@@ -91,18 +91,27 @@ class Store:
 
     # ------------------------------------------------------------------ loading
 
+    def reopen(self) -> None:
+        """Read the file at this path again from scratch (after compaction or repair),
+        keeping the writer lock. Staged changes are dropped."""
+        self.log.reopen()
+        self._images.clear()
+        self._segments.clear()
+        self.problems.clear()
+        self._load()
+
     def _load(self) -> None:
         """Find the newest usable checkpoint and replay the commits after it (§10 step 7)."""
         self.history = hist = History(self.log)
         base_img: StateImage | None = None
         base_seq = hist.base_seq
         if hist.has_genesis:
-            base_img = self._snapshot_image(0)
+            base_img = self.snapshot_image(0)
             if base_img is None:
                 raise CorruptFileError("the genesis snapshot fails its state hash (R85)",
                                        self.log.frame_offset(0))
         for seq, j in reversed(hist.checkpoints):
-            img = self._snapshot_image(j, seq)
+            img = self.snapshot_image(j, seq)
             if img is not None:
                 base_img, base_seq = img, seq
                 break
@@ -117,7 +126,7 @@ class Store:
         self.work = Overlay(self.committed)
         self._reset_pending()
 
-    def _snapshot_image(self, j: int, seq: int | None = None) -> StateImage | None:
+    def snapshot_image(self, j: int, seq: int | None = None) -> StateImage | None:
         """The image of checkpoint/genesis frame ``j`` if usable (R80, R85), else None.
 
         A checkpoint that fails is reported in ``problems`` and skipped: it is
@@ -164,7 +173,8 @@ class Store:
             h = decode_commit_header(payload)
             muts = decode_mutations(payload, h.body)
         except DecodeError as e:
-            raise CorruptFileError(f"commit {seq}: {e.reason}", off + 16 + (e.offset or 0)) from None
+            where = off + 16 + (e.offset or 0)
+            raise CorruptFileError(f"commit {seq}: {e.reason}", where) from None
         if h.seq != seq:
             raise CorruptFileError(f"commit frame holds seq {h.seq} where {seq} belongs (R31)", off)
         if h.parent != parent:
@@ -295,6 +305,15 @@ class Store:
         self.last_image_size = len(image)
         return True
 
+    def state_hash(self, staged: bool = True) -> bytes:
+        """State hash (§9.2) of the committed state, plus the staged changes if ``staged``."""
+        state = self.committed
+        if staged and self.work.dirty:
+            state = GraphState(self.committed.base)
+            state.nodes = {**self.committed.nodes, **self.work.nodes}
+            state.next_node_id = self.work.next_node_id
+        return state_hash(state.image())
+
     def sync(self) -> None:
         """Make every commit so far durable (useful with durability "none")."""
         self.log.sync()
@@ -315,12 +334,7 @@ class Store:
             same = True
         before = self.head_seq
         if not same:
-            new = LogFile.open(self.log.path, readonly=True)
-            self.log.close()
-            self.log = new
-            self._images.clear()
-            self._segments.clear()
-            self._load()
+            self.reopen()
             return max(0, self.head_seq - before)
         if self.log.refresh():
             self.history.index_new_frames()
@@ -358,9 +372,9 @@ class Store:
         hist = self.history
         base_seq, img = hist.base_seq, None
         if hist.has_genesis:
-            img = self._snapshot_image(0)
+            img = self.snapshot_image(0)
         for cp_seq, j in hist.checkpoint_at_or_before(seq):
-            cand = self._snapshot_image(j, cp_seq)
+            cand = self.snapshot_image(j, cp_seq)
             if cand is not None:
                 base_seq, img = cp_seq, cand
                 break

@@ -42,7 +42,8 @@ def encode_node_record(type_name: str, fields: dict[str, Any], deleted: bool) ->
     return bytes(out)
 
 
-def encode_image(next_node_id: int, records: Iterable[tuple[int, bytes]]) -> bytes:
+def encode_image(next_node_id: int,
+                 records: Iterable[tuple[int, bytes | memoryview]]) -> bytes:
     """The image of a state whose nodes are ``records``: (id, encoded node record) pairs
     in ascending id order."""
     ids = bytearray()
@@ -124,7 +125,7 @@ class StateImage:
         if prev >= self.next_node_id or self.next_node_id > MAX_NODE_ID + 1:
             raise DecodeError("state image has an id not below next_node_id (R70)", self.base)
         offs = _u64_list(self._mv[self._offs_at:self._data_at])
-        if offs[0] != 0 or any(a > b for a, b in zip(offs, offs[1:])):
+        if offs[0] != 0 or any(a > b for a, b in zip(offs, offs[1:], strict=False)):
             raise DecodeError("state image offsets are not non-decreasing from 0 (R71)", self.base)
 
     def index_of(self, node_id: int) -> int:

@@ -8,7 +8,7 @@ and no graph rules: applying a mutation (R50–R53) is the engine's job.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 from myosotis.errors import InvalidValueError
 from myosotis.format.constants import (
@@ -39,7 +39,7 @@ from myosotis.format.values import (
     put_value,
 )
 
-Path = tuple[Union[int, str], ...]
+Path = tuple[int | str, ...]
 
 
 class Create(NamedTuple):
@@ -67,7 +67,7 @@ class ListInsert(NamedTuple):
     node: int
     field: str
     path: Path
-    index: int
+    pos: int
     value: Any
 
 
@@ -75,14 +75,14 @@ class ListRemove(NamedTuple):
     node: int
     field: str
     path: Path
-    index: int
+    pos: int
 
 
 class ListReplace(NamedTuple):
     node: int
     field: str
     path: Path
-    index: int
+    pos: int
     value: Any
 
 
@@ -101,9 +101,9 @@ class MapDelete(NamedTuple):
     key: str
 
 
-Mutation = Union[
-    Create, Set, Unset, Delete, ListInsert, ListRemove, ListReplace, MapSet, MapDelete
-]
+Mutation = (
+    Create | Set | Unset | Delete | ListInsert | ListRemove | ListReplace | MapSet | MapDelete
+)
 
 
 def _put_field(out: bytearray, name: str) -> None:
@@ -161,7 +161,7 @@ def put_mutation(out: bytearray, m: Mutation) -> None:
         if op in (OP_MAP_SET, OP_MAP_DELETE):
             put_str(out, m.key, "map key")  # type: ignore[union-attr]
         else:
-            put_uvarint(out, m.index)  # type: ignore[union-attr]
+            put_uvarint(out, m.pos)  # type: ignore[union-attr]
         if op in (OP_LIST_INSERT, OP_LIST_REPLACE, OP_MAP_SET):
             # the element sits inside len(path) + 1 containers (R41, R53)
             put_value(out, m.value, len(m.path) + 1)  # type: ignore[union-attr]
@@ -231,7 +231,7 @@ def get_mutation(buf: Any, pos: int, end: int) -> tuple[Mutation, int]:
         raise DecodeError(f"invalid mutation opcode 0x{op:02x} (§6)", pos)
     field, p = _get_field(buf, p, end)
     path, p = _get_path(buf, p, end)
-    if op == OP_MAP_SET or op == OP_MAP_DELETE:
+    if op in (OP_MAP_SET, OP_MAP_DELETE):
         key, p = get_str(buf, p, end)
         if op == OP_MAP_DELETE:
             return MapDelete(node, field, path, key), p

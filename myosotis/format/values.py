@@ -15,7 +15,7 @@ count or length before allocating for it (R42).
 from __future__ import annotations
 
 import struct
-from typing import Any, Union
+from typing import Any
 
 from myosotis.errors import CorruptFileError, InvalidValueError
 from myosotis.format.constants import (
@@ -63,7 +63,7 @@ class Ref:
         return f"Ref({self.id})"
 
 
-Value = Union[None, bool, int, float, str, Ref, list[Any], dict[str, Any]]
+Value = bool | int | float | str | Ref | list[Any] | dict[str, Any] | None
 
 
 class DecodeError(CorruptFileError):
@@ -275,7 +275,7 @@ def get_value(buf: Any, pos: int, end: int, depth: int = 0) -> tuple[Any, int]:
         return True, p
     if tag == TAG_FALSE:
         return False, p
-    if tag == TAG_LIST or tag == TAG_MAP:
+    if tag in (TAG_LIST, TAG_MAP):
         if depth >= MAX_DEPTH:
             raise DecodeError(f"value nests deeper than {MAX_DEPTH} (R41)", pos)
         if tag == TAG_LIST:
@@ -344,7 +344,7 @@ def values_equal(a: Any, b: Any) -> bool:
     if ta is float:
         return bool(_pack_f64(a) == _pack_f64(b))
     if ta is list:
-        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
     if ta is dict:
         return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
     return bool(a == b)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import array
 import errno
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from myosotis.errors import CorruptFileError, MyosotisError, ReadOnlyError, WriterFailedError
@@ -36,8 +37,8 @@ class FrameIndex:
     def __len__(self) -> int:
         return len(self.kinds)
 
-    def extend(self, offsets: object, kinds: bytes) -> None:
-        self.offsets.extend(offsets)  # type: ignore[call-overload]
+    def extend(self, offsets: Iterable[int], kinds: bytes) -> None:
+        self.offsets.extend(offsets)
         self.kinds += kinds
 
     def truncate(self, n: int) -> None:
@@ -127,6 +128,29 @@ class LogFile:
         finally:
             fileops.unlink(tmp)
         fileops.sync_dir(path)
+
+    def reopen(self) -> None:
+        """Open the file at ``path`` again (it may be a new inode after a rename),
+        keeping the writer lock, and scan it from the start."""
+        flags = os.O_RDONLY if self.readonly else os.O_RDWR
+        try:
+            fd = self.fileops.open(self.path, flags)
+        except OSError as e:
+            raise MyosotisError(f"cannot open {self.path}: {e.strerror}") from None
+        self.map.release()
+        self.fileops.close(self._fd)
+        self._fd = fd
+        self.map = FileMap(fd)
+        self.frames = FrameIndex()
+        self.valid_end = HEADER_SIZE
+        self.torn_bytes = 0
+        self.failed = None
+        self.inode = os.fstat(fd).st_ino
+        self._verified = set()
+        size = self.fileops.size(fd)
+        self.map.ensure(size)
+        check_file_header(self.map.whole(), size, self.path)
+        self._scan(size)
 
     # ------------------------------------------------------------------ scanning
 

@@ -1,0 +1,330 @@
+"""Full verification of a file (``fsck``) and the repairs that lose nothing.
+
+:func:`verify_file` checks every rule of FORMAT.md over the whole file:
+header (R10–R12), every frame in full (R20–R27), record order (R30–R33),
+every commit's encoding, sequence number and parent link (R31, R32, R60,
+R61) and graph rules (R50–R53, which include referential integrity and ids
+never reused), and every checkpoint's hash and agreement with a replay from
+the start or the genesis (R80, R85). It reports findings instead of raising.
+
+:func:`repair_file` does only what loses no committed data: cut a torn tail
+and drop checkpoints that fail (they are a cache). Everything else is
+reported, never "fixed".
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from myosotis.engine.graph import GraphState, apply
+from myosotis.engine.segments import owned
+from myosotis.errors import MyosotisError
+from myosotis.format.constants import (
+    FRAME_HEADER_STRUCT,
+    HEADER_SIZE,
+    KIND_CHECKPOINT,
+    KIND_COMMIT,
+    KIND_GENESIS,
+    SNAPSHOT_PREFIX_SIZE,
+    ZERO_HASH,
+)
+from myosotis.format.header import check_file_header, encode_file_header
+from myosotis.format.helper import ScanStatus, scan_frames
+from myosotis.format.image import StateImage, state_hash
+from myosotis.format.records import (
+    commit_id,
+    decode_commit_header,
+    decode_mutations,
+    decode_snapshot_header,
+)
+from myosotis.format.values import DecodeError
+from myosotis.storage.fileops import REAL, FileOps
+from myosotis.storage.lock import WriterLock, truncation_guard
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem. ``severity`` is "error" when committed data is damaged or a rule
+    is broken, "warning" when only a cache (a checkpoint) or a torn tail is affected."""
+
+    severity: str
+    code: str
+    message: str
+    offset: int | None = None
+    seq: int | None = None
+    repairable: bool = False
+
+    def __str__(self) -> str:
+        where = []
+        if self.offset is not None:
+            where.append(f"offset {self.offset}")
+        if self.seq is not None:
+            where.append(f"commit {self.seq}")
+        loc = f" ({', '.join(where)})" if where else ""
+        return f"{self.severity}: {self.code}{loc}: {self.message}"
+
+
+@dataclass
+class VerifyReport:
+    path: str
+    file_size: int = 0
+    frames: int = 0
+    commits: int = 0
+    checkpoints: int = 0
+    valid_end: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    # frame offsets of checkpoints that fail (what --repair drops)
+    bad_checkpoints: list[int] = field(default_factory=list)
+    bytes_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+
+class _Stop(Exception):
+    """Verification cannot go past this point (the truth itself is damaged)."""
+
+
+def verify_file(path: str, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Check the file at ``path`` against every rule; never raises for damage.
+
+    Raises MyosotisError only when the file cannot be read at all.
+    ``progress(done_bytes, total_bytes)`` is called as the replay advances.
+    """
+    rep = VerifyReport(path)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        raise MyosotisError(f"cannot open {path}: {e.strerror}") from None
+    try:
+        size = os.fstat(fd).st_size
+        rep.file_size = size
+        if size == 0:
+            rep.findings.append(Finding("error", "header", "the file is empty", 0))
+            return rep
+        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
+            mv = memoryview(mm)
+            try:
+                _verify(mv, size, rep, progress)
+            except _Stop:
+                pass
+            finally:
+                mv.release()
+    finally:
+        os.close(fd)
+    return rep
+
+
+def _verify(mv: memoryview, size: int, rep: VerifyReport,
+            progress: Callable[[int, int], None] | None) -> None:
+    try:
+        check_file_header(mv, size, rep.path)
+    except MyosotisError as e:
+        rep.findings.append(Finding("error", "header", str(e), 0))
+        raise _Stop from None
+    # Every frame in full (R20–R27). Frames after a damaged one are still
+    # walked, to report how much committed data follows the damage.
+    offsets: list[int] = []
+    kinds: list[int] = []
+    damaged_at: int | None = None
+    start = HEADER_SIZE
+    while True:
+        res = scan_frames(mv, start, verify_payload=True)
+        if damaged_at is None:
+            offsets.extend(res.offsets)
+            kinds.extend(res.kinds)
+        if res.status == ScanStatus.TORN:
+            if damaged_at is None:
+                rep.valid_end = res.end
+            if res.end < size:
+                rep.findings.append(Finding(
+                    "warning", "torn-tail",
+                    f"{size - res.end} bytes after the last whole frame (a crash mid-append); "
+                    "`--repair` cuts them", res.end, repairable=True))
+            break
+        if res.status == ScanStatus.CLEAN:
+            if damaged_at is None:
+                rep.valid_end = res.end
+            break
+        assert res.status == ScanStatus.CORRUPT and res.next_valid is not None
+        if damaged_at is None:
+            damaged_at = res.end
+            rep.valid_end = res.end
+        rep.findings.append(Finding(
+            "error", "frame",
+            f"damaged frame; a valid frame follows at offset {res.next_valid} (§10 step 4)",
+            res.end))
+        start = res.next_valid
+    rep.frames = len(offsets)
+    for off, kind in zip(offsets, kinds, strict=True):
+        n = FRAME_HEADER_STRUCT.unpack_from(mv, off)[0]
+        name = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis"}[kind]
+        rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + 16 + n + (-n % 8)
+    _replay(mv, offsets, kinds, rep, progress)
+
+
+def _payload(mv: memoryview, off: int) -> memoryview:
+    n = FRAME_HEADER_STRUCT.unpack_from(mv, off)[0]
+    return mv[off + 16: off + 16 + n]
+
+
+def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyReport,
+            progress: Callable[[int, int], None] | None) -> None:
+    state = GraphState()
+    seq, head = 0, ZERO_HASH
+    total = offsets[-1] if offsets else 0
+    for i, (off, kind) in enumerate(zip(offsets, kinds, strict=True)):
+        if progress is not None and i % 256 == 0:
+            progress(off, total)
+        payload = _payload(mv, off)
+        if kind == KIND_GENESIS:
+            if i != 0:
+                rep.findings.append(Finding("error", "genesis",
+                                            "a genesis frame that is not the first (R30)", off))
+                raise _Stop
+            try:
+                g = decode_snapshot_header(payload)
+                body = payload[SNAPSHOT_PREFIX_SIZE:]
+                if state_hash(body) != g.state_hash:
+                    raise DecodeError("genesis state hash does not match its image (R85)", 0)
+                img = StateImage(body, off + 16 + SNAPSHOT_PREFIX_SIZE)
+                img.check_tables()
+            except DecodeError as e:
+                rep.findings.append(Finding("error", "genesis", e.reason, off))
+                raise _Stop from None
+            state = GraphState(img)
+            seq, head = g.seq, g.commit_id
+            continue
+        if kind == KIND_CHECKPOINT:
+            rep.checkpoints += 1
+            problem = _check_checkpoint(payload, seq, head, state)
+            if problem:
+                rep.findings.append(Finding("warning", "checkpoint", problem + "; it is skipped "
+                                            "on open and `--repair` drops it", off, seq, True))
+                rep.bad_checkpoints.append(off)
+            continue
+        seq += 1
+        try:
+            h = decode_commit_header(payload)
+            muts = decode_mutations(payload, h.body)
+        except DecodeError as e:
+            rep.findings.append(Finding("error", "rule", f"commit record: {e.reason}",
+                                        off + 16 + (e.offset or 0), seq))
+            raise _Stop from None
+        if h.seq != seq:
+            rep.findings.append(Finding("error", "sequence",
+                                        f"commit holds seq {h.seq} where {seq} belongs (R31)",
+                                        off, seq))
+            raise _Stop
+        if h.parent != head:
+            rep.findings.append(Finding("error", "chain",
+                                        "parent is not the previous commit's id (R32)", off, seq))
+            raise _Stop
+        try:
+            for m in muts:
+                apply(state, owned(m))
+        except MyosotisError as e:
+            rep.findings.append(Finding("error", "rule", f"mutation breaks §6: {e}", off, seq))
+            raise _Stop from None
+        if state.next_node_id != h.next_node_id:
+            rep.findings.append(Finding(
+                "error", "rule", f"next_node_id {h.next_node_id} recorded, {state.next_node_id} "
+                "after the mutations (R60)", off, seq))
+            raise _Stop
+        head = commit_id(payload)
+        rep.commits += 1
+    if progress is not None:
+        progress(total, total)
+
+
+def _check_checkpoint(payload: memoryview, seq: int, head: bytes, state: GraphState) -> str:
+    """Why a checkpoint is unusable (R33, R80) or disagrees with the replay; "" if fine."""
+    try:
+        h = decode_snapshot_header(payload)
+    except DecodeError as e:
+        return e.reason
+    if seq == 0:
+        return "checkpoint before the first commit (R33)"
+    if h.seq != seq or h.commit_id != head:
+        return f"checkpoint claims commit {h.seq} but follows commit {seq} (R33)"
+    body = payload[SNAPSHOT_PREFIX_SIZE:]
+    if state_hash(body) != h.state_hash:
+        return "state hash does not match the checkpoint's image (R80)"
+    if state_hash(state.image()) != h.state_hash:
+        return "checkpoint's state differs from the replay of the commits before it"
+    return ""
+
+
+def repair_file(path: str, lock_timeout: float = 0.0,
+                fileops: FileOps = REAL) -> tuple[VerifyReport, list[str]]:
+    """Repair what loses nothing committed; return the report after repair and the actions.
+
+    Takes the writer lock (LockedError if a writer has the file). Cuts a torn
+    tail; rewrites the file without checkpoints that fail, atomically (temp
+    file, fsync, rename, directory fsync). Other findings are left alone.
+    """
+    lock = WriterLock(path)
+    lock.acquire(lock_timeout)
+    actions: list[str] = []
+    try:
+        rep = verify_file(path)
+        torn = [f for f in rep.findings if f.code == "torn-tail"]
+        if rep.bad_checkpoints and not rep.errors:
+            drop = set(rep.bad_checkpoints)
+            _rewrite_without(path, drop, rep.valid_end, fileops)
+            actions.append(f"dropped {len(drop)} checkpoint(s) that failed verification")
+            if torn:
+                actions.append(f"cut the torn tail of {rep.file_size - rep.valid_end} bytes")
+        elif torn and not rep.errors:
+            fd = fileops.open(path, os.O_RDWR)
+            try:
+                with truncation_guard(fd, exclusive=True):
+                    fileops.truncate(fd, rep.valid_end)
+                fileops.sync(fd)
+            finally:
+                fileops.close(fd)
+            actions.append(f"cut the torn tail of {rep.file_size - rep.valid_end} bytes "
+                           f"at offset {rep.valid_end}")
+        if actions:
+            rep = verify_file(path)
+        return rep, actions
+    finally:
+        lock.release()
+
+
+def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps) -> None:
+    """Copy every frame of ``[32, valid_end)`` except those at ``drop`` into a new file
+    that replaces ``path`` atomically."""
+    with open(path, "rb") as f:
+        data = f.read(valid_end)
+    res = scan_frames(data, HEADER_SIZE, verify_payload=False)
+    parts = [encode_file_header()]
+    offs = list(res.offsets) + [res.end]
+    for a, b in zip(offs, offs[1:], strict=False):
+        if a not in drop:
+            parts.append(data[a:b])
+    write_atomically(path, b"".join(parts), fileops)
+
+
+def write_atomically(path: str, data: bytes, fileops: FileOps = REAL) -> None:
+    """Replace ``path`` by a file holding ``data``: temp file, fsync, rename, dir fsync.
+
+    A crash at any point leaves either the old file or the new one, whole.
+    """
+    tmp = f"{path}.rewrite-{os.getpid()}"
+    fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+    try:
+        fileops.pwrite(fd, data, 0)
+        fileops.sync(fd)
+    finally:
+        fileops.close(fd)
+    fileops.replace(tmp, path)
+    fileops.sync_dir(path)
