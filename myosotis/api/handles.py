@@ -18,7 +18,6 @@ from myosotis.errors import (
     InvalidOperationError,
     InvalidValueError,
     MissingAttributeError,
-    NodeNotFoundError,
 )
 from myosotis.format.constants import MAX_DEPTH
 from myosotis.format.mutations import (
@@ -187,7 +186,7 @@ class Node:
         self._src._stage(Set(self._id, name, to_stored(value, self._src)))
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _OWN or hasattr(type(self), name):
+        if name in _RESERVED:
             raise InvalidOperationError(
                 f"{name!r} is a property of node handles; set the field with node[{name!r}] = ...")
         self[name] = value
@@ -382,7 +381,5 @@ class MapProxy(_Proxy, MutableMapping[str, Any]):
     __hash__ = None  # type: ignore[assignment]
 
 
-def require_node(src: Source, state: NodeState | None, node_id: int) -> NodeState:
-    if state is None:
-        raise NodeNotFoundError(f"no node {node_id}")
-    return state
+# names that are attributes of Node itself, not fields (settable with item syntax only)
+_RESERVED = frozenset(_OWN | {n for n in dir(Node) if not n.startswith("__")})

@@ -42,7 +42,12 @@ class NodeState:
         self.deleted = deleted
 
     def copy(self) -> NodeState:
+        """A deep copy (lists and maps copied too)."""
         return NodeState(self.type, {k: clone(v) for k, v in self.fields.items()}, self.deleted)
+
+    def shallow_copy(self) -> NodeState:
+        """A copy sharing the field values (copy-on-write: see Overlay.writable_field)."""
+        return NodeState(self.type, dict(self.fields), self.deleted)
 
     def record(self) -> bytes:
         """The node record of §8.1."""
@@ -72,6 +77,9 @@ class GraphState:
         return n
 
     writable = get  # a committed state is changed in place (replay)
+
+    def writable_field(self, node_id: int, field: str) -> NodeState | None:
+        return self.get(node_id)
 
     def type_of(self, node_id: int) -> str | None:
         """The node's type without decoding its fields when it is still in the base."""
@@ -103,24 +111,44 @@ class GraphState:
 
 
 class Overlay:
-    """Uncommitted changes staged over a GraphState (copy on first write)."""
+    """Uncommitted changes staged over a GraphState (copy on first write).
+
+    A node is copied shallowly the first time it is written; a list or map
+    field is copied the first time an edit reaches inside it. So the parent's
+    values are never changed, and staging an edit costs the edited field, not
+    the whole node.
+    """
 
     def __init__(self, parent: GraphState) -> None:
         self.parent = parent
         self.nodes: dict[int, NodeState] = {}
         self.next_node_id = parent.next_node_id
+        self._owned: set[tuple[int, str]] = set()  # fields whose value this overlay owns
 
     def get(self, node_id: int) -> NodeState | None:
         n = self.nodes.get(node_id)
         return n if n is not None else self.parent.get(node_id)
 
     def writable(self, node_id: int) -> NodeState | None:
+        """The node, copied into the overlay (shallowly) on first write.
+
+        Callers may replace or remove field values of the result, never edit
+        one in place (use writable_field for that)."""
         n = self.nodes.get(node_id)
         if n is None:
             p = self.parent.get(node_id)
             if p is None:
                 return None
-            n = self.nodes[node_id] = p.copy()
+            n = self.nodes[node_id] = p.shallow_copy()
+        return n
+
+    def writable_field(self, node_id: int, field: str) -> NodeState | None:
+        """The node with ``field``'s value owned by the overlay (deep-copied once)."""
+        n = self.writable(node_id)
+        if n is not None and (node_id, field) not in self._owned:
+            if field in n.fields:
+                n.fields[field] = clone(n.fields[field])
+            self._owned.add((node_id, field))
         return n
 
     def type_of(self, node_id: int) -> str | None:
@@ -140,10 +168,12 @@ class Overlay:
         self.parent.nodes.update(self.nodes)
         self.parent.next_node_id = self.next_node_id
         self.nodes = {}
+        self._owned = set()
 
     def reset(self) -> None:
         self.nodes = {}
         self.next_node_id = self.parent.next_node_id
+        self._owned = set()
 
 
 # --------------------------------------------------------------------------
@@ -214,7 +244,7 @@ def apply(state: State, m: Mutation) -> None:
         _live_node(state, m.node)
         if type(m.value) in (Ref, list, dict):  # type: ignore[union-attr]
             _check_refs(m.value, nxt)  # type: ignore[union-attr]
-        state.writable(m.node).fields[m.field] = m.value  # type: ignore[union-attr]
+        state.writable_field(m.node, m.field).fields[m.field] = m.value  # type: ignore[union-attr]
         return
     if t is Create:
         if m.node != nxt:
@@ -257,7 +287,7 @@ def apply(state: State, m: Mutation) -> None:
         v = m.value  # type: ignore[union-attr]
         if type(v) in (Ref, list, dict):
             _check_refs(v, nxt)
-    target = _walk(state.writable(m.node), m.node, m.field, m.path)  # type: ignore[arg-type, union-attr]
+    target = _walk(state.writable_field(m.node, m.field), m.node, m.field, m.path)  # type: ignore[arg-type, union-attr]
     if t is ListInsert:
         target.insert(m.pos, m.value)  # type: ignore[union-attr]
     elif t is ListRemove:
@@ -294,3 +324,6 @@ class SingleNode:
     def add(self, node_id: int, node: NodeState) -> None:
         self.node = node
         self.next_node_id = self._ANY
+
+    def writable_field(self, node_id: int, field: str) -> NodeState | None:
+        return self.node

@@ -13,7 +13,7 @@ import datetime as _dt
 from dataclasses import dataclass
 
 from myosotis.errors import CorruptFileError
-from myosotis.format.constants import KIND_CHECKPOINT, KIND_GENESIS, ZERO_HASH
+from myosotis.format.constants import KIND_CHECKPOINT, KIND_COMMIT, KIND_GENESIS, ZERO_HASH
 from myosotis.format.records import (
     CommitHeader,
     SnapshotHeader,
@@ -24,22 +24,29 @@ from myosotis.format.records import (
 from myosotis.format.values import DecodeError
 from myosotis.storage.log import LogFile
 
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
 
 @dataclass(frozen=True)
 class Commit:
     """One commit of the history.
 
     ``seq`` counts from 1; ``id`` is the 64-hex-digit commit id (§9.1);
-    ``timestamp`` is timezone-aware UTC; ``label`` is ``None`` when empty;
-    ``parent`` is the previous commit's id (or ``None`` for the first commit).
+    ``timestamp_us`` is microseconds since the Unix epoch and ``timestamp``
+    the same as a timezone-aware UTC datetime; ``label`` is ``None`` when
+    empty; ``parent`` is the previous commit's id (``None`` for the first).
     """
 
     seq: int
     id: str
-    timestamp: _dt.datetime
+    timestamp_us: int
     label: str | None
     parent: str | None
     next_node_id: int
+
+    @property
+    def timestamp(self) -> _dt.datetime:
+        return _EPOCH + _dt.timedelta(microseconds=self.timestamp_us)
 
     def __str__(self) -> str:
         label = f" {self.label!r}" if self.label else ""
@@ -49,9 +56,7 @@ class Commit:
 def make_commit(seq: int, cid: bytes, timestamp_us: int, label: str, parent: bytes,
                 next_node_id: int) -> Commit:
     """A :class:`Commit` from the fields of a commit record."""
-    ts = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
-        microseconds=timestamp_us)
-    return Commit(seq, cid.hex(), ts, label or None,
+    return Commit(seq, cid.hex(), timestamp_us, label or None,
                   None if parent == ZERO_HASH else parent.hex(), next_node_id)
 
 
@@ -80,6 +85,9 @@ class History:
         """Index the frames the log gained since the last call."""
         kinds = self.log.frames.kinds
         start, stop = self._indexed, len(kinds)
+        if stop == start + 1 and kinds[start] == KIND_COMMIT:  # the common case: one commit
+            self._indexed = stop
+            return
         found: list[int] = []
         for kind in (KIND_CHECKPOINT, KIND_GENESIS):
             j = kinds.find(kind, start, stop)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from myosotis.errors import CorruptFileError, NotAMyosotisFileError, UnsupportedVersionError
 from myosotis.format.constants import (
     FORMAT_VERSION,
     FRAME_ALIGN,
-    FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     HEADER_STRUCT,
     MAGIC,
@@ -16,6 +16,9 @@ from myosotis.format.constants import (
 from myosotis.format.helper import crc32c
 
 _RESERVED3 = bytes(3)
+_FRAME_PREFIX = struct.Struct("<IB3sI")  # the first 12 bytes of a frame header (§3)
+_U32 = struct.Struct("<I")
+_PADDING = [bytes(i) for i in range(FRAME_ALIGN)]
 _RESERVED12 = bytes(12)
 
 
@@ -63,5 +66,5 @@ def padding(n: int) -> int:
 def encode_frame(kind: int, payload: bytes) -> bytes:
     """A whole frame (header, payload, padding) holding ``payload`` (§3)."""
     n = len(payload)
-    head = FRAME_HEADER_STRUCT.pack(n, kind, _RESERVED3, crc32c(payload), 0)[:12]
-    return b"".join((head, crc32c(head).to_bytes(4, "little"), payload, bytes(padding(n))))
+    head = _FRAME_PREFIX.pack(n, kind, _RESERVED3, crc32c(payload))
+    return b"".join((head, _U32.pack(crc32c(head)), payload, _PADDING[-n % FRAME_ALIGN]))

@@ -76,6 +76,9 @@ class DecodeError(CorruptFileError):
 
 def put_uvarint(out: bytearray, n: int) -> None:
     """Append ``n`` (0 <= n < 2**64) as canonical unsigned LEB128."""
+    if n < 0x80:
+        out.append(n)
+        return
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
