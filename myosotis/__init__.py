@@ -14,6 +14,7 @@ from myosotis.errors import (
     CorruptFileError,
     DeletedNodeError,
     FieldNotFoundError,
+    FileMissingError,
     InvalidOperationError,
     InvalidValueError,
     LockedError,
@@ -31,7 +32,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MISSING", "ClosedError", "Commit", "CommitNotFoundError", "CorruptFileError",
-    "DeletedNodeError", "Diff", "FieldChange", "FieldNotFoundError", "InvalidOperationError",
+    "DeletedNodeError", "Diff", "FieldChange", "FieldNotFoundError", "FileMissingError",
+    "InvalidOperationError",
     "InvalidValueError", "ListProxy", "LockedError", "MapProxy", "Memory",
     "MissingAttributeError", "MyosotisError", "Node", "NodeChange", "NodeNotFoundError",
     "NotAMyosotisFileError", "ReadOnlyError", "Ref", "UnsupportedVersionError", "View",

@@ -38,6 +38,10 @@ class CorruptFileError(MyosotisError):
         )
 
 
+class FileMissingError(MyosotisError, FileNotFoundError):
+    """The file does not exist and may not be created here (read-only open)."""
+
+
 class LockedError(MyosotisError):
     """Another writer holds the file; open it with ``readonly=True`` or wait."""
 

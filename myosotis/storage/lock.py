@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from myosotis.errors import LockedError
+from myosotis.errors import LockedError, MyosotisError
 
 
 class WriterLock:
@@ -33,7 +33,15 @@ class WriterLock:
 
     def acquire(self, timeout: float = 0.0) -> None:
         """Take the lock; wait up to ``timeout`` seconds, then raise LockedError."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        except OSError as e:
+            if not os.path.isdir(os.path.dirname(os.path.abspath(self.path))):
+                raise MyosotisError(f"cannot open {self.path[:-5]}: its directory does not "
+                                    "exist") from None
+            raise MyosotisError(
+                f"cannot create the lock file {self.path} ({e.strerror}); a writer needs a "
+                "writable directory — open the file with readonly=True to only read it") from None
         deadline = time.monotonic() + timeout
         while True:
             try:

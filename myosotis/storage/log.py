@@ -18,7 +18,13 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from myosotis.errors import CorruptFileError, MyosotisError, ReadOnlyError, WriterFailedError
+from myosotis.errors import (
+    CorruptFileError,
+    FileMissingError,
+    MyosotisError,
+    ReadOnlyError,
+    WriterFailedError,
+)
 from myosotis.format.constants import FRAME_HEADER_SIZE, FRAME_HEADER_STRUCT, HEADER_SIZE
 from myosotis.format.header import check_file_header, encode_file_header, encode_frame, padding
 from myosotis.format.helper import ScanStatus, crc32c, scan_frames
@@ -84,8 +90,12 @@ class LogFile:
         try:
             if not os.path.exists(path):
                 if readonly or not create:
-                    raise MyosotisError(f"{path} does not exist; open it for writing to create it")
-                cls._create(path, fileops)
+                    raise FileMissingError(
+                        f"{path} does not exist; open it for writing to create it")
+                try:
+                    cls._create(path, fileops)
+                except OSError as e:
+                    raise MyosotisError(f"cannot create {path}: {e.strerror}") from None
             flags = os.O_RDONLY if readonly else os.O_RDWR
             try:
                 fd = fileops.open(path, flags)
