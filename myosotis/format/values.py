@@ -142,12 +142,18 @@ def put_str(out: bytearray, s: str, what: str = "string", limit: int = MAX_STRIN
 
 def get_str(buf: Any, pos: int, end: int, limit: int = MAX_STRING) -> tuple[str, int]:
     """Decode a ``string`` (§1); checks the length against ``end`` and ``limit``."""
-    n, p = get_uvarint(buf, pos, end)
-    if n > limit:
-        raise DecodeError(f"string of {n} bytes exceeds the limit of {limit} (§11)", pos)
-    q = p + n
-    if q > end:
+    if pos >= end:
         raise DecodeError("string runs past the end of the record", pos)
+    n = buf[pos]
+    if n < 0x80:  # fast path: a one-byte length
+        p = pos + 1
+    else:
+        n, p = get_uvarint(buf, pos, end)
+        if n > limit:
+            raise DecodeError(f"string of {n} bytes exceeds the limit of {limit} (§11)", pos)
+    q = p + n
+    if q > end or n > limit:
+        raise DecodeError("string runs past the end of the record or over its limit", pos)
     try:
         return str(buf[p:q], "utf-8"), q
     except UnicodeDecodeError:
@@ -262,6 +268,9 @@ def get_value(buf: Any, pos: int, end: int, depth: int = 0) -> tuple[Any, int]:
     if tag == TAG_STR:
         return get_str(buf, p, end)
     if tag == TAG_INT:
+        if p < end and buf[p] < 0x80:  # fast path: a one-byte zig-zag varint
+            z = buf[p]
+            return (z >> 1) ^ -(z & 1), p + 1
         return get_svarint(buf, p, end)
     if tag == TAG_FLOAT:
         if p + 8 > end:
@@ -281,43 +290,40 @@ def get_value(buf: Any, pos: int, end: int, depth: int = 0) -> tuple[Any, int]:
     if tag in (TAG_LIST, TAG_MAP):
         if depth >= MAX_DEPTH:
             raise DecodeError(f"value nests deeper than {MAX_DEPTH} (R41)", pos)
-        if tag == TAG_LIST:
-            n, p = get_uvarint(buf, p, end)
-            if n > end - p or n > MAX_ITEMS:  # R42: refuse before allocating
-                raise DecodeError(f"list claims {n} elements, more than the record holds", pos)
-            items = []
-            for _ in range(n):
-                item, p = get_value(buf, p, end, depth + 1)
-                items.append(item)
-            return items, p
-        return get_map_body(buf, p, end, depth + 1)
+        if tag == TAG_MAP:
+            return get_map_body(buf, p, end, depth + 1)
+        n, p = get_uvarint(buf, p, end)
+        if n > end - p or n > MAX_ITEMS:  # R42: refuse before allocating
+            raise DecodeError(f"list claims {n} elements, more than the record holds", pos)
+        items = []
+        append = items.append
+        for _ in range(n):
+            item, p = get_value(buf, p, end, depth + 1)
+            append(item)
+        return items, p
     raise DecodeError(f"invalid value tag 0x{tag:02x} (§5)", pos)
 
 
 def get_map_body(
     buf: Any, pos: int, end: int, depth: int, key_limit: int = MAX_STRING
 ) -> tuple[dict[str, Any], int]:
-    """Decode ``uvarint count, entries``; keys must be strictly ascending (R40)."""
+    """Decode ``uvarint count, entries``; keys must be strictly ascending (R40).
+
+    Keys are compared as decoded strings: for well-formed UTF-8, code point
+    order is byte order, so this is the order R40 defines.
+    """
     n, p = get_uvarint(buf, pos, end)
     if n > end - p or n > MAX_ITEMS:
         raise DecodeError(f"map claims {n} entries, more than the record holds", pos)
     result: dict[str, Any] = {}
-    prev: bytes | None = None
+    prev = None
     for _ in range(n):
         kpos = p
-        klen, p = get_uvarint(buf, p, end)
-        if klen > key_limit or p + klen > end:
-            raise DecodeError("map key runs past the end of the record or over its limit", kpos)
-        kb = bytes(buf[p:p + klen])
-        if prev is not None and kb <= prev:
+        key, p = get_str(buf, p, end, key_limit)
+        if prev is not None and key <= prev:
             raise DecodeError("map keys are not strictly ascending (R40)", kpos)
-        prev = kb
-        try:
-            key = kb.decode("utf-8")
-        except UnicodeDecodeError:
-            raise DecodeError("map key is not well-formed UTF-8 (R3)", kpos) from None
-        val, p = get_value(buf, p + klen, end, depth)
-        result[key] = val
+        prev = key
+        result[key], p = get_value(buf, p, end, depth)
     return result, p
 
 

@@ -226,8 +226,10 @@ class LogFile:
             raise CorruptFileError(
                 f"{self.path} shrank to {size} bytes below its verified end {self.valid_end}; "
                 "another program truncated it", size)
-        if size == self.valid_end + self.torn_bytes:
+        if size == self.valid_end and not self.torn_bytes:
             return 0
+        # With a torn tail seen last time, rescan even at an unchanged size: a
+        # new writer may have cut the tail and appended a frame of that size.
         return self._scan(size)
 
     # ------------------------------------------------------------------ reading
