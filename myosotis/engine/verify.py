@@ -110,7 +110,10 @@ def verify_file(path: str, progress: Callable[[int, int], None] | None = None) -
         if size == 0:
             rep.findings.append(Finding("error", "header", "the file is empty", 0))
             return rep
-        with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
+        # The shared truncation guard keeps a writer from cutting a torn tail
+        # while we read it through the map (which would be SIGBUS); see lock.py.
+        with truncation_guard(fd, exclusive=False), \
+                mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mm:
             mv = memoryview(mm)
             try:
                 _verify(mv, size, rep, progress)
@@ -196,7 +199,7 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
                 if state_hash(body) != g.state_hash:
                     raise DecodeError("genesis state hash does not match its image (R85)", 0)
                 img = StateImage(body, off + 16 + SNAPSHOT_PREFIX_SIZE)
-                img.check_tables()
+                img.check_tables(offsets=True)
             except DecodeError as e:
                 rep.findings.append(Finding("error", "genesis", e.reason, off))
                 raise _Stop from None

@@ -1,0 +1,188 @@
+"""Output of the ``myo`` command: exit codes, the one error boundary, JSON,
+tables and colour.
+
+Exit codes (docs/CLI.md "Exit codes"):
+
+- 0 success (for ``fsck``: the file is clean);
+- 1 error: a user error (bad value, missing node, locked file, stale stage,
+  not a Myosotis file, ...) reported as one line on stderr;
+- 2 usage: the command line is wrong (unknown option, missing argument, no
+  file named);
+- 3 corruption: ``fsck`` found problems, or a command met a damaged file.
+
+:class:`MyoGroup` is the ONE place where a :class:`~myosotis.MyosotisError`
+(or an ``OSError`` from the file system) becomes a line on stderr and an exit
+code; commands just raise. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from myosotis.errors import CorruptFileError, MyosotisError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CORRUPT = 3
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success (fsck: the file is clean)
+  1  error: bad value, missing node or commit, locked file, stale stage, ...
+  2  usage: unknown command or option, missing argument, no file named
+  3  corruption: fsck found problems, or the file is damaged"""
+
+
+class CliError(MyosotisError):
+    """A user error found by the command line itself, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _say(kind: str, message: str) -> None:
+    # one line: a multi-line engine message is joined so scripts can grep it
+    text = " ".join(str(message).split("\n"))
+    typer.echo(f"myo: {kind}: {text}", err=True)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print ``message`` as one line on stderr and exit with ``code``."""
+    _say("error", message)
+    raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    _say("warning", message)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    warn(str(message))
+
+
+def _os_error_text(e: OSError) -> str:
+    what = e.strerror or str(e)
+    name = e.filename if e.filename is not None else None
+    return f"{name}: {what}" if name else what
+
+
+class MyoGroup(TyperGroup):
+    """The root command group; its :meth:`invoke` is the error boundary."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
+        except CliError as e:
+            fail(e.message, e.code)
+        except CorruptFileError as e:
+            fail(str(e), EXIT_CORRUPT)
+        except MyosotisError as e:
+            fail(str(e), EXIT_ERROR)
+        except OSError as e:
+            if e.errno == errno.EPIPE:  # stdout closed early (`myo ls | head`)
+                raise
+            fail(_os_error_text(e), EXIT_ERROR)
+
+
+# --------------------------------------------------------------------------
+# colour
+
+_colour = {"mode": "auto"}
+
+
+def set_colour_mode(mode: str) -> None:
+    _colour["mode"] = mode
+
+
+def colour_enabled() -> bool:
+    """Colour only on a terminal and without ``NO_COLOR`` (unless ``--color always``)."""
+    mode = _colour["mode"]
+    if mode == "always":
+        return True
+    if mode == "never" or os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def style(text: str, *, fg: str | None = None, bold: bool = False, dim: bool = False) -> str:
+    if not colour_enabled():
+        return text
+    return typer.style(text, fg=fg, bold=bold, dim=dim)
+
+
+def out(text: str = "") -> None:
+    typer.echo(text, color=colour_enabled())
+
+
+# --------------------------------------------------------------------------
+# JSON and tables
+
+
+def emit_json(doc: Any) -> None:
+    """Print one JSON document (strict JSON: no NaN, see values.to_json)."""
+    typer.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+          align: str | None = None) -> None:
+    """Print an aligned plain-text table; ``align`` has ``l``/``r`` per column."""
+    if not rows:
+        return
+    cols = len(headers)
+    align = align or "l" * cols
+    widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) for i in range(cols)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for i, c in enumerate(cells):
+            last = i == cols - 1
+            if align[i] == "r":
+                parts.append(c.rjust(widths[i]))
+            else:
+                parts.append(c if last else c.ljust(widths[i]))
+        return "  ".join(parts).rstrip()
+
+    out(style(line(headers), bold=True))
+    for r in rows:
+        out(line(r))
+
+
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Any]:
+    """A progress callback ``(done, total)``; a bar on stderr only when it is a terminal."""
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if not tty or total <= 0:
+        yield None
+        return
+    with typer.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        seen = [0]
+
+        def update(done: int, _total: int) -> None:
+            if done > seen[0]:
+                bar.update(done - seen[0])
+                seen[0] = done
+
+        yield update
