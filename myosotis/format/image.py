@@ -18,7 +18,6 @@ from blake3 import blake3
 from myosotis.format.constants import (
     IMAGE_PREFIX_STRUCT,
     MAX_FIELD_NAME,
-    MAX_NODE_ID,
     MAX_TYPE_NAME,
     NODE_FLAG_DELETED,
 )

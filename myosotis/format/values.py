@@ -295,7 +295,7 @@ def get_value(buf: Any, pos: int, end: int, depth: int = 0) -> tuple[Any, int]:
         n, p = get_uvarint(buf, p, end)
         if n > end - p or n > MAX_ITEMS:  # R42: refuse before allocating
             raise DecodeError(f"list claims {n} elements, more than the record holds", pos)
-        items = []
+        items: list[Any] = []
         append = items.append
         for _ in range(n):
             item, p = get_value(buf, p, end, depth + 1)
