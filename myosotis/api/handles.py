@@ -222,7 +222,8 @@ class Node:
         except Exception:  # a repr must not raise (closed memory, missing node)
             return f"<Node {self._id}>"
         mark = " deleted" if s.deleted else ""
-        return f"<Node {self._id} {s.type}{mark} {self.fields()!r}>"
+        # references print as ids: following them could loop (a node may refer to itself)
+        return f"<Node {self._id} {s.type}{mark} {dict(sorted(s.fields.items()))!r}>"
 
 
 # --------------------------------------------------------------------------

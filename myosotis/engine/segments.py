@@ -28,8 +28,9 @@ def owned(m: Mutation) -> Mutation:
 class Segment:
     """Mutations of the commits after ``base_seq`` (read-only once added)."""
 
-    def __init__(self, base_seq: int) -> None:
+    def __init__(self, base_seq: int, next_node_id: int) -> None:
         self.base_seq = base_seq
+        self.next_node_id = next_node_id  # after commit ``upto`` (kept by Store._extend)
         self.upto = base_seq
         self.commits: list[list[Mutation]] = []  # commits[k] is commit base_seq + 1 + k
         self._by_node: dict[int, tuple[list[int], list[Mutation]]] = {}

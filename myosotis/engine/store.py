@@ -33,7 +33,7 @@ from myosotis.format.constants import (
     SNAPSHOT_PREFIX_SIZE,
 )
 from myosotis.format.image import StateImage, state_hash
-from myosotis.format.mutations import Mutation, put_mutation
+from myosotis.format.mutations import Create, Mutation, put_mutation
 from myosotis.format.records import (
     commit_id,
     decode_commit_header,
@@ -118,7 +118,7 @@ class Store:
         self.committed = GraphState(base_img)
         self.head_seq = base_seq
         self.head_id = hist.commit_id(base_seq)
-        self.segment = Segment(base_seq)
+        self.segment = Segment(base_seq, self.committed.next_node_id)
         self._segments[base_seq] = self.segment
         self.bytes_since_checkpoint = 0
         self.last_image_size = base_img.size if base_img is not None else 0
@@ -200,6 +200,7 @@ class Store:
                                        f"mutations give {state.next_node_id} (R60)",
                                        self.log.frame_offset(self.history.frame_of(seq)))
             self.segment.add(seq, muts)
+            self.segment.next_node_id = state.next_node_id
             self.head_seq, self.head_id = seq, cid
             self.bytes_since_checkpoint += size
 
@@ -268,6 +269,7 @@ class Store:
         self.history.remember_id(seq, cid)
         self.work.merge_into_parent()
         self.segment.add(seq, self._pending_muts)
+        self.segment.next_node_id = self.committed.next_node_id
         parent = self.head_id
         self.head_seq, self.head_id = seq, cid
         self._reset_pending()
@@ -296,10 +298,10 @@ class Store:
                          self.log.frame_offset(j) + 16 + SNAPSHOT_PREFIX_SIZE)
         self._images[j] = img
         # Rebase on the new checkpoint: untouched nodes are read in place again.
+        # Staged changes stay staged: the overlay's nodes are its own copies.
         self.committed = GraphState(img)
-        self.work = Overlay(self.committed)
-        self._reset_pending()
-        self.segment = Segment(self.head_seq)
+        self.work.parent = self.committed
+        self.segment = Segment(self.head_seq, self.committed.next_node_id)
         self._remember_segment(self.segment)
         self.bytes_since_checkpoint = 0
         self.last_image_size = len(image)
@@ -380,15 +382,49 @@ class Store:
                 break
         seg = self._segments.get(base_seq)
         if seg is None:
-            seg = Segment(base_seq)
+            seg = Segment(base_seq, img.next_node_id if img is not None else 1)
         self._remember_segment(seg)
         if seg.upto < seq:
-            parent = hist.commit_id(seg.upto)
-            for s in range(seg.upto + 1, seq + 1):
-                cid, muts, _, _ = self._decode_commit(s, parent)
-                seg.add(s, muts)
-                parent = cid
+            self._extend(seg, seq)
+            if seq < self.head_seq:
+                self._check_link(seq)
         return seg, img
+
+    def _check_link(self, seq: int) -> None:
+        """R32 between commit ``seq`` and the next one, if that frame is intact.
+
+        The parent link of commit seq+1 is what vouches for commit ``seq`` when
+        it is read for time travel (FORMAT.md §10 step 8). A damaged next frame
+        is not an error here: it raises when it is read itself.
+        """
+        try:
+            h = self.history.header(seq + 1)
+        except CorruptFileError:
+            return
+        if h.parent != self.history.commit_id(seq):
+            raise CorruptFileError(f"commit {seq + 1} does not name commit {seq} as its parent "
+                                   "(R32)", self.log.frame_offset(self.history.frame_of(seq + 1)))
+
+    def _extend(self, seg: Segment, stop: int) -> None:
+        """Decode commits ``seg.upto+1 .. stop`` into ``seg``, checking R31, R32, R60
+        and the CREATE id rule of §6 (the rest of §6 is checked when a whole state
+        is replayed)."""
+        parent = self.history.commit_id(seg.upto)
+        for s in range(seg.upto + 1, stop + 1):
+            cid, muts, next_id, _ = self._decode_commit(s, parent)
+            expect = seg.next_node_id
+            for m in muts:
+                if type(m) is Create:
+                    if m.node != expect:
+                        raise CorruptFileError(f"commit {s} creates node {m.node} where "
+                                               f"{expect} is next (§6 CREATE)")
+                    expect += 1
+            if next_id != expect:
+                raise CorruptFileError(f"commit {s} records next_node_id {next_id} but its "
+                                       f"mutations give {expect} (R60)")
+            seg.add(s, muts)
+            seg.next_node_id = expect
+            parent = cid
 
     def state_at(self, seq: int) -> HistoricalState:
         return HistoricalState(self, self.resolve(seq))

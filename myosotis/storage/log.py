@@ -287,15 +287,27 @@ class LogFile:
         frame = encode_frame(kind, payload)
         try:
             self.fileops.pwrite(self._fd, frame, self.valid_end)
-            if durable:
-                self.fileops.sync(self._fd)
         except OSError as e:
-            self.failed = f"{os.strerror(e.errno) if e.errno else e}"
+            # A partial frame is a torn tail: the next writer cuts it off, so
+            # the change is certainly not committed.
+            self.failed = f"write failed: {os.strerror(e.errno) if e.errno else e}"
             hint = " (disk full?)" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
             raise WriterFailedError(
                 f"{self.path}: writing a {len(frame)}-byte frame failed: {self.failed}{hint}. "
                 "The change was not committed; close and reopen the file once the disk is fixed"
             ) from e
+        if durable:
+            try:
+                self.fileops.sync(self._fd)
+            except OSError as e:
+                # The frame is whole in the page cache but maybe not on disk.
+                # It is not cut off: a reader may already have read it through
+                # its map, and cutting mapped bytes could kill it with SIGBUS.
+                self.failed = f"fsync failed: {os.strerror(e.errno) if e.errno else e}"
+                raise WriterFailedError(
+                    f"{self.path}: {self.failed} after the frame was written, so it may or may "
+                    "not be durable. This handle refuses further commits: close, reopen and "
+                    "check mem.head before retrying the change") from e
         index = len(self.frames)
         self.frames.offsets.append(self.valid_end)
         self.frames.kinds.append(kind)
@@ -304,9 +316,16 @@ class LogFile:
         return index
 
     def sync(self) -> None:
-        """Make everything appended so far durable (for durability="none" users)."""
-        if self.readonly or self.failed:
+        """Make everything appended so far durable (for durability="none" users).
+
+        Raises WriterFailedError on a failed handle: nothing can be promised there.
+        """
+        if self.readonly:
             return
+        if self.failed:
+            raise WriterFailedError(
+                f"{self.path}: an earlier write failed ({self.failed}); nothing written through "
+                "this handle can be made durable. Close and reopen the file")
         try:
             self.fileops.sync(self._fd)
         except OSError as e:

@@ -1,0 +1,335 @@
+"""Build the golden vectors of formatspec/vectors/ (FORMAT.md §13).
+
+Each vector ``NAME`` is three files:
+
+- ``NAME.myo``: a file written by myosotis through its public API, with a
+  fixed clock (commit k, counting from 0, is stamped
+  1_700_000_000_000_000 + 1_000_000·k microseconds), so it is byte-identical on
+  every run;
+- ``NAME.json``: what ``reference_reader.py`` (FORMAT.md only, no myosotis
+  code) reads in it: frames, commits with their mutations, checkpoints, the
+  final state and its hash;
+- ``NAME.hex``: an annotated hex dump naming the structure of every byte.
+
+Golden vectors are never edited (FORMAT.md §12): a change that breaks one is
+a new format_version. So this script writes only vectors that do not exist
+yet, and ``--check`` proves that the current code still writes the committed
+bytes.
+
+    python formatspec/make_vectors.py --check        # exit 1 on any difference
+    python formatspec/make_vectors.py --new NAME     # write a brand-new vector
+    python formatspec/make_vectors.py                # write all (none may exist)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import struct
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # run as a script or imported by the tests
+    sys.path.insert(0, str(HERE))
+
+from reference_reader import Dump, read_file  # noqa: E402
+
+from myosotis import Memory  # noqa: E402
+
+VECTORS_DIR = HERE / "vectors"
+CLOCK_BASE_US = 1_700_000_000_000_000
+CLOCK_STEP_US = 1_000_000
+SUFFIXES = (".myo", ".json", ".hex")
+
+
+def fixed_clock() -> Callable[[], int]:
+    """A clock whose k-th reading (from 0) is CLOCK_BASE_US + CLOCK_STEP_US·k."""
+    k = -1
+
+    def clock() -> int:
+        nonlocal k
+        k += 1
+        return CLOCK_BASE_US + CLOCK_STEP_US * k
+
+    return clock
+
+
+def f64(bits: int) -> float:
+    """The float with these IEEE-754 bits (for NaN payloads and -0.0)."""
+    x: float = struct.unpack("<d", struct.pack("<Q", bits))[0]
+    return x
+
+
+# --------------------------------------------------------------------------
+# the vectors: each builder changes a fresh Memory through the public API
+
+
+def build_empty(mem: Memory) -> None:
+    """Nothing: a new file is the header alone (FORMAT.md §2)."""
+
+
+def build_one_commit(mem: Memory) -> None:
+    agent = mem.create("Agent", name="Iris")
+    agent.goal = "Explore ideas"
+    mem.commit(label="initial goal")
+
+
+def build_all_values(mem: Memory) -> None:
+    v = mem.create(
+        "Values",
+        null=None, false=False, true=True,
+        int_zero=0, int_one=1, int_minus_one=-1, int_63=63, int_64=64, int_minus_65=-65,
+        int_min=-(1 << 63), int_max=(1 << 63) - 1,
+        float_one_half=1.5, float_zero=0.0, float_neg_zero=-0.0, float_inf=math.inf,
+        float_neg_inf=-math.inf, float_min_subnormal=f64(1),
+        float_nan=f64(0x7FF8000000000000), float_nan_payload=f64(0x7FF80000DEADBEEF),
+        float_neg_nan_payload=f64(0xFFF8000000000001), float_snan=f64(0x7FF0000000000001),
+        str_empty="", str_ascii="Iris", str_unicode="é ✓ 𝄞 日本", str_nul="a\x00b",
+        list_empty=[], map_empty={},
+        list_mixed=[1, "two", 3.0, None, True, False, [], {}],
+        # R40: keys in UTF-8 byte order, shorter first: "", "B", "a", "ab", "b", "z", "é"
+        map_key_order={"b": 1, "a": 2, "ab": 3, "": 4, "B": 5, "é": 6, "z": 7},
+        map_nested={"inner": [1, [2, [3]]], "m": {"deep": {"list": []}}},
+    )
+    v.ref_self = v  # a reference (tag 0x06) to the node itself, set once it exists (R51)
+    v.list_refs = [v, {"to": v}]
+    mem.commit(label="every value type")
+
+
+def build_edits(mem: Memory) -> None:
+    task = mem.create("Task", title="write vectors", tags=["a", "b", "c"], note="temp",
+                      meta={"k": 1, "z": {"inner": [1, 2]}})
+    user = mem.create("User", name="Ana")
+    task.owner = user
+    mem.commit(label="setup")
+
+    task.tags.insert(1, "x")  # [a, x, b, c]
+    task.tags.append("d")  # [a, x, b, c, d]
+    del task.tags[0]  # [x, b, c, d]
+    task.tags[0] = "X"  # [X, b, c, d]
+    task.meta["z"]["inner"].append(3)  # path ["z", "inner"]
+    mem.commit(label="list edits")
+
+    task.meta["new"] = []
+    del task.meta["k"]
+    task.meta["z"]["inner2"] = {"deep": True}  # path ["z"]
+    task.grid = [[1, 2], [3]]
+    task.grid[1].append(4)  # path [1]
+    task.grid[0][1] = {"cell": None}  # path [0]
+    mem.commit(label="map edits")
+
+    del task.note
+    user.delete()
+    mem.commit()  # no label
+
+    mem.commit(label="marker", allow_empty=True)  # an empty commit (count = 0)
+
+    mem.create("Note", about=user)  # a reference to a tombstoned node (R51)
+    task.title = "done"
+    mem.commit(label="after delete")
+
+
+def build_checkpoint(mem: Memory) -> None:
+    a = mem.create("Counter", count=0, items=[])
+    b = mem.create("Counter", count=10)
+    mem.commit(label="two counters")
+    a.count = 1
+    b.delete()
+    mem.commit(label="delete b")
+    a.items.append({"n": 1})
+    a.partner = b
+    mem.commit(label="items")
+    mem.checkpoint()  # the image holds a tombstone and a reference
+    a.count = 2
+    a.items[0]["n"] = 2  # path [0]
+    mem.commit(label="after checkpoint")
+    mem.create("Counter", count=100, prev=a)
+    mem.commit(label="third counter")
+
+
+TORN_EXTRA_PAYLOAD = 21  # payload bytes of the torn frame that reached the disk
+
+
+def build_torn_tail_extra(mem: Memory) -> None:
+    """The edits vector plus one more commit, whose frame is then cut short."""
+    build_edits(mem)
+    mem.get(1).title = "this commit never finished"
+    mem.commit(label="torn")
+
+
+VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
+    "empty": ("A new file: the 32-byte header and no frame (the empty history).",
+              build_empty),
+    "one_commit": ("The seed example: Agent name Iris, goal 'Explore ideas', one commit "
+                   "labelled 'initial goal'. Walked through byte by byte in README.md.",
+                   build_one_commit),
+    "all_values": ("One node with a field of every value type (§5): ints at the zig-zag "
+                   "boundaries and the int64 limits, -0.0, infinities, NaNs with payloads, "
+                   "unicode, empty list and map, map keys in R40 order, nesting, references.",
+                   build_all_values),
+    "edits": ("Six commits: list insert/remove/replace, map set/delete at nested paths, "
+              "unset, delete, an unlabelled commit, an empty commit (allow_empty), a "
+              "reference to a tombstoned node.", build_edits),
+    "checkpoint": ("Three commits, mem.checkpoint() (an image with a tombstone and a "
+                   "reference), then two more commits.", build_checkpoint),
+    "torn_tail": ("The edits vector plus the first bytes of one more commit frame, as a "
+                  "writer that died mid-append leaves them: a torn tail readers ignore "
+                  "(§10 step 3); the state is that of edits.", build_torn_tail_extra),
+}
+
+
+def build_myo(name: str, workdir: Path) -> bytes:
+    """The bytes of vector ``name``'s ``.myo`` file, written by myosotis in ``workdir``."""
+    path = workdir / f"{name}.myo"
+    with Memory.open(path, durability="none", clock=fixed_clock()) as mem:
+        VECTORS[name][1](mem)
+    data = path.read_bytes()
+    if name == "torn_tail":
+        edits = build_myo("edits", workdir)
+        if not (data.startswith(edits) and len(data) > len(edits) + 16 + TORN_EXTRA_PAYLOAD):
+            raise RuntimeError("torn_tail must be edits.myo plus a longer frame")
+        data = data[:len(edits) + 16 + TORN_EXTRA_PAYLOAD]
+    return data
+
+
+# --------------------------------------------------------------------------
+# rendering: JSON and annotated hex
+
+
+def to_json_text(obj: Any, indent: int = 0, col: int = 0, width: int = 120) -> str:
+    """JSON with each list/object on one line when it fits in ``width`` columns
+    (starting at column ``col``), else one item per line indented by ``indent`` + 2
+    (deterministic and diff-friendly)."""
+    flat = json.dumps(obj, ensure_ascii=False)
+    if col + len(flat) <= width or not isinstance(obj, dict | list) or not obj:
+        return flat
+    pad = " " * (indent + 2)
+    if isinstance(obj, list):
+        items = [pad + to_json_text(x, indent + 2, indent + 2, width) for x in obj]
+    else:
+        items = []
+        for k, v in obj.items():
+            key = f"{pad}{json.dumps(k, ensure_ascii=False)}: "
+            items.append(key + to_json_text(v, indent + 2, len(key), width))
+    return ("[" if isinstance(obj, list) else "{") + "\n" + ",\n".join(items) + "\n" \
+        + " " * indent + ("]" if isinstance(obj, list) else "}")
+
+
+def render_json(name: str, dump: Dump) -> str:
+    doc = {"vector": name, "description": VECTORS[name][0], **dump.data}
+    return to_json_text(doc) + "\n"
+
+
+HEX_PER_LINE = 16
+
+
+def hex_lines(data: bytes, dump: Dump) -> list[str]:
+    """Annotated hex lines: ``offset  bytes  structure``, 16 bytes a line at most;
+    a heading line before each structure. Every byte is covered exactly once."""
+    out: list[str] = []
+    at = 0
+    for span in dump.spans:
+        if span.offset != at:
+            raise ValueError(f"annotations leave a gap or overlap at byte {at}")
+        if at in dump.headings:
+            out.append(f"# {dump.headings[at]}")
+        for i in range(0, span.length, HEX_PER_LINE):
+            chunk = data[span.offset + i:span.offset + min(span.length, i + HEX_PER_LINE)]
+            note = span.note if i == 0 else ""
+            out.append(f"{span.offset + i:08x}  {chunk.hex(' '):<47}  {note}".rstrip())
+        at += span.length
+    if at != len(data) or not {s.offset for s in dump.spans} >= dump.headings.keys():
+        raise ValueError("the end of the file is not annotated, or a heading has no bytes")
+    return out
+
+
+def render_hex(name: str, data: bytes, dump: Dump) -> str:
+    head = [f"# {name}.myo: {len(data)} bytes, format_version {dump.data['format_version']}.",
+            "# Annotated by formatspec/reference_reader.py from FORMAT.md alone; generated by",
+            "# formatspec/make_vectors.py, never edited. Columns: file offset (hex), bytes, "
+            "structure."]
+    return "\n".join(head + hex_lines(data, dump)) + "\n"
+
+
+def render(name: str, workdir: Path) -> dict[str, bytes]:
+    """The three files of vector ``name``, by file name."""
+    data = build_myo(name, workdir)
+    dump = read_file(data)
+    return {f"{name}.myo": data,
+            f"{name}.json": render_json(name, dump).encode("utf-8"),
+            f"{name}.hex": render_hex(name, data, dump).encode("utf-8")}
+
+
+def generate(names: list[str] | None = None) -> dict[str, bytes]:
+    """Every file of the named vectors (default: all), freshly built in a temp dir."""
+    files: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="myo-vectors-") as tmp:
+        for name in names or list(VECTORS):
+            sub = Path(tmp) / name
+            sub.mkdir()
+            files.update(render(name, sub))
+    return files
+
+
+def check(vectors_dir: Path = VECTORS_DIR) -> list[str]:
+    """Differences between freshly generated vectors and those in ``vectors_dir``
+    (missing, extra or different files); empty when byte-identical."""
+    fresh = generate()
+    problems = []
+    on_disk = {p.name for p in vectors_dir.iterdir() if p.suffix in SUFFIXES}
+    for fname in sorted(on_disk - fresh.keys()):
+        problems.append(f"{fname}: on disk but no longer generated")
+    for fname, content in sorted(fresh.items()):
+        path = vectors_dir / fname
+        if not path.exists():
+            problems.append(f"{fname}: generated but missing on disk")
+        elif path.read_bytes() != content:
+            old = path.read_bytes()
+            first = next((i for i, (a, b) in enumerate(zip(old, content, strict=False))
+                          if a != b), min(len(old), len(content)))
+            problems.append(f"{fname}: differs from the committed file at byte {first} "
+                            f"({len(old)} bytes on disk, {len(content)} generated)")
+    return problems
+
+
+def write(names: list[str], vectors_dir: Path = VECTORS_DIR) -> list[str]:
+    """Write the files of ``names``; refuse (return the reasons) if any exists."""
+    existing = [f"{vectors_dir / (n + s)}" for n in names for s in SUFFIXES
+                if (vectors_dir / (n + s)).exists()]
+    if existing:
+        return [f"{p} exists; golden vectors are never edited (FORMAT.md §12)"
+                for p in existing]
+    vectors_dir.mkdir(parents=True, exist_ok=True)
+    for fname, content in generate(names).items():
+        (vectors_dir / fname).write_bytes(content)
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true",
+                    help="regenerate in a temp dir, compare byte for byte, exit 1 on a difference")
+    ap.add_argument("--new", action="append", metavar="NAME", choices=list(VECTORS),
+                    help="write this brand-new vector (repeatable); it must not exist yet")
+    ap.add_argument("--dir", type=Path, default=VECTORS_DIR, help="vectors directory")
+    args = ap.parse_args(argv)
+    if args.check:
+        problems = check(args.dir)
+        for p in problems:
+            print(p, file=sys.stderr)
+        print("vectors: " + ("DIFFERENT" if problems else f"{len(VECTORS)} match"))
+        return 1 if problems else 0
+    problems = write(args.new or list(VECTORS), args.dir)
+    for p in problems:
+        print(p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,776 @@
+"""A minimal reader of Myosotis format version 1, written from FORMAT.md alone.
+
+It deliberately imports nothing from ``myosotis``: its only dependencies are
+the standard library and ``blake3``, and it carries its own CRC32C. The golden
+vectors' ``.json`` and ``.hex`` files are produced by this reader from the
+bytes the engine wrote, so a vector that regenerates cleanly is a statement
+that the engine and this reading of the spec agree on every byte.
+
+:func:`read_file` checks the rules of FORMAT.md (R1-R85, §10) and returns a
+:class:`Dump`: a JSON-ready description of the file and a list of annotated
+byte spans (for the hex dump). It raises :class:`SpecError` naming the rule a
+file breaks. It is slow and simple on purpose; it is not meant for big files.
+
+Values are given in a tagged JSON form that keeps every bit (FORMAT.md §5):
+
+    null, true, false                  the scalars of the same name
+    {"int": "-5"}                      integer, as a decimal string (exact)
+    {"float": "7ff8000000000001"}      float, the 64 IEEE-754 bits as 16 hex digits,
+                                       most significant first
+    {"str": "text"}                    string
+    {"ref": 3}                         reference to node 3
+    {"list": [v, ...]}                 list
+    {"map": [["key", v], ...]}         map, entries in stored (R40) order
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from blake3 import blake3
+
+# --------------------------------------------------------------------------
+# constants, each from the section named (FORMAT.md)
+
+MAGIC = b"MYOSOTIS"  # §2
+FORMAT_VERSION = 1  # §2
+HEADER_SIZE = 32  # §2
+FRAME_HEADER_SIZE = 16  # §3
+MAX_PAYLOAD = 1 << 30  # §3, §11
+KINDS = {1: "COMMIT", 2: "CHECKPOINT", 3: "GENESIS"}  # §4
+TAG_NAMES = {0: "null", 1: "false", 2: "true", 3: "int", 4: "float", 5: "string",
+             6: "reference", 7: "list", 8: "map"}  # §5
+OPS = {1: "CREATE", 2: "SET", 3: "UNSET", 4: "DELETE", 5: "LIST_INSERT", 6: "LIST_REMOVE",
+       7: "LIST_REPLACE", 8: "MAP_SET", 9: "MAP_DELETE"}  # §6
+MAX_STRING = 1 << 24  # §11
+MAX_FIELD_NAME = 1024
+MAX_TYPE_NAME = 255
+MAX_DEPTH = 64
+MAX_ITEMS = 1 << 24
+MAX_PATH = 64
+MAX_NODE_ID = (1 << 63) - 1
+ZERO_ID = bytes(32)
+
+
+# --------------------------------------------------------------------------
+# CRC32C (§1): reflected polynomial 0x82F63B78, init and final XOR 0xFFFFFFFF
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC32C of ``data``, byte at a time (slow, obviously right)."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+assert crc32c(b"123456789") == 0xE3069283  # the check value of §1
+
+
+# --------------------------------------------------------------------------
+# results
+
+
+class SpecError(Exception):
+    """The file breaks ``rule`` (e.g. "R31") at file ``offset``."""
+
+    def __init__(self, rule: str, offset: int, message: str) -> None:
+        super().__init__(f"{rule} at offset {offset}: {message}")
+        self.rule = rule
+        self.offset = offset
+
+
+@dataclass
+class Span:
+    """``length`` bytes at file ``offset`` and what they are."""
+
+    offset: int
+    length: int
+    note: str
+
+
+@dataclass
+class Dump:
+    """What :func:`read_file` found: ``data`` (JSON-ready), ``spans`` covering every
+    byte of the file in order, and ``headings`` (offset -> title of the structure
+    that starts there)."""
+
+    data: dict[str, Any]
+    spans: list[Span] = field(default_factory=list)
+    headings: dict[int, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------
+# primitive reads (§1) over one record
+
+
+def _q(s: str, limit: int = 48) -> str:
+    """A string quoted for a comment, shortened."""
+    t = json.dumps(s, ensure_ascii=False)
+    return t if len(t) <= limit else t[: limit - 4] + '..."'
+
+
+class Cursor:
+    """Reads one record ``data[pos:end]``; ``rule`` is what overrunning the end breaks."""
+
+    def __init__(self, data: bytes, pos: int, end: int, spans: list[Span] | None,
+                 rule: str) -> None:
+        self.data, self.pos, self.end, self.spans, self.rule = data, pos, end, spans, rule
+
+    def note(self, start: int, text: str) -> None:
+        if self.spans is not None and self.pos > start:
+            self.spans.append(Span(start, self.pos - start, text))
+
+    def take(self, n: int) -> bytes:
+        if n > self.end - self.pos:
+            raise SpecError(self.rule, self.pos, "record ends in the middle of a field")
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def u64(self, what: str) -> int:
+        start = self.pos
+        v: int = struct.unpack("<Q", self.take(8))[0]
+        self.note(start, f"{what} = {v} (u64)")
+        return v
+
+    def i64(self, what: str) -> int:
+        start = self.pos
+        v: int = struct.unpack("<q", self.take(8))[0]
+        self.note(start, f"{what} = {v} (i64)")
+        return v
+
+    def hash32(self, what: str) -> bytes:
+        start = self.pos
+        v = self.take(32)
+        self.note(start, f"{what} = {v.hex()}")
+        return v
+
+    def _uvarint(self) -> int:
+        start = self.pos
+        result = 0
+        for i in range(10):
+            b = self.take(1)[0]
+            if i == 9 and b > 1:
+                raise SpecError("R2", start, "a uvarint's 10th byte is greater than 0x01")
+            result |= (b & 0x7F) << (7 * i)
+            if b < 0x80:
+                if b == 0 and i > 0:
+                    raise SpecError("R1", start, "a uvarint is not in its shortest form")
+                return result
+        raise AssertionError("unreachable: R2 stops a 10th byte with the high bit set")
+
+    def uvarint(self, what: str) -> int:
+        start = self.pos
+        v = self._uvarint()
+        self.note(start, f"{what} = {v} (uvarint)")
+        return v
+
+    def svarint(self, what: str) -> int:
+        start = self.pos
+        z = self._uvarint()
+        v = (z >> 1) ^ -(z & 1)
+        self.note(start, f"{what} = {v} (svarint, zig-zag {z})")
+        return v
+
+    def string(self, what: str, limit: int = MAX_STRING, min_len: int = 0) -> str:
+        start = self.pos
+        n = self._uvarint()
+        self.note(start, f"{what}: length {n}")
+        if n > limit or n < min_len:
+            raise SpecError("§11", start, f"{what} of {n} bytes is outside 1..{limit}"
+                            if min_len else f"{what} of {n} bytes exceeds {limit}")
+        start = self.pos
+        raw = self.take(n)
+        try:
+            s = raw.decode("utf-8")  # strict: no surrogates, no overlong forms
+        except UnicodeDecodeError:
+            raise SpecError("R3", start, f"{what} is not well-formed UTF-8") from None
+        self.note(start, f"{what}: utf-8 {_q(s)}")
+        return s
+
+    def count(self, what: str, limit: int = MAX_ITEMS) -> int:
+        start = self.pos
+        n = self.uvarint(what)
+        if n > self.end - self.pos:
+            raise SpecError("R42", start, f"{what} {n} exceeds the bytes left in the record")
+        if n > limit:
+            raise SpecError("§11", start, f"{what} {n} exceeds {limit}")
+        return n
+
+
+# --------------------------------------------------------------------------
+# values (§5)
+
+
+def _key_bytes(k: str) -> bytes:
+    return k.encode("utf-8")
+
+
+def read_value(c: Cursor, what: str, level: int = 0) -> Any:
+    """One value in tagged form; ``level`` = lists/maps enclosing it (R41)."""
+    start = c.pos
+    tag = c.take(1)[0]
+    if tag not in TAG_NAMES:
+        raise SpecError("§5", start, f"invalid value tag 0x{tag:02x}")
+    c.note(start, f"{what}: tag 0x{tag:02x} {TAG_NAMES[tag]}")
+    if tag == 0:
+        return None
+    if tag in (1, 2):
+        return tag == 2
+    if tag == 3:
+        return {"int": str(c.svarint(f"{what}: int"))}
+    if tag == 4:
+        start = c.pos
+        bits: int = struct.unpack("<Q", c.take(8))[0]
+        x = struct.unpack("<d", struct.pack("<Q", bits))[0]
+        c.note(start, f"{what}: float64 bits 0x{bits:016x} ({x!r})")
+        return {"float": f"{bits:016x}"}
+    if tag == 5:
+        return {"str": c.string(f"{what}: string")}
+    if tag == 6:
+        start = c.pos
+        rid = c.uvarint(f"{what}: node id")
+        if not 1 <= rid <= MAX_NODE_ID:
+            raise SpecError("§5", start, f"reference to node id {rid}")
+        return {"ref": rid}
+    if level >= MAX_DEPTH:  # this container would make the value deeper than MAX_DEPTH
+        raise SpecError("R41", start, f"value nests deeper than {MAX_DEPTH}")
+    if tag == 7:
+        n = c.count(f"{what}: list count")
+        return {"list": [read_value(c, f"{what}[{i}]", level + 1) for i in range(n)]}
+    return {"map": read_entries(c, what, level + 1)}
+
+
+def read_entries(c: Cursor, what: str, level: int, field_set: bool = False) -> list[list[Any]]:
+    """A map body or a field set (§5): ``[[key, value], ...]`` in R40 order."""
+    n = c.count(f"{what}: {'field' if field_set else 'entry'} count")
+    out: list[list[Any]] = []
+    prev: bytes | None = None
+    for i in range(n):
+        start = c.pos
+        if field_set:
+            key = c.string(f"{what}: field name #{i}", MAX_FIELD_NAME, 1)
+        else:
+            key = c.string(f"{what}: key #{i}")
+        kb = _key_bytes(key)
+        if prev is not None and kb <= prev:
+            raise SpecError("R40", start, f"{what}: keys not strictly ascending")
+        prev = kb
+        sub = f"{what} field {_q(key, 24)}" if field_set else f"{what}[{_q(key, 24)}]"
+        out.append([key, read_value(c, sub, level)])
+    return out
+
+
+def encode_uvarint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def encode_string(s: str) -> bytes:
+    b = s.encode("utf-8")
+    return encode_uvarint(len(b)) + b
+
+
+def encode_value(v: Any) -> bytes:
+    """The canonical bytes (§5) of a tagged value."""
+    if v is None:
+        return b"\x00"
+    if v is False:
+        return b"\x01"
+    if v is True:
+        return b"\x02"
+    (tag, body), = v.items()
+    if tag == "int":
+        n = int(body)
+        return b"\x03" + encode_uvarint(((n << 1) ^ (n >> 63)) & 0xFFFFFFFFFFFFFFFF)
+    if tag == "float":
+        return b"\x04" + struct.pack("<Q", int(body, 16))
+    if tag == "str":
+        return b"\x05" + encode_string(body)
+    if tag == "ref":
+        return b"\x06" + encode_uvarint(body)
+    if tag == "list":
+        return b"\x07" + encode_uvarint(len(body)) + b"".join(encode_value(x) for x in body)
+    return b"\x08" + encode_entries(body)
+
+
+def encode_entries(pairs: list[list[Any]]) -> bytes:
+    return encode_uvarint(len(pairs)) + b"".join(
+        encode_string(k) + encode_value(x) for k, x in pairs)
+
+
+def depth(v: Any) -> int:
+    """R41: a scalar 0, a list or map one more than its deepest element."""
+    if isinstance(v, dict) and ("list" in v or "map" in v):
+        items = v["list"] if "list" in v else [x for _, x in v["map"]]
+        return 1 + max((depth(x) for x in items), default=0)
+    return 0
+
+
+def refs(v: Any) -> list[int]:
+    """Every node id referenced inside ``v``."""
+    if isinstance(v, dict):
+        if "ref" in v:
+            return [v["ref"]]
+        if "list" in v:
+            return [r for x in v["list"] for r in refs(x)]
+        if "map" in v:
+            return [r for _, x in v["map"] for r in refs(x)]
+    return []
+
+
+def _find(pairs: list[list[Any]], key: str) -> int | None:
+    for i, (k, _) in enumerate(pairs):
+        if k == key:
+            return i
+    return None
+
+
+def _put(pairs: list[list[Any]], key: str, value: Any) -> None:
+    """Set ``key`` keeping the R40 order."""
+    kb = _key_bytes(key)
+    for i, (k, _) in enumerate(pairs):
+        if k == key:
+            pairs[i][1] = value
+            return
+        if _key_bytes(k) > kb:
+            pairs.insert(i, [key, value])
+            return
+    pairs.append([key, value])
+
+
+# --------------------------------------------------------------------------
+# mutations (§6) and the graph state
+
+
+@dataclass
+class State:
+    """A graph state: node id -> {"type", "deleted", "fields": [[name, value], ...]}."""
+
+    next_node_id: int = 1
+    nodes: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def image(self) -> bytes:
+        """The state image (§8.1)."""
+        ids = sorted(self.nodes)
+        records = [bytes((1 if self.nodes[i]["deleted"] else 0,))
+                   + encode_string(self.nodes[i]["type"])
+                   + encode_entries(self.nodes[i]["fields"]) for i in ids]
+        offsets = [0]
+        for r in records:
+            offsets.append(offsets[-1] + len(r))
+        return (struct.pack("<QQ", self.next_node_id, len(ids))
+                + b"".join(struct.pack("<Q", i) for i in ids)
+                + b"".join(struct.pack("<Q", o) for o in offsets) + b"".join(records))
+
+    def hash(self) -> str:
+        return blake3(self.image()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"next_node_id": self.next_node_id,
+                "nodes": [{"id": i, "type": n["type"], "deleted": n["deleted"],
+                           "fields": n["fields"]} for i, n in sorted(self.nodes.items())],
+                "state_hash": self.hash()}
+
+
+def read_path(c: Cursor, what: str) -> list[dict[str, Any]]:
+    start = c.pos
+    n = c.uvarint(f"{what}: path length")
+    if n > MAX_PATH:
+        raise SpecError("§11", start, f"path of {n} steps exceeds {MAX_PATH}")
+    steps: list[dict[str, Any]] = []
+    for i in range(n):
+        s = c.take(1)[0]
+        c.note(c.pos - 1, f"{what}: path step {i} kind = 0x{s:02x}"
+               + {0: " (list index)", 1: " (map key)"}.get(s, ""))
+        if s == 0:
+            steps.append({"index": c.uvarint(f"{what}: path step {i} index")})
+        elif s == 1:
+            steps.append({"key": c.string(f"{what}: path step {i} key")})
+        else:
+            raise SpecError("§6", c.pos - 1, f"invalid path step kind 0x{s:02x}")
+    return steps
+
+
+def read_mutation(c: Cursor, i: int) -> dict[str, Any]:
+    """One mutation as ``{"op": NAME, ...operands}``."""
+    what = f"mutation {i}"
+    start = c.pos
+    op = c.take(1)[0]
+    if op not in OPS:
+        raise SpecError("§6", start, f"invalid opcode 0x{op:02x}")
+    c.note(start, f"{what}: op 0x{op:02x} {OPS[op]}")
+    m: dict[str, Any] = {"op": OPS[op], "id": c.uvarint(f"{what}: node id")}
+    if op == 1:
+        m["type"] = c.string(f"{what}: type", MAX_TYPE_NAME, 1)
+        m["fields"] = read_entries(c, what, 0, field_set=True)
+        return m
+    if op == 4:
+        return m
+    m["field"] = c.string(f"{what}: field", MAX_FIELD_NAME, 1)
+    if op == 2:
+        m["value"] = read_value(c, f"{what} value")
+    elif op >= 5:
+        m["path"] = read_path(c, what)
+        if op in (8, 9):
+            m["key"] = c.string(f"{what}: key")
+        else:
+            m["index"] = c.uvarint(f"{what}: index")
+        if op in (5, 7, 8):
+            m["value"] = read_value(c, f"{what} value")
+    return m
+
+
+def apply(state: State, m: dict[str, Any], where: int) -> None:
+    """Apply one mutation, checking R50-R53 and the MUSTs of §6; raises SpecError."""
+    op, nid = m["op"], m["id"]
+
+    def fail(rule: str, msg: str) -> SpecError:
+        return SpecError(rule, where, f"{op} of node {nid}: {msg}")
+
+    value = copy.deepcopy(m["value"] if "value" in m
+                          else {"map": m["fields"]} if op == "CREATE" else None)
+    # R51 (as read here): a reference must name a node that exists before this
+    # mutation; a CREATE therefore cannot reference the node it creates.
+    for r in refs(value):
+        if not 1 <= r < state.next_node_id:
+            raise fail("R51", f"reference to node {r}, which does not exist")
+    if op == "CREATE":
+        if nid != state.next_node_id:
+            raise fail("§6", f"CREATE id must be next_node_id {state.next_node_id}")
+        state.nodes[nid] = {"type": m["type"], "deleted": False, "fields": value["map"]}
+        state.next_node_id = nid + 1
+        for _, v in value["map"]:
+            if depth(v) > MAX_DEPTH:
+                raise fail("R53", "a field nests deeper than MAX_DEPTH")
+        return
+    node = state.nodes.get(nid)
+    if node is None or node["deleted"]:
+        raise fail("R50", "the node does not exist or is tombstoned")
+    fields = node["fields"]
+    if op == "DELETE":
+        node["deleted"] = True
+        return
+    name = m["field"]
+    j = _find(fields, name)
+    if op == "SET":
+        _put(fields, name, value)
+        if len(fields) > MAX_ITEMS:
+            raise fail("§11", "more than MAX_ITEMS fields")
+        j = _find(fields, name)
+    elif op == "UNSET":
+        if j is None:
+            raise fail("§6", f"UNSET of missing field {name!r}")
+        del fields[j]
+        return
+    else:
+        if j is None:
+            raise fail("R52", f"no field {name!r}")
+        kind = "list" if op.startswith("LIST") else "map"
+        target = _container(fields[j][1], m["path"], kind)
+        if target is None:
+            raise fail("R52", f"the path {m['path']} does not name a {kind}")
+        if op == "LIST_INSERT":
+            if not m["index"] <= len(target):
+                raise fail("§6", f"insert index {m['index']} > length {len(target)}")
+            target.insert(m["index"], value)
+        elif op in ("LIST_REMOVE", "LIST_REPLACE"):
+            if not m["index"] < len(target):
+                raise fail("§6", f"index {m['index']} >= length {len(target)}")
+            if op == "LIST_REMOVE":
+                del target[m["index"]]
+            else:
+                target[m["index"]] = value
+        elif op == "MAP_SET":
+            _put(target, m["key"], value)
+        else:
+            k = _find(target, m["key"])
+            if k is None:
+                raise fail("§6", f"MAP_DELETE of missing key {m['key']!r}")
+            del target[k]
+        if len(target) > MAX_ITEMS:
+            raise fail("R53", "a container exceeds MAX_ITEMS")
+    assert j is not None
+    if depth(fields[j][1]) > MAX_DEPTH:
+        raise fail("R53", "the field nests deeper than MAX_DEPTH")
+
+
+def _container(v: Any, path: list[dict[str, Any]], kind: str) -> list[Any] | None:
+    """The items of the ``kind`` ("list" or "map") that ``path`` names inside the
+    field value ``v``, or None if a step does not fit (R52)."""
+    for step in path:
+        if "index" in step and isinstance(v, dict) and "list" in v \
+                and step["index"] < len(v["list"]):
+            v = v["list"][step["index"]]
+        elif "key" in step and isinstance(v, dict) and "map" in v \
+                and (k := _find(v["map"], step["key"])) is not None:
+            v = v["map"][k][1]
+        else:
+            return None
+    if isinstance(v, dict) and kind in v:
+        items: list[Any] = v[kind]
+        return items
+    return None
+
+
+# --------------------------------------------------------------------------
+# records (§7, §8)
+
+
+def read_commit(c: Cursor) -> tuple[dict[str, Any], list[int]]:
+    """The fields of a commit record (§7), mutations decoded but not applied, and
+    the file offset of each mutation."""
+    seq = c.u64("seq")
+    ts = c.i64("timestamp_us")
+    parent = c.hash32("parent")
+    nxt = c.u64("next_node_id")
+    label = c.string("label")
+    n = c.count("mutation count", MAX_PAYLOAD)  # no limit of its own; R42 bounds it
+    muts, where = [], []
+    for i in range(n):
+        where.append(c.pos)
+        muts.append(read_mutation(c, i))
+    if c.pos != c.end:
+        raise SpecError("R61", c.pos, "bytes left after the last mutation")
+    return {"seq": seq, "timestamp_us": ts, "parent": parent, "next_node_id": nxt,
+            "label": label, "mutations": muts}, where
+
+
+def read_image(c: Cursor) -> State:
+    """A state image (§8.1), checked against R70-R73 and decoded."""
+    start = c.pos
+    nxt = c.u64("image next_node_id")
+    n = c.u64("image node_count")
+    if n > (c.end - c.pos) // 16 or n != nxt - 1:
+        raise SpecError("R73", start, f"node_count {n} with next_node_id {nxt}")
+    ids = [c.u64(f"ids[{i}]") for i in range(n)]
+    offsets = [c.u64(f"offsets[{i}]") for i in range(n + 1)]
+    data_at = c.pos
+    if ids != list(range(1, n + 1)):
+        raise SpecError("R70", start, "ids are not 1..node_count")
+    if offsets[0] != 0 or any(a > b for a, b in zip(offsets, offsets[1:], strict=False)) \
+            or data_at + offsets[-1] != c.end:
+        raise SpecError("R71", start, "offsets do not frame the data exactly")
+    state = State(nxt)
+    for i, node_id in enumerate(ids):
+        rec = Cursor(c.data, data_at + offsets[i], data_at + offsets[i + 1], c.spans, "R71")
+        flags = rec.take(1)[0]
+        rec.note(rec.pos - 1, f"node {node_id} flags = 0x{flags:02x}"
+                 + (" (tombstone)" if flags == 1 else ""))
+        if flags & 0xFE:
+            raise SpecError("§8.1", rec.pos - 1, "reserved node flag bits set")
+        typ = rec.string(f"node {node_id} type", MAX_TYPE_NAME, 1)
+        fields = read_entries(rec, f"node {node_id}", 0, field_set=True)
+        if rec.pos != rec.end:
+            raise SpecError("R71", rec.pos, f"node {node_id} record has trailing bytes")
+        state.nodes[node_id] = {"type": typ, "deleted": bool(flags & 1), "fields": fields}
+    c.pos = c.end
+    for node in state.nodes.values():
+        for r in (r for _, v in node["fields"] for r in refs(v)):
+            if r not in state.nodes:
+                raise SpecError("R72", start, f"reference to node {r}, not in the image")
+    return state
+
+
+def read_snapshot(c: Cursor, names: tuple[str, str]) -> tuple[int, bytes, bytes, State | None]:
+    """A checkpoint (§8.2) or genesis (§8.3) record: seq, id, state hash and the
+    decoded image, or ``None`` for the image when it fails its state hash."""
+    seq = c.u64(names[0])
+    cid = c.hash32(names[1])
+    sh = c.hash32("state_hash")
+    if blake3(c.data[c.pos:c.end]).digest() == sh:
+        return seq, cid, sh, read_image(c)
+    start, c.pos = c.pos, c.end
+    c.note(start, "state image that does not match state_hash (not decoded)")
+    return seq, cid, sh, None
+
+
+# --------------------------------------------------------------------------
+# frames (§3) and the walk (§10)
+
+
+def _pad(n: int) -> int:
+    return (8 - n % 8) % 8
+
+
+def header_valid(data: bytes, o: int) -> tuple[int, int] | None:
+    """``(payload_length, kind)`` if the frame at ``o`` is header-valid (R20-R25)."""
+    if o + FRAME_HEADER_SIZE > len(data):  # R20
+        return None
+    n, kind, reserved, _, hcrc = struct.unpack_from("<IB3sII", data, o)
+    if (hcrc != crc32c(data[o:o + 12]) or kind not in KINDS or reserved != b"\0\0\0"
+            or n > MAX_PAYLOAD or o + 16 + n + _pad(n) > len(data)):  # R21-R25
+        return None
+    return n, kind
+
+
+def payload_valid(data: bytes, o: int, n: int) -> bool:
+    """R26 and R27 for a header-valid frame at ``o``."""
+    pcrc = struct.unpack_from("<I", data, o + 8)[0]
+    return (crc32c(data[o + 16:o + 16 + n]) == pcrc
+            and not any(data[o + 16 + n:o + 16 + n + _pad(n)]))
+
+
+def frame_valid(data: bytes, o: int) -> bool:
+    h = header_valid(data, o)
+    return h is not None and payload_valid(data, o, h[0])
+
+
+def read_file(data: bytes) -> Dump:
+    """Read a whole file following FORMAT.md; raise :class:`SpecError` if it breaks a rule."""
+    dump = Dump({})
+    spans = dump.spans
+    # §2, R10-R12
+    if len(data) < 8 or data[:8] != MAGIC:
+        raise SpecError("R10", 0, "not a Myosotis file")
+    if len(data) < 10 or struct.unpack_from("<H", data, 8)[0] != FORMAT_VERSION:
+        raise SpecError("R11", 8, "format_version is not 1")
+    if len(data) < HEADER_SIZE:
+        raise SpecError("R12", 0, "file shorter than its header")
+    _, version, hsize, flags, reserved, hcrc = struct.unpack_from("<8sHHI12sI", data, 0)
+    if hsize != HEADER_SIZE or flags or any(reserved) or hcrc != crc32c(data[:28]):
+        raise SpecError("R12", 8, "bad header_size, flags, reserved bytes or header_crc")
+    dump.headings[0] = "file header (§2)"
+    spans += [Span(0, 8, 'magic "MYOSOTIS"'), Span(8, 2, f"format_version = {version} (u16)"),
+              Span(10, 2, f"header_size = {hsize} (u16)"), Span(12, 4, "flags = 0 (u32)"),
+              Span(16, 12, "reserved, zero"), Span(28, 4, f"header_crc = 0x{hcrc:08x} "
+                                                    "(CRC32C of bytes 0..27)")]
+
+    # §10 step 2: walk header-valid frames
+    frames: list[tuple[int, int, int]] = []  # (offset, payload_length, kind)
+    o = HEADER_SIZE
+    while o < len(data):
+        h = header_valid(data, o)
+        if h is None:
+            break
+        frames.append((o, *h))
+        o += 16 + h[0] + _pad(h[0])
+    end = o
+    # §10 steps 3-4: a tail with a valid frame after it is corruption, not a torn tail
+    for q in range(end + 8, len(data), 8):
+        if frame_valid(data, q):
+            raise SpecError("§10", end, f"damaged frame, but a valid frame follows at {q}")
+    # §10 step 5: the last frame must be valid in full, else it is torn too
+    while frames and not payload_valid(data, frames[-1][0], frames[-1][1]):
+        end = frames.pop()[0]
+    # A damaged frame that is not the last is corruption (§10 step 5), except a
+    # checkpoint: R80 makes a checkpoint whose frame is not valid merely unusable,
+    # and this reader follows the more specific rule (as the reference engine does).
+    damaged = set()
+    for fo, n, kind in frames:
+        if not payload_valid(data, fo, n):
+            if kind != 2:
+                raise SpecError("R26", fo, "payload CRC or padding of a frame that is not "
+                                "the last")
+            damaged.add(fo)
+
+    out = dump.data
+    out["format_version"] = version
+    out["file_length"] = len(data)
+    out["valid_end"] = end
+    out["torn_tail"] = None if end == len(data) else {
+        "offset": end, "length": len(data) - end, "ignored": True}
+    out["frames"] = [{"offset": fo, "kind": KINDS[k], "payload_length": n,
+                      "payload_crc": f"{struct.unpack_from('<I', data, fo + 8)[0]:08x}"}
+                     for fo, n, k in frames]
+    commits: list[dict[str, Any]] = []
+    checkpoints: list[dict[str, Any]] = []
+    out["genesis"] = None
+    state = State()
+    last_seq, last_id = 0, ZERO_ID
+
+    for index, (fo, n, kind) in enumerate(frames):
+        name = KINDS[kind]
+        dump.headings[fo] = f"frame {index}: {name}, payload {n} bytes (§3)"
+        pcrc, hcrc = struct.unpack_from("<II", data, fo + 8)
+        spans += [Span(fo, 4, f"payload_length = {n} (u32)"),
+                  Span(fo + 4, 1, f"kind = {kind} {name}"), Span(fo + 5, 3, "reserved, zero"),
+                  Span(fo + 8, 4, f"payload_crc = 0x{pcrc:08x}"),
+                  Span(fo + 12, 4, f"header_crc = 0x{hcrc:08x} (CRC32C of bytes 0..11)")]
+        start, stop = fo + 16, fo + 16 + n
+        c = Cursor(data, start, stop, spans, "R61" if kind == 1 else "R71")
+        if kind == 1:
+            dump.headings[start] = f"commit record (§7), frame {index}"
+            rec, where = read_commit(c)
+            if rec["seq"] != last_seq + 1:
+                raise SpecError("R31", start, f"seq {rec['seq']} after {last_seq}")
+            if rec["parent"] != last_id:
+                raise SpecError("R32", start + 16, "parent is not the previous commit's id")
+            for m, at in zip(rec["mutations"], where, strict=True):
+                apply(state, m, at)
+            if state.next_node_id != rec["next_node_id"]:
+                raise SpecError("R60", start + 48, f"next_node_id {rec['next_node_id']} but "
+                                f"the mutations give {state.next_node_id}")
+            last_seq, last_id = rec["seq"], blake3(data[start:stop]).digest()
+            commits.append({
+                "seq": rec["seq"], "offset": fo, "id": last_id.hex(),
+                "parent": None if rec["parent"] == ZERO_ID else rec["parent"].hex(),
+                "timestamp_us": rec["timestamp_us"], "label": rec["label"],
+                "next_node_id": rec["next_node_id"], "mutations": rec["mutations"],
+                "state_hash_after": state.hash()})
+        elif fo in damaged:
+            spans.append(Span(start, stop + _pad(n) - start, "checkpoint payload and padding "
+                              "failing R26/R27: not usable (R80), not decoded"))
+            checkpoints.append({"offset": fo, "usable": False})
+            continue
+        else:
+            names = ("seq", "commit_id") if kind == 2 else ("base_seq", "base_commit_id")
+            dump.headings[start] = (f"{'checkpoint' if kind == 2 else 'genesis'} record "
+                                    f"(§8.{kind}), frame {index}")
+            dump.headings[start + 72] = "state image (§8.1)"
+            seq, cid, sh, image = read_snapshot(c, names)
+            if kind == 3:
+                if index != 0:
+                    raise SpecError("R30", fo, "a genesis frame that is not the first")
+                if image is None:
+                    raise SpecError("R85", start + 40, "genesis state_hash does not match")
+                if (seq == 0) != (cid == ZERO_ID):
+                    raise SpecError("§8.3", start, "base_seq and base_commit_id disagree")
+                state, last_seq, last_id = image, seq, cid
+                out["genesis"] = {"offset": fo, "base_seq": seq, "base_commit_id": cid.hex(),
+                                  "state_hash": sh.hex()}
+            else:
+                # R80: a checkpoint that breaks R33 or its hash is skipped, not fatal
+                # (FORMAT.md §4 calls an R33 violation corruption; §8.2 says skip).
+                usable = image is not None and seq == last_seq != 0 and cid == last_id
+                # What §8.2 means by "the state after seq": a writer bug otherwise.
+                if usable and image.image() != state.image():  # type: ignore[union-attr]
+                    raise SpecError("§8.2", start + 72, "checkpoint image differs from replay")
+                checkpoints.append({"offset": fo, "seq": seq, "commit_id": cid.hex(),
+                                    "state_hash": sh.hex(), "image_length": stop - start - 72,
+                                    "usable": usable})
+        if _pad(n):
+            spans.append(Span(stop, _pad(n), f"padding, {_pad(n)} zero bytes"))
+
+    out["commits"] = commits
+    out["checkpoints"] = checkpoints
+    out["state"] = state.to_json()
+    if end < len(data):
+        dump.headings[end] = "torn tail: ignored by readers (§10 step 3)"
+        h = struct.unpack_from("<I", data, end)[0] if end + 4 <= len(data) else None
+        why = (f"claims a {h}-byte payload, only {len(data) - end - 16} bytes follow (R25)"
+               if h is not None and end + 16 <= len(data) else "shorter than a frame header (R20)")
+        spans.append(Span(end, len(data) - end, f"torn frame: {why}"))
+    return dump
