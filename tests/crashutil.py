@@ -1,0 +1,237 @@
+"""Helpers for crash, corruption and multi-process tests.
+
+Byte editing of data files (flip, set, truncate, append), a frame listing
+built on the frame scan of the helper (FORMAT.md §3, §10), and ways to run a
+Python snippet in a child process with the interpreter running the tests
+(``sys.executable``, so the child imports the same ``myosotis``).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from myosotis.api.handles import Node
+from myosotis.format.constants import FRAME_HEADER_SIZE, HEADER_SIZE, SNAPSHOT_PREFIX_STRUCT
+from myosotis.format.helper import scan_frames
+
+PathLike = str | os.PathLike[str]
+
+KIND_COMMIT = 1
+KIND_CHECKPOINT = 2
+KIND_GENESIS = 3
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO_DIR = TESTS_DIR.parent
+
+
+# ---------------------------------------------------------------------- byte editing
+
+
+def read_bytes(path: PathLike) -> bytes:
+    return Path(path).read_bytes()
+
+
+def flip_byte(path: PathLike, offset: int, mask: int = 0xFF) -> int:
+    """XOR the byte at ``offset`` with ``mask`` in place; return the new value."""
+    if not 0 < mask <= 0xFF:
+        raise ValueError(f"mask must be in 1..255, got {mask}")
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        old = f.read(1)
+        if len(old) != 1:
+            raise ValueError(f"offset {offset} is past the end of {path}")
+        new = old[0] ^ mask
+        f.seek(offset)
+        f.write(bytes([new]))
+    return new
+
+
+def flip_bit(path: PathLike, offset: int, bit: int) -> int:
+    """Flip bit ``bit`` (0 = least significant) of the byte at ``offset``."""
+    return flip_byte(path, offset, 1 << bit)
+
+
+def set_byte(path: PathLike, offset: int, value: int) -> None:
+    """Overwrite the byte at ``offset`` with ``value``."""
+    set_bytes(path, offset, bytes([value]))
+
+
+def set_bytes(path: PathLike, offset: int, data: bytes) -> None:
+    """Overwrite ``len(data)`` bytes at ``offset`` (must lie inside the file)."""
+    size = os.path.getsize(path)
+    if offset + len(data) > size:
+        raise ValueError(f"writing {len(data)} bytes at {offset} passes the end ({size})")
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+def truncate_to(path: PathLike, size: int) -> None:
+    """Cut (or zero-extend) the file to ``size`` bytes."""
+    os.truncate(path, size)
+
+
+def append_bytes(path: PathLike, data: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(data)
+
+
+def copy_prefix(src: PathLike, dst: PathLike, size: int) -> None:
+    """Write the first ``size`` bytes of ``src`` to ``dst`` (replacing it)."""
+    Path(dst).write_bytes(read_bytes(src)[:size])
+
+
+# ---------------------------------------------------------------------- frames
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a file, as found by the frame scan (FORMAT.md §3)."""
+
+    offset: int
+    kind: int
+    payload_length: int
+
+    @property
+    def payload_start(self) -> int:
+        return self.offset + FRAME_HEADER_SIZE
+
+    @property
+    def payload_end(self) -> int:
+        return self.payload_start + self.payload_length
+
+    @property
+    def end(self) -> int:
+        """Offset right after the frame, padding included (where the next frame starts)."""
+        return self.payload_end + (-self.payload_length % 8)
+
+
+def frames_of(data: bytes, verify_payload: bool = True) -> list[Frame]:
+    """The frames of the valid prefix of ``data`` (a whole file's bytes)."""
+    if len(data) <= HEADER_SIZE:
+        return []
+    result = scan_frames(data, HEADER_SIZE, verify_payload=verify_payload)
+    frames = []
+    for off, kind in zip(result.offsets, result.kinds, strict=True):
+        n = struct.unpack_from("<I", data, off)[0]
+        frames.append(Frame(int(off), int(kind), n))
+    return frames
+
+
+def frame_offsets(path: PathLike) -> list[Frame]:
+    """The frames of the file at ``path`` (offset, kind, payload length), in file order."""
+    return frames_of(read_bytes(path))
+
+
+def checkpoint_fields(data: bytes, frame: Frame) -> tuple[int, bytes, bytes]:
+    """``(seq, commit_id, state_hash)`` of a checkpoint or genesis frame (FORMAT.md §8.2)."""
+    seq, cid, sh = SNAPSHOT_PREFIX_STRUCT.unpack_from(data, frame.payload_start)
+    return int(seq), bytes(cid), bytes(sh)
+
+
+def commit_seq(data: bytes, frame: Frame) -> int:
+    """The ``seq`` field of a commit frame (FORMAT.md §7)."""
+    return int(struct.unpack_from("<Q", data, frame.payload_start)[0])
+
+
+# ---------------------------------------------------------------------- child processes
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child interpreter: ours, plus the repo on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_DIR), str(TESTS_DIR), env.get("PYTHONPATH", "")) if p)
+    env.update(extra)
+    return env
+
+
+def run_python(code: str, *args: str, cwd: PathLike | None = None, timeout: float = 60.0,
+               input: str | None = None, env: dict[str, str] | None = None,
+               check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` with ``sys.executable -c`` and wait; ``args`` become ``sys.argv[1:]``.
+
+    With ``check`` a non-zero exit fails with the child's stderr in the message.
+    """
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, input=input,
+                          capture_output=True, text=True, timeout=timeout,
+                          env=env if env is not None else child_env())
+    if check and proc.returncode != 0:
+        raise AssertionError(f"child exited with {proc.returncode}\n--- stdout\n{proc.stdout}"
+                             f"\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+def spawn_python(code: str, *args: str, cwd: PathLike | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``code`` in a child interpreter with line-buffered text pipes on stdin/stdout."""
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=cwd,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, bufsize=1,
+                            env=env if env is not None else child_env())
+
+
+def read_line(proc: subprocess.Popen[str], expect_prefix: str | None = None) -> str:
+    """Read one line from the child's stdout; fail with its stderr if it ended instead."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait(timeout=10)
+        err = proc.stderr.read() if proc.stderr is not None else ""
+        raise AssertionError(f"child ended (rc={proc.returncode}) before answering:\n{err}")
+    line = line.rstrip("\n")
+    if expect_prefix is not None and not line.startswith(expect_prefix):
+        raise AssertionError(f"expected a line starting with {expect_prefix!r}, got {line!r}")
+    return line
+
+
+def send_line(proc: subprocess.Popen[str], line: str) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[str, str]:
+    """Wait for the child to exit 0; return its remaining stdout and stderr."""
+    out, err = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"child exited with {proc.returncode}\n--- stderr\n{err}")
+    return out, err
+
+
+# ---------------------------------------------------------------------- states
+
+
+def plain(v: Any) -> Any:
+    """A comparable copy of a read value: references become ``("ref", id)``."""
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    if isinstance(v, Node):
+        return ("ref", v.id)
+    return v
+
+
+def dump_state(reader: Any) -> dict[int, tuple[str, bool, dict[str, Any]]]:
+    """Every node (tombstoned ones too) of a Memory or View: id -> (type, deleted, fields)."""
+    return {n.id: (n.type, n.deleted, plain(n.fields())) for n in reader.nodes(deleted=True)}
+
+
+class FixedClock:
+    """A deterministic clock: ``start``, ``start + step``, ... microseconds."""
+
+    def __init__(self, start: int = 1_700_000_000_000_000, step: int = 1_000) -> None:
+        self.now = start
+        self.step = step
+
+    def __call__(self) -> int:
+        t = self.now
+        self.now += self.step
+        return t
