@@ -13,7 +13,9 @@ Invariants:
 from __future__ import annotations
 
 import array
+import contextlib
 import errno
+import glob
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -88,6 +90,8 @@ class LogFile:
             lock = WriterLock(path)
             lock.acquire(lock_timeout)
         try:
+            if lock is not None:
+                cls._remove_leftovers(path)
             if not os.path.exists(path):
                 if readonly or not create:
                     raise FileMissingError(
@@ -115,6 +119,18 @@ class LogFile:
             log.close()
             raise
         return log
+
+    @staticmethod
+    def _remove_leftovers(path: str) -> None:
+        """Delete temporary files of a writer that died creating or rewriting ``path``.
+
+        Files are created and rewritten only under the writer lock, which the
+        caller now holds, so any such temporary file is a dead writer's.
+        """
+        for tmp in glob.glob(glob.escape(path) + ".create-*") + \
+                glob.glob(glob.escape(path) + ".rewrite-*"):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
     @staticmethod
     def _create(path: str, fileops: FileOps) -> None:

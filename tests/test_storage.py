@@ -1,0 +1,87 @@
+"""Unit tests of the storage layer (myosotis/storage): LogFile, FileMap, locks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from myosotis.errors import FileMissingError, LockedError, ReadOnlyError
+from myosotis.format.constants import HEADER_SIZE, KIND_COMMIT
+from myosotis.format.header import encode_file_header
+from myosotis.storage.log import LogFile
+
+
+def test_new_file_is_exactly_the_header(tmp_path: Path) -> None:
+    path = str(tmp_path / "a.myo")
+    log = LogFile.open(path)
+    log.close()
+    assert Path(path).read_bytes() == encode_file_header()
+    assert len(encode_file_header()) == HEADER_SIZE
+
+
+def test_readonly_open_of_a_missing_file_creates_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "missing.myo")
+    with pytest.raises(FileMissingError):
+        LogFile.open(path, readonly=True)
+    assert not os.path.exists(path)
+
+
+def test_appended_frames_read_back_zero_copy_across_remaps(tmp_path: Path) -> None:
+    """A payload view handed out before the map grows stays valid (no BufferError,
+    no stale bytes) after later appends remap the file."""
+    path = str(tmp_path / "a.myo")
+    log = LogFile.open(path)
+    try:
+        first = log.append(KIND_COMMIT, b"first payload", durable=False)
+        view = log.payload(first)
+        for i in range(200):  # grow the file well past the first map
+            log.append(KIND_COMMIT, bytes([i % 256]) * 4096, durable=False)
+        assert bytes(view) == b"first payload"
+        assert isinstance(log.payload(first), memoryview)
+        assert bytes(log.payload(200)) == bytes([199]) * 4096
+    finally:
+        log.close()
+    assert bytes(view) == b"first payload"  # the view outlives the log
+
+
+def test_reader_refresh_sees_frames_appended_by_the_writer(tmp_path: Path) -> None:
+    path = str(tmp_path / "a.myo")
+    writer = LogFile.open(path)
+    reader = LogFile.open(path, readonly=True)
+    try:
+        assert len(reader.frames) == 0
+        writer.append(KIND_COMMIT, b"x" * 10, durable=True)
+        assert len(reader.frames) == 0  # a reader sees the prefix of its last scan
+        assert reader.refresh() == 1
+        assert bytes(reader.payload(0)) == b"x" * 10
+        with pytest.raises(ReadOnlyError):
+            reader.append(KIND_COMMIT, b"y", durable=False)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_second_writer_is_refused_and_the_lock_is_released_on_close(tmp_path: Path) -> None:
+    path = str(tmp_path / "a.myo")
+    first = LogFile.open(path)
+    with pytest.raises(LockedError):
+        LogFile.open(path)
+    first.close()
+    LogFile.open(path).close()
+
+
+def test_writer_removes_temporary_files_left_by_a_dead_writer(tmp_path: Path) -> None:
+    """Temporary files of creation and rewrites are made only under the writer lock,
+    so the next writer deletes any it finds."""
+    path = str(tmp_path / "a.myo")
+    LogFile.open(path).close()
+    for name in ("a.myo.create-123", "a.myo.rewrite-456"):
+        (tmp_path / name).write_bytes(b"partial")
+    (tmp_path / "other.myo.create-1").write_bytes(b"not ours")
+    LogFile.open(path, readonly=True).close()
+    assert (tmp_path / "a.myo.create-123").exists()  # a reader deletes nothing
+    LogFile.open(path).close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.myo", "a.myo.lock", "other.myo.create-1"]
