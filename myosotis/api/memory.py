@@ -253,18 +253,33 @@ class Memory(_Reader):
 
     @property
     def head(self) -> Commit | None:
-        """The newest commit, or None for an empty history."""
+        """The newest commit, or None when nothing was ever committed."""
         s = self.store
-        return None if s.head_seq == s.history.base_seq else s.history.info(s.head_seq)
+        return None if s.head_seq == 0 else s.commit_info(s.head_seq)
 
     def history(self) -> list[Commit]:
-        """Every commit, oldest first (those kept after compaction)."""
+        """Every commit record in the file, oldest first.
+
+        After compaction these are the commits after the genesis base; the
+        base itself (``mem.commit_info(base)``, ``compacted=True``) can still be
+        viewed and diffed, and is ``mem.head`` until the next commit.
+        """
         s = self.store
-        return [s.history.info(q) for q in range(s.history.base_seq + 1, s.head_seq + 1)]
+        return [s.commit_info(q) for q in range(s.history.base_seq + 1, s.head_seq + 1)]
+
+    def commit_info(self, commit: CommitRef) -> Commit:
+        """The :class:`Commit` named by ``commit`` (see :meth:`resolve`), read from its
+        header only."""
+        return self.store.commit_info(self.resolve(commit))
 
     def resolve(self, commit: CommitRef) -> int:
         """The sequence number of a commit named by seq, Commit, full or unique
-        prefix id (at least 4 hex digits), ``HEAD`` or ``HEAD~N``."""
+        prefix id, ``HEAD`` or ``HEAD~N``.
+
+        A string of decimal digits is a sequence number when it is shorter than
+        12 characters; otherwise, and for any string with a letter a–f, it is
+        an id prefix (at least 4 hex digits).
+        """
         s = self.store
         if isinstance(commit, Commit):
             if s.history.base_seq < commit.seq <= s.head_seq and \
@@ -281,6 +296,8 @@ class Memory(_Reader):
                     raise CommitNotFoundError(f"bad commit name {commit!r}; use HEAD~N")
                 return s.resolve(s.head_seq - int(back))
             low = name.lower()
+            if name.isdigit() and len(name) < 12:
+                return s.resolve(int(name))
             if len(low) >= 4 and all(c in "0123456789abcdef" for c in low):
                 hits = [q for q in range(s.history.base_seq, s.head_seq + 1)
                         if q > 0 and s.history.commit_id(q).hex().startswith(low)]
@@ -327,7 +344,7 @@ class View(_Reader):
 
     @property
     def commit(self) -> Commit:
-        return self._memory.store.history.info(self.seq)
+        return self._memory.store.commit_info(self.seq)
 
     def __repr__(self) -> str:
         return f"<View of commit {self.seq}>"

@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -168,21 +168,32 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
 
 
 @contextmanager
-def progress(total: int, label: str) -> Iterator[Any]:
-    """A progress callback ``(done, total)``; a bar on stderr only when it is a terminal."""
+def progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``progress(done, total)`` callback drawing a bar on stderr, or None when
+    stderr is not a terminal (no bar in pipes, logs and tests)."""
     try:
         tty = sys.stderr.isatty()
     except (AttributeError, ValueError):
         tty = False
-    if not tty or total <= 0:
+    if not tty:
         yield None
         return
-    with typer.progressbar(length=total, label=label, file=sys.stderr) as bar:
-        seen = [0]
+    state: dict[str, Any] = {"bar": None, "seen": 0}
 
-        def update(done: int, _total: int) -> None:
-            if done > seen[0]:
-                bar.update(done - seen[0])
-                seen[0] = done
+    def update(done: int, total: int) -> None:
+        bar = state["bar"]
+        if bar is None:
+            if total <= 0:
+                return
+            bar = typer.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+            state["bar"] = bar
+        if done > state["seen"]:
+            bar.update(done - state["seen"])
+            state["seen"] = done
 
+    try:
         yield update
+    finally:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)

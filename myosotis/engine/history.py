@@ -39,13 +39,16 @@ class Commit:
 
     seq: int
     id: str
-    timestamp_us: int
+    timestamp_us: int | None
     label: str | None
     parent: str | None
     next_node_id: int
+    compacted: bool = False  # folded into the genesis: only seq, id and next_node_id are known
 
     @property
-    def timestamp(self) -> _dt.datetime:
+    def timestamp(self) -> _dt.datetime | None:
+        if self.timestamp_us is None:
+            return None
         return _EPOCH + _dt.timedelta(microseconds=self.timestamp_us)
 
     def __str__(self) -> str:
@@ -166,7 +169,11 @@ class History:
         except DecodeError as e:
             raise _corrupt(e, self.log.frame_offset(j)) from None
 
-    def info(self, seq: int) -> Commit:
+    def info(self, seq: int, base_next_node_id: int = 1) -> Commit:
+        """The commit ``seq``; for the genesis base (compaction), what is left of it."""
+        if seq == self.base_seq:
+            return Commit(seq, self.base_commit_id.hex(), None, None, None, base_next_node_id,
+                          compacted=True)
         h = self.header(seq)
         return make_commit(seq, self.commit_id(seq), h.timestamp_us, h.label, h.parent,
                            h.next_node_id)

@@ -348,7 +348,8 @@ class Store:
     # ------------------------------------------------------------------ history
 
     def resolve(self, seq: int) -> int:
-        if not self.history.base_seq <= seq <= self.head_seq or seq < 0:
+        # seq 0 names the empty state before the first commit (while not compacted)
+        if not self.history.base_seq <= seq <= self.head_seq:
             if 0 <= seq < self.history.base_seq:
                 raise CommitNotFoundError(
                     f"commit {seq} was folded into the genesis snapshot by compaction; the "
@@ -425,6 +426,15 @@ class Store:
             seg.add(s, muts)
             seg.next_node_id = expect
             parent = cid
+
+    def commit_info(self, seq: int) -> Commit:
+        """The commit ``seq`` (which must resolve); the genesis base is marked compacted."""
+        base_next = 1
+        if seq == self.history.base_seq and self.history.has_genesis:
+            img = self.snapshot_image(0)
+            assert img is not None  # a bad genesis fails at open (R85)
+            base_next = img.next_node_id
+        return self.history.info(seq, base_next)
 
     def state_at(self, seq: int) -> HistoricalState:
         return HistoricalState(self, self.resolve(seq))

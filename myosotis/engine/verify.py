@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from myosotis.engine.graph import GraphState, apply
 from myosotis.engine.segments import owned
-from myosotis.errors import MyosotisError
+from myosotis.errors import MyosotisError, UnsupportedVersionError
 from myosotis.format.constants import (
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
@@ -40,7 +40,7 @@ from myosotis.format.records import (
     decode_mutations,
     decode_snapshot_header,
 )
-from myosotis.format.values import DecodeError
+from myosotis.format.values import DecodeError, iter_refs
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.lock import WriterLock, truncation_guard
 
@@ -130,6 +130,9 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
             progress: Callable[[int, int], None] | None) -> None:
     try:
         check_file_header(mv, size, rep.path)
+    except UnsupportedVersionError as e:
+        rep.findings.append(Finding("error", "version", str(e), 8))
+        raise _Stop from None
     except MyosotisError as e:
         rep.findings.append(Finding("error", "header", str(e), 0))
         raise _Stop from None
@@ -200,6 +203,15 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
                     raise DecodeError("genesis state hash does not match its image (R85)", 0)
                 img = StateImage(body, off + 16 + SNAPSHOT_PREFIX_SIZE)
                 img.check_tables(offsets=True)
+                # Every record must decode (§5, §8.1) and every reference
+                # name a node of the image (R72): the genesis is the truth.
+                for i in range(img.node_count):
+                    rec = img.record(i)
+                    for v in rec.fields.values():
+                        for ref in iter_refs(v):
+                            if not 1 <= ref < img.next_node_id:
+                                raise DecodeError(f"node {i + 1} refers to missing node {ref} "
+                                                  "(R72)", 0)
             except DecodeError as e:
                 rep.findings.append(Finding("error", "genesis", e.reason, off))
                 raise _Stop from None

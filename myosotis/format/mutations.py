@@ -33,6 +33,7 @@ from myosotis.format.values import (
     get_str,
     get_uvarint,
     get_value,
+    put_key,
     put_map_body,
     put_str,
     put_uvarint,
@@ -106,20 +107,10 @@ Mutation = (
 )
 
 
-_FIELD_CACHE: dict[str, bytes] = {}  # field name -> its encoded ``string``; names repeat a lot
-
-
 def _put_field(out: bytearray, name: str) -> None:
-    enc = _FIELD_CACHE.get(name)
-    if enc is None:
-        if not name:
-            raise InvalidValueError("field names must be non-empty")
-        buf = bytearray()
-        put_str(buf, name, "field name", MAX_FIELD_NAME)
-        enc = bytes(buf)
-        if len(_FIELD_CACHE) < 4096:
-            _FIELD_CACHE[name] = enc
-    out += enc
+    if not name:
+        raise InvalidValueError("field names must be non-empty")
+    put_key(out, name, "field name", MAX_FIELD_NAME)
 
 
 def _put_path(out: bytearray, path: Path) -> None:

@@ -182,11 +182,10 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
     of the signed 64-bit range, a string over a limit, a map with a non-string
     key, nesting deeper than MAX_DEPTH or a collection over MAX_ITEMS.
     """
-    t = type(v)
-    if v is None:
-        out.append(TAG_NULL)
-    elif t is bool:
-        out.append(TAG_TRUE if v else TAG_FALSE)
+    t = type(v)  # exact types: a bool is not an int here, a str subclass is refused
+    if t is str:
+        out.append(TAG_STR)
+        put_str(out, v)
     elif t is int:
         if v < INT_MIN or v > INT_MAX:
             raise InvalidValueError(
@@ -198,9 +197,11 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
     elif t is float:
         out.append(TAG_FLOAT)
         out += _pack_f64(v)
-    elif t is str:
-        out.append(TAG_STR)
-        put_str(out, v)
+    elif t is Ref:
+        if not 1 <= v.id <= MAX_NODE_ID:
+            raise InvalidValueError(f"reference to node id {v.id} is out of range")
+        out.append(TAG_REF)
+        put_uvarint(out, v.id)
     elif t is list or t is tuple:
         if depth >= MAX_DEPTH:
             raise InvalidValueError(f"value nests deeper than {MAX_DEPTH} lists/maps")
@@ -214,6 +215,10 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
         if depth >= MAX_DEPTH:
             raise InvalidValueError(f"value nests deeper than {MAX_DEPTH} lists/maps")
         put_map_body(out, v, depth + 1, TAG_MAP)
+    elif v is None:
+        out.append(TAG_NULL)
+    elif t is bool:
+        out.append(TAG_TRUE if v else TAG_FALSE)
     else:
         rid = _ref_of(v)
         if rid is None:
@@ -227,29 +232,44 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
         put_uvarint(out, rid)
 
 
-def sorted_items(m: dict[str, Any], what: str = "map key") -> list[tuple[bytes, Any]]:
-    """Entries of ``m`` as (utf-8 key, value), in canonical order (R40)."""
-    items = []
-    for k, val in m.items():
+_KEY_CACHE: dict[str, bytes] = {}  # key -> its encoded ``string``; keys repeat a lot
+
+
+def put_key(out: bytearray, key: str, what: str = "map key", limit: int = MAX_STRING) -> None:
+    """Append a map key or field name as a ``string`` (§1), memoising short ones."""
+    enc = _KEY_CACHE.get(key)
+    if enc is None:
+        buf = bytearray()
+        put_str(buf, key, what, limit)
+        enc = bytes(buf)
+        if len(enc) <= 64 and len(_KEY_CACHE) < 4096:
+            _KEY_CACHE[key] = enc
+    out += enc
+
+
+def sorted_keys(m: dict[str, Any], what: str = "map key") -> list[str]:
+    """The keys of ``m`` in canonical order (R40).
+
+    Sorting the ``str`` keys is enough: for text that can be encoded (no lone
+    surrogates, which the encoder refuses), code point order is UTF-8 byte order.
+    """
+    for k in m:
         if type(k) is not str:
             raise InvalidValueError(f"{what} {k!r} is not a str; map keys must be strings")
-        items.append((encode_str(k, what), val))
-    items.sort(key=lambda kv: kv[0])
-    return items
+    return sorted(m)
 
 
 def put_map_body(out: bytearray, m: dict[str, Any], depth: int, tag: int | None = None) -> None:
     """Append ``[tag] uvarint count, entries`` in canonical key order (R40)."""
     if len(m) > MAX_ITEMS:
         raise InvalidValueError(f"map has {len(m)} entries; the limit is {MAX_ITEMS}")
-    items = sorted_items(m)
+    keys = sorted_keys(m)
     if tag is not None:
         out.append(tag)
-    put_uvarint(out, len(items))
-    for kb, val in items:
-        put_uvarint(out, len(kb))
-        out += kb
-        put_value(out, val, depth)
+    put_uvarint(out, len(keys))
+    for k in keys:
+        put_key(out, k)
+        put_value(out, m[k], depth)
 
 
 def encode_value(v: Any) -> bytes:

@@ -1,0 +1,189 @@
+"""Maintenance commands: checkpoint, fsck, compact."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+
+from myosotis.engine.verify import Finding, VerifyReport, repair_file, verify_file
+from myosotis.errors import LockedError, MyosotisError
+
+from . import stage as stg
+from .common import AtOpt, FileOpt, JsonOpt, point_text
+from .files import head_of, lock_timeout, locked, open_reader, open_writer, resolve_file
+from .output import EXIT_CORRUPT, CliError, emit_json, out, progress, style
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    return {"severity": f.severity, "code": f.code, "message": f.message, "offset": f.offset,
+            "seq": f.seq, "repairable": f.repairable}
+
+
+def _finding_text(f: Finding) -> str:
+    where = []
+    if f.offset is not None:
+        where.append(f"offset {f.offset}")
+    if f.seq is not None:
+        where.append(f"commit {f.seq}")
+    loc = f" [{', '.join(where)}]" if where else ""
+    colour = "red" if f.severity == "error" else "yellow"
+    return style(f"{f.severity}: {f.code}", fg=colour, bold=True) + f"{loc}: {f.message}"
+
+
+def _check_stage(path: str, report: VerifyReport) -> tuple[list[Finding], dict[str, Any]]:
+    """Findings about ``<file>.stage`` (STAGE.md), and a summary of it.
+
+    A damaged stage is a finding (a warning: nothing committed is affected).
+    A stale one is not: another writer committing is normal; it is reported
+    in the summary. The stage is compared with the head only when the file
+    itself has no errors (otherwise the head is not known for sure).
+    """
+    sp = stg.stage_path(path)
+    info: dict[str, Any] = {"path": sp, "present": os.path.exists(sp), "state": "none",
+                            "changes": 0}
+    if not info["present"]:
+        return [], info
+    try:
+        st = stg.read(path)
+    except stg.DamagedStageError as e:
+        info["state"] = "damaged"
+        return [Finding("warning", "stage", e.message)], info
+    assert st is not None
+    info["changes"] = len(st.ops)
+    info["base"] = {"seq": st.base_seq, "id": None if st.base_seq == 0 else st.base_id}
+    if report.errors:
+        info["state"] = "unchecked"
+        return [], info
+    try:
+        with open_reader(path) as mem:
+            info["state"] = stg.status_of(mem, st)
+    except MyosotisError:
+        info["state"] = "unchecked"
+    return [], info
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("checkpoint")
+    def checkpoint(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -> None:
+        """Write a checkpoint of the head state now (faster opening).
+
+        Does nothing when a checkpoint already covers the head.
+
+        \b
+        Example:
+          myo checkpoint
+        """
+        path = resolve_file(ctx, file)
+        with open_writer(path) as mem:
+            before = os.path.getsize(path)
+            written = mem.checkpoint()
+            seq, _ = head_of(mem)
+            after = os.path.getsize(path)
+            if json_out:
+                emit_json({"written": written, "seq": seq, "bytes": after - before})
+            elif written:
+                out(f"checkpoint written for {point_text(mem, seq)} ({after - before:,} bytes)")
+            elif seq == 0:
+                out("no commits yet: nothing to checkpoint")
+            else:
+                out(f"a checkpoint (or the genesis snapshot) already covers "
+                    f"{point_text(mem, seq)}")
+
+    @app.command("fsck")
+    def fsck(
+        ctx: typer.Context,
+        repair: Annotated[bool, typer.Option(
+            "--repair", help="Cut a torn tail and drop checkpoints that fail (they are a "
+            "cache). Nothing committed is ever dropped; other problems are only reported.")]
+            = False,
+        file: FileOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Verify the whole file; exit 0 if clean, 3 if problems remain.
+
+        Checks the header and version, every frame's CRCs, the commit hash chain,
+        sequence numbers and parent links, every checkpoint against a replay from
+        the start (or the genesis snapshot), the graph rules at every commit
+        (references, ids never reused, next_node_id never going back) and the
+        stage file. Each finding names its offset or commit.
+
+        \b
+        Example:
+          myo fsck
+          myo fsck --repair
+          myo fsck --json
+        """
+        path = resolve_file(ctx, file)
+        if not os.path.exists(path):
+            raise CliError(f"{path} does not exist")
+        actions: list[str] = []
+        if repair:
+            try:
+                report, actions = repair_file(path, lock_timeout=lock_timeout())
+            except LockedError:
+                raise locked(path) from None
+        else:
+            with progress("checking") as cb:
+                report = verify_file(path, progress=cb)
+        stage_findings, stage_info = _check_stage(path, report)
+        findings = [*report.findings, *stage_findings]
+        clean = not findings
+        if json_out:
+            emit_json({
+                "file": path, "ok": clean, "file_size": report.file_size,
+                "frames": report.frames, "commits": report.commits,
+                "checkpoints": report.checkpoints,
+                "errors": sum(1 for f in findings if f.severity == "error"),
+                "warnings": sum(1 for f in findings if f.severity != "error"),
+                "findings": [_finding_json(f) for f in findings],
+                "repaired": actions, "stage": stage_info})
+        else:
+            for a in actions:
+                out(style("repaired: ", fg="green", bold=True) + a)
+            for f in findings:
+                out(_finding_text(f))
+            summary = (f"{path}: {report.file_size:,} bytes, {report.frames:,} frames, "
+                       f"{report.commits:,} commits, {report.checkpoints:,} checkpoints")
+            if stage_info["state"] == "stale":
+                out(f"note: the stage ({stage_info['changes']} changes) was made against "
+                    "an older head; `myo commit` will refuse it (`myo discard` drops it)")
+            if clean:
+                out(summary + ": " + style("clean", fg="green", bold=True))
+            else:
+                errs = sum(1 for f in findings if f.severity == "error")
+                warns = len(findings) - errs
+                hint = ("; `myo fsck --repair` can fix the warnings" if not repair and any(
+                    f.repairable for f in findings) else "")
+                out(summary + ": " + style(f"{errs} error(s), {warns} warning(s)", fg="red",
+                                           bold=True) + hint)
+        if not clean:
+            raise typer.Exit(EXIT_CORRUPT)
+
+    @app.command("compact")
+    def compact(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
+                json_out: JsonOpt = False) -> None:
+        """Fold history up to a commit into a snapshot; report the bytes.
+
+        The latest state and every later commit (with its id) stay as they are;
+        commits before --at can no longer be viewed. Atomic: a crash leaves the
+        old file or the new one. Staged changes are kept.
+
+        \b
+        Example:
+          myo compact
+          myo compact --at HEAD~10
+        """
+        path = resolve_file(ctx, file)
+        with open_writer(path) as mem:
+            r = mem.compact(at)
+            if json_out:
+                emit_json({"file": path, "bytes_before": r.bytes_before,
+                           "bytes_after": r.bytes_after, "base_seq": r.base_seq,
+                           "state_hash": r.state_hash})
+                return
+            saved = r.bytes_before - r.bytes_after
+            pct = f" ({100 * saved / r.bytes_before:.0f}% smaller)" if r.bytes_before else ""
+            out(f"compacted {path}: {r.bytes_before:,} -> {r.bytes_after:,} bytes{pct}; "
+                f"history up to #{r.base_seq} is now a snapshot")

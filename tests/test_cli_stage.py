@@ -1,0 +1,373 @@
+"""The stage of `myo` (formatspec/STAGE.md): its bytes, crash safety, staleness,
+locking, and that a commit writes exactly what was staged.
+
+Staging between separate processes is exercised by the seed transcript in
+test_cli.py (create, set and commit run as separate `myo` processes); here
+processes are killed at chosen points (``os._exit``, no cleanup) to check
+that a crash leaves the old or the new stage and never commits twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import typer.main
+import typer.testing
+from typer.testing import CliRunner, Result
+
+from myosotis import Memory
+from myosotis.cli import app
+from myosotis.cli import stage as stg
+from myosotis.format.helper import crc32c, scan_frames
+from myosotis.format.mutations import (
+    Create,
+    Delete,
+    ListInsert,
+    MapSet,
+    Set,
+    Unset,
+)
+from myosotis.format.records import decode_commit_header, decode_mutations
+
+RUNNER = CliRunner()
+COMMAND = typer.main.get_command(app)
+REPO = Path(__file__).resolve().parents[1]
+Run = Callable[..., Result]
+
+
+@pytest.fixture(autouse=True)
+def _build_the_command_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(typer.testing, "_get_command", lambda _app: COMMAND)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MYO_FILE", raising=False)
+    monkeypatch.setenv("MYO_LOCK_TIMEOUT", "0")
+
+    def run(*args: str, code: int = 0) -> Result:
+        r = RUNNER.invoke(app, list(args))
+        if r.exception is not None and not isinstance(r.exception, SystemExit):
+            raise r.exception
+        assert r.exit_code == code, (args, r.exit_code, r.stdout, r.stderr)
+        return r
+
+    return run
+
+
+@pytest.fixture
+def data(cli: Run, tmp_path: Path) -> Path:
+    """s.myo with one commit: Agent 1 {goal: "A", xs: [1]}."""
+    cli("init", "s.myo")
+    cli("create", "Agent", "goal=A", "xs=[1]")
+    cli("commit", "one")
+    return tmp_path / "s.myo"
+
+
+def stage_file(data: Path) -> Path:
+    return data.with_name(data.name + ".stage")
+
+
+def status(cli: Run) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(cli("status", "--json").stdout)
+    return doc
+
+
+def child(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run Python ``code`` in a child process (cwd tmp_path, the tests' interpreter)."""
+    e = {k: v for k, v in os.environ.items() if k != "MYO_FILE"}
+    e.update(env)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp_path, env=e,
+                          capture_output=True, text=True, timeout=120)
+
+
+# --------------------------------------------------------------------------
+# bytes (STAGE.md §2, §5)
+
+
+def worked_example() -> bytes:
+    """The hex dump of STAGE.md §5, read from the document itself."""
+    doc = (REPO / "formatspec" / "STAGE.md").read_text(encoding="utf-8")
+    block = doc.split("## §5 Worked example", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    out = bytearray()
+    for line in block.strip().splitlines():
+        hexpart = line[6:53]
+        out += bytes.fromhex(hexpart)
+    return bytes(out)
+
+
+EXAMPLE = stg.Stage(0, "0" * 64, (Create(1, "Agent", {}), Set(1, "goal", "Explore")))
+
+
+def test_stage_bytes_match_the_worked_example_of_stage_md() -> None:
+    """STAGE.md §5, byte for byte, both ways."""
+    assert stg.encode(EXAMPLE) == worked_example()
+    assert len(worked_example()) == 95
+    assert stg.decode(worked_example()) == EXAMPLE
+
+
+def test_stage_with_commit_intent_matches_stage_md() -> None:
+    """STAGE.md §5, the INTENT variant: flags, timestamp, label and crc as documented."""
+    b = stg.encode(stg.Stage(0, "0" * 64, EXAMPLE.ops,
+                             stg.Intent(1_700_000_000_000_000, "initial goal")))
+    assert len(b) == 107
+    assert b[12:16] == bytes.fromhex("01000000")
+    assert b[56:64] == bytes.fromhex("00401e18240a0600")
+    assert b[64:77] == b"\x0cinitial goal"
+    assert b[-4:] == bytes.fromhex("f7338966")
+    assert stg.decode(b).intent == stg.Intent(1_700_000_000_000_000, "initial goal")
+
+
+def test_stage_round_trips_every_operation_kind() -> None:
+    st = stg.Stage(7, "ab" * 32, (
+        Create(3, "T", {"a": [1, {"b": None}]}), Set(3, "f", -1.5), Unset(3, "f"),
+        ListInsert(3, "a", (), 2, "x"), MapSet(3, "a", (1,), "k", True), Delete(3)))
+    assert stg.decode(stg.encode(st)) == st
+
+
+def with_crc(body: bytes) -> bytes:
+    return body + crc32c(body).to_bytes(4, "little")
+
+
+def broken(edit: Callable[[bytearray], None], fix_crc: bool = True) -> bytes:
+    b = bytearray(stg.encode(EXAMPLE)[:-4])
+    edit(b)
+    return with_crc(bytes(b)) if fix_crc else bytes(b) + stg.encode(EXAMPLE)[-4:]
+
+
+def _set(offset: int, value: bytes) -> Callable[[bytearray], None]:
+    def edit(b: bytearray) -> None:
+        b[offset: offset + len(value)] = value
+    return edit
+
+
+DAMAGE: list[tuple[str, bytes, str]] = [
+    ("magic", broken(_set(0, b"MYOSTAGX")), "S1"),
+    ("empty", b"", "S1"),
+    ("newer version", broken(_set(8, b"\x02\x00")), "S2"),
+    ("cut short", stg.encode(EXAMPLE)[:60], "S3"),
+    ("checksum", broken(_set(70, b"B"), fix_crc=False), "S3"),
+    ("reserved", broken(_set(10, b"\x01\x00")), "S4"),
+    ("reserved flag", broken(_set(12, b"\x02")), "S4"),
+    ("timestamp without intent", broken(_set(56, b"\x01")), "S4"),
+    ("label without intent", with_crc(stg.encode(EXAMPLE)[:64] + b"\x01x\x00"), "S4"),
+    ("base seq without id", broken(_set(16, b"\x01")), "S5"),
+    ("count too large", broken(_set(65, b"\x7f")), "S6"),
+    ("bad opcode", broken(_set(66, b"\x0f")), "S6"),
+    ("trailing bytes", with_crc(stg.encode(EXAMPLE)[:-4] + b"\x00"), "S6"),
+    ("fewer operations", broken(_set(65, b"\x01")), "S6"),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "rule"), DAMAGE, ids=[d[0] for d in DAMAGE])
+def test_each_broken_rule_makes_the_stage_damaged(name: str, raw: bytes, rule: str) -> None:
+    """STAGE.md S1–S6: a damaged stage is refused whole, naming the rule."""
+    with pytest.raises(stg.DamagedStageError, match=rf"\({rule}\)"):
+        stg.decode(raw)
+
+
+# --------------------------------------------------------------------------
+# through the command line
+
+
+def test_commit_writes_exactly_the_staged_mutations(cli: Run, data: Path) -> None:
+    """STAGE.md S7: the commit holds the staged operations, in order, byte for byte."""
+    cli("create", "Tool", "owner=@1")
+    cli("set", "1", "tool", "@2")
+    cli("list", "append", "1", "xs", "2")
+    cli("list", "insert", "1", "xs", "0", "0")
+    cli("map", "set", "2", "meta", "k", "v", code=1)  # no such field: refused, not staged
+    cli("set", "2", "meta", "{}")
+    cli("map", "set", "2", "meta", "k", "v")
+    cli("unset", "1", "goal")
+    staged = stg.read(str(data))
+    assert staged is not None and len(staged.ops) == 7
+    cli("commit", "two")
+    raw = data.read_bytes()
+    res = scan_frames(raw, 32, verify_payload=True)
+    last = res.offsets[-1]
+    n = int.from_bytes(raw[last: last + 4], "little")
+    payload = raw[last + 16: last + 16 + n]
+    h = decode_commit_header(payload)
+    assert h.seq == 2 and h.label == "two"
+    assert decode_mutations(payload, h.body) == list(staged.ops)
+    assert not stage_file(data).exists()
+
+
+def test_a_stale_stage_is_refused_and_can_be_discarded(cli: Run, data: Path) -> None:
+    """STAGE.md S8: another writer committed after the changes were staged."""
+    cli("set", "1", "goal", "B")
+    with Memory.open(data) as mem:
+        mem.get(1).goal = "C"
+        mem.commit("other writer")
+    r = cli("commit", "mine", code=1)
+    assert "another writer committed in between" in r.stderr and "myo discard" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "another writer" in cli("set", "1", "x", "1", code=1).stderr
+    doc = status(cli)
+    assert doc["stage"] == "stale" and doc["base"]["seq"] == 1 and doc["head"]["seq"] == 2
+    assert len(doc["changes"]) == 1
+    assert "another writer" in cli("status").stdout
+    with Memory.open(data, readonly=True) as mem:
+        assert mem.get(1).goal == "C" and len(mem.history()) == 2
+    cli("discard")
+    cli("set", "1", "goal", "D")
+    cli("commit")
+    assert cli("get", "1", "goal").stdout == "D\n"
+
+
+def test_a_stage_is_tied_to_the_head_id_not_only_its_seq(cli: Run, data: Path,
+                                                         tmp_path: Path) -> None:
+    """S8: a file with the same number of commits but another history is another head."""
+    cli("set", "1", "goal", "B")
+    data.unlink()
+    with Memory.open(data) as mem:
+        mem.create("Other")
+        mem.commit("one")
+    assert status(cli)["stage"] == "stale"
+    cli("commit", code=1)
+
+
+def test_a_damaged_stage_is_exit_3_and_discard_removes_it(cli: Run, data: Path) -> None:
+    cli("set", "1", "goal", "B")
+    raw = bytearray(stage_file(data).read_bytes())
+    raw[-1] ^= 0xFF
+    stage_file(data).write_bytes(bytes(raw))
+    for args in (["status"], ["set", "1", "x", "1"], ["commit"]):
+        r = cli(*args, code=3)
+        assert "is damaged" in r.stderr and "myo discard" in r.stderr
+    assert json.loads(cli("discard", "--json").stdout) == {"discarded": 0, "damaged": True}
+    assert not stage_file(data).exists()
+    cli("set", "1", "goal", "B")
+
+
+def test_staged_operations_are_replayed_through_the_api_at_commit(cli: Run, data: Path) -> None:
+    """A well-formed stage whose operation breaks a graph rule commits nothing (R50)."""
+    head = data.read_bytes()
+    with Memory.open(data, readonly=True) as mem:
+        seq, cid = mem.head.seq if mem.head else 0, mem.head.id if mem.head else ""
+    stg.write(str(data), stg.Stage(seq, cid, (Set(9, "x", 1),)))
+    r = cli("commit", code=1)
+    assert "staged change 1 (set 9.x = 1) no longer applies: no node 9" in r.stderr
+    assert data.read_bytes() == head
+
+
+def test_staging_needs_the_writer_lock(cli: Run, data: Path) -> None:
+    """STAGE.md S11: with another writer holding the file nothing is staged or discarded."""
+    cli("set", "1", "goal", "B")
+    before = stage_file(data).read_bytes()
+    with Memory.open(data):
+        assert "open for writing" in cli("set", "1", "goal", "C", code=1).stderr
+        assert "open for writing" in cli("discard", code=1).stderr
+        assert status(cli)["stage"] == "current"  # reading needs no lock
+    assert stage_file(data).read_bytes() == before
+
+
+def test_a_leftover_temporary_stage_is_ignored(cli: Run, data: Path) -> None:
+    """STAGE.md S10: `.stage.tmp` is what a crash mid-write leaves; it is never read."""
+    tmp = data.with_name(data.name + ".stage.tmp")
+    tmp.write_bytes(b"half a stage")
+    assert status(cli)["stage"] == "none"
+    cli("set", "1", "goal", "B")
+    assert not tmp.exists()
+    assert len(status(cli)["changes"]) == 1
+
+
+def test_concurrent_myo_processes_never_lose_a_staged_change(data: Path, tmp_path: Path) -> None:
+    """S11: the writer lock serialises read-modify-write of the stage across processes."""
+    code = """
+        import sys
+        from myosotis.cli import main
+        sys.exit(main(["set", "1", f"f{sys.argv[1]}", sys.argv[1]]))
+    """
+    env = {k: v for k, v in os.environ.items() if k != "MYO_FILE"}
+    env["MYO_LOCK_TIMEOUT"] = "60"
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), str(i)],
+                              cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+             for i in range(4)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    st = stg.read(str(data))
+    assert st is not None
+    assert sorted(op.field for op in st.ops if type(op) is Set) == ["f0", "f1", "f2", "f3"]
+
+
+# --------------------------------------------------------------------------
+# crashes of a `myo` process (os._exit: no cleanup, no flush)
+
+
+def test_a_crash_while_rewriting_the_stage_leaves_the_old_stage(
+        cli: Run, data: Path, tmp_path: Path) -> None:
+    """S10: killed after writing the temporary file, before the rename."""
+    cli("set", "1", "goal", "B")
+    before = stage_file(data).read_bytes()
+    p = child(tmp_path, """
+        import os
+        from myosotis.cli import main, stage
+        stage._replace = lambda src, dst: os._exit(9)
+        main(["set", "1", "goal", "C"])
+    """)
+    assert p.returncode == 9, p.stderr
+    assert stage_file(data).read_bytes() == before
+    assert data.with_name("s.myo.stage.tmp").exists()
+    assert [c["value"] for c in status(cli)["changes"]] == ["B"]
+    cli("commit")
+    assert cli("get", "1", "goal").stdout == "B\n"
+
+
+def test_a_crash_after_the_commit_before_the_stage_is_removed_commits_once(
+        cli: Run, data: Path, tmp_path: Path) -> None:
+    """S9: the stage's commit intent shows the changes were committed; never again."""
+    cli("set", "1", "goal", "B")
+    cli("list", "append", "1", "xs", "2")
+    p = child(tmp_path, """
+        import os
+        from myosotis.cli import main, stage
+        stage.remove = lambda path: os._exit(9)
+        main(["commit", "crashing"])
+    """)
+    assert p.returncode == 9, p.stderr
+    assert stage_file(data).exists()
+    doc = status(cli)
+    assert doc["stage"] == "committed" and doc["changes"] == []
+    assert "already committed" in cli("status").stdout
+    assert "nothing to commit" in cli("commit", code=1).stderr
+    assert not stage_file(data).exists()  # the writer removed the spent stage
+    with Memory.open(data, readonly=True) as mem:
+        assert [c.label for c in mem.history()] == ["one", "crashing"]
+        assert mem.get(1).fields() == {"goal": "B", "xs": [1, 2]}
+    cli("set", "1", "goal", "C")
+    assert status(cli)["stage"] == "current"
+
+
+def test_a_crash_before_the_commit_is_written_keeps_the_stage(
+        cli: Run, data: Path, tmp_path: Path) -> None:
+    """S9: the intent is recorded, the commit never reached the file: still staged."""
+    cli("set", "1", "goal", "B")
+    p = child(tmp_path, """
+        import os
+        from myosotis import Memory
+        from myosotis.cli import main
+        Memory.commit = lambda self, *a, **k: os._exit(9)
+        main(["commit", "lost"])
+    """)
+    assert p.returncode == 9, p.stderr
+    st = stg.read(str(data))
+    assert st is not None and st.intent is not None and st.intent.label == "lost"
+    assert status(cli)["stage"] == "current"
+    out = cli("commit", "again").stdout
+    assert re.match(r"\[#2 [0-9a-f]{12}\] again \(1 change\)", out)
+    with Memory.open(data, readonly=True) as mem:
+        assert [c.label for c in mem.history()] == ["one", "again"]
