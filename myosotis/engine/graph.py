@@ -60,12 +60,22 @@ class GraphState:
     ``base`` must stay mapped while this state is used. ``nodes`` caches
     decoded base nodes and holds every node changed since the base; its
     NodeState objects are owned by this state (mutated in place by replay).
+    ``dirty`` names the nodes that differ from ``base``: the others are
+    written into a new image by copying their base record's bytes.
     """
 
-    def __init__(self, base: StateImage | None = None) -> None:
+    def __init__(self, base: StateImage | None = None,
+                 cache: dict[int, NodeState] | None = None) -> None:
+        """``cache``: decoded nodes known to equal their records in ``base``."""
         self.base = base
-        self.nodes: dict[int, NodeState] = {}
+        self.nodes: dict[int, NodeState] = cache if cache is not None else {}
+        self.dirty: set[int] = set()
         self.next_node_id: int = base.next_node_id if base is not None else 1
+
+    def rebased(self, image: StateImage) -> GraphState:
+        """This state on top of ``image`` (a checkpoint of it), keeping decoded nodes."""
+        assert image.next_node_id == self.next_node_id
+        return GraphState(image, self.nodes)
 
     def get(self, node_id: int) -> NodeState | None:
         n = self.nodes.get(node_id)
@@ -76,10 +86,19 @@ class GraphState:
                 self.nodes[node_id] = n
         return n
 
-    writable = get  # a committed state is changed in place (replay)
+    def writable(self, node_id: int) -> NodeState | None:
+        """The node, to be changed in place (replay)."""
+        self.dirty.add(node_id)
+        return self.get(node_id)
 
     def writable_field(self, node_id: int, field: str) -> NodeState | None:
-        return self.get(node_id)
+        return self.writable(node_id)
+
+    def merge(self, changed: dict[int, NodeState], next_node_id: int) -> None:
+        """Take over ``changed`` nodes (an overlay's, after a durable commit)."""
+        self.nodes.update(changed)
+        self.dirty.update(changed)
+        self.next_node_id = next_node_id
 
     def type_of(self, node_id: int) -> str | None:
         """The node's type without decoding its fields when it is still in the base."""
@@ -92,19 +111,18 @@ class GraphState:
 
     def add(self, node_id: int, node: NodeState) -> None:
         self.nodes[node_id] = node
+        self.dirty.add(node_id)
         self.next_node_id = node_id + 1
 
     def image(self) -> bytes:
         """The canonical state image (§8.1); base records are copied as raw bytes."""
-        base, nodes = self.base, self.nodes
+        base, nodes, dirty = self.base, self.nodes, self.dirty
 
         def records() -> Iterator[tuple[int, bytes | memoryview]]:
             for node_id in range(1, self.next_node_id):
-                n = nodes.get(node_id)
-                if n is not None:
-                    yield node_id, n.record()
-                else:
-                    assert base is not None, "dense ids: a node not decoded is in the base"
+                if node_id in dirty or base is None:
+                    yield node_id, nodes[node_id].record()
+                else:  # dense ids: a node not changed since the base is in it
                     yield node_id, base.raw_record_of(node_id)
 
         return encode_image(self.next_node_id, records())
@@ -165,8 +183,7 @@ class Overlay:
 
     def merge_into_parent(self) -> None:
         """Make the staged changes part of the parent (after a durable commit)."""
-        self.parent.nodes.update(self.nodes)
-        self.parent.next_node_id = self.next_node_id
+        self.parent.merge(self.nodes, self.next_node_id)
         self.nodes = {}
         self._owned = set()
 

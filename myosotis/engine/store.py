@@ -297,9 +297,9 @@ class Store:
         img = StateImage(self.log.payload(j)[SNAPSHOT_PREFIX_SIZE:],
                          self.log.frame_offset(j) + 16 + SNAPSHOT_PREFIX_SIZE)
         self._images[j] = img
-        # Rebase on the new checkpoint: untouched nodes are read in place again.
+        # Rebase on the new checkpoint, keeping decoded nodes as a cache.
         # Staged changes stay staged: the overlay's nodes are its own copies.
-        self.committed = GraphState(img)
+        self.committed = self.committed.rebased(img)
         self.work.parent = self.committed
         self.segment = Segment(self.head_seq, self.committed.next_node_id)
         self._remember_segment(self.segment)
@@ -311,9 +311,9 @@ class Store:
         """State hash (§9.2) of the committed state, plus the staged changes if ``staged``."""
         state = self.committed
         if staged and self.work.dirty:
-            state = GraphState(self.committed.base)
-            state.nodes = {**self.committed.nodes, **self.work.nodes}
-            state.next_node_id = self.work.next_node_id
+            state = GraphState(self.committed.base, dict(self.committed.nodes))
+            state.dirty = set(self.committed.dirty)
+            state.merge(self.work.nodes, self.work.next_node_id)
         return state_hash(state.image())
 
     def sync(self) -> None:

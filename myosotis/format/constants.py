@@ -83,4 +83,4 @@ INT_MIN: Final = -(1 << 63)
 INT_MAX: Final = (1 << 63) - 1
 
 # §8.4 Checkpoint policy of the reference writer
-CHECKPOINT_FLOOR: Final = 1 << 20
+CHECKPOINT_FLOOR: Final = 2 << 20

@@ -21,7 +21,15 @@ from myosotis.format.constants import (
     MAX_TYPE_NAME,
     NODE_FLAG_DELETED,
 )
-from myosotis.format.values import DecodeError, get_map_body, get_str, put_map_body, put_str
+from myosotis.format.values import (
+    DecodeError,
+    Ref,
+    get_map_body,
+    get_str,
+    iter_refs,
+    put_map_body,
+    put_str,
+)
 
 _U64 = struct.Struct("<Q")
 _LITTLE = sys.byteorder == "little"
@@ -102,6 +110,7 @@ class StateImage:
             raise DecodeError(
                 f"state image holds {n} nodes but next_node_id is {self.next_node_id} (R73)", base)
         self._ids: list[int] | None = None
+        self._dense = False  # set once check_tables() proved ids[i] == i + 1 (R73)
 
     @property
     def size(self) -> int:
@@ -128,6 +137,7 @@ class StateImage:
             expected.byteswap()
         if ids != memoryview(expected).cast("B"):
             raise DecodeError("state image ids are not 1..N in order (R70, R73)", self.base)
+        self._dense = True
         if offsets:
             offs = _u64_list(self._mv[self._offs_at:self._data_at])
             if offs[0] != 0 or any(a > b for a, b in zip(offs, offs[1:], strict=False)):
@@ -136,6 +146,8 @@ class StateImage:
 
     def index_of(self, node_id: int) -> int:
         """Position of ``node_id`` in the id table, or -1. O(log N), no decoding."""
+        if self._dense:
+            return node_id - 1 if 1 <= node_id <= self.node_count else -1
         if self._ids is not None:
             ids = self._ids
             lo, hi = 0, len(ids)
@@ -176,6 +188,15 @@ class StateImage:
             fields, p = get_map_body(rec, p, end, 0, MAX_FIELD_NAME)
             if p != end:
                 raise DecodeError("node record has trailing bytes (R71)", p)
+            if "" in fields:
+                raise DecodeError("empty field name (§5)", 1)
+            nxt = self.next_node_id
+            for v in fields.values():
+                if type(v) in (Ref, list, dict):
+                    for ref in iter_refs(v):
+                        if not 1 <= ref < nxt:
+                            raise DecodeError(f"reference to node {ref}, not in the image "
+                                              "(R72)", 1)
         except DecodeError as e:
             raise DecodeError(e.reason, at + (e.offset or 0)) from None
         return NodeRecord(type_name, fields, bool(flags & NODE_FLAG_DELETED))

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 from myosotis.errors import InvalidValueError
 from myosotis.format.constants import (
     MAX_FIELD_NAME,
+    MAX_ITEMS,
+    MAX_NODE_ID,
     MAX_PATH,
     MAX_TYPE_NAME,
     OP_CREATE,
@@ -34,10 +36,10 @@ from myosotis.format.values import (
     get_uvarint,
     get_value,
     put_key,
-    put_map_body,
     put_str,
     put_uvarint,
     put_value,
+    sorted_keys,
 )
 
 Path = tuple[int | str, ...]
@@ -119,8 +121,8 @@ def _put_path(out: bytearray, path: Path) -> None:
     put_uvarint(out, len(path))
     for step in path:
         if type(step) is int:
-            if step < 0:
-                raise InvalidValueError(f"list index {step} in a path must be >= 0")
+            if not 0 <= step < _U64_LIMIT:
+                raise InvalidValueError(f"list index {step} in a path is out of range (§11)")
             out.append(PATH_INDEX)
             put_uvarint(out, step)
         else:
@@ -128,9 +130,19 @@ def _put_path(out: bytearray, path: Path) -> None:
             put_str(out, str(step), "map key")
 
 
+_U64_LIMIT = 1 << 64  # a uvarint holds less (R2); the graph rules refuse big indices later
+
+
+def _check_id(node_id: int) -> None:
+    if type(node_id) is not int or not 1 <= node_id <= MAX_NODE_ID:
+        raise InvalidValueError(f"node id {node_id!r} is out of range (§11)")
+
+
 def put_mutation(out: bytearray, m: Mutation) -> None:
-    """Append the encoding of ``m`` (§6)."""
+    """Append the encoding of ``m`` (§6); raises InvalidValueError for anything the
+    decoder would refuse (limits of §11)."""
     t = type(m)
+    _check_id(m.node)
     if t is Set:
         out.append(OP_SET)
         put_uvarint(out, m.node)
@@ -142,10 +154,14 @@ def put_mutation(out: bytearray, m: Mutation) -> None:
         if not m.type:  # type: ignore[union-attr]
             raise InvalidValueError("node type must be a non-empty string")
         put_str(out, m.type, "node type", MAX_TYPE_NAME)  # type: ignore[union-attr]
-        for name in m.fields:  # type: ignore[union-attr]
-            if type(name) is str and not name:
-                raise InvalidValueError("field names must be non-empty")
-        put_map_body(out, m.fields, 0)  # type: ignore[union-attr]
+        fields = m.fields  # type: ignore[union-attr]
+        if len(fields) > MAX_ITEMS:
+            raise InvalidValueError(f"a node of {len(fields)} fields; the limit is {MAX_ITEMS}")
+        keys = sorted_keys(fields, "field name")
+        put_uvarint(out, len(keys))
+        for name in keys:
+            _put_field(out, name)
+            put_value(out, fields[name], 0)
     elif t is Unset:
         out.append(OP_UNSET)
         put_uvarint(out, m.node)
@@ -162,7 +178,10 @@ def put_mutation(out: bytearray, m: Mutation) -> None:
         if op in (OP_MAP_SET, OP_MAP_DELETE):
             put_str(out, m.key, "map key")  # type: ignore[union-attr]
         else:
-            put_uvarint(out, m.pos)  # type: ignore[union-attr]
+            pos = m.pos  # type: ignore[union-attr]
+            if type(pos) is not int or not 0 <= pos < _U64_LIMIT:
+                raise InvalidValueError(f"list index {pos!r} is out of range (§11)")
+            put_uvarint(out, pos)
         if op in (OP_LIST_INSERT, OP_LIST_REPLACE, OP_MAP_SET):
             # the element sits inside len(path) + 1 containers (R41, R53)
             put_value(out, m.value, len(m.path) + 1)  # type: ignore[union-attr]

@@ -62,6 +62,9 @@ class Ref:
     def __repr__(self) -> str:
         return f"Ref({self.id})"
 
+    def __reduce__(self) -> tuple[type[Ref], tuple[int]]:  # copy and pickle by id
+        return (Ref, (self.id,))
+
 
 Value = bool | int | float | str | Ref | list[Any] | dict[str, Any] | None
 
