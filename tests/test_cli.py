@@ -25,7 +25,7 @@ import typer.main
 import typer.testing
 from typer.testing import CliRunner, Result
 
-from myosotis import Memory, MyosotisError, Ref
+from myosotis import Memory, Ref
 from myosotis.cli import app, main
 from myosotis.cli import stage as stg
 from myosotis.cli.gen_docs import command_helps, doc_path, render
