@@ -117,8 +117,10 @@ class Memory(_Reader):
         """Open (or create) the file at ``path``.
 
         ``durability="full"`` (default): ``commit`` returns only after the commit
-        is on stable storage. ``"none"``: no fsync, a crash of the machine may lose
-        the newest commits (never corrupt older ones). ``clock`` returns
+        is on stable storage. ``"none"``: no fsync; a crash of the machine may lose
+        the commits since the last ``sync()``, and if the disk wrote their pages
+        out of order, open then reports the damaged tail as corruption (``myo
+        fsck`` shows it; commits made durable by ``sync()`` are intact). ``clock`` returns
         microseconds since the epoch (inject one for byte-identical files).
         ``lock_timeout`` waits that many seconds for the writer lock.
         Raises LockedError, NotAMyosotisFileError, UnsupportedVersionError,

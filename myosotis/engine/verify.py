@@ -14,6 +14,7 @@ reported, never "fixed".
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from myosotis.format.constants import (
     ZERO_HASH,
 )
 from myosotis.format.header import check_file_header, encode_file_header
-from myosotis.format.helper import ScanStatus, scan_frames
+from myosotis.format.helper import ScanStatus, crc32c, scan_frames
 from myosotis.format.image import StateImage, state_hash
 from myosotis.format.records import (
     commit_id,
@@ -136,45 +137,70 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
     except MyosotisError as e:
         rep.findings.append(Finding("error", "header", str(e), 0))
         raise _Stop from None
-    # Every frame in full (R20–R27). Frames after a damaged one are still
-    # walked, to report how much committed data follows the damage.
+    # The frame walk of §10, as open does it: headers first (R20–R25); frames
+    # after a damaged header are still walked, to report what follows it.
     offsets: list[int] = []
     kinds: list[int] = []
-    damaged_at: int | None = None
+    damaged = False
     start = HEADER_SIZE
     while True:
-        res = scan_frames(mv, start, verify_payload=True)
-        if damaged_at is None:
+        res = scan_frames(mv, start, verify_payload=False)
+        if not damaged:
             offsets.extend(res.offsets)
             kinds.extend(res.kinds)
-        if res.status == ScanStatus.TORN:
-            if damaged_at is None:
-                rep.valid_end = res.end
-            if res.end < size:
-                rep.findings.append(Finding(
-                    "warning", "torn-tail",
-                    f"{size - res.end} bytes after the last whole frame (a crash mid-append); "
-                    "`--repair` cuts them", res.end, repairable=True))
-            break
-        if res.status == ScanStatus.CLEAN:
-            if damaged_at is None:
+        if res.status != ScanStatus.CORRUPT:
+            if not damaged:
                 rep.valid_end = res.end
             break
-        assert res.status == ScanStatus.CORRUPT and res.next_valid is not None
-        if damaged_at is None:
-            damaged_at = res.end
+        assert res.next_valid is not None
+        if not damaged:
             rep.valid_end = res.end
+            damaged = True
         rep.findings.append(Finding(
             "error", "frame",
             f"damaged frame; a valid frame follows at offset {res.next_valid} (§10 step 4)",
             res.end))
         start = res.next_valid
+    # §10 step 5: a last frame that fails R26/R27 is a torn tail (repeat).
+    while not damaged and offsets and not _frame_ok(mv, offsets[-1]):
+        rep.valid_end = offsets.pop()
+        kinds.pop()
+    if not damaged and rep.valid_end < size:
+        rep.findings.append(Finding(
+            "warning", "torn-tail",
+            f"{size - rep.valid_end} bytes after the last whole frame (a crash mid-append); "
+            "`--repair` cuts them", rep.valid_end, repairable=True))
+    # R26/R27 for every other frame: a checkpoint that fails is only not usable
+    # (R80); any other frame that fails is corruption, and replay stops there.
+    bad_checkpoints: set[int] = set()
+    for i, (off, kind) in enumerate(zip(offsets, kinds, strict=True)):
+        if _frame_ok(mv, off):
+            continue
+        if kind == KIND_CHECKPOINT:
+            bad_checkpoints.add(off)
+            rep.bad_checkpoints.append(off)
+            rep.findings.append(Finding("warning", "checkpoint", "payload checksum does not "
+                                        "match (R26); it is skipped on open and `--repair` "
+                                        "drops it", off, repairable=True))
+            continue
+        rep.findings.append(Finding("error", "frame", "payload checksum does not match (R26)",
+                                    off))
+        del offsets[i:], kinds[i:]
+        break
     rep.frames = len(offsets)
     for off, kind in zip(offsets, kinds, strict=True):
         n = FRAME_HEADER_STRUCT.unpack_from(mv, off)[0]
         name = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis"}[kind]
         rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + 16 + n + (-n % 8)
-    _replay(mv, offsets, kinds, rep, progress)
+    _replay(mv, offsets, kinds, rep, progress, bad_checkpoints)
+
+
+def _frame_ok(mv: memoryview, off: int) -> bool:
+    """R26 and R27 for the header-valid frame at ``off``."""
+    n, _, _, payload_crc, _ = FRAME_HEADER_STRUCT.unpack_from(mv, off)
+    start = off + 16
+    return crc32c(mv[start:start + n]) == payload_crc and not any(
+        mv[start + n:start + n + (-n % 8)])
 
 
 def _payload(mv: memoryview, off: int) -> memoryview:
@@ -183,7 +209,7 @@ def _payload(mv: memoryview, off: int) -> memoryview:
 
 
 def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyReport,
-            progress: Callable[[int, int], None] | None) -> None:
+            progress: Callable[[int, int], None] | None, bad_checkpoints: set[int]) -> None:
     state = GraphState()
     seq, head = 0, ZERO_HASH
     total = offsets[-1] if offsets else 0
@@ -198,6 +224,8 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
                 raise _Stop
             try:
                 g = decode_snapshot_header(payload)
+                if (g.seq == 0) != (g.commit_id == ZERO_HASH):
+                    raise DecodeError("genesis base_seq and base_commit_id disagree (§8.3)", 0)
                 body = payload[SNAPSHOT_PREFIX_SIZE:]
                 if state_hash(body) != g.state_hash:
                     raise DecodeError("genesis state hash does not match its image (R85)", 0)
@@ -220,6 +248,8 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
             continue
         if kind == KIND_CHECKPOINT:
             rep.checkpoints += 1
+            if off in bad_checkpoints:
+                continue  # reported with the frame checks
             problem = _check_checkpoint(payload, seq, head, state)
             if problem:
                 rep.findings.append(Finding("warning", "checkpoint", problem + "; it is skipped "
@@ -333,13 +363,23 @@ def write_atomically(path: str, data: bytes, fileops: FileOps = REAL) -> None:
     """Replace ``path`` by a file holding ``data``: temp file, fsync, rename, dir fsync.
 
     A crash at any point leaves either the old file or the new one, whole.
+    Raises MyosotisError (the old file unchanged) if the new one cannot be
+    written, e.g. on a full disk.
     """
     tmp = f"{path}.rewrite-{os.getpid()}"
-    fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
     try:
-        fileops.pwrite(fd, data, 0)
-        fileops.sync(fd)
-    finally:
-        fileops.close(fd)
-    fileops.replace(tmp, path)
+        fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        try:
+            fileops.pwrite(fd, data, 0)
+            fileops.sync(fd)
+        finally:
+            fileops.close(fd)
+        fileops.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            fileops.unlink(tmp)
+        raise MyosotisError(f"could not rewrite {path} ({e.strerror or e}); the file is "
+                            "unchanged") from None
+    # Past the rename the new file is in place; a failed directory sync only
+    # means the rename may not survive a power cut (the old file would).
     fileops.sync_dir(path)

@@ -229,6 +229,8 @@ def get_mutation(buf: Any, pos: int, end: int) -> tuple[Mutation, int]:
         raise DecodeError("mutation runs past the end of the record", pos)
     op = buf[pos]
     node, p = get_uvarint(buf, pos + 1, end)
+    if not 1 <= node <= MAX_NODE_ID:
+        raise DecodeError(f"node id {node} is out of range (§11)", pos + 1)
     if op == OP_SET:
         field, p = _get_field(buf, p, end)
         value, p = get_value(buf, p, end)

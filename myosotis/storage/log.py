@@ -141,18 +141,18 @@ class LogFile:
         half-written one that would read as "not a Myosotis file".
         """
         tmp = f"{path}.create-{os.getpid()}"
-        fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
         try:
-            fileops.pwrite(fd, encode_file_header(), 0)
-            fileops.sync(fd)
+            fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+            try:
+                fileops.pwrite(fd, encode_file_header(), 0)
+                fileops.sync(fd)
+            finally:
+                fileops.close(fd)
+            with contextlib.suppress(FileExistsError):  # created meanwhile: read that one
+                fileops.link(tmp, path)
         finally:
-            fileops.close(fd)
-        try:
-            fileops.link(tmp, path)
-        except FileExistsError:
-            pass  # created meanwhile by someone else; we read what is there
-        finally:
-            fileops.unlink(tmp)
+            with contextlib.suppress(OSError):
+                fileops.unlink(tmp)
         fileops.sync_dir(path)
 
     def reopen(self) -> None:
