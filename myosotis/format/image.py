@@ -103,6 +103,8 @@ class StateImage:
         self._ids_at = 16
         self._offs_at = 16 + 8 * n
         self._data_at = self._offs_at + 8 * (n + 1)
+        if _U64.unpack_from(mv, self._offs_at)[0] != 0:
+            raise DecodeError("state image offsets do not start at 0 (R71)", base)
         data_len = _U64.unpack_from(mv, self._offs_at + 8 * n)[0]
         if self._data_at + data_len != size:
             raise DecodeError("state image length does not match its offset table (R71)", base)
