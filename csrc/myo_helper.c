@@ -850,14 +850,27 @@ int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payloa
     *out_count = count;
     *out_end = p;
     uint64_t q = p;
+    /*
+     * FORMAT.md §10 step 3: header-valid candidates have their payloads
+     * checked while the payload bytes checked stay within a budget of
+     * 2 * (len - p); past it, a header-valid candidate counts as valid. So a
+     * file made of overlapping header-valid frames costs linear time, not
+     * quadratic, and the answer errs towards "corrupt" (fail safe).
+     */
+    uint64_t budget = (len - p) > UINT64_MAX / 2 ? UINT64_MAX : 2 * (len - p);
     /* Candidates need 16 bytes (R20); "len - q >= 24" keeps q + 8 <= len - 16. */
     while (len - q >= (uint64_t)MYO_FRAME_HEADER_SIZE + MYO_FRAME_ALIGN) {
         q += MYO_FRAME_ALIGN;
         uint64_t size = 0;
-        if (frame_ok(buf, len, q, 1, &size)) {
+        if (!frame_ok(buf, len, q, 0, &size)) {
+            continue;
+        }
+        uint64_t n = load_u32le(buf + q + FH_PAYLOAD_LENGTH);
+        if (n > budget || frame_ok(buf, len, q, 1, &size)) {
             *out_next_valid = q;
             return MYO_SCAN_CORRUPT;
         }
+        budget -= n;
     }
     return MYO_SCAN_TORN;
 }

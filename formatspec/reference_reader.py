@@ -633,11 +633,6 @@ def payload_valid(data: bytes, o: int, n: int) -> bool:
             and not any(data[o + 16 + n:o + 16 + n + _pad(n)]))
 
 
-def frame_valid(data: bytes, o: int) -> bool:
-    h = header_valid(data, o)
-    return h is not None and payload_valid(data, o, h[0])
-
-
 def read_file(data: bytes) -> Dump:
     """Read a whole file following FORMAT.md; raise :class:`SpecError` if it breaks a rule."""
     dump = Dump({})
@@ -668,10 +663,16 @@ def read_file(data: bytes) -> Dump:
         frames.append((o, *h))
         o += 16 + h[0] + _pad(h[0])
     end = o
-    # §10 steps 3-4: a tail with a valid frame after it is corruption, not a torn tail
+    # §10 steps 3-4: a tail with a valid frame after it is corruption, not a torn tail;
+    # payloads are checked within a budget of 2 * (L - end) bytes (step 3)
+    budget = 2 * (len(data) - end)
     for q in range(end + 8, len(data), 8):
-        if frame_valid(data, q):
+        h = header_valid(data, q)
+        if h is None:
+            continue
+        if h[0] > budget or payload_valid(data, q, h[0]):
             raise SpecError("§10", end, f"damaged frame, but a valid frame follows at {q}")
+        budget -= h[0]
     # §10 step 5: the last frame must be valid in full, else it is torn too
     while frames and not payload_valid(data, frames[-1][0], frames[-1][1]):
         end = frames.pop()[0]

@@ -41,10 +41,6 @@ class NodeState:
         self.fields = fields
         self.deleted = deleted
 
-    def copy(self) -> NodeState:
-        """A deep copy (lists and maps copied too)."""
-        return NodeState(self.type, {k: clone(v) for k, v in self.fields.items()}, self.deleted)
-
     def shallow_copy(self) -> NodeState:
         """A copy sharing the field values (copy-on-write: see Overlay.writable_field)."""
         return NodeState(self.type, dict(self.fields), self.deleted)

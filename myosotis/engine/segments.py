@@ -63,9 +63,3 @@ class Segment:
 
     def touched(self, a: int, b: int) -> set[int]:
         return {m.node for m in self.mutations_between(a, b)}
-
-    def memory_hint(self) -> int:
-        """A rough size, in mutations, for the cache's eviction."""
-        return sum(len(c) for c in self.commits)
-
-

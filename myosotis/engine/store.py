@@ -446,9 +446,9 @@ class Store:
             return seg.touched(a, b)
         out: set[int] = set()
         for s in range(a + 1, b + 1):
-            out.update(m.node for m in decode_mutations(
-                self.history.commit_payload(s), decode_commit_header(
-                    self.history.commit_payload(s)).body))
+            payload = self.history.commit_payload(s)
+            out.update(m.node for m in decode_mutations(payload,
+                                                        decode_commit_header(payload).body))
         return out
 
     def close(self) -> None:

@@ -215,9 +215,16 @@ def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> ScanRe
             p += size
         else:
             return ScanResult(ScanStatus.CLEAN, offsets, bytes(kinds), length, None)
+        # FORMAT.md §10 step 3, with the same payload budget as the C code:
+        # past 2 * (length - p) payload bytes checked, a header-valid
+        # candidate counts as valid (linear time, fail safe).
+        budget = 2 * (length - p)
         q = p + FRAME_ALIGN
         while length - q >= FRAME_HEADER_SIZE:
-            if _frame_size(mv, q, True):
-                return ScanResult(ScanStatus.CORRUPT, offsets, bytes(kinds), p, q)
+            if _frame_size(mv, q, False):
+                n = _FRAME_HEADER.unpack_from(mv, q)[0]
+                if n > budget or _frame_size(mv, q, True):
+                    return ScanResult(ScanStatus.CORRUPT, offsets, bytes(kinds), p, q)
+                budget -= n
             q += FRAME_ALIGN
         return ScanResult(ScanStatus.TORN, offsets, bytes(kinds), p, None)

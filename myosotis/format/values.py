@@ -66,7 +66,6 @@ class Ref:
         return (Ref, (self.id,))
 
 
-Value = bool | int | float | str | Ref | list[Any] | dict[str, Any] | None
 
 
 class DecodeError(CorruptFileError):
