@@ -17,6 +17,7 @@ from myosotis.engine.verify import VerifyReport, verify_file
 from myosotis.errors import (
     ClosedError,
     CommitNotFoundError,
+    CorruptFileError,
     InvalidOperationError,
     InvalidValueError,
     NodeNotFoundError,
@@ -249,7 +250,13 @@ class Memory(_Reader):
         """Reader: move to the newest commit in the file; return how many commits arrived."""
         if self.store.pending_count:
             raise InvalidOperationError("refresh with staged changes")
-        return self.store.refresh()
+        try:
+            return self.store.refresh()
+        except CorruptFileError:
+            # the new commits could not be applied whole: this memory's state
+            # is no longer a committed state, so it is closed
+            self.close()
+            raise
 
     # ------------------------------------------------------------------ history
 

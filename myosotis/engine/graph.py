@@ -84,7 +84,8 @@ class GraphState:
 
     def writable(self, node_id: int) -> NodeState | None:
         """The node, to be changed in place (replay)."""
-        self.dirty.add(node_id)
+        if self.base is not None:  # without a base every node is written anyway
+            self.dirty.add(node_id)
         return self.get(node_id)
 
     def writable_field(self, node_id: int, field: str) -> NodeState | None:
@@ -107,7 +108,8 @@ class GraphState:
 
     def add(self, node_id: int, node: NodeState) -> None:
         self.nodes[node_id] = node
-        self.dirty.add(node_id)
+        if self.base is not None:
+            self.dirty.add(node_id)
         self.next_node_id = node_id + 1
 
     def image(self) -> bytes:

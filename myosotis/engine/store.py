@@ -35,11 +35,13 @@ from myosotis.format.constants import (
 from myosotis.format.image import StateImage, state_hash
 from myosotis.format.mutations import Create, Mutation, put_mutation
 from myosotis.format.records import (
+    CommitHeader,
     commit_id,
     decode_commit_header,
     decode_mutations,
     encode_commit,
     encode_snapshot,
+    iter_mutations,
 )
 from myosotis.format.values import DecodeError
 from myosotis.storage.fileops import REAL, FileOps
@@ -118,6 +120,9 @@ class Store:
         self.committed = GraphState(base_img)
         self.head_seq = base_seq
         self.head_id = hist.commit_id(base_seq)
+        # The head segment (time travel after the base) is decoded lazily, on
+        # the first read of a past commit: replay does not keep its mutations,
+        # so opening costs memory for the state only.
         self.segment = Segment(base_seq, self.committed.next_node_id)
         self._segments[base_seq] = self.segment
         self.bytes_since_checkpoint = 0
@@ -160,49 +165,65 @@ class Store:
         self._images[j] = img
         return img
 
-    def _decode_commit(self, seq: int, parent: bytes) -> tuple[bytes, list[Mutation], int, int]:
-        """Payload checks for commit ``seq``: R26, R31, R32, R61.
+    def _commit_record(self, seq: int, parent: bytes) -> tuple[memoryview, CommitHeader, int]:
+        """Commit ``seq``'s payload and header, checked for R26, R31 and R32.
 
-        Returns ``(id, mutations, next_node_id, payload length)``.
+        Returns ``(payload, header, frame offset)``.
         """
-        hist = self.history
-        j = hist.frame_of(seq)
+        j = self.history.frame_of(seq)
         off = self.log.frame_offset(j)
         payload = self.log.payload(j)
         try:
             h = decode_commit_header(payload)
-            muts = decode_mutations(payload, h.body)
         except DecodeError as e:
-            where = off + 16 + (e.offset or 0)
-            raise CorruptFileError(f"commit {seq}: {e.reason}", where) from None
+            raise CorruptFileError(f"commit {seq}: {e.reason}", off + 16 + (e.offset or 0)) \
+                from None
         if h.seq != seq:
             raise CorruptFileError(f"commit frame holds seq {h.seq} where {seq} belongs (R31)", off)
         if h.parent != parent:
             raise CorruptFileError(f"commit {seq} does not name its predecessor as parent (R32)",
                                    off)
+        return payload, h, off
+
+    def _decode_commit(self, seq: int, parent: bytes) -> tuple[bytes, list[Mutation], int]:
+        """Commit ``seq`` decoded whole (R26, R31, R32, R61).
+
+        Returns ``(id, mutations, next_node_id)``.
+        """
+        payload, h, off = self._commit_record(seq, parent)
+        try:
+            muts = decode_mutations(payload, h.body)
+        except DecodeError as e:
+            raise CorruptFileError(f"commit {seq}: {e.reason}", off + 16 + (e.offset or 0)) \
+                from None
         cid = commit_id(payload)
-        hist.remember_id(seq, cid)
-        return cid, muts, h.next_node_id, len(payload)
+        self.history.remember_id(seq, cid)
+        return cid, muts, h.next_node_id
 
     def _replay_to(self, target: int) -> None:
         """Apply commits ``head_seq+1 .. target`` to the committed state, checking every rule."""
         state = self.committed
         for seq in range(self.head_seq + 1, target + 1):
-            cid, muts, next_id, size = self._decode_commit(seq, self.head_id)
+            payload, h, off = self._commit_record(seq, self.head_id)
+            # Mutations are applied as they are decoded and kept nowhere else
+            # (the state owns their values), so replay holds no decoded copy
+            # of the history. A failure leaves the state half-applied: the
+            # caller must drop this Store (open fails; refresh closes it).
             try:
-                for m in muts:
-                    apply(state, owned(m))
+                for m in iter_mutations(payload, h.body):
+                    apply(state, m)
+            except DecodeError as e:
+                raise CorruptFileError(f"commit {seq}: {e.reason}",
+                                       off + 16 + (e.offset or 0)) from None
             except MyosotisError as e:
-                raise CorruptFileError(f"commit {seq} breaks a rule of §6: {e}",
-                                       self.log.frame_offset(self.history.frame_of(seq))) from None
-            if state.next_node_id != next_id:
-                raise CorruptFileError(f"commit {seq} records next_node_id {next_id} but its "
-                                       f"mutations give {state.next_node_id} (R60)",
-                                       self.log.frame_offset(self.history.frame_of(seq)))
-            self.segment.add(seq, muts)
-            self.segment.next_node_id = state.next_node_id
+                raise CorruptFileError(f"commit {seq} breaks a rule of §6: {e}", off) from None
+            if state.next_node_id != h.next_node_id:
+                raise CorruptFileError(f"commit {seq} records next_node_id {h.next_node_id} but "
+                                       f"its mutations give {state.next_node_id} (R60)", off)
+            cid = commit_id(payload)
+            self.history.remember_id(seq, cid)
             self.head_seq, self.head_id = seq, cid
-            self.bytes_since_checkpoint += size
+            self.bytes_since_checkpoint += len(payload)
 
     # ------------------------------------------------------------------ staging
 
@@ -268,8 +289,9 @@ class Store:
         self.history.index_new_frames()
         self.history.remember_id(seq, cid)
         self.work.merge_into_parent()
-        self.segment.add(seq, self._pending_muts)
-        self.segment.next_node_id = self.committed.next_node_id
+        if self.segment.upto == seq - 1:  # else it is decoded from the file when needed
+            self.segment.add(seq, self._pending_muts)
+            self.segment.next_node_id = self.committed.next_node_id
         parent = self.head_id
         self.head_seq, self.head_id = seq, cid
         self._reset_pending()
@@ -412,7 +434,7 @@ class Store:
         is replayed)."""
         parent = self.history.commit_id(seg.upto)
         for s in range(seg.upto + 1, stop + 1):
-            cid, muts, next_id, _ = self._decode_commit(s, parent)
+            cid, muts, next_id = self._decode_commit(s, parent)
             expect = seg.next_node_id
             for m in muts:
                 if type(m) is Create:

@@ -187,6 +187,7 @@ class StateImage:
             type_name, p = get_str(rec, 1, end, MAX_TYPE_NAME)
             if not type_name:
                 raise DecodeError("empty node type (§8.1)", 1)
+            type_name = sys.intern(type_name)  # a few types, many nodes
             fields, p = get_map_body(rec, p, end, 0, MAX_FIELD_NAME)
             if p != end:
                 raise DecodeError("node record has trailing bytes (R71)", p)

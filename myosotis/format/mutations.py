@@ -8,6 +8,7 @@ and no graph rules: applying a mutation (R50–R53) is the engine's job.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, NamedTuple
 
 from myosotis.errors import InvalidValueError
@@ -240,6 +241,7 @@ def get_mutation(buf: Any, pos: int, end: int) -> tuple[Mutation, int]:
         type_name, p = get_str(buf, p, end, MAX_TYPE_NAME)
         if not type_name:
             raise DecodeError("empty node type (§8.1)", tpos)
+        type_name = sys.intern(type_name)  # a few types, many nodes
         fields, p = get_map_body(buf, p, end, 0, MAX_FIELD_NAME)
         if "" in fields:
             raise DecodeError("empty field name (§5)", tpos)

@@ -7,6 +7,7 @@ docstring says otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from blake3 import blake3
@@ -56,19 +57,27 @@ def decode_commit_header(payload: Any) -> CommitHeader:
     return CommitHeader(seq, ts, bytes(parent), next_id, label, p)
 
 
-def decode_mutations(payload: Any, body: int) -> list[Mutation]:
-    """Decode the mutation list that starts at payload offset ``body`` (R61)."""
+def iter_mutations(payload: Any, body: int) -> Iterator[Mutation]:
+    """Decode, one at a time, the mutations that start at payload offset ``body``.
+
+    The check of R61 (nothing after the last one) comes after the last
+    mutation is yielded: a caller applying them must treat a DecodeError
+    raised at any point as making the whole commit invalid.
+    """
     end = len(payload)
     count, p = get_uvarint(payload, body, end)
     if count > end - p:
         raise DecodeError(f"commit claims {count} mutations, more than the record holds", body)
-    muts = []
     for _ in range(count):
         m, p = get_mutation(payload, p, end)
-        muts.append(m)
+        yield m
     if p != end:
         raise DecodeError("bytes left after the last mutation (R61)", p)
-    return muts
+
+
+def decode_mutations(payload: Any, body: int) -> list[Mutation]:
+    """Decode the mutation list that starts at payload offset ``body`` (R61)."""
+    return list(iter_mutations(payload, body))
 
 
 def commit_id(payload: Any) -> bytes:
