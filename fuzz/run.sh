@@ -35,8 +35,10 @@ for h in $HARNESSES; do
     while [ $SECONDS -lt $deadline ]; do
         left=$((deadline - SECONDS))
         log="$WORK/$h.log"
-        env "${env_prefix[@]}" "$PYTHON" "fuzz/fuzz_$h.py" "$WORK/$h" "fuzz/corpus/$c" \
-            "fuzz/regressions/$c" -dict=fuzz/dict/myosotis.dict -max_total_time="$left" \
+        seeds=("fuzz/corpus/$c")
+        [ -d "fuzz/regressions/$c" ] && seeds+=("fuzz/regressions/$c")  # git keeps no empty dir
+        env "${env_prefix[@]}" "$PYTHON" "fuzz/fuzz_$h.py" "$WORK/$h" "${seeds[@]}" \
+            -dict=fuzz/dict/myosotis.dict -max_total_time="$left" \
             -max_len="${MAXLEN[$h]}" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
             -artifact_prefix="$WORK/artifacts/$h-" >>"$log" 2>&1
         rc=$?
