@@ -444,11 +444,11 @@ def test_power_cut_with_durability_none_leaves_a_prefix_of_the_history(tmp_path:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "BUG (durability='none' promise): with writeback out of order, a power cut can leave "
-    "a hole in the unsynced tail followed by a whole later frame; §10 step 4 then calls the "
-    "file corrupt, open refuses it and repair_file cannot fix it, although every commit "
-    "made durable by sync() is intact. Memory.open's docstring says 'never corrupt older "
-    "ones'."))
+    "KNOWN LIMITATION (documented in Memory.open and the README): with durability='none' "
+    "and writeback out of order, a power cut can leave a hole in the unsynced tail followed "
+    "by a whole later frame; §10 step 4 then calls the file corrupt, open refuses it and "
+    "repair_file (which never drops committed frames) cannot fix it, although every commit "
+    "made durable by sync() is intact."))
 def test_power_cut_with_durability_none_and_reordered_writeback_keeps_synced_commits(
         tmp_path: Path) -> None:
     """Commits 1-2 synced with ``sync()``; 3 and 4 unsynced; the page of commit 3 never

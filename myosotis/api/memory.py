@@ -12,7 +12,8 @@ from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
 from myosotis.engine.graph import GraphState, NodeState, Overlay
 from myosotis.engine.history import Commit
-from myosotis.engine.store import Clock, Durability, HistoricalState, Store, system_clock
+from myosotis.engine.segments import HistoricalState
+from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.verify import VerifyReport, verify_file
 from myosotis.errors import (
     ClosedError,

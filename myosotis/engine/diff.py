@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from myosotis.engine.graph import NodeState
-from myosotis.engine.store import HistoricalState, Store
+from myosotis.engine.segments import HistoricalState
+from myosotis.engine.store import Store
 from myosotis.format.values import values_equal
 
 

@@ -1,4 +1,5 @@
-"""Decoded commits after one base snapshot, indexed by node, for time travel.
+"""Time travel: decoded commits after one base snapshot, indexed by node, and
+the lazily read historical states built on them.
 
 A :class:`Segment` holds the mutations of commits ``(base_seq, upto]``, both
 in commit order and per node. Reading one node at a past commit then costs
@@ -11,6 +12,9 @@ from __future__ import annotations
 
 import bisect
 
+from myosotis.engine.graph import GraphState, NodeState, SingleNode, apply
+from myosotis.errors import CorruptFileError, InvalidOperationError, MyosotisError
+from myosotis.format.image import StateImage
 from myosotis.format.mutations import Create, Mutation
 from myosotis.format.values import clone
 
@@ -63,3 +67,59 @@ class Segment:
 
     def touched(self, a: int, b: int) -> set[int]:
         return {m.node for m in self.mutations_between(a, b)}
+
+
+class HistoricalState:
+    """The state after commit ``seq``, read lazily and never changed.
+
+    Reading a node costs its base record plus the mutations that touched it
+    in the segment; enumerating the whole state materialises it once.
+    """
+
+    def __init__(self, seq: int, segment: Segment, base: StateImage | None,
+                 next_node_id: int) -> None:
+        """``segment`` must be decoded at least up to ``seq``; ``base`` is its base image
+        (which must stay mapped while this state is used)."""
+        assert segment.base_seq <= seq <= segment.upto
+        self.seq = seq
+        self._segment, self._base = segment, base
+        self.next_node_id = next_node_id
+        self._nodes: dict[int, NodeState | None] = {}
+        self._whole: GraphState | None = None
+
+    def get(self, node_id: int) -> NodeState | None:
+        if not 1 <= node_id < self.next_node_id:
+            return None
+        if self._whole is not None:
+            return self._whole.get(node_id)
+        if node_id in self._nodes:
+            return self._nodes[node_id]
+        node = None
+        if self._base is not None:
+            rec = self._base.get(node_id)
+            if rec is not None:
+                node = NodeState(rec.type, rec.fields, rec.deleted)
+        one = SingleNode(node_id, node)
+        try:
+            for m in self._segment.node_mutations(node_id, self.seq):
+                apply(one, owned(m))
+        except InvalidOperationError as e:
+            raise CorruptFileError(f"replaying node {node_id} to commit {self.seq}: {e}") from None
+        self._nodes[node_id] = one.node
+        return one.node
+
+    def type_of(self, node_id: int) -> str | None:
+        n = self.get(node_id)
+        return None if n is None else n.type
+
+    def whole(self) -> GraphState:
+        """The whole state, materialised (and checked against §6) once."""
+        if self._whole is None:
+            g = GraphState(self._base)
+            try:
+                for m in self._segment.mutations_between(self._segment.base_seq, self.seq):
+                    apply(g, owned(m))
+            except MyosotisError as e:
+                raise CorruptFileError(f"replaying to commit {self.seq}: {e}") from None
+            self._whole = g
+        return self._whole

@@ -15,13 +15,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal
 
-from myosotis.engine.graph import GraphState, NodeState, Overlay, SingleNode, apply
+from myosotis.engine.graph import GraphState, Overlay, apply
 from myosotis.engine.history import Commit, History, make_commit
-from myosotis.engine.segments import Segment, owned
+from myosotis.engine.segments import HistoricalState, Segment, owned
 from myosotis.errors import (
     CommitNotFoundError,
     CorruptFileError,
-    InvalidOperationError,
     MyosotisError,
     ReadOnlyError,
     WriterFailedError,
@@ -459,7 +458,14 @@ class Store:
         return self.history.info(seq, base_next)
 
     def state_at(self, seq: int) -> HistoricalState:
-        return HistoricalState(self, self.resolve(seq))
+        """The state after commit ``seq`` (read lazily); raises CommitNotFoundError."""
+        seq = self.resolve(seq)
+        segment, base = self.segment_for(seq)
+        if seq == segment.base_seq:
+            next_node_id = base.next_node_id if base is not None else 1
+        else:
+            next_node_id = self.history.header(seq).next_node_id
+        return HistoricalState(seq, segment, base, next_node_id)
 
     def touched_between(self, a: int, b: int) -> set[int]:
         """Ids of nodes changed by commits ``(a, b]``."""
@@ -477,58 +483,3 @@ class Store:
         self._segments.clear()
         self._images.clear()
         self.log.close()
-
-
-class HistoricalState:
-    """The state after commit ``seq``, read lazily and never changed.
-
-    Reading a node costs its base record plus the mutations that touched it
-    in the segment; enumerating the whole state materialises it once.
-    """
-
-    def __init__(self, store: Store, seq: int) -> None:
-        self.seq = seq
-        self._segment, self._base = store.segment_for(seq)
-        if seq == self._segment.base_seq:
-            self.next_node_id = (self._base.next_node_id if self._base is not None else 1)
-        else:
-            self.next_node_id = store.history.header(seq).next_node_id
-        self._nodes: dict[int, NodeState | None] = {}
-        self._whole: GraphState | None = None
-
-    def get(self, node_id: int) -> NodeState | None:
-        if not 1 <= node_id < self.next_node_id:
-            return None
-        if self._whole is not None:
-            return self._whole.get(node_id)
-        if node_id in self._nodes:
-            return self._nodes[node_id]
-        node = None
-        if self._base is not None:
-            rec = self._base.get(node_id)
-            if rec is not None:
-                node = NodeState(rec.type, rec.fields, rec.deleted)
-        one = SingleNode(node_id, node)
-        try:
-            for m in self._segment.node_mutations(node_id, self.seq):
-                apply(one, owned(m))
-        except InvalidOperationError as e:
-            raise CorruptFileError(f"replaying node {node_id} to commit {self.seq}: {e}") from None
-        self._nodes[node_id] = one.node
-        return one.node
-
-    def type_of(self, node_id: int) -> str | None:
-        n = self.get(node_id)
-        return None if n is None else n.type
-
-    def whole(self) -> GraphState:
-        """The whole state, materialised (and checked against §6) once."""
-        if self._whole is None:
-            g = GraphState(self._base)
-            try:
-                for m in self._segment.mutations_between(self._segment.base_seq, self.seq):
-                    apply(g, owned(m))
-            except MyosotisError as e:
-                raise CorruptFileError(f"replaying to commit {self.seq}: {e}") from None
-            self._whole = g
-        return self._whole
