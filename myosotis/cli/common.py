@@ -12,8 +12,6 @@ from typer.core import TyperCommand
 from myosotis.api.memory import Memory
 from myosotis.engine.history import Commit
 
-from .files import head_of
-
 FileOpt = Annotated[str | None, typer.Option(
     "--file", "-f", metavar="PATH",
     help="The .myo file (default: $MYO_FILE, else the only *.myo file here).",
@@ -81,9 +79,7 @@ def point_json(mem: Memory, seq: int) -> dict[str, Any]:
     """
     if seq == 0:
         return {"seq": 0, "id": None}
-    if seq == head_of(mem)[0]:
-        return {"seq": seq, "id": head_of(mem)[1]}
-    return {"seq": seq, "id": mem.store.history.commit_id(seq).hex()}
+    return {"seq": seq, "id": mem.commit_info(seq).id}
 
 
 def point_text(mem: Memory, seq: int) -> str:

@@ -111,10 +111,7 @@ def open_writer(path: str, clock: Callable[[], int] | None = None) -> Memory:
 
 
 def head_of(mem: Memory) -> tuple[int, str]:
-    """``(seq, commit id hex)`` of the newest commit, ``(0, 64 zeros)`` for none.
-
-    Read from the engine store: after compaction at HEAD ``mem.head`` is None
-    although the history has a head (the genesis snapshot's base commit).
-    """
-    store = mem.store
-    return store.head_seq, store.head_id.hex()
+    """``(seq, commit id hex)`` of the newest commit (after compaction at HEAD, the
+    genesis snapshot's base commit), ``(0, 64 zeros)`` for none."""
+    head = mem.head
+    return (0, "0" * 64) if head is None else (head.seq, head.id)
