@@ -1118,3 +1118,45 @@ def test_cyclic_value_is_refused_without_recursion_error(mem: Memory) -> None:
     with pytest.raises(InvalidValueError):
         mem.create("A", x=loop)
     assert mem.pending == 1
+
+
+def test_list_proxy_indexes_like_a_python_list(mem: Memory) -> None:
+    """insert clamps, negative indices count from the end, out of range raises IndexError;
+    every index of a 4-element list, for each edit, against a plain list."""
+    n = mem.create("A", items=[])
+    for i in range(-7, 8):
+        for op in ("insert", "replace", "del", "get"):
+            n.items = [10, 11, 12, 13]
+            want: list[Any] = [10, 11, 12, 13]
+            try:
+                if op == "insert":
+                    want.insert(i, 99)
+                elif op == "replace":
+                    want[i] = 99
+                elif op == "del":
+                    del want[i]
+                else:
+                    got = want[i]
+            except IndexError:
+                with pytest.raises(IndexError):
+                    if op == "replace":
+                        n.items[i] = 99
+                    elif op == "del":
+                        del n.items[i]
+                    else:
+                        _ = n.items[i]
+                continue
+            if op == "insert":
+                n.items.insert(i, 99)
+            elif op == "replace":
+                n.items[i] = 99
+            elif op == "del":
+                del n.items[i]
+            else:
+                assert n.items[i] == got
+            assert n.items == want, (op, i)
+    assert n.items[1:3] == [11, 12]
+    mem.commit()
+    n.items = [1, 2, 3, 4, 5]
+    del n.items[1:4]
+    assert n.items == [1, 5]
