@@ -146,7 +146,17 @@ class Memory(_Reader):
         return self.store.state
 
     def _stage(self, m: Mutation) -> None:
-        self.store.stage(m)
+        store = self._store
+        if store is None:
+            raise ClosedError(f"{self.path} was closed; open it again to use it")
+        store.stage(m)
+
+    def get(self, node_id: int) -> Node:
+        """The node with this id (deleted nodes too); raises NodeNotFoundError."""
+        store = self._store  # the hot path of every field access: no property calls
+        if store is None or type(node_id) is not int or store.work.get(node_id) is None:
+            self._node_state(node_id)  # raises the right error
+        return Node(self, node_id)
 
     @property
     def readonly(self) -> bool:

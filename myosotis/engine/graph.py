@@ -91,6 +91,11 @@ class GraphState:
     def writable_field(self, node_id: int, field: str) -> NodeState | None:
         return self.writable(node_id)
 
+    def replace_field(self, node_id: int, field: str, value: Any) -> None:
+        node = self.writable(node_id)
+        assert node is not None
+        node.fields[field] = value
+
     def merge(self, changed: dict[int, NodeState], next_node_id: int) -> None:
         """Take over ``changed`` nodes (an overlay's, after a durable commit)."""
         self.nodes.update(changed)
@@ -157,6 +162,16 @@ class Overlay:
                 return None
             n = self.nodes[node_id] = p.shallow_copy()
         return n
+
+    def replace_field(self, node_id: int, field: str, value: Any) -> None:
+        """Set ``field`` to ``value`` (which the overlay now owns); the old value,
+        shared with the parent, is not copied."""
+        node = self.nodes.get(node_id)
+        if node is None:
+            node = self.writable(node_id)
+            assert node is not None
+        node.fields[field] = value
+        self._owned.add((node_id, field))
 
     def writable_field(self, node_id: int, field: str) -> NodeState | None:
         """The node with ``field``'s value owned by the overlay (deep-copied once)."""
@@ -255,11 +270,14 @@ def apply(state: State, m: Mutation) -> None:
     """
     t = type(m)
     nxt = state.next_node_id
-    if t is Set:
-        _live_node(state, m.node)
-        if type(m.value) in (Ref, list, dict):  # type: ignore[union-attr]
-            _check_refs(m.value, nxt)  # type: ignore[union-attr]
-        state.writable_field(m.node, m.field).fields[m.field] = m.value  # type: ignore[union-attr]
+    if t is Set:  # the most frequent mutation: its checks inlined
+        n = state.get(m.node)
+        if n is None or n.deleted:
+            _live_node(state, m.node)  # raises the right error
+        v = m.value  # type: ignore[union-attr]
+        if type(v) in (Ref, list, dict):
+            _check_refs(v, nxt)
+        state.replace_field(m.node, m.field, v)  # type: ignore[union-attr]
         return
     if t is Create:
         if m.node != nxt:
@@ -342,3 +360,7 @@ class SingleNode:
 
     def writable_field(self, node_id: int, field: str) -> NodeState | None:
         return self.node
+
+    def replace_field(self, node_id: int, field: str, value: Any) -> None:
+        assert self.node is not None
+        self.node.fields[field] = value

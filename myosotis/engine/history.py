@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from myosotis.errors import CorruptFileError
 from myosotis.format.constants import KIND_CHECKPOINT, KIND_COMMIT, KIND_GENESIS, ZERO_HASH
@@ -27,8 +27,7 @@ from myosotis.storage.log import LogFile
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
-@dataclass(frozen=True)
-class Commit:
+class Commit(NamedTuple):
     """One commit of the history.
 
     ``seq`` counts from 1; ``id`` is the 64-hex-digit commit id (§9.1);

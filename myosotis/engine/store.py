@@ -243,11 +243,15 @@ class Store:
         keep or change it.
         """
         self._require_writer()
-        buf = bytearray()
-        put_mutation(buf, m)  # limits and types (InvalidValueError)
-        kept = owned(m)  # taken before apply: the state will own and edit m's value
-        apply(self.work, m)  # graph rules (R50–R53)
-        self._pending += buf
+        buf = self._pending
+        mark = len(buf)
+        try:
+            put_mutation(buf, m)  # limits and types (InvalidValueError)
+            kept = owned(m)  # taken before apply: the state will own and edit m's value
+            apply(self.work, m)  # graph rules (R50–R53)
+        except BaseException:
+            del buf[mark:]  # a rejected mutation leaves no byte behind
+            raise
         self._pending_muts.append(kept)
 
     @property
