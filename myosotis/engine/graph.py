@@ -99,7 +99,8 @@ class GraphState:
     def merge(self, changed: dict[int, NodeState], next_node_id: int) -> None:
         """Take over ``changed`` nodes (an overlay's, after a durable commit)."""
         self.nodes.update(changed)
-        self.dirty.update(changed)
+        if self.base is not None:  # without a base every node is written anyway
+            self.dirty.update(changed)
         self.next_node_id = next_node_id
 
     def type_of(self, node_id: int) -> str | None:
@@ -271,13 +272,21 @@ def apply(state: State, m: Mutation) -> None:
     t = type(m)
     nxt = state.next_node_id
     if t is Set:  # the most frequent mutation: its checks inlined
-        n = state.get(m.node)
-        if n is None or n.deleted:
-            _live_node(state, m.node)  # raises the right error
+        node_id = m.node
         v = m.value  # type: ignore[union-attr]
         if type(v) in (Ref, list, dict):
             _check_refs(v, nxt)
-        state.replace_field(m.node, m.field, v)  # type: ignore[union-attr]
+        n = state.nodes.get(node_id) if type(state) is Overlay else None
+        if n is None:  # not yet copied into an overlay: look it up, copy on write
+            n = state.get(node_id)
+            if n is None or n.deleted:
+                _live_node(state, node_id)  # raises the right error
+            state.replace_field(node_id, m.field, v)  # type: ignore[union-attr]
+        elif n.deleted:
+            _live_node(state, node_id)
+        else:  # the overlay's own copy
+            n.fields[m.field] = v  # type: ignore[union-attr]
+            state._owned.add((node_id, m.field))  # type: ignore[union-attr]
         return
     if t is Create:
         if m.node != nxt:

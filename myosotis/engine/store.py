@@ -32,7 +32,7 @@ from myosotis.format.constants import (
     SNAPSHOT_PREFIX_SIZE,
 )
 from myosotis.format.image import StateImage, state_hash
-from myosotis.format.mutations import Create, Mutation, put_mutation
+from myosotis.format.mutations import Create, Mutation, Set, put_mutation
 from myosotis.format.records import (
     CommitHeader,
     commit_id,
@@ -247,7 +247,8 @@ class Store:
         mark = len(buf)
         try:
             put_mutation(buf, m)  # limits and types (InvalidValueError)
-            kept = owned(m)  # taken before apply: the state will own and edit m's value
+            # taken before apply: the state will own and edit m's value
+            kept = m if type(m) is Set and type(m.value) not in (list, dict) else owned(m)
             apply(self.work, m)  # graph rules (R50–R53)
         except BaseException:
             del buf[mark:]  # a rejected mutation leaves no byte behind
@@ -297,7 +298,8 @@ class Store:
             self.segment.next_node_id = self.committed.next_node_id
         parent = self.head_id
         self.head_seq, self.head_id = seq, cid
-        self._reset_pending()
+        self._pending = bytearray()  # the overlay was emptied by merge_into_parent
+        self._pending_muts = []
         self.bytes_since_checkpoint += len(payload)
         if self.bytes_since_checkpoint >= max(self.checkpoint_floor, self.last_image_size):
             try:

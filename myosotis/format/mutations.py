@@ -134,16 +134,13 @@ def _put_path(out: bytearray, path: Path) -> None:
 _U64_LIMIT = 1 << 64  # a uvarint holds less (R2); the graph rules refuse big indices later
 
 
-def _check_id(node_id: int) -> None:
-    if type(node_id) is not int or not 1 <= node_id <= MAX_NODE_ID:
-        raise InvalidValueError(f"node id {node_id!r} is out of range (§11)")
-
-
 def put_mutation(out: bytearray, m: Mutation) -> None:
     """Append the encoding of ``m`` (§6); raises InvalidValueError for anything the
     decoder would refuse (limits of §11)."""
     t = type(m)
-    _check_id(m.node)
+    node = m.node
+    if type(node) is not int or not 0 < node <= MAX_NODE_ID:
+        raise InvalidValueError(f"node id {node!r} is out of range (§11)")
     if t is Set:
         out.append(OP_SET)
         put_uvarint(out, m.node)
