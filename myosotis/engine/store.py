@@ -17,7 +17,7 @@ from typing import Literal
 
 from myosotis.engine.graph import GraphState, Overlay, apply
 from myosotis.engine.history import Commit, History, make_commit
-from myosotis.engine.segments import HistoricalState, Segment, owned
+from myosotis.engine.segments import HistoricalState, Segment
 from myosotis.errors import (
     CommitNotFoundError,
     CorruptFileError,
@@ -32,7 +32,7 @@ from myosotis.format.constants import (
     SNAPSHOT_PREFIX_SIZE,
 )
 from myosotis.format.image import StateImage, state_hash
-from myosotis.format.mutations import Create, Mutation, Set, put_mutation
+from myosotis.format.mutations import Create, Mutation, put_mutation
 from myosotis.format.records import (
     CommitHeader,
     commit_id,
@@ -229,7 +229,7 @@ class Store:
     def _reset_pending(self) -> None:
         self.work.reset()
         self._pending = bytearray()
-        self._pending_muts: list[Mutation] = []
+        self.pending_count = 0  # mutations encoded in _pending
 
     def _require_writer(self) -> None:
         if self.log.readonly:
@@ -247,17 +247,11 @@ class Store:
         mark = len(buf)
         try:
             put_mutation(buf, m)  # limits and types (InvalidValueError)
-            # taken before apply: the state will own and edit m's value
-            kept = m if type(m) is Set and type(m.value) not in (list, dict) else owned(m)
             apply(self.work, m)  # graph rules (R50–R53)
         except BaseException:
             del buf[mark:]  # a rejected mutation leaves no byte behind
             raise
-        self._pending_muts.append(kept)
-
-    @property
-    def pending_count(self) -> int:
-        return len(self._pending_muts)
+        self.pending_count += 1
 
     @property
     def state(self) -> GraphState | Overlay:
@@ -281,25 +275,24 @@ class Store:
         bad label) and the staged changes stay staged.
         """
         self._require_writer()
-        if not self._pending_muts and not allow_empty:
+        if not self.pending_count and not allow_empty:
             return None
         seq = self.head_seq + 1
         ts = int(self.clock())
         payload = encode_commit(seq, ts, self.head_id, self.work.next_node_id, label or "",
-                                len(self._pending_muts), self._pending)
+                                self.pending_count, self._pending)
         self.log.append(KIND_COMMIT, payload, self.durable)
         # durable from here on: make it the committed state
         cid = commit_id(payload)
         self.history.index_new_frames()
         self.history.remember_id(seq, cid)
         self.work.merge_into_parent()
-        if self.segment.upto == seq - 1:  # else it is decoded from the file when needed
-            self.segment.add(seq, self._pending_muts)
-            self.segment.next_node_id = self.committed.next_node_id
+        # The time-travel segment is not fed here: it decodes new commits from
+        # the file when a past state is first read (Store.segment_for).
         parent = self.head_id
         self.head_seq, self.head_id = seq, cid
         self._pending = bytearray()  # the overlay was emptied by merge_into_parent
-        self._pending_muts = []
+        self.pending_count = 0
         self.bytes_since_checkpoint += len(payload)
         if self.bytes_since_checkpoint >= max(self.checkpoint_floor, self.last_image_size):
             try:
