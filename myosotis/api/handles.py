@@ -183,7 +183,10 @@ class Node:
     def __setitem__(self, name: str, value: Any) -> None:
         if type(name) is not str:
             raise InvalidValueError(f"field names are strings, not {type(name).__name__}")
-        self._src._stage(Set(self._id, name, to_stored(value, self._src)))
+        t = type(value)
+        if not (t is str or t is int or t is float or t is bool or value is None):
+            value = to_stored(value, self._src)  # scalars are stored as they are
+        self._src._stage(Set(self._id, name, value))
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _RESERVED:

@@ -242,7 +242,8 @@ class Store:
         ``m``'s value is handed over to the staged state: the caller must not
         keep or change it.
         """
-        self._require_writer()
+        if self.log.readonly:
+            self._require_writer()  # raises
         buf = self._pending
         mark = len(buf)
         try:

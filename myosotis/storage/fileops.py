@@ -23,7 +23,11 @@ class FileOps:
 
     def pwrite(self, fd: int, data: bytes, offset: int) -> None:
         """Write all of ``data`` at ``offset`` (loops over short writes)."""
-        view = memoryview(data)
+        n = os.pwrite(fd, data, offset)
+        if n == len(data):  # the usual case: one call
+            return
+        offset += n
+        view = memoryview(data)[n:]
         while view:
             n = os.pwrite(fd, view, offset)
             if n <= 0:  # pragma: no cover - the kernel raises instead
