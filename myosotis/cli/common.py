@@ -66,16 +66,11 @@ def commit_json(c: Commit) -> dict[str, Any]:
             "next_node_id": c.next_node_id, "compacted": c.compacted}
 
 
-def commit_short(c: Commit) -> str:
-    label = f" {c.label}" if c.label else ""
-    return f"#{c.seq} {c.id[:12]}{label}"
-
-
 def point_json(mem: Memory, seq: int) -> dict[str, Any]:
     """Where a read happened: ``{"seq": n, "id": hex|null}`` (id null for the empty state).
 
-    The id comes from the engine's history index, which also knows the id of
-    the genesis snapshot's base commit after compaction.
+    ``Memory.commit_info`` also knows the id of the genesis snapshot's base
+    commit after compaction.
     """
     if seq == 0:
         return {"seq": 0, "id": None}
