@@ -796,6 +796,25 @@ static int frame_ok(const uint8_t *buf, uint64_t len, uint64_t o, int full,
     return 1;
 }
 
+/* 1 if every byte of buf[0..n) is zero (n may be 0). */
+static int all_zero(const uint8_t *buf, uint64_t n)
+{
+    uint64_t i = 0;
+    for (; n - i >= 8; i += 8) { /* a word at a time; memcpy keeps it alignment-safe */
+        uint64_t w;
+        memcpy(&w, buf + i, 8);
+        if (w != 0) {
+            return 0;
+        }
+    }
+    for (; i < n; i++) {
+        if (buf[i] != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payload,
              uint64_t *out_offsets /* OUT: [max_frames] */,
              uint8_t *out_kinds /* OUT: [max_frames] */,
@@ -846,9 +865,12 @@ int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payloa
         p += size; /* frame_ok checked size <= len - p */
     }
 
-    /* The frame at p is bad: torn tail or corruption (FORMAT.md §10). */
+    /* The frame at p is bad: free space, torn tail or corruption (FORMAT.md §10). */
     *out_count = count;
     *out_end = p;
+    if (all_zero(buf + p, len - p)) { /* §10 step 3: a writer's preallocated space */
+        return MYO_SCAN_FREE;
+    }
     uint64_t q = p;
     /*
      * FORMAT.md §10 step 3: header-valid candidates have their payloads

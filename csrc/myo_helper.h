@@ -32,6 +32,7 @@
 #define MYO_SCAN_FULL 1           /* max_frames recorded, bytes remain: resume at *out_end */
 #define MYO_SCAN_TORN 2           /* bad frame at *out_end, no valid frame after it */
 #define MYO_SCAN_CORRUPT 3        /* bad frame at *out_end, valid frame at *out_next_valid */
+#define MYO_SCAN_FREE 4           /* bad frame at *out_end, every byte after it is zero */
 #define MYO_SCAN_ERR_NULL -1      /* a required pointer is NULL */
 #define MYO_SCAN_ERR_ALIGN -2     /* start is not a multiple of MYO_FRAME_ALIGN */
 #define MYO_SCAN_ERR_RANGE -3     /* start > len */
@@ -70,7 +71,11 @@ void myo_crc32c_force_portable(int on);
  *   MYO_SCAN_CLEAN   the next frame would start at len; *out_end = len.
  *   MYO_SCAN_FULL    max_frames frames recorded and bytes remain;
  *                    *out_end = offset of the next unscanned frame.
- *   MYO_SCAN_TORN    the frame at p is not acceptable and no valid frame
+ *   MYO_SCAN_FREE    the frame at p is not acceptable and every byte of
+ *                    [p, len) is zero: free space a writer reserved (§3);
+ *                    *out_end = p.
+ *   MYO_SCAN_TORN    the frame at p is not acceptable, some byte after p is
+ *                    not zero, and no valid frame
  *                    (R20-R27, regardless of verify_payload) starts at any
  *                    8-aligned q in (p, len); *out_end = p.
  *   MYO_SCAN_CORRUPT the frame at p is not acceptable and a valid frame

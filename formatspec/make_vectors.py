@@ -162,6 +162,16 @@ def build_torn_tail_extra(mem: Memory) -> None:
     mem.commit(label="torn")
 
 
+def build_free_space(mem: Memory) -> None:
+    """Written with durability "full": the first commit's write reserves free space
+    (FORMAT.md §3) and the second commit lands inside it."""
+    build_one_commit(mem)
+    mem.get(1).goal = "Remember everything"
+    mem.commit(label="second goal")
+
+
+DURABLE = {"free_space"}  # vectors written with durability "full" (the others: "none")
+
 VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
     "empty": ("A new file: the 32-byte header and no frame (the empty history).",
               build_empty),
@@ -180,13 +190,18 @@ VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
     "torn_tail": ("The edits vector plus the first bytes of one more commit frame, as a "
                   "writer that died mid-append leaves them: a torn tail readers ignore "
                   "(§10 step 3); the state is that of edits.", build_torn_tail_extra),
+    "free_space": ("The one_commit vector written durably, then a second commit: the first "
+                   "write left the file 4096 bytes long, the frame followed by zero bytes of "
+                   "free space (§3); the second frame was written into them. Readers ignore "
+                   "the zeros after the last frame (§10 step 3).", build_free_space),
 }
 
 
 def build_myo(name: str, workdir: Path) -> bytes:
     """The bytes of vector ``name``'s ``.myo`` file, written by myosotis in ``workdir``."""
     path = workdir / f"{name}.myo"
-    with Memory.open(path, durability="none", clock=fixed_clock()) as mem:
+    durability = "full" if name in DURABLE else "none"
+    with Memory.open(path, durability=durability, clock=fixed_clock()) as mem:
         VECTORS[name][1](mem)
     data = path.read_bytes()
     if name == "torn_tail":
@@ -240,6 +255,12 @@ def hex_lines(data: bytes, dump: Dump) -> list[str]:
             out.append(f"# {dump.headings[at]}")
         for i in range(0, span.length, HEX_PER_LINE):
             chunk = data[span.offset + i:span.offset + min(span.length, i + HEX_PER_LINE)]
+            if 0 < i < span.length - HEX_PER_LINE and not any(
+                    data[span.offset + i - HEX_PER_LINE:span.offset + i + HEX_PER_LINE]):
+                # a long run of zero lines: one "*" line, as hexdump does
+                if out[-1] != "*":
+                    out.append("*")
+                continue
             note = span.note if i == 0 else ""
             out.append(f"{span.offset + i:08x}  {chunk.hex(' '):<47}  {note}".rstrip())
         at += span.length

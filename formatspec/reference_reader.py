@@ -663,10 +663,12 @@ def read_file(data: bytes) -> Dump:
         frames.append((o, *h))
         o += 16 + h[0] + _pad(h[0])
     end = o
+    # §10 step 3: zero bytes to the end of the file are free space (§3)
+    free = end < len(data) and not any(data[end:])
     # §10 steps 3-4: a tail with a valid frame after it is corruption, not a torn tail;
     # payloads are checked within a budget of 2 * (L - end) bytes (step 3)
     budget = 2 * (len(data) - end)
-    for q in range(end + 8, len(data), 8):
+    for q in range(end + 8, len(data), 8) if not free else ():
         h = header_valid(data, q)
         if h is None:
             continue
@@ -676,6 +678,7 @@ def read_file(data: bytes) -> Dump:
     # §10 step 5: the last frame must be valid in full, else it is torn too
     while frames and not payload_valid(data, frames[-1][0], frames[-1][1]):
         end = frames.pop()[0]
+        free = False  # a torn frame, then zeros: the tail is torn
     # A damaged frame that is not the last is corruption (§10 step 5), except a
     # checkpoint: R80 makes a checkpoint whose frame is not valid merely unusable,
     # and this reader follows the more specific rule (as the reference engine does).
@@ -691,8 +694,10 @@ def read_file(data: bytes) -> Dump:
     out["format_version"] = version
     out["file_length"] = len(data)
     out["valid_end"] = end
-    out["torn_tail"] = None if end == len(data) else {
+    out["torn_tail"] = None if end == len(data) or free else {
         "offset": end, "length": len(data) - end, "ignored": True}
+    if free:  # only in files that have free space, so older dumps stay as they are
+        out["free_space"] = {"offset": end, "length": len(data) - end}
     out["frames"] = [{"offset": fo, "kind": KINDS[k], "payload_length": n,
                       "payload_crc": f"{struct.unpack_from('<I', data, fo + 8)[0]:08x}"}
                      for fo, n, k in frames]
@@ -768,7 +773,10 @@ def read_file(data: bytes) -> Dump:
     out["commits"] = commits
     out["checkpoints"] = checkpoints
     out["state"] = state.to_json()
-    if end < len(data):
+    if free:
+        dump.headings[end] = "free space: zero bytes a writer reserved (§3, §10 step 3)"
+        spans.append(Span(end, len(data) - end, f"{len(data) - end} zero bytes"))
+    elif end < len(data):
         dump.headings[end] = "torn tail: ignored by readers (§10 step 3)"
         h = struct.unpack_from("<I", data, end)[0] if end + 4 <= len(data) else None
         why = (f"claims a {h}-byte payload, only {len(data) - end - 16} bytes follow (R25)"

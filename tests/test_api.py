@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import math
-import os
 import pickle
 import struct
 from collections.abc import Iterator
@@ -338,25 +337,31 @@ def test_ids_are_never_reused_after_delete_or_reopen(mem: Memory) -> None:
 # commits
 
 
+def log_end(mem: Memory) -> int:
+    """Where the file's last frame ends: the bytes the log holds, without the free
+    space a durable writer keeps after it (FORMAT.md §3)."""
+    return mem.store.log.valid_end
+
+
 def test_empty_commit_returns_none_and_writes_nothing(mem: Memory) -> None:
-    size = os.path.getsize(mem.path)
+    size = log_end(mem)
     assert mem.commit() is None
     assert mem.commit(label="nothing") is None
-    assert os.path.getsize(mem.path) == size and mem.head is None and mem.history() == []
+    assert log_end(mem) == size and mem.head is None and mem.history() == []
     mem.create("A")
     mem.commit()
-    size = os.path.getsize(mem.path)
+    size = log_end(mem)
     assert mem.commit() is None
-    assert os.path.getsize(mem.path) == size and len(mem.history()) == 1
+    assert log_end(mem) == size and len(mem.history()) == 1
 
 
 def test_allow_empty_commit_writes_one_commit(mem: Memory, clock: FixedClock) -> None:
     """§7: a commit with count = 0 is valid and changes only the history."""
-    size = os.path.getsize(mem.path)
+    size = log_end(mem)
     h = mem.state_hash()
     c = mem.commit(label="marker", allow_empty=True)
     assert c is not None and c.seq == 1 and c.label == "marker" and c.next_node_id == 1
-    assert os.path.getsize(mem.path) > size
+    assert log_end(mem) > size
     assert mem.state_hash() == h
     mem.create("A")
     mem.commit()
@@ -377,10 +382,10 @@ def test_empty_label_means_no_label(mem: Memory) -> None:
 
 def test_commit_with_unstorable_label_is_refused_and_keeps_staged_changes(mem: Memory) -> None:
     mem.create("A")
-    size = os.path.getsize(mem.path)
+    size = log_end(mem)
     with pytest.raises(InvalidValueError):
         mem.commit(label="bad \ud800")
-    assert mem.pending == 1 and os.path.getsize(mem.path) == size
+    assert mem.pending == 1 and log_end(mem) == size
     assert mem.commit(label="good") is not None
 
 
@@ -635,10 +640,10 @@ def test_transaction_refuses_to_start_with_staged_changes(mem: Memory) -> None:
 
 
 def test_transaction_with_no_changes_writes_nothing(mem: Memory) -> None:
-    size = os.path.getsize(mem.path)
+    size = log_end(mem)
     with mem.transaction(label="idle"):
         pass
-    assert mem.head is None and os.path.getsize(mem.path) == size
+    assert mem.head is None and log_end(mem) == size
 
 
 def test_rejected_mutations_change_nothing(mem: Memory) -> None:
@@ -834,11 +839,11 @@ def test_append_to_a_10000_element_list_writes_under_100_bytes(mem: Memory) -> N
     """§6 LIST_INSERT: an append is one small path mutation, not a rewrite of the list."""
     n = mem.create("Agent", items=list(range(10_000)))
     mem.commit()
-    size = os.path.getsize(mem.path)
+    size = log_end(mem)
     n.items.append(10_000)
     assert mem.pending == 1
     mem.commit()
-    grew = os.path.getsize(mem.path) - size
+    grew = log_end(mem) - size
     assert 0 < grew < 100, f"append wrote {grew} bytes"
     assert len(n.items) == 10_001 and n.items[-1] == 10_000
 
@@ -945,12 +950,12 @@ def test_checkpoint_returns_true_then_false_when_nothing_new(mem: Memory) -> Non
     assert mem.checkpoint() is False  # nothing committed yet
     mem.create("A")
     mem.commit()
-    size = os.path.getsize(mem.path)
+    size = log_end(mem)
     assert mem.checkpoint() is True
-    assert os.path.getsize(mem.path) > size
-    size = os.path.getsize(mem.path)
+    assert log_end(mem) > size
+    size = log_end(mem)
     assert mem.checkpoint() is False
-    assert os.path.getsize(mem.path) == size
+    assert log_end(mem) == size
     mem.commit(allow_empty=True)
     assert mem.checkpoint() is True
     mem = reopen(mem)

@@ -541,6 +541,8 @@ def test_stats_counts_commits_nodes_and_bytes_by_record_kind(cli: Run, agent_fil
     assert doc["nodes"] == {"live": 1, "deleted": 1, "total": 2}
     assert doc["frames"] == {"commit": 4, "checkpoint": 1, "genesis": 0}
     assert sum(doc["bytes"].values()) == doc["file_size"] == agent_file.stat().st_size
+    # the CLI writes durably: the file ends with free space (FORMAT.md §3), not damage
+    assert doc["bytes"]["free_space"] > 0 and doc["bytes"]["torn_tail"] == 0
     assert "KIND" in cli("stats").stdout
 
 
@@ -650,11 +652,13 @@ def put_frame(path: Path, f: Frame, new_payload: bytes) -> None:
 
 @pytest.fixture
 def fsck_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """f.myo: 3 commits (ids 1..3), a checkpoint after commit 2."""
+    """f.myo: 3 commits (ids 1..3), a checkpoint after commit 2. Written with
+    durability "none", so the file ends with its last frame (no free space, FORMAT.md
+    §3) and the tests can append frames to it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MYO_FILE", raising=False)
     p = tmp_path / "f.myo"
-    with Memory.open(p) as mem:
+    with Memory.open(p, durability="none") as mem:
         a = mem.create("Agent", goal="Explore")
         mem.commit("one")
         mem.create("Tool", owner=a, name="hammer")

@@ -59,7 +59,7 @@ class Snapshot:
     seq: int
     state_hash: str
     nodes: dict[int, Any]
-    size: int  # file size right after the commit (and any checkpoint it triggered)
+    size: int  # end of the frames right after the commit (and any checkpoint it triggered)
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Built:
 
 def snapshot(mem: Memory, path: Path) -> Snapshot:
     seq = mem.head.seq if mem.head is not None else 0
-    return Snapshot(seq, mem.state_hash(), dump_state(mem), os.path.getsize(path))
+    return Snapshot(seq, mem.state_hash(), dump_state(mem), mem.store.log.valid_end)
 
 
 def build_small(path: Path, *, checkpoint_floor: int = 1000) -> Built:
@@ -112,7 +112,11 @@ def build_small(path: Path, *, checkpoint_floor: int = 1000) -> Built:
         snaps.append(snapshot(mem, path))
     mem.close()
     built = Built(path, snaps, frame_offsets(path))
-    assert built.frames[-1].end == os.path.getsize(path)
+    end = built.frames[-1].end
+    # The durable writer left free space (FORMAT.md §3); the byte surgery of these
+    # tests wants a file that ends with its last frame, which is a valid file too.
+    assert end == snaps[-1].size and not any(read_bytes(path)[end:])
+    truncate_to(path, end)
     return built
 
 
@@ -259,7 +263,8 @@ def next_frame_bytes(built: Built, tmp_path: Path) -> bytes:
                      checkpoint_floor=1 << 30) as mem:
         mem.get(1).goal = "after the tail"
         mem.commit(label="eleven")
-    return read_bytes(scratch)[os.path.getsize(built.path):]
+        end = mem.store.log.valid_end  # the frame, without the free space after it
+    return read_bytes(scratch)[os.path.getsize(built.path):end]
 
 
 def torn_tails(frame: bytes) -> dict[str, bytes]:
@@ -276,12 +281,15 @@ def torn_tails(frame: bytes) -> dict[str, bytes]:
         "one_short": frame[:-1],
         "bad_payload_crc": bytes(bad_payload),
         "bad_padding": bytes(bad_padding),
-        "zeros": bytes(40),
+        "half_frame_then_zeros": frame[: len(frame) // 2] + bytes(4096),
+        "zeros_then_half_frame": bytes(16) + frame[16: len(frame) // 2],
+        "bad_payload_crc_then_zeros": bytes(bad_payload) + bytes(64),
     }
 
 
 TORN_CASES = ["half_frame", "header_only", "seven_bytes", "one_short", "bad_payload_crc",
-              "bad_padding", "zeros"]
+              "bad_padding", "half_frame_then_zeros", "zeros_then_half_frame",
+              "bad_payload_crc_then_zeros"]
 
 
 @pytest.mark.parametrize("case", TORN_CASES)
@@ -313,6 +321,38 @@ def test_torn_tail_is_ignored_by_reader_and_cut_by_writer(small_file: Built, tmp
         assert mem.head is not None and mem.head.seq == 11 and mem.head.label == "after torn tail"
         assert mem.get(1).goal == "written after the cut"
         assert mem.state_hash() == after
+        assert mem.at(10).state_hash() == last.state_hash
+
+
+@pytest.mark.parametrize("zeros", [8, 40, 4096 - 8])
+def test_zeros_after_the_last_frame_are_free_space_kept_and_reused_by_the_writer(
+        small_file: Built, tmp_path: Path, zeros: int) -> None:
+    """FORMAT.md §3 and §10 step 3: zero bytes after the last frame are free space:
+    nothing is torn, readers ignore them, a writer keeps them and writes over them."""
+    good = read_bytes(small_file.path)
+    path = tmp_path / "free.myo"
+    path.write_bytes(good + bytes(zeros))
+    last = small_file.snaps[-1]
+    with Memory.open(path, readonly=True) as mem:
+        assert mem.head is not None and mem.head.seq == 10
+        assert mem.state_hash() == last.state_hash
+        log = mem.store.log
+        assert (log.valid_end, log.free_bytes, log.torn_bytes) == (len(good), zeros, 0)
+        assert mem.verify().ok
+    frame = next_frame_bytes(small_file, tmp_path)
+    with Memory.open(path, clock=FixedClock(start=1_800_000_000_000_000),
+                     checkpoint_floor=1 << 30) as mem:
+        assert os.path.getsize(path) == len(good) + zeros  # not cut
+        mem.get(1).goal = "after the tail"
+        mem.commit(label="eleven")
+    data = read_bytes(path)
+    # the same frame a writer appends to a file without free space, at the same offset
+    assert data[len(good):len(good) + len(frame)] == frame
+    if len(frame) <= zeros:
+        assert len(data) == len(good) + zeros  # written over the free space
+    assert not any(data[len(good) + len(frame):])
+    with Memory.open(path, readonly=True) as mem:
+        assert mem.head is not None and mem.head.seq == 11 and mem.head.label == "eleven"
         assert mem.at(10).state_hash() == last.state_hash
 
 
@@ -368,8 +408,9 @@ def test_reader_refresh_sees_commit_that_replaced_a_torn_tail_of_equal_size(
     reader = Memory.open(path, readonly=True)
     try:
         assert reader.head is not None and reader.head.seq == 10
+        # durability "none" reserves no free space (§3): the file keeps its size
         with Memory.open(path, clock=FixedClock(start=1_800_000_000_000_000),
-                         checkpoint_floor=1 << 30) as w:
+                         checkpoint_floor=1 << 30, durability="none") as w:
             w.get(1).goal = "after the tail"
             w.commit(label="eleven")
         assert os.path.getsize(path) == len(good) + len(frame)
@@ -751,6 +792,7 @@ class KillStats:
     unacked_survivor: int = 0
     acks: int = 0
     uncreated: int = 0
+    free: int = 0  # reopened with free space after the last frame (FORMAT.md §3)
 
 
 @pytest.fixture(scope="module")
@@ -798,8 +840,10 @@ def verify_after_kill(path: Path, acked: dict[int, str], last_ack: int, rng: ran
             assert mem.at(seq).state_hash() == acked[seq], seq
     assert os.path.getsize(path) == size
     with Memory.open(path, checkpoint_floor=CHECKPOINT_FLOOR) as mem:
-        assert os.path.getsize(path) == mem.store.log.valid_end
-        assert mem.store.log.torn_bytes == 0
+        # a torn tail is cut; free space (§3) is kept
+        log = mem.store.log
+        assert log.torn_bytes == 0 and os.path.getsize(path) == log.valid_end + log.free_bytes
+        stats.free += log.free_bytes > 0
         if mem.head is None:  # killed before its first commit
             mem.create("Root", n=0, blob="", items=[], m={})
         else:
@@ -881,6 +925,7 @@ def test_sigkilled_writer_loses_no_acknowledged_commit(zygote: Any, tmp_path: Pa
     assert stats.acks > KILLS_PER_CHAIN  # the writers got work done between kills
     kinds = [f.kind for f in frame_offsets(path)]
     assert KIND_CHECKPOINT in kinds  # automatic checkpoints happened on the way
+    assert stats.free > 0  # and kills that left commits written over free space
     print(f"chain {chain}: {stats}")
 
 

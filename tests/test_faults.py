@@ -145,7 +145,8 @@ def reopen_and_check(path: Path, hashes: list[str], head: int) -> None:
         assert mem.head is not None and mem.head.seq == head
         for seq, h in enumerate(hashes, 1):
             assert mem.at(seq).state_hash() == h, seq
-        assert os.path.getsize(path) == mem.store.log.valid_end
+        log = mem.store.log  # a torn tail was cut; free space (§3) is kept
+        assert log.torn_bytes == 0 and os.path.getsize(path) == log.valid_end + log.free_bytes
         mem.get(1).after = "reopened"
         c = mem.commit(label="after reopen")
         assert c is not None and c.seq == head + 1
@@ -204,15 +205,19 @@ def test_enospc_on_commit_write_raises_writer_failed_and_keeps_staged_changes(
         assert mem.head is not None and mem.head.seq == 4
         assert_staged_intact(mem, staged)
         assert_fail_stop(mem, ops)
-        size = os.path.getsize(path)
-        assert size == mem.store.log.valid_end + written  # the short write's bytes
+        end = mem.store.log.valid_end
     finally:
         mem.close()
+    # the short write went into the free space (§3): its bytes, then zeros
+    data = read_bytes(path)
+    assert len(data) > end + written and any(data[end:]) == bool(written)
+    assert not any(data[end + written:])
     # a short write leaves a torn tail: the reader ignores it, the writer cuts it
-    if written:
-        with Memory.open(path, readonly=True) as ro:
-            assert ro.store.log.torn_bytes == written
-            assert ro.head is not None and ro.head.seq == 4
+    with Memory.open(path, readonly=True) as ro:
+        assert ro.head is not None and ro.head.seq == 4
+        log = ro.store.log
+        assert (log.torn_bytes, log.free_bytes) == ((len(data) - end, 0) if written
+                                                    else (0, len(data) - end))
     reopen_and_check(path, hashes, head=4)
 
 
@@ -254,6 +259,34 @@ def test_commit_whose_fsync_failed_is_reported_as_maybe_durable(tmp_path: Path) 
         assert mem.state_hash() == (hashes[2] if mem.head.seq == 3 else staged_hash)
         # what this engine does on Linux: the page cache still holds the frame
         assert mem.head.seq == 4 and mem.head.label == "four"
+
+
+@pytest.mark.parametrize("written", [0, 1000], ids=["nothing", "some-zeros"])
+def test_enospc_while_reserving_free_space_still_commits(tmp_path: Path, written: int) -> None:
+    """A durable commit that does not fit in the free space writes its frame, then new
+    free space (LogFile.append). When only the second write fails, the frame is whole
+    and the commit goes on: durable, acknowledged, and the handle keeps working."""
+    path = tmp_path / "f.myo"
+    hashes = base_file(path)
+    size = os.path.getsize(path)
+    ops = NoSpace(fail_at=2, written=written)
+    with Memory.open(path, fileops=ops, checkpoint_floor=HUGE_FLOOR) as mem:
+        end = mem.store.log.valid_end
+        mem.get(1).blob = "x" * (size - end)  # cannot fit in the free space
+        c = mem.commit(label="four")
+        assert c is not None and c.seq == 4 and ops.pwrites == 2 and ops.syncs == 1
+        hashes.append(mem.state_hash())
+        log = mem.store.log
+        assert log.valid_end > size and log.free_bytes == 0 and not log.failed
+        mem.get(1).goal = "five"
+        assert mem.commit(label="five") is not None
+        hashes.append(mem.state_hash())
+    data = read_bytes(path)
+    with Memory.open(path, readonly=True) as mem:
+        assert mem.head is not None and mem.head.seq == 5
+        assert mem.store.log.torn_bytes == 0
+        assert not any(data[mem.store.log.valid_end:])
+    reopen_and_check(path, hashes, head=5)
 
 
 # ---------------------------------------------------------------------- checkpoints

@@ -271,6 +271,37 @@ def test_truncated_trailing_frame_is_torn(impl: ModuleType, verify: bool) -> Non
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("verify", [True, False])
+@pytest.mark.parametrize("zeros", [1, 7, 8, 16, 17, 4096, 1 << 20])
+def test_zeros_after_the_last_frame_are_free_space(
+    impl: ModuleType, verify: bool, zeros: int
+) -> None:
+    """§10 step 3: only zero bytes after the walk's stop are free space, not a torn tail."""
+    expect(scan(impl, FILE + bytes(zeros), 0, verify), ScanStatus.FREE, OFFS, KINDS, len(FILE))
+    expect(scan(impl, bytes(zeros), 0, verify), ScanStatus.FREE, [], b"", 0)
+    # scanning from the free space itself, as a reader's refresh does
+    expect(scan(impl, FILE + bytes(zeros), len(FILE), verify), ScanStatus.FREE, [], b"",
+           len(FILE))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("where", [0, 1, 15, 16, 100, 4095])
+def test_one_non_zero_byte_in_free_space_makes_it_a_torn_tail(impl: ModuleType,
+                                                              where: int) -> None:
+    tail = bytearray(4096)
+    tail[where] = 0x20
+    expect(scan(impl, FILE + bytes(tail)), ScanStatus.TORN, OFFS, KINDS, len(FILE))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_frame_after_free_space_is_corruption(impl: ModuleType) -> None:
+    """Zeros in the middle of the log are not free space: frames after them count."""
+    frame = make_frame(COMMIT, b"late")
+    data = FILE + bytes(64) + frame
+    expect(scan(impl, data), ScanStatus.CORRUPT, OFFS, KINDS, len(FILE), len(FILE) + 64)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 def test_frame_header_alone_is_torn(impl: ModuleType) -> None:
     head_only = FILE + make_frame(COMMIT, b"x" * 40)[:16]
     expect(scan(impl, head_only), ScanStatus.TORN, OFFS, KINDS, len(FILE))

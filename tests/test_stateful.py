@@ -25,6 +25,7 @@ import tempfile
 from typing import Any
 
 import pytest
+from crashutil import read_bytes
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -469,12 +470,13 @@ class GraphMachine(RuleBasedStateMachine):
     def commit(self, data: st.DataObject) -> None:
         label = data.draw(st.none() | TEXT, label="label")
         allow_empty = data.draw(st.booleans(), label="allow_empty")
-        size = os.path.getsize(self.path)
+        before = read_bytes(self.path)
+        end = self.mem.store.log.valid_end
         head = self.mem.head
         c = self.mem.commit(label=label, allow_empty=allow_empty)
         if self.model.pending == 0 and not allow_empty:
             assert c is None
-            assert os.path.getsize(self.path) == size, "an empty commit() wrote bytes"
+            assert read_bytes(self.path) == before, "an empty commit() wrote bytes"
             return
         assert isinstance(c, Commit)
         self.model.commit(label, self.clock.now)
@@ -484,7 +486,8 @@ class GraphMachine(RuleBasedStateMachine):
         assert c.next_node_id == self.model.next_node_id
         assert c.timestamp == _timestamp(self.clock.now)
         assert self.mem.head == c
-        assert os.path.getsize(self.path) > size
+        assert self.mem.store.log.valid_end > end  # a frame was added
+        assert read_bytes(self.path)[:end] == before[:end]  # and nothing before it changed
 
     @rule()
     def discard(self) -> None:

@@ -91,9 +91,23 @@ def engine_state(mem: Memory) -> dict[str, Any]:
 
 def hex_dump_lines(text: str) -> list[tuple[int, bytes]]:
     """(offset, bytes) of every data line of an annotated hex dump: an 8-digit
-    offset, two spaces, up to 16 bytes in a 47-column field, the note."""
-    return [(int(line[:8], 16), bytes.fromhex(line[10:57]))
-            for line in text.splitlines() if not line.startswith("#")]
+    offset, two spaces, up to 16 bytes in a 47-column field, the note. A line
+    "*" stands for 16-byte lines of zeros up to the next line's offset."""
+    out: list[tuple[int, bytes]] = []
+    skipping = False
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        if line == "*":
+            skipping = True
+            continue
+        off = int(line[:8], 16)
+        if skipping:
+            at = out[-1][0] + len(out[-1][1])
+            out += [(a, bytes(16)) for a in range(at, off, 16)]
+            skipping = False
+        out.append((off, bytes.fromhex(line[10:57])))
+    return out
 
 
 # --------------------------------------------------------------------------

@@ -419,7 +419,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
                     deleted += 1
                 else:
                     live += 1
-            kinds, torn = _frame_bytes(path)
+            kinds, torn, free = _frame_bytes(path)
             doc = {
                 "file": path,
                 "file_size": os.path.getsize(path),
@@ -431,7 +431,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
                 "nodes": {"live": live, "deleted": deleted, "total": live + deleted},
                 "next_node_id": mem.next_node_id,
                 "bytes": {"header": HEADER_SIZE, **{k: v[1] for k, v in kinds.items()},
-                          "torn_tail": torn},
+                          "torn_tail": torn, "free_space": free},
                 "frames": {k: v[0] for k, v in kinds.items()},
             }
             if json_out:
@@ -447,16 +447,19 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
             rows += [[k, f"{v[0]:,}", f"{v[1]:,}"] for k, v in kinds.items()]
             if torn:
                 rows.append(["torn tail", "", f"{torn:,}"])
+            if free:
+                rows.append(["free space", "", f"{free:,}"])
             table(["KIND", "FRAMES", "BYTES"], rows, "lrr")
 
 
-def _frame_bytes(path: str) -> tuple[dict[str, tuple[int, int]], int]:
-    """Frames and bytes (frame headers and padding included) per record kind."""
+def _frame_bytes(path: str) -> tuple[dict[str, tuple[int, int]], int, int]:
+    """Frames and bytes (frame headers and padding included) per record kind, then
+    the bytes of a torn tail and of free space (FORMAT.md §3, §10)."""
     kinds: dict[str, tuple[int, int]] = {name: (0, 0) for name in KIND_NAMES.values()}
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size <= HEADER_SIZE:
-            return kinds, 0
+            return kinds, 0, 0
         with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm:
             res = scan_frames(mm, HEADER_SIZE, verify_payload=False)
     ends = [*list(res.offsets)[1:], res.end]
@@ -464,5 +467,7 @@ def _frame_bytes(path: str) -> tuple[dict[str, tuple[int, int]], int]:
         name = KIND_NAMES.get(kind, str(kind))
         n, b = kinds.get(name, (0, 0))
         kinds[name] = (n + 1, b + end - off)
-    torn = size - res.end if res.status != ScanStatus.CLEAN else 0
-    return kinds, torn
+    tail = size - res.end
+    if res.status == ScanStatus.FREE:
+        return kinds, 0, tail
+    return kinds, tail, 0

@@ -77,10 +77,10 @@ def register(app: typer.Typer) -> None:
         """
         path = resolve_file(ctx, file)
         with open_writer(path) as mem:
-            before = os.path.getsize(path)
+            before = mem.store.log.valid_end  # frames only: free space (§3) is not data
             written = mem.checkpoint()
             seq, _ = head_of(mem)
-            after = os.path.getsize(path)
+            after = mem.store.log.valid_end
             if json_out:
                 emit_json({"written": written, "seq": seq, "bytes": after - before})
             elif written:

@@ -133,7 +133,7 @@ as they are; only values use the `@` escapes.
 | `get` | `{"node": int, "field": str, "path": [int\\|str], "at": AT, "value": value}` |
 | `log` | `{"node": int, "commits": [COMMIT + {"status": str, "fields": [CHANGE]}]}` (newest first) |
 | `diff` | `{"from": AT', "to": AT', "nodes": [{"id": int, "type": str, "status": "created"\\|"deleted"\\|"changed"\\|"uncreated"\\|"undeleted", "fields": [CHANGE]}]}` with `AT' = {"seq", "id"}` |
-| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail"}, "frames": {"commit", "checkpoint", "genesis"}}` |
+| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
 | `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
 | `create` | `{"id": int, "type": str, "staged": true}` |
 | `commit` | `COMMIT + {"changes": int}` |

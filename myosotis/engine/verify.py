@@ -76,6 +76,7 @@ class VerifyReport:
     commits: int = 0
     checkpoints: int = 0
     valid_end: int = 0
+    free_bytes: int = 0  # zero bytes after valid_end: a writer's free space (§3), not damage
     findings: list[Finding] = field(default_factory=list)
     # frame offsets of checkpoints that fail (what --repair drops)
     bad_checkpoints: list[int] = field(default_factory=list)
@@ -142,6 +143,7 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
     offsets: list[int] = []
     kinds: list[int] = []
     damaged = False
+    free = False
     start = HEADER_SIZE
     while True:
         res = scan_frames(mv, start, verify_payload=False)
@@ -151,6 +153,7 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
         if res.status != ScanStatus.CORRUPT:
             if not damaged:
                 rep.valid_end = res.end
+                free = res.status == ScanStatus.FREE
             break
         assert res.next_valid is not None
         if not damaged:
@@ -165,7 +168,10 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
     while not damaged and offsets and not _frame_ok(mv, offsets[-1]):
         rep.valid_end = offsets.pop()
         kinds.pop()
-    if not damaged and rep.valid_end < size:
+        free = False  # the zeros follow a torn frame: the tail is torn
+    if free:
+        rep.free_bytes = size - rep.valid_end
+    elif not damaged and rep.valid_end < size:
         rep.findings.append(Finding(
             "warning", "torn-tail",
             f"{size - rep.valid_end} bytes after the last whole frame (a crash mid-append); "

@@ -74,6 +74,8 @@ class ScanStatus(enum.IntEnum):
     """A bad frame at ``end`` and no valid frame after it: a torn tail."""
     CORRUPT = 3
     """A bad frame at ``end`` and a valid frame at ``next_valid``: corruption."""
+    FREE = 4
+    """A bad frame at ``end`` and only zero bytes from there on: free space (§3)."""
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,9 @@ def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> ScanRe
     memoryview); offsets are relative to its first byte. Each frame must be
     valid (R20-R27) when ``verify_payload`` is true, else header-valid
     (R20-R25). The walk ends with status CLEAN (the frames end exactly at
-    ``len(buf)``), TORN (a bad frame at ``end`` and no valid frame at any
-    8-aligned offset after it) or CORRUPT (a bad frame at ``end``; the first
+    ``len(buf)``), FREE (a bad frame at ``end`` and every byte from there on
+    zero), TORN (a bad frame at ``end``, a non-zero byte after it and no
+    valid frame at any 8-aligned offset after it) or CORRUPT (a bad frame at ``end``; the first
     valid frame after it is at ``next_valid``). The search after a bad frame
     always checks frames in full, whatever ``verify_payload`` says.
 
@@ -215,6 +218,8 @@ def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> ScanRe
             p += size
         else:
             return ScanResult(ScanStatus.CLEAN, offsets, bytes(kinds), length, None)
+        if not any(mv[p:]):  # §10 step 3: free space a writer reserved
+            return ScanResult(ScanStatus.FREE, offsets, bytes(kinds), p, None)
         # FORMAT.md §10 step 3, with the same payload budget as the C code:
         # past 2 * (length - p) payload bytes checked, a header-valid
         # candidate counts as valid (linear time, fail safe).

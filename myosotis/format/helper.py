@@ -60,7 +60,7 @@ IMPLEMENTATION: Final[str] = "python" if _lib is None else "c"
 if _lib is not None:
     # A compiled helper built from other sources than these (a stale build) must not
     # be used quietly: its constants must be the ones of FORMAT.md §3 and §10.
-    _expected = (FRAME_HEADER_SIZE, FRAME_ALIGN, MAX_PAYLOAD, 0, 1, 2, 3)
+    _expected = (FRAME_HEADER_SIZE, FRAME_ALIGN, MAX_PAYLOAD, 0, 1, 2, 3, 4)
     _built = (
         _lib.MYO_FRAME_HEADER_SIZE,
         _lib.MYO_FRAME_ALIGN,
@@ -69,6 +69,7 @@ if _lib is not None:
         _lib.MYO_SCAN_FULL,
         _lib.MYO_SCAN_TORN,
         _lib.MYO_SCAN_CORRUPT,
+        _lib.MYO_SCAN_FREE,
     )
     if _built != _expected:
         raise ImportError(
@@ -115,8 +116,9 @@ def _c_scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> Sca
     memoryview); offsets are relative to its first byte. Each frame must be
     valid (R20-R27) when ``verify_payload`` is true, else header-valid
     (R20-R25). The walk ends with status CLEAN (the frames end exactly at
-    ``len(buf)``), TORN (a bad frame at ``end`` and no valid frame at any
-    8-aligned offset after it) or CORRUPT (a bad frame at ``end``; the first
+    ``len(buf)``), FREE (a bad frame at ``end`` and every byte from there on
+    zero), TORN (a bad frame at ``end``, a non-zero byte after it and no
+    valid frame at any 8-aligned offset after it) or CORRUPT (a bad frame at ``end``; the first
     valid frame after it is at ``next_valid``). The search after a bad frame
     always checks frames in full, whatever ``verify_payload`` says.
 

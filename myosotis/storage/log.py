@@ -7,6 +7,8 @@ Invariants:
 - ``frames`` lists every frame of the valid prefix ``[32, valid_end)``; every
   frame in it is header-valid and the last one is valid in full.
 - A writer appends only at ``valid_end`` and only while ``failed`` is false.
+- Bytes ``[valid_end, size)`` are either all zero (``free_bytes``: space a
+  durable writer reserved, FORMAT.md §3) or a torn tail (``torn_bytes``).
 - The file shrinks only in :meth:`_cut_tail`, under the truncation guard.
 """
 
@@ -54,6 +56,22 @@ class FrameIndex:
         del self.kinds[n:]
 
 
+FREE_SPACE_GRANULE = 4096
+FREE_SPACE_MAX = 1 << 20
+
+
+def free_space_end(frame_end: int) -> int:
+    """File size a durable writer leaves after a frame ending at ``frame_end``
+    that did not fit in the free space (FORMAT.md §3, reference writer policy).
+
+    A sixteenth of the file, at most 1 MiB, rounded up to whole 4 KiB blocks:
+    appends grow the file about once per 6% of its size, and free space
+    costs at most that much.
+    """
+    g = FREE_SPACE_GRANULE
+    return (frame_end + min(frame_end // 16, FREE_SPACE_MAX) + g - 1) // g * g
+
+
 class LogFile:
     """One open data file, for reading (``readonly``) or as its single writer."""
 
@@ -67,7 +85,9 @@ class LogFile:
         self.map = FileMap(fd)
         self.frames = FrameIndex()
         self.valid_end = HEADER_SIZE
+        self.size = HEADER_SIZE  # file length at the last scan or append
         self.torn_bytes = 0  # bytes past valid_end ignored as a torn tail at the last scan
+        self.free_bytes = 0  # zero bytes past valid_end (§3 free space)
         self.failed: str | None = None  # set once a write or sync failed (fail-stop)
         self.inode = os.fstat(fd).st_ino
         self._verified: set[int] = set()  # frame indices whose payload CRC was checked
@@ -168,8 +188,8 @@ class LogFile:
         self._fd = fd
         self.map = FileMap(fd)
         self.frames = FrameIndex()
-        self.valid_end = HEADER_SIZE
-        self.torn_bytes = 0
+        self.valid_end = self.size = HEADER_SIZE
+        self.torn_bytes = self.free_bytes = 0
         self.failed = None
         self.inode = os.fstat(fd).st_ino
         self._verified = set()
@@ -209,8 +229,13 @@ class LogFile:
                 break
             end = self.frames.offsets[last]
             self.frames.truncate(last)
-        self.valid_end = end
-        self.torn_bytes = size - end
+        self.valid_end, self.size = end, size
+        # Zeros after the last frame are free space (§10 step 3) unless step 5
+        # moved the end back over a torn frame: then the tail is torn.
+        if result.status == ScanStatus.FREE and end == result.end:
+            self.free_bytes, self.torn_bytes = size - end, 0
+        else:
+            self.free_bytes, self.torn_bytes = 0, size - end
         if self.torn_bytes and not self.readonly:
             self._cut_tail()
         return len(self.frames) - start_count
@@ -224,6 +249,7 @@ class LogFile:
         try:
             with truncation_guard(self._fd, exclusive=True):
                 self.fileops.truncate(self._fd, self.valid_end)
+            self.size = self.valid_end
             self.fileops.sync(self._fd)
         except OSError as e:
             self.failed = f"cutting the torn tail failed: {e}"
@@ -242,10 +268,11 @@ class LogFile:
             raise CorruptFileError(
                 f"{self.path} shrank to {size} bytes below its verified end {self.valid_end}; "
                 "another program truncated it", size)
-        if size == self.valid_end and not self.torn_bytes:
+        if size == self.valid_end:
             return 0
-        # With a torn tail seen last time, rescan even at an unchanged size: a
-        # new writer may have cut the tail and appended a frame of that size.
+        # With free space or a torn tail, rescan even at an unchanged size: the
+        # writer appends into its free space without growing the file, and a
+        # new writer may have cut a torn tail and appended a frame of that size.
         return self._scan(size)
 
     # ------------------------------------------------------------------ reading
@@ -286,6 +313,9 @@ class LogFile:
     def append(self, kind: int, payload: bytes, durable: bool) -> int:
         """Append one frame at ``valid_end``; return its frame index.
 
+        A durable append that does not fit in the free space writes new free
+        space after the frame (§3, :func:`free_space_end`).
+
         With ``durable`` the call returns only after the data and the new file
         size are on stable storage. On any OSError the log fails stop: the
         error is raised as WriterFailedError and every later append is refused,
@@ -301,8 +331,9 @@ class LogFile:
                 f"{self.path}: an earlier write failed ({self.failed}); nothing more is written "
                 "through this handle. Close and reopen the file to recover")
         frame = encode_frame(kind, payload)
+        start, end = self.valid_end, self.valid_end + len(frame)
         try:
-            self.fileops.pwrite(self._fd, frame, self.valid_end)
+            self.fileops.pwrite(self._fd, frame, start)
         except OSError as e:
             # A partial frame is a torn tail: the next writer cuts it off, so
             # the change is certainly not committed.
@@ -312,6 +343,20 @@ class LogFile:
                 f"{self.path}: writing a {len(frame)}-byte frame failed: {self.failed}{hint}. "
                 "The change was not committed; close and reopen the file once the disk is fixed"
             ) from e
+        size = max(self.size, end)
+        if end > self.size and durable:
+            # Reserve free space (§3): appends that land in it change neither
+            # the file size nor the block map, so their fdatasync need not
+            # commit the file system's journal. Written after the frame, so
+            # the file never has a hole (on tmpfs, reading a hole through a map
+            # allocates a page, and a full tmpfs answers with SIGBUS). Failing
+            # here (a full disk) loses nothing: the frame is whole, the commit
+            # goes on without free space, and zeros that reached the file are
+            # free space.
+            with contextlib.suppress(OSError):
+                reserved = free_space_end(end)
+                self.fileops.pwrite(self._fd, bytes(reserved - end), end)
+                size = reserved
         if durable:
             try:
                 self.fileops.sync(self._fd)
@@ -325,10 +370,10 @@ class LogFile:
                     "not be durable. This handle refuses further commits: close, reopen and "
                     "check mem.head before retrying the change") from e
         index = len(self.frames)
-        self.frames.offsets.append(self.valid_end)
+        self.frames.offsets.append(start)
         self.frames.kinds.append(kind)
         self._verified.add(index)
-        self.valid_end += len(frame)
+        self.valid_end, self.size, self.free_bytes = end, size, size - end
         return index
 
     def sync(self) -> None:
