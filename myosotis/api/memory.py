@@ -154,7 +154,10 @@ class Memory(_Reader):
     def get(self, node_id: int) -> Node:
         """The node with this id (deleted nodes too); raises NodeNotFoundError."""
         store = self._store  # the hot path of every field access: no property calls
-        if store is None or type(node_id) is not int or store.work.get(node_id) is None:
+        # Ids are dense (FORMAT.md R73): the node exists iff 0 < id < next_node_id,
+        # so nothing is decoded here; the handle reads the node when it is used.
+        if store is None or type(node_id) is not int or \
+                not 0 < node_id < store.work.next_node_id:
             self._node_state(node_id)  # raises the right error
         return Node(self, node_id)
 

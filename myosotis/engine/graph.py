@@ -164,16 +164,6 @@ class Overlay:
             n = self.nodes[node_id] = p.shallow_copy()
         return n
 
-    def replace_field(self, node_id: int, field: str, value: Any) -> None:
-        """Set ``field`` to ``value`` (which the overlay now owns); the old value,
-        shared with the parent, is not copied."""
-        node = self.nodes.get(node_id)
-        if node is None:
-            node = self.writable(node_id)
-            assert node is not None
-        node.fields[field] = value
-        self._owned.add((node_id, field))
-
     def writable_field(self, node_id: int, field: str) -> NodeState | None:
         """The node with ``field``'s value owned by the overlay (deep-copied once)."""
         n = self.writable(node_id)
@@ -276,17 +266,25 @@ def apply(state: State, m: Mutation) -> None:
         v = m.value  # type: ignore[union-attr]
         if type(v) in (Ref, list, dict):
             _check_refs(v, nxt)
-        n = state.nodes.get(node_id) if type(state) is Overlay else None
-        if n is None:  # not yet copied into an overlay: look it up, copy on write
+        if type(state) is not Overlay:  # replay: change the node in place
             n = state.get(node_id)
             if n is None or n.deleted:
                 _live_node(state, node_id)  # raises the right error
             state.replace_field(node_id, m.field, v)  # type: ignore[union-attr]
+            return
+        # Staging: copy the node into the overlay on first write (shallowly: the
+        # new value is the overlay's own, the old one stays shared).
+        nodes = state.nodes
+        n = nodes.get(node_id)
+        if n is None:
+            n = state.parent.get(node_id)
+            if n is None or n.deleted:
+                _live_node(state, node_id)  # raises the right error
+            n = nodes[node_id] = n.shallow_copy()  # type: ignore[union-attr]
         elif n.deleted:
             _live_node(state, node_id)
-        else:  # the overlay's own copy
-            n.fields[m.field] = v  # type: ignore[union-attr]
-            state._owned.add((node_id, m.field))  # type: ignore[union-attr]
+        n.fields[m.field] = v  # type: ignore[union-attr]
+        state._owned.add((node_id, m.field))  # type: ignore[union-attr]
         return
     if t is Create:
         if m.node != nxt:

@@ -143,7 +143,14 @@ def put_mutation(out: bytearray, m: Mutation) -> None:
         raise InvalidValueError(f"node id {node!r} is out of range (§11)")
     if t is Set:
         out.append(OP_SET)
-        put_uvarint(out, m.node)
+        if node < 0x4000:  # one or two uvarint bytes: most ids, inlined
+            if node < 0x80:
+                out.append(node)
+            else:
+                out.append((node & 0x7F) | 0x80)
+                out.append(node >> 7)
+        else:
+            put_uvarint(out, node)
         _put_field(out, m.field)  # type: ignore[union-attr]
         put_value(out, m.value)  # type: ignore[union-attr]
     elif t is Create:

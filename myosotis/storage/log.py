@@ -91,6 +91,9 @@ class LogFile:
         self.failed: str | None = None  # set once a write or sync failed (fail-stop)
         self.inode = os.fstat(fd).st_ino
         self._verified: set[int] = set()  # frame indices whose payload CRC was checked
+        # Frames from this index on were appended by this handle, so they are
+        # right by construction (a writer never rescans after appending).
+        self._appended_from: int | None = None
 
     # ------------------------------------------------------------------ open
 
@@ -193,6 +196,7 @@ class LogFile:
         self.failed = None
         self.inode = os.fstat(fd).st_ino
         self._verified = set()
+        self._appended_from = None
         size = self.fileops.size(fd)
         self.map.ensure(size)
         check_file_header(self.map.whole(), size, self.path)
@@ -206,6 +210,9 @@ class LogFile:
         Readers scan under the shared truncation guard (see lock.py); a writer
         cuts a torn tail under the exclusive one.
         """
+        # Scanned frames are unverified; _appended_from marks frames as verified
+        # only because nothing is scanned after this handle appends.
+        assert self._appended_from is None, "a writer scans only before it appends"
         start_count = len(self.frames)
         start = self.valid_end
         if self.readonly:
@@ -302,7 +309,8 @@ class LogFile:
         Zero-copy: the view points into the map and stays valid while
         referenced. Raises CorruptFileError when the frame fails its check.
         """
-        if i not in self._verified and not self._payload_ok(i):
+        if (self._appended_from is None or i < self._appended_from) and \
+                i not in self._verified and not self._payload_ok(i):
             raise CorruptFileError("frame payload checksum does not match (R26)",
                                    self.frame_offset(i))
         _, start, stop = self._frame_bounds(i)
@@ -372,7 +380,8 @@ class LogFile:
         index = len(self.frames)
         self.frames.offsets.append(start)
         self.frames.kinds.append(kind)
-        self._verified.add(index)
+        if self._appended_from is None:
+            self._appended_from = index
         self.valid_end, self.size, self.free_bytes = end, size, size - end
         return index
 
