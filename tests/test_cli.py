@@ -454,7 +454,8 @@ def test_show_at_any_commit_with_fields_and_references(cli: Run, agent_file: Pat
 def test_commits_are_named_by_seq_id_prefix_head_and_head_tilde_n(
         cli: Run, agent_file: Path) -> None:
     ids = [c["id"] for c in js(cli("history", "--reverse", "--json"))["commits"]]
-    for name, seq in [("2", 2), (ids[1], 2), (ids[1][:8], 2), ("HEAD", 3), ("HEAD~2", 1),
+    # a 12-digit prefix: a shorter one of decimal digits only would name a seq number
+    for name, seq in [("2", 2), (ids[1], 2), (ids[1][:12], 2), ("HEAD", 3), ("HEAD~2", 1),
                       ("head~1", 2)]:
         assert js(cli("ls", "--at", name, "--json"))["at"] == {"staged": False, "seq": seq,
                                                                "id": ids[seq - 1]}, name

@@ -10,7 +10,7 @@ import pytest
 from myosotis.errors import FileMissingError, LockedError, ReadOnlyError
 from myosotis.format.constants import HEADER_SIZE, KIND_COMMIT
 from myosotis.format.header import encode_file_header
-from myosotis.storage.log import LogFile
+from myosotis.storage.log import LogFile, free_space_end
 
 
 def test_new_file_is_exactly_the_header(tmp_path: Path) -> None:
@@ -58,6 +58,41 @@ def test_reader_refresh_sees_frames_appended_by_the_writer(tmp_path: Path) -> No
         assert bytes(reader.payload(0)) == b"x" * 10
         with pytest.raises(ReadOnlyError):
             reader.append(KIND_COMMIT, b"y", durable=False)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_durable_appends_reserve_free_space_and_fill_it(tmp_path: Path) -> None:
+    """FORMAT.md §3, the reference writer's policy: a durable frame that does not fit
+    is followed by zeros up to free_space_end; frames that fit go over the zeros
+    without growing the file; a frame at least as large as that space gets none;
+    durability "none" reserves nothing. A reader sees every frame at each step."""
+    path = str(tmp_path / "a.myo")
+    writer = LogFile.open(path)
+    reader = LogFile.open(path, readonly=True)
+    try:
+        writer.append(KIND_COMMIT, b"a" * 100, durable=True)  # frame [32, 152)
+        assert free_space_end(32, 152) == 4096 and os.path.getsize(path) == 4096
+        assert (writer.valid_end, writer.free_bytes) == (152, 4096 - 152)
+        for i in range(30):  # 30 frames of 120 bytes fit in the 3,944 free bytes
+            writer.append(KIND_COMMIT, bytes([i]) * 104, durable=True)
+            assert os.path.getsize(path) == 4096
+        assert reader.refresh() == 31 and reader.free_bytes == writer.free_bytes
+        assert bytes(reader.payload(30)) == bytes([29]) * 104
+        end = writer.valid_end
+        writer.append(KIND_COMMIT, b"b" * 400, durable=True)  # does not fit: more zeros
+        size = free_space_end(end, writer.valid_end)
+        assert size > writer.valid_end and os.path.getsize(path) == size
+        big = 1 << 20  # larger than a sixteenth of the file: no free space after it
+        start = writer.valid_end
+        writer.append(KIND_COMMIT, b"c" * big, durable=True)
+        assert free_space_end(start, writer.valid_end) == writer.valid_end
+        assert os.path.getsize(path) == writer.valid_end and writer.free_bytes == 0
+        writer.append(KIND_COMMIT, b"d" * 10, durable=False)  # "none": no reservation
+        assert os.path.getsize(path) == writer.valid_end
+        assert reader.refresh() == 3 and reader.torn_bytes == reader.free_bytes == 0
+        assert Path(path).read_bytes().endswith(b"d" * 10 + bytes(6))  # frame, padding
     finally:
         reader.close()
         writer.close()

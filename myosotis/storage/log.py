@@ -60,16 +60,19 @@ FREE_SPACE_GRANULE = 4096
 FREE_SPACE_MAX = 1 << 20
 
 
-def free_space_end(frame_end: int) -> int:
-    """File size a durable writer leaves after a frame ending at ``frame_end``
+def free_space_end(frame_start: int, frame_end: int) -> int:
+    """File size a durable writer leaves after a frame ``[frame_start, frame_end)``
     that did not fit in the free space (FORMAT.md §3, reference writer policy).
 
     A sixteenth of the file, at most 1 MiB, rounded up to whole 4 KiB blocks:
     appends grow the file about once per 6% of its size, and free space
-    costs at most that much.
+    costs at most that much. None (``frame_end``) after a frame at least that
+    large: the next such frame would not fit either, so the zeros would only
+    be written twice.
     """
     g = FREE_SPACE_GRANULE
-    return (frame_end + min(frame_end // 16, FREE_SPACE_MAX) + g - 1) // g * g
+    size = (frame_end + min(frame_end // 16, FREE_SPACE_MAX) + g - 1) // g * g
+    return size if frame_end - frame_start < size - frame_end else frame_end
 
 
 class LogFile:
@@ -352,7 +355,8 @@ class LogFile:
                 "The change was not committed; close and reopen the file once the disk is fixed"
             ) from e
         size = max(self.size, end)
-        if end > self.size and durable:
+        reserved = free_space_end(start, end) if durable and end > self.size else end
+        if reserved > end:
             # Reserve free space (§3): appends that land in it change neither
             # the file size nor the block map, so their fdatasync need not
             # commit the file system's journal. Written after the frame, so
@@ -362,7 +366,6 @@ class LogFile:
             # goes on without free space, and zeros that reached the file are
             # free space.
             with contextlib.suppress(OSError):
-                reserved = free_space_end(end)
                 self.fileops.pwrite(self._fd, bytes(reserved - end), end)
                 size = reserved
         if durable:
