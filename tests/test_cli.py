@@ -547,6 +547,24 @@ def test_stats_counts_commits_nodes_and_bytes_by_record_kind(cli: Run, agent_fil
     assert "KIND" in cli("stats").stdout
 
 
+def test_stats_counts_a_torn_last_frame_before_zeros_as_torn_tail(cli: Run,
+                                                                   agent_file: Path) -> None:
+    """§10 step 5: a last frame that fails its payload check is torn, even when zeros
+    follow it; stats agrees with fsck (which repairs it)."""
+    before = js(cli("stats", "--json"))
+    data = bytearray(agent_file.read_bytes())
+    with Memory.open(agent_file, readonly=True) as mem:
+        log = mem.store.log
+        last, end = log.frame_offset(len(log.frames) - 1), log.valid_end
+    data[last + 20] ^= 0xFF
+    agent_file.write_bytes(bytes(data))
+    doc = js(cli("stats", "--json"))
+    assert doc["bytes"]["torn_tail"] == len(data) - last and doc["bytes"]["free_space"] == 0
+    assert doc["bytes"]["checkpoint"] + doc["bytes"]["commit"] == \
+        before["bytes"]["checkpoint"] + before["bytes"]["commit"] - (end - last)
+    assert codes(fsck(code=3)) == [("warning", "torn-tail")]
+
+
 def test_checkpoint_writes_one_only_when_needed(cli: Run, agent_file: Path) -> None:
     doc = js(cli("checkpoint", "--json"))
     assert doc["written"] is True and doc["seq"] == 3 and doc["bytes"] > 0

@@ -289,6 +289,46 @@ def test_enospc_while_reserving_free_space_still_commits(tmp_path: Path, written
     reopen_and_check(path, hashes, head=5)
 
 
+class ShortOfTrailingZeros(FileOps):
+    """The first frame write stores all of the frame but its trailing zero bytes (its
+    padding), then fails with ENOSPC, as a short write on a full disk does."""
+
+    def __init__(self) -> None:
+        self.armed = True
+
+    def pwrite(self, fd: int, data: bytes, offset: int) -> None:
+        if self.armed and data[4] == 1:
+            self.armed = False
+            kept = bytes(data).rstrip(b"\0")
+            assert len(kept) < len(data), "the frame must end with padding"
+            super().pwrite(fd, kept, offset)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        super().pwrite(fd, data, offset)
+
+
+def test_short_write_over_free_space_that_completes_the_frame_is_maybe_committed(
+        tmp_path: Path) -> None:
+    """Over free space (FORMAT.md §3) a short write can leave the frame whole: the bytes
+    it did not write were zeros already. The error must not say "not committed" (a
+    retry would apply the change twice); it says "may or may not", like a failed
+    fsync, and the reopen shows the commit."""
+    path = tmp_path / "f.myo"
+    hashes = base_file(path)
+    with Memory.open(path, fileops=ShortOfTrailingZeros(), checkpoint_floor=HUGE_FLOOR) as mem:
+        assert mem.store.log.free_bytes > 200
+        mem.get(1).goal = "four"  # a payload whose length is not a multiple of 8
+        staged_hash = mem.state_hash()
+        with pytest.raises(WriterFailedError) as ei:
+            mem.commit(label="four")
+        msg = str(ei.value)
+        assert "not committed" not in msg and "may or may not be durable" in msg
+        assert mem.head is not None and mem.head.seq == 3
+    with Memory.open(path, readonly=True) as mem:
+        assert mem.head is not None and mem.head.seq == 4 and mem.head.label == "four"
+        assert mem.state_hash() == staged_hash
+    reopen_and_check(path, [*hashes, staged_hash], head=4)
+
+
 # ---------------------------------------------------------------------- checkpoints
 
 

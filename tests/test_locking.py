@@ -265,3 +265,52 @@ def test_readers_in_other_processes_only_ever_see_committed_states(tmp_path: Pat
             if p.poll() is None:
                 p.kill()
             p.communicate(timeout=20)
+
+
+STEP5_READER_SRC = r'''
+import sys, time
+from myosotis.storage.log import LogFile
+r = LogFile.open(sys.argv[1], readonly=True)
+orig = LogFile._payload_ok
+def paused(self, i):
+    print("CHECKING", flush=True)  # §10 step 5 on the newest frame: the parent opens a writer
+    time.sleep(1.0)  # long enough for that writer to cut the frame, if nothing stops it
+    return orig(self, i)
+LogFile._payload_ok = paused
+print("ADDED", r.refresh(), flush=True)
+'''
+
+
+def test_a_writer_cannot_cut_the_torn_frame_a_reader_is_checking(tmp_path: Path) -> None:
+    """A reader checks the newest frame in full (§10 step 5) while it holds the shared
+    truncation guard, so a writer that opens meanwhile and cuts that torn frame waits
+    for it; the reader never touches cut bytes (which would be SIGBUS)."""
+    from myosotis.format.constants import KIND_COMMIT
+    from myosotis.format.header import encode_frame
+    from myosotis.storage.log import LogFile
+
+    path = tmp_path / "t.myo"
+    w = LogFile.open(str(path))
+    w.append(KIND_COMMIT, b"a" * 4048, durable=False)  # the next frame starts a new page
+    end = w.valid_end
+    w.close()
+    torn = bytearray(encode_frame(KIND_COMMIT, b"x" * 100_000))
+    torn[-10] ^= 1  # a dead writer's last frame: header-valid, payload CRC fails
+    with open(path, "r+b") as f:
+        f.seek(end)
+        f.write(torn)
+    reader = spawn_python(STEP5_READER_SRC, str(path))
+    try:
+        read_line(reader, "CHECKING")
+        writer = LogFile.open(str(path))  # cuts the torn frame, once it may
+        try:
+            assert writer.valid_end == end and writer.torn_bytes == 0
+        finally:
+            writer.close()
+        assert read_line(reader, "ADDED") == "ADDED 0"  # the torn frame was ignored
+        assert reader.wait(timeout=30) == 0, reader.stderr.read() if reader.stderr else ""
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+        reader.communicate(timeout=10)
+    assert os.path.getsize(path) == end

@@ -120,3 +120,49 @@ def test_writer_removes_temporary_files_left_by_a_dead_writer(tmp_path: Path) ->
     LogFile.open(path).close()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "a.myo", "a.myo.lock", "other.myo.create-1"]
+
+
+def test_reader_racing_the_writer_over_free_space_sees_frames_not_corruption(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer appends over free space while a reader walks it (FORMAT.md §3): the
+    reader reads zeros at its end, then the writer's two new frames land before it
+    reads on. What it read looks like damage followed by a valid frame; a second walk
+    settles it (LogFile._reader_walk), so refresh returns the frames, not an error."""
+    import myosotis.storage.log as logmod
+    from myosotis.format import _helper_py
+
+    path = str(tmp_path / "a.myo")
+    writer = LogFile.open(path)
+    reader = LogFile.open(path, readonly=True)
+    try:
+        writer.append(KIND_COMMIT, b"a" * 100, durable=True)
+        assert reader.refresh() == 1 and reader.free_bytes > 0
+        frame_size = _helper_py._frame_size
+        armed = [True]
+
+        def racing(mv: memoryview, o: int, full: bool) -> int:
+            size = frame_size(mv, o, full)
+            if armed[0] and o == reader.valid_end:  # the reader just read zeros here
+                armed[0] = False
+                writer.append(KIND_COMMIT, b"G" * 40, durable=True)
+                writer.append(KIND_COMMIT, b"H" * 40, durable=True)
+            return size
+
+        monkeypatch.setattr(_helper_py, "_frame_size", racing)
+        monkeypatch.setattr(logmod, "scan_frames", _helper_py.scan_frames)
+        assert reader.refresh() == 2
+        assert not armed[0]  # the race happened
+        assert [bytes(reader.payload(i)) for i in (1, 2)] == [b"G" * 40, b"H" * 40]
+        assert reader.torn_bytes == 0 and reader.valid_end == writer.valid_end
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_a_writer_handle_refresh_finds_nothing_new(tmp_path: Path) -> None:
+    writer = LogFile.open(str(tmp_path / "a.myo"))
+    try:
+        writer.append(KIND_COMMIT, b"a", durable=True)  # leaves free space
+        assert writer.free_bytes > 0 and writer.refresh() == 0
+    finally:
+        writer.close()

@@ -18,6 +18,7 @@ from myosotis.api.memory import Memory, View
 from myosotis.engine.diff import MISSING, Diff, FieldChange, NodeChange
 from myosotis.errors import FieldNotFoundError, NodeNotFoundError
 from myosotis.format.constants import HEADER_SIZE, KIND_NAMES
+from myosotis.format.header import frame_payload_ok
 from myosotis.format.helper import ScanStatus, scan_frames
 from myosotis.format.mutations import Create
 
@@ -462,12 +463,17 @@ def _frame_bytes(path: str) -> tuple[dict[str, tuple[int, int]], int, int]:
             return kinds, 0, 0
         with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm:
             res = scan_frames(mm, HEADER_SIZE, verify_payload=False)
-    ends = [*list(res.offsets)[1:], res.end]
-    for off, kind, end in zip(res.offsets, res.kinds, ends, strict=True):
+            offsets, kinds_seen, valid_end = list(res.offsets), res.kinds, res.end
+            # §10 step 5: a last frame failing its payload check is a torn tail
+            while offsets and not frame_payload_ok(mm, offsets[-1]):
+                valid_end = offsets.pop()
+                kinds_seen = kinds_seen[:-1]
+    ends = [*offsets[1:], valid_end]
+    for off, kind, end in zip(offsets, kinds_seen, ends, strict=True):
         name = KIND_NAMES.get(kind, str(kind))
         n, b = kinds.get(name, (0, 0))
         kinds[name] = (n + 1, b + end - off)
-    tail = size - res.end
-    if res.status == ScanStatus.FREE:
+    tail = size - valid_end
+    if res.status == ScanStatus.FREE and valid_end == res.end:
         return kinds, 0, tail
     return kinds, tail, 0

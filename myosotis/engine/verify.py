@@ -32,8 +32,8 @@ from myosotis.format.constants import (
     SNAPSHOT_PREFIX_SIZE,
     ZERO_HASH,
 )
-from myosotis.format.header import check_file_header, encode_file_header
-from myosotis.format.helper import ScanStatus, crc32c, scan_frames
+from myosotis.format.header import check_file_header, encode_file_header, frame_payload_ok
+from myosotis.format.helper import ScanStatus, scan_frames
 from myosotis.format.image import StateImage, state_hash
 from myosotis.format.records import (
     commit_id,
@@ -165,7 +165,7 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
             res.end))
         start = res.next_valid
     # §10 step 5: a last frame that fails R26/R27 is a torn tail (repeat).
-    while not damaged and offsets and not _frame_ok(mv, offsets[-1]):
+    while not damaged and offsets and not frame_payload_ok(mv, offsets[-1]):
         rep.valid_end = offsets.pop()
         kinds.pop()
         free = False  # the zeros follow a torn frame: the tail is torn
@@ -180,7 +180,7 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
     # (R80); any other frame that fails is corruption, and replay stops there.
     bad_checkpoints: set[int] = set()
     for i, (off, kind) in enumerate(zip(offsets, kinds, strict=True)):
-        if _frame_ok(mv, off):
+        if frame_payload_ok(mv, off):
             continue
         if kind == KIND_CHECKPOINT:
             bad_checkpoints.add(off)
@@ -199,14 +199,6 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
         name = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis"}[kind]
         rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + 16 + n + (-n % 8)
     _replay(mv, offsets, kinds, rep, progress, bad_checkpoints)
-
-
-def _frame_ok(mv: memoryview, off: int) -> bool:
-    """R26 and R27 for the header-valid frame at ``off``."""
-    n, _, _, payload_crc, _ = FRAME_HEADER_STRUCT.unpack_from(mv, off)
-    start = off + 16
-    return crc32c(mv[start:start + n]) == payload_crc and not any(
-        mv[start + n:start + n + (-n % 8)])
 
 
 def _payload(mv: memoryview, off: int) -> memoryview:

@@ -9,6 +9,7 @@ from myosotis.errors import CorruptFileError, NotAMyosotisFileError, Unsupported
 from myosotis.format.constants import (
     FORMAT_VERSION,
     FRAME_ALIGN,
+    FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     HEADER_STRUCT,
     MAGIC,
@@ -68,3 +69,12 @@ def encode_frame(kind: int, payload: bytes) -> bytes:
     n = len(payload)
     head = _FRAME_PREFIX.pack(n, kind, _RESERVED3, crc32c(payload))
     return b"".join((head, _U32.pack(crc32c(head)), payload, _PADDING[-n % FRAME_ALIGN]))
+
+
+def frame_payload_ok(buf: Any, off: int) -> bool:
+    """R26 and R27 for the header-valid frame at ``off`` of ``buf`` (a whole file's
+    bytes or map): the payload CRC matches and the padding is zero."""
+    n, _, _, payload_crc, _ = FRAME_HEADER_STRUCT.unpack_from(buf, off)
+    start = off + 16
+    return crc32c(buf[start:start + n]) == payload_crc and not any(
+        buf[start + n:start + n + (-n % FRAME_ALIGN)])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import dataclasses
 import errno
 import glob
 import os
@@ -31,7 +32,7 @@ from myosotis.errors import (
 )
 from myosotis.format.constants import FRAME_HEADER_SIZE, FRAME_HEADER_STRUCT, HEADER_SIZE
 from myosotis.format.header import check_file_header, encode_file_header, encode_frame, padding
-from myosotis.format.helper import ScanStatus, crc32c, scan_frames
+from myosotis.format.helper import ScanResult, ScanStatus, crc32c, scan_frames
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.lock import WriterLock, truncation_guard
 from myosotis.storage.mapping import FileMap
@@ -55,6 +56,8 @@ class FrameIndex:
         del self.offsets[n:]
         del self.kinds[n:]
 
+
+_RESCANS = 8  # walks a reader repeats to tell a racing writer from damage
 
 FREE_SPACE_GRANULE = 4096
 FREE_SPACE_MAX = 1 << 20
@@ -210,19 +213,61 @@ class LogFile:
     def _scan(self, size: int) -> int:
         """Walk frames from ``valid_end`` to ``size``; return how many were added.
 
-        Readers scan under the shared truncation guard (see lock.py); a writer
-        cuts a torn tail under the exclusive one.
+        Readers scan under the shared truncation guard (see lock.py), §10
+        step 5 included: it reads the newest frame, which a writer opening
+        meanwhile may cut as a torn tail. A writer cuts a torn tail under the
+        exclusive guard.
         """
         # Scanned frames are unverified; _appended_from marks frames as verified
         # only because nothing is scanned after this handle appends.
         assert self._appended_from is None, "a writer scans only before it appends"
         start_count = len(self.frames)
-        start = self.valid_end
         if self.readonly:
             with truncation_guard(self._fd, exclusive=False):
-                result = self._scan_mapped(start, size)
+                result, size = self._reader_walk(size)
+                end = self._take_frames(result, start_count)
         else:
-            result = self._scan_mapped(start, size)
+            result = self._scan_mapped(self.valid_end, size)
+            end = self._take_frames(result, start_count)
+        self.valid_end, self.size = end, size
+        # Zeros after the last frame are free space (§10 step 3) unless step 5
+        # moved the end back over a torn frame: then the tail is torn.
+        if result.status == ScanStatus.FREE and end == result.end:
+            self.free_bytes, self.torn_bytes = size - end, 0
+        else:
+            self.free_bytes, self.torn_bytes = 0, size - end
+        if self.torn_bytes and not self.readonly:
+            self._cut_tail()
+        return len(self.frames) - start_count
+
+    def _reader_walk(self, size: int) -> tuple[ScanResult, int]:
+        """The §10 walk for a reader, and the file size it covers.
+
+        The writer may be writing frames over its free space (§3) while we
+        read them: a frame read half-written looks damaged, and the frame the
+        writer wrote after it valid, which is what corruption looks like. The
+        writer finishes a frame before it starts the next, so walking again
+        settles it: damage reported twice at the same offset is real. Damage
+        that keeps moving (a writer faster than us) is left for the next
+        refresh, as a torn tail is.
+        """
+        result = self._scan_mapped(self.valid_end, size)
+        for _ in range(_RESCANS):
+            if result.status != ScanStatus.CORRUPT:
+                break
+            size = self.fileops.size(self._fd)
+            again = self._scan_mapped(self.valid_end, size)
+            if again.status == ScanStatus.CORRUPT and again.end == result.end:
+                break
+            result = again
+        else:
+            if result.status == ScanStatus.CORRUPT:
+                result = dataclasses.replace(result, status=ScanStatus.TORN, next_valid=None)
+        return result, size
+
+    def _take_frames(self, result: ScanResult, start_count: int) -> int:
+        """Add the frames of ``result`` (refusing corruption, §10 step 4), drop a torn
+        last frame (step 5), and return the valid end."""
         if result.status == ScanStatus.CORRUPT:
             # Frames after the damage are valid: dropping them would silently
             # lose commits, so refuse (FORMAT.md §10 step 4).
@@ -239,18 +284,9 @@ class LogFile:
                 break
             end = self.frames.offsets[last]
             self.frames.truncate(last)
-        self.valid_end, self.size = end, size
-        # Zeros after the last frame are free space (§10 step 3) unless step 5
-        # moved the end back over a torn frame: then the tail is torn.
-        if result.status == ScanStatus.FREE and end == result.end:
-            self.free_bytes, self.torn_bytes = size - end, 0
-        else:
-            self.free_bytes, self.torn_bytes = 0, size - end
-        if self.torn_bytes and not self.readonly:
-            self._cut_tail()
-        return len(self.frames) - start_count
+        return end
 
-    def _scan_mapped(self, start: int, size: int):  # type: ignore[no-untyped-def]
+    def _scan_mapped(self, start: int, size: int) -> ScanResult:
         self.map.ensure(size)
         return scan_frames(self.map.view(0, size), start, verify_payload=False)
 
@@ -273,6 +309,8 @@ class LogFile:
 
         Raises CorruptFileError if the file shrank below what was read.
         """
+        if not self.readonly:
+            return 0  # a writer knows every frame it wrote
         size = self.fileops.size(self._fd)
         if size < self.valid_end:
             raise CorruptFileError(
@@ -346,9 +384,17 @@ class LogFile:
         try:
             self.fileops.pwrite(self._fd, frame, start)
         except OSError as e:
+            self.failed = f"write failed: {os.strerror(e.errno) if e.errno else e}"
+            if self._frame_in_file(start, frame):
+                # Written over free space, the bytes the write did not reach
+                # can be zeros that were already there (padding, say): the
+                # frame is whole, and a reopen would show the commit.
+                raise WriterFailedError(
+                    f"{self.path}: {self.failed}, yet the frame reached the file whole, so it "
+                    "may or may not be durable. This handle refuses further commits: close, "
+                    "reopen and check mem.head before retrying the change") from e
             # A partial frame is a torn tail: the next writer cuts it off, so
             # the change is certainly not committed.
-            self.failed = f"write failed: {os.strerror(e.errno) if e.errno else e}"
             hint = " (disk full?)" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
             raise WriterFailedError(
                 f"{self.path}: writing a {len(frame)}-byte frame failed: {self.failed}{hint}. "
@@ -387,6 +433,13 @@ class LogFile:
             self._appended_from = index
         self.valid_end, self.size, self.free_bytes = end, size, size - end
         return index
+
+    def _frame_in_file(self, start: int, frame: bytes) -> bool:
+        """Whether the file now holds ``frame`` at ``start`` (True when it cannot tell)."""
+        try:
+            return os.pread(self._fd, len(frame), start) == frame
+        except OSError:
+            return True
 
     def sync(self) -> None:
         """Make everything appended so far durable (for durability="none" users).
