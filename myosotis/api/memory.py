@@ -120,10 +120,11 @@ class Memory(_Reader):
 
         ``durability="full"`` (default): ``commit`` returns only after the commit
         is on stable storage; the file keeps some zeroed free space at its end,
-        so most commits do not grow it (FORMAT.md §3). ``"none"``: no fsync; a crash of the machine may lose
-        the commits since the last ``sync()``, and if the disk wrote their pages
-        out of order, open then reports the damaged tail as corruption (``myo
-        fsck`` shows it; commits made durable by ``sync()`` are intact). ``clock`` returns
+        so most commits do not grow it (FORMAT.md §3). ``"none"``: no fsync; a
+        crash of the machine may lose the commits since the last ``sync()``, and
+        if the disk wrote their pages out of order, open then reports the damaged
+        tail as corruption (``myo fsck`` shows it; commits made durable by
+        ``sync()`` are intact). ``clock`` returns
         microseconds since the epoch (inject one for byte-identical files).
         ``lock_timeout`` waits that many seconds for the writer lock.
         Raises LockedError, NotAMyosotisFileError, UnsupportedVersionError,
