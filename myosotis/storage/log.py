@@ -20,6 +20,7 @@ import dataclasses
 import errno
 import glob
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -57,7 +58,8 @@ class FrameIndex:
         del self.kinds[n:]
 
 
-_RESCANS = 8  # walks a reader repeats to tell a racing writer from damage
+# Pauses (s) before the walks a reader repeats to tell a racing writer from damage
+_RESCAN_PAUSES = (0.0, 0.001, 0.01, 0.0, 0.001, 0.01, 0.0, 0.001, 0.01)
 
 FREE_SPACE_GRANULE = 4096
 FREE_SPACE_MAX = 1 << 20
@@ -247,22 +249,24 @@ class LogFile:
         read them: a frame read half-written looks damaged, and the frame the
         writer wrote after it valid, which is what corruption looks like. The
         writer finishes a frame before it starts the next, so walking again
-        settles it: damage reported twice at the same offset is real. Damage
-        that keeps moving (a writer faster than us) is left for the next
-        refresh, as a torn tail is.
+        settles it: only the same damage found by three walks, the last two
+        after short pauses, is reported. Damage that keeps moving (a writer
+        faster than us) is left for the next refresh, as a torn tail is.
         """
         result = self._scan_mapped(self.valid_end, size)
-        for _ in range(_RESCANS):
-            if result.status != ScanStatus.CORRUPT:
+        confirmations = 0
+        for pause in _RESCAN_PAUSES:
+            if result.status != ScanStatus.CORRUPT or confirmations == 2:
                 break
+            time.sleep(pause)
             size = self.fileops.size(self._fd)
             again = self._scan_mapped(self.valid_end, size)
-            if again.status == ScanStatus.CORRUPT and again.end == result.end:
-                break
+            same = again.status == ScanStatus.CORRUPT and again.end == result.end and \
+                again.next_valid == result.next_valid
+            confirmations = confirmations + 1 if same else 0
             result = again
-        else:
-            if result.status == ScanStatus.CORRUPT:
-                result = dataclasses.replace(result, status=ScanStatus.TORN, next_valid=None)
+        if result.status == ScanStatus.CORRUPT and confirmations < 2:
+            result = dataclasses.replace(result, status=ScanStatus.TORN, next_valid=None)
         return result, size
 
     def _take_frames(self, result: ScanResult, start_count: int) -> int:
