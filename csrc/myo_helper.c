@@ -761,7 +761,16 @@ static int frame_ok(const uint8_t *buf, uint64_t len, uint64_t o, int full,
     if (len - o < MYO_FRAME_HEADER_SIZE) { /* R20 */
         return 0;
     }
-    const uint8_t *h = buf + o;
+    /*
+     * Every check below reads this one copy of the header. A reader may walk
+     * free space (FORMAT.md §3) while the writer writes a frame there, and
+     * the writer's bytes can become visible in any order: a length read
+     * before it is written and a CRC read after would pass R21 with the
+     * wrong length and send the walk off the frame boundaries. A copy that
+     * mixes old zeros and new bytes fails R21 (or R22) instead.
+     */
+    uint8_t h[MYO_FRAME_HEADER_SIZE];
+    memcpy(h, buf + o, sizeof h);
     uint32_t n = load_u32le(h + FH_PAYLOAD_LENGTH);
     uint8_t kind = h[FH_KIND];
     if (kind < KIND_MIN || kind > KIND_MAX) { /* R22 */
@@ -782,7 +791,7 @@ static int frame_ok(const uint8_t *buf, uint64_t len, uint64_t o, int full,
         return 0;
     }
     if (full) {
-        const uint8_t *payload = h + MYO_FRAME_HEADER_SIZE;
+        const uint8_t *payload = buf + o + MYO_FRAME_HEADER_SIZE;
         for (uint32_t i = 0; i < pad; i++) { /* R27 */
             if (payload[(size_t)n + i] != 0) {
                 return 0;

@@ -164,14 +164,17 @@ def _frame_size(mv: memoryview, o: int, full: bool) -> int:
     length = len(mv)
     if length - o < FRAME_HEADER_SIZE:  # R20
         return 0
-    n, kind, reserved, payload_crc, header_crc = _FRAME_HEADER.unpack_from(mv, o)
+    # One copy of the header for every check, as in the C code: a writer may be
+    # writing this frame into free space (§3), its bytes visible in any order.
+    head = bytes(mv[o : o + FRAME_HEADER_SIZE])
+    n, kind, reserved, payload_crc, header_crc = _FRAME_HEADER.unpack_from(head)
     if not _KIND_MIN <= kind <= _KIND_MAX:  # R22
         return 0
     if reserved != _ZERO3:  # R23
         return 0
     if n > MAX_PAYLOAD:  # R24
         return 0
-    if crc32c(mv[o : o + _HEADER_CRC_SPAN]) != header_crc:  # R21
+    if crc32c(head[:_HEADER_CRC_SPAN]) != header_crc:  # R21
         return 0
     pad = (FRAME_ALIGN - n % FRAME_ALIGN) % FRAME_ALIGN
     size: int = FRAME_HEADER_SIZE + n + pad
