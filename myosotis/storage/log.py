@@ -32,8 +32,14 @@ from myosotis.errors import (
     WriterFailedError,
 )
 from myosotis.format.constants import FRAME_HEADER_SIZE, FRAME_HEADER_STRUCT, HEADER_SIZE
-from myosotis.format.header import check_file_header, encode_file_header, encode_frame, padding
-from myosotis.format.helper import ScanResult, ScanStatus, crc32c, scan_frames
+from myosotis.format.header import (
+    check_file_header,
+    encode_file_header,
+    encode_frame,
+    frame_payload_ok,
+    padding,
+)
+from myosotis.format.helper import ScanResult, ScanStatus, scan_frames
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.lock import WriterLock, truncation_guard
 from myosotis.storage.mapping import FileMap
@@ -59,7 +65,7 @@ class FrameIndex:
 
 
 # Pauses (s) before the walks a reader repeats to tell a racing writer from damage
-_RESCAN_PAUSES = (0.0, 0.001, 0.01, 0.0, 0.001, 0.01, 0.0, 0.001, 0.01)
+_RESCAN_PAUSES = (0.0, 0.001, 0.01) * 3
 
 FREE_SPACE_GRANULE = 4096
 FREE_SPACE_MAX = 1 << 20
@@ -340,10 +346,7 @@ class LogFile:
 
     def _payload_ok(self, i: int) -> bool:
         off, start, stop = self._frame_bounds(i)
-        head = self.map.view(off, start)
-        pad = self.map.view(stop, stop + padding(stop - start))
-        ok = (crc32c(self.map.view(start, stop)) == int.from_bytes(head[8:12], "little")
-              and not any(pad))
+        ok = frame_payload_ok(self.map.view(0, stop + padding(stop - start)), off)
         if ok:
             self._verified.add(i)
         return ok
