@@ -23,6 +23,7 @@ from myosotis.errors import (
     NodeNotFoundError,
     NotAMyosotisFileError,
     ReadOnlyError,
+    UncommittedChangesWarning,
     UnsupportedVersionError,
     WriterFailedError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidOperationError",
     "InvalidValueError", "ListProxy", "LockedError", "MapProxy", "Memory",
     "MissingAttributeError", "MyosotisError", "Node", "NodeChange", "NodeNotFoundError",
-    "NotAMyosotisFileError", "ReadOnlyError", "Ref", "UnsupportedVersionError", "View",
+    "NotAMyosotisFileError", "ReadOnlyError", "Ref", "UncommittedChangesWarning",
+    "UnsupportedVersionError", "View",
     "WriterFailedError",
 ]

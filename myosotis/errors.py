@@ -96,3 +96,19 @@ class InvalidOperationError(MyosotisError, ValueError):
 
 class DeletedNodeError(InvalidOperationError):
     """The node is tombstoned: it stays readable but can no longer change."""
+
+
+# --------------------------------------------------------------------------
+# warnings
+
+
+class UncommittedChangesWarning(UserWarning):
+    """Staged changes were dropped because the memory was closed without a commit.
+
+    Emitted by ``Memory.close()``, at the end of a ``with`` block (also one left
+    by an exception, which it never replaces) and when a memory with staged
+    changes is garbage collected. Like ``ResourceWarning`` it reports work that
+    was lost silently, but it is a ``UserWarning`` so it is shown by default
+    (``ResourceWarning`` is hidden unless ``-W default`` or ``-X dev``). Call
+    ``discard()`` before closing to drop changes on purpose, without it.
+    """

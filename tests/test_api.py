@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import pickle
 import struct
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,7 @@ from myosotis import (
     NodeNotFoundError,
     ReadOnlyError,
     Ref,
+    UncommittedChangesWarning,
     View,
 )
 
@@ -43,7 +45,9 @@ from myosotis import (
 def mem(mem_path: str, clock: FixedClock) -> Iterator[Memory]:
     m = Memory.open(mem_path, clock=clock)
     yield m
-    m.close()
+    with warnings.catch_warnings():  # a test may end with changes staged on purpose
+        warnings.simplefilter("ignore", UncommittedChangesWarning)
+        m.close()
 
 
 def reopen(mem: Memory, clock: FixedClock | None = None, **kw: Any) -> Memory:
@@ -235,6 +239,7 @@ def test_reference_reads_back_as_a_handle(mem: Memory) -> None:
         task.other = Ref(1)
         assert task.other == owner
     finally:
+        mem.discard()
         mem.close()
 
 
@@ -266,6 +271,7 @@ def test_reference_to_a_node_of_another_memory_is_refused(mem: Memory, tmp_path:
         with pytest.raises(InvalidValueError, match="another memory"):
             n.friend = foreign
         assert "friend" not in n
+        other.discard()
 
 
 # --------------------------------------------------------------------------
@@ -330,6 +336,7 @@ def test_ids_are_never_reused_after_delete_or_reopen(mem: Memory) -> None:
         assert mem.next_node_id == 4
         assert mem.create("A").id == 4
     finally:
+        mem.discard()
         mem.close()
 
 

@@ -6,13 +6,19 @@ right after commits, discards and refreshes, and fails clearly after close.
 Lists and maps read from a node come back as proxies whose in-place edits
 become path-addressed mutations (FORMAT.md §6), so ``node.items.append(x)``
 writes one small mutation and is never silently lost.
+
+Every mutator is all or nothing: one that needs several mutations (``extend``,
+``update``, ``clear``, ``reverse``, ``del lst[a:b]``) first tries all of them
+on a scratch copy of the one container they edit (:func:`_stage_all`), so a
+rejected change stages nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping, MutableSequence
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping, MutableSequence
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
+from myosotis.engine.graph import NodeState, SingleNode, apply
 from myosotis.errors import (
     FieldNotFoundError,
     InvalidOperationError,
@@ -31,19 +37,83 @@ from myosotis.format.mutations import (
     Path,
     Set,
     Unset,
+    put_mutation,
 )
-from myosotis.format.values import Ref
+from myosotis.format.values import Ref, clone
 
 if TYPE_CHECKING:
-    from myosotis.engine.graph import NodeState
+    from myosotis.engine.graph import GraphState, Overlay
+    from myosotis.engine.segments import HistoricalState
 
 
 class Source(Protocol):
     """What a handle needs from a Memory or a View."""
 
     def _node_state(self, node_id: int) -> NodeState: ...
+    def _read_state(self) -> GraphState | Overlay | HistoricalState: ...
     def _stage(self, m: Mutation) -> None: ...
     def _owns(self, handle: Node) -> bool: ...
+
+
+# --------------------------------------------------------------------------
+# all-or-nothing staging
+
+
+def _copy_along(v: Any, path: Path) -> Any:
+    """``v`` with the containers along ``path`` copied shallowly (a bad step stops the
+    copy: graph.apply reports it before editing anything)."""
+    t = type(v)
+    if t is not list and t is not dict:
+        return v
+    c: Any = list(v) if t is list else dict(v)
+    if path:
+        step = path[0]
+        if (t is list and type(step) is int and 0 <= step < len(c)) or \
+                (t is dict and type(step) is str and step in c):
+            c[step] = _copy_along(c[step], path[1:])
+    return c
+
+
+def _stage_all(src: Source, node_id: int, field: str, path: Path,
+               ms: list[Mutation]) -> None:
+    """Stage every mutation of ``ms`` (edits of one container: ``field`` at ``path``
+    of node ``node_id``), or raise and stage none.
+
+    One mutation goes straight to ``src._stage``, which already rolls a
+    rejected one back. Several are first tried, in order, on a scratch copy of
+    the node in which only the containers along ``path`` are copied: each is
+    encoded (``put_mutation``: types and limits) and applied (``graph.apply``:
+    R50–R53, the rules staging checks), so whatever would reject one of them
+    half way rejects the batch here, before anything is staged. A batch that
+    passes stages the same mutations against the same state, which then
+    succeed. (An asynchronous exception, such as KeyboardInterrupt, arriving
+    between two of the real stagings is not covered.)
+    """
+    if len(ms) > 1:
+        state = src._read_state()
+        node = state.get(node_id)
+        if node is not None:
+            fields = dict(node.fields)
+            if field in fields:
+                fields[field] = _copy_along(fields[field], path)
+            node = NodeState(node.type, fields, node.deleted)
+        scratch = SingleNode(node_id, node)
+        scratch.next_node_id = state.next_node_id  # references are checked (R51)
+        buf = bytearray()
+        for m in ms:
+            put_mutation(buf, m)
+            apply(scratch, m)
+            buf.clear()
+    for m in ms:
+        src._stage(m)
+
+
+def _same_place(value: Any, src: Source, node_id: int, field: str, path: Path) -> bool:
+    """True if ``value`` is a proxy of exactly this place (``x.items += [...]`` assigns
+    the extended list back to where it is: nothing to stage)."""
+    t = type(value)
+    return (t is ListProxy or t is MapProxy) and value._src is src and \
+        value._node == node_id and value._field == field and value._path == path
 
 
 # --------------------------------------------------------------------------
@@ -185,6 +255,8 @@ class Node:
             raise InvalidValueError(f"field names are strings, not {type(name).__name__}")
         t = type(value)
         if not (t is str or t is int or t is float or t is bool or value is None):
+            if _same_place(value, self._src, self._id, name, ()):
+                return
             value = to_stored(value, self._src)  # scalars are stored as they are
         self._src._stage(Set(self._id, name, value))
 
@@ -310,16 +382,21 @@ class ListProxy(_Proxy, MutableSequence[Any]):
             raise InvalidOperationError("slice assignment is not supported on stored lists; "
                                         "assign the whole field or edit element by element")
         j = self._index(i, len(self._expect()))
+        if _same_place(value, self._src, self._node, self._field, (*self._path, j)):
+            return  # ``lst[j] += [...]`` assigns lst[j] to itself
         self._src._stage(ListReplace(self._node, self._field, self._path, j,
                                      to_stored(value, self._src)))
 
     def __delitem__(self, i: Any) -> None:
         if isinstance(i, slice):
-            for j in sorted(range(*i.indices(len(self._expect()))), reverse=True):
-                del self[j]
+            gone = sorted(range(*i.indices(len(self._expect()))), reverse=True)
+            self._stage_all([ListRemove(self._node, self._field, self._path, j) for j in gone])
             return
         j = self._index(i, len(self._expect()))
         self._src._stage(ListRemove(self._node, self._field, self._path, j))
+
+    def _stage_all(self, ms: list[Mutation]) -> None:
+        _stage_all(self._src, self._node, self._field, self._path, ms)
 
     def insert(self, index: int, value: Any) -> None:
         j = self._index(index, len(self._expect()), insert=True)
@@ -328,6 +405,40 @@ class ListProxy(_Proxy, MutableSequence[Any]):
 
     def append(self, value: Any) -> None:
         self.insert(len(self._expect()), value)
+
+    def extend(self, values: Iterable[Any]) -> None:
+        """Append every value of ``values``; all or nothing (a rejected one stages none)."""
+        stored = [to_stored(v, self._src) for v in values]  # also copies a proxy of self
+        size = len(self._expect())
+        self._stage_all([ListInsert(self._node, self._field, self._path, size + k, v)
+                         for k, v in enumerate(stored)])
+
+    def __iadd__(self, values: Iterable[Any]) -> ListProxy:
+        self.extend(values)
+        return self
+
+    def clear(self) -> None:
+        """Remove every element (all or nothing)."""
+        del self[:]
+
+    def reverse(self) -> None:
+        """Reverse in place (all or nothing), as element replacements."""
+        lst = self._expect()
+        n = len(lst)
+        ms: list[Mutation] = []
+        for j in range(n // 2):
+            k = n - 1 - j
+            ms.append(ListReplace(self._node, self._field, self._path, j, clone(lst[k])))
+            ms.append(ListReplace(self._node, self._field, self._path, k, clone(lst[j])))
+        self._stage_all(ms)
+
+    def pop(self, index: int = -1) -> Any:
+        """Remove the element at ``index`` and return it as a plain copy."""
+        lst = self._expect()
+        j = self._index(index, len(lst))
+        v = to_python(lst[j], self._src)
+        self._src._stage(ListRemove(self._node, self._field, self._path, j))
+        return v
 
     def __iter__(self) -> Iterator[Any]:
         for j, x in enumerate(list(self._expect())):
@@ -363,6 +474,8 @@ class MapProxy(_Proxy, MutableMapping[str, Any]):
         if type(key) is not str:
             raise InvalidValueError(f"map key {key!r} is not a str; map keys must be strings")
         self._expect()
+        if _same_place(value, self._src, self._node, self._field, (*self._path, key)):
+            return  # ``m[k] += [...]`` assigns m[k] to itself
         self._src._stage(MapSet(self._node, self._field, self._path, key,
                                 to_stored(value, self._src)))
 
@@ -370,6 +483,53 @@ class MapProxy(_Proxy, MutableMapping[str, Any]):
         if key not in self._expect():
             raise FieldNotFoundError(f"map has no key {key!r}")
         self._src._stage(MapDelete(self._node, self._field, self._path, key))
+
+    def _stage_all(self, ms: list[Mutation]) -> None:
+        _stage_all(self._src, self._node, self._field, self._path, ms)
+
+    def update(self, other: Any = (), /, **kwargs: Any) -> None:
+        """Set every key of ``other`` (a mapping or key/value pairs) and ``kwargs``, as
+        ``dict.update`` does; all or nothing (a rejected key or value stages none)."""
+        if isinstance(other, Mapping):
+            pairs = [(k, other[k]) for k in other]
+        elif hasattr(other, "keys"):
+            pairs = [(k, other[k]) for k in other.keys()]  # noqa: SIM118 - dict.update does this
+        else:
+            pairs = [(k, v) for k, v in other]
+        pairs += kwargs.items()
+        self._expect()
+        ms: list[Mutation] = []
+        for k, v in pairs:
+            if type(k) is not str:
+                raise InvalidValueError(f"map key {k!r} is not a str; map keys must be strings")
+            ms.append(MapSet(self._node, self._field, self._path, k, to_stored(v, self._src)))
+        self._stage_all(ms)
+
+    def clear(self) -> None:
+        """Remove every key (all or nothing)."""
+        self._stage_all([MapDelete(self._node, self._field, self._path, k)
+                         for k in sorted(self._expect())])
+
+    _NO_DEFAULT: Any = object()
+
+    def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:
+        """Remove ``key`` and return its value as a plain copy (``default`` if absent)."""
+        m = self._expect()
+        if key not in m:
+            if default is MapProxy._NO_DEFAULT:
+                raise FieldNotFoundError(f"map has no key {key!r}")
+            return default
+        v = to_python(m[key], self._src)
+        self._src._stage(MapDelete(self._node, self._field, self._path, key))
+        return v
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove the first key (in key order) and return ``(key, plain copy)``."""
+        m = self._expect()
+        if not m:
+            raise FieldNotFoundError("popitem from an empty map")
+        key = min(m)
+        return key, self.pop(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._expect()))

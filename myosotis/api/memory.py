@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from myosotis.errors import (
     InvalidValueError,
     NodeNotFoundError,
     ReadOnlyError,
+    UncommittedChangesWarning,
 )
 from myosotis.format.constants import CHECKPOINT_FLOOR, MAX_TYPE_NAME
 from myosotis.format.image import state_hash
@@ -32,6 +34,26 @@ from myosotis.storage.fileops import REAL, FileOps
 CommitRef = int | str | Commit
 
 _StateLike = GraphState | Overlay | HistoricalState
+
+
+def _dropped_message(path: str, n: int, how: str) -> str:
+    return (f"{path} was {how} with {n} staged change{'s' if n != 1 else ''} not committed; "
+            f"they were dropped (commit() them first, or discard() to drop them without "
+            f"this warning)")
+
+
+def _close(mem: Memory, stacklevel: int) -> None:
+    """Close ``mem``'s store; warn (UncommittedChangesWarning) when that dropped staged
+    changes. The warning comes last: turned into an error, it finds ``mem`` closed."""
+    store = mem._store
+    if store is None:
+        return
+    dropped = store.pending_count
+    store.close()
+    mem._store = None
+    if dropped:
+        warnings.warn(_dropped_message(mem.path, dropped, "closed"), UncommittedChangesWarning,
+                      stacklevel=stacklevel)
 
 
 class _Reader:
@@ -172,16 +194,38 @@ class Memory(_Reader):
         return self._store is None
 
     def close(self) -> None:
-        """Close the file; uncommitted changes are dropped. Idempotent."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Close the file. Idempotent.
+
+        Uncommitted changes are dropped, with an :class:`UncommittedChangesWarning`
+        saying how many; ``discard()`` first to drop them on purpose, silently.
+        """
+        _close(self, stacklevel=3)
 
     def __enter__(self) -> Memory:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        """Close; staged changes are dropped with a warning, also when an exception
+        leaves the block (the warning never replaces that exception, even under
+        ``-W error``)."""
+        if exc_type is None:
+            _close(self, stacklevel=3)
+            return
+        # warnings turned into errors: the block's own exception goes on
+        with contextlib.suppress(Warning):
+            _close(self, stacklevel=3)
+
+    def __del__(self) -> None:
+        # Like an unclosed file: a memory collected with staged changes says that
+        # they were lost. It does not close the store (a caller may hold
+        # ``mem.store``); the warning must never raise out of a finalizer.
+        store = getattr(self, "_store", None)
+        dropped = getattr(store, "pending_count", 0) if store is not None else 0
+        if dropped:
+            with contextlib.suppress(Exception):
+                warnings.warn(_dropped_message(self.path, dropped, "garbage collected"),
+                              UncommittedChangesWarning, stacklevel=2)
 
     def __repr__(self) -> str:
         if self._store is None:
