@@ -635,6 +635,14 @@ def payload_valid(data: bytes, o: int, n: int) -> bool:
 
 def read_file(data: bytes) -> Dump:
     """Read a whole file following FORMAT.md; raise :class:`SpecError` if it breaks a rule."""
+    if not data:
+        # §2: a file of 0 bytes is a new file, the empty history; nothing to show
+        head = MAGIC + struct.pack("<HHI12s", FORMAT_VERSION, HEADER_SIZE, 0, bytes(12))
+        dump = read_file(head + struct.pack("<I", crc32c(head)))
+        dump.spans.clear()
+        dump.headings.clear()
+        dump.data.update(file_length=0, valid_end=0)
+        return dump
     dump = Dump({})
     spans = dump.spans
     # §2, R10-R12

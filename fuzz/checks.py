@@ -33,6 +33,7 @@ from blake3 import blake3
 
 from myosotis import ListProxy, MapProxy, Memory, MyosotisError, Node
 from myosotis.engine.verify import verify_file
+from myosotis.format.header import encode_file_header
 from myosotis.format.helper import crc32c
 
 try:
@@ -299,7 +300,8 @@ def _check_writer(path: str, data: bytes, reading: Reading) -> None:
                 assert mem.store.head_seq == reading.head_seq
                 assert mem.state_hash() == reading.head_hash
                 cut = os.path.getsize(wpath)
-                assert data[:cut] == Path(wpath).read_bytes(), "recovery changed kept bytes"
+                kept = data or encode_file_header()  # 0 bytes: a new file (FORMAT.md §2)
+                assert kept[:cut] == Path(wpath).read_bytes(), "recovery changed kept bytes"
                 mem.create("Fuzz", n=1)
                 mem.commit("after recovery")
         after = read_everything(wpath)

@@ -46,6 +46,16 @@ class LockedError(MyosotisError):
     """Another writer holds the file; open it with ``readonly=True`` or wait."""
 
 
+class NotARegularFileError(MyosotisError):
+    """The path names a directory, a FIFO, a device or a socket: a Myosotis file is a
+    regular file. Raised before anything is read from it or created beside it."""
+
+
+class InvalidArgumentError(MyosotisError, ValueError):
+    """An argument of ``Memory.open`` (or another entry point) has the wrong type or
+    is out of range; nothing was opened or created."""
+
+
 class ReadOnlyError(MyosotisError):
     """A change was attempted through a read-only handle, view or memory."""
 

@@ -146,8 +146,8 @@ def expected_at_cut(built: Built, cut: int) -> tuple[int, int]:
 
 
 def expected_header_error(cut: int) -> type[MyosotisError]:
-    """A file cut inside its 32-byte header (FORMAT.md §2): 0..7 bytes (an empty file
-    included) lack the magic, R10 "not a Myosotis file"; 8..31 bytes have the magic
+    """A file cut inside its 32-byte header (FORMAT.md §2): 1..7 bytes lack the magic,
+    R10 "not a Myosotis file" (0 bytes is a new file); 8..31 bytes have the magic
     but not the whole header, R12 "at least 32 bytes long": corrupt."""
     return NotAMyosotisFileError if cut < 8 else CorruptFileError
 
@@ -169,6 +169,10 @@ def test_truncation_at_every_offset_reader_sees_the_last_whole_commit(
     seen_seqs = set()
     for cut in range(len(data), -1, -1):
         truncate_to(target, cut)
+        if cut == 0:  # a 0-byte file is a new file, with no commits (FORMAT.md §2)
+            with Memory.open(target, readonly=True) as mem:
+                assert head_seq(mem) == 0 and len(mem) == 0
+            continue
         if cut < 32:
             with pytest.raises(MyosotisError) as ei:
                 Memory.open(target, readonly=True)
@@ -222,6 +226,11 @@ def test_truncation_at_every_offset_writer_cuts_the_torn_tail(
         target.unlink(missing_ok=True)  # a new file each time (cheaper to sync than reuse)
         target.write_bytes(data[:cut])
         ops = RecordingOps() if cut % 50 else REAL
+        if cut == 0:  # a 0-byte file is a new file: the writer writes the header
+            with Memory.open(target, fileops=ops) as mem:
+                assert head_seq(mem) == 0
+            assert read_bytes(target) == data[:32]
+            continue
         if cut < 32:
             with pytest.raises(MyosotisError) as ei:
                 Memory.open(target, fileops=ops)

@@ -160,7 +160,7 @@ def test_creating_a_file_on_a_full_disk_fails_cleanly_and_leaves_nothing(
     with pytest.raises(MyosotisError):
         Memory.open(path)
     assert not path.exists()
-    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "new.myo.lock"]
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # no lock sidecar
 
 
 def test_compaction_on_a_full_disk_fails_cleanly_and_keeps_the_old_file(

@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from myosotis.api.args import check_open_args
 from myosotis.api.handles import Node, to_stored
 from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
@@ -148,11 +149,18 @@ class Memory(_Reader):
         tail as corruption (``myo fsck`` shows it; commits made durable by
         ``sync()`` are intact). ``clock`` returns
         microseconds since the epoch (inject one for byte-identical files).
-        ``lock_timeout`` waits that many seconds for the writer lock.
-        Raises LockedError, NotAMyosotisFileError, UnsupportedVersionError,
-        CorruptFileError.
+        ``lock_timeout`` waits that many seconds for the writer lock. A 0-byte
+        file is a new, empty memory (a writer writes the header into it).
+
+        Every argument is checked before any file is touched
+        (InvalidArgumentError), and a failed open leaves nothing it created (no
+        data file, no lock sidecar). Raises NotARegularFileError (a directory,
+        a FIFO: never waits on one), LockedError, NotAMyosotisFileError,
+        UnsupportedVersionError, CorruptFileError.
         """
-        p = os.fspath(path)
+        p = check_open_args(path, readonly=readonly, durability=durability, clock=clock,
+                            lock_timeout=lock_timeout, fileops=fileops,
+                            checkpoint_floor=checkpoint_floor)
         store = Store.open(p, readonly=readonly, durability=durability,
                            clock=clock or system_clock, fileops=fileops or REAL,
                            lock_timeout=lock_timeout, checkpoint_floor=checkpoint_floor)

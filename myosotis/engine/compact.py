@@ -9,7 +9,9 @@ only on the old file's bytes and ``base``: compaction is deterministic.
 
 The rewrite is atomic (temp file, fsync, rename, directory fsync): a crash
 leaves the old file or the new one, whole. Readers that have the old file
-open keep reading the old inode.
+open keep reading the old inode. The new file takes the old one's mode, and
+the writer locks its inode before the rename (storage/lock.py). Other hard
+links of the old file keep the old file: they are a separate file from then on.
 """
 
 from __future__ import annotations
@@ -64,6 +66,6 @@ def compact(store: Store, base: int) -> CompactResult:
         if store.log.frames.kinds[i] != KIND_CHECKPOINT:
             store.log.payload(i)
     data = compacted_bytes(store, base)
-    write_atomically(store.log.path, data, store.log.fileops)
+    write_atomically(store.log.path, data, store.log.fileops, store.log.writer_lock)
     store.reopen()
     return CompactResult(before, len(data), base, store.state_hash().hex())

@@ -42,7 +42,7 @@ from myosotis.format.records import (
     decode_snapshot_header,
 )
 from myosotis.format.values import DecodeError, iter_refs
-from myosotis.storage.fileops import REAL, FileOps
+from myosotis.storage.fileops import REAL, FileOps, copy_mode, open_regular
 from myosotis.storage.lock import WriterLock, truncation_guard
 
 
@@ -103,15 +103,14 @@ def verify_file(path: str, progress: Callable[[int, int], None] | None = None) -
     """
     rep = VerifyReport(path)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = open_regular(path, os.O_RDONLY)  # never blocks on a FIFO
     except OSError as e:
         raise MyosotisError(f"cannot open {path}: {e.strerror}") from None
     try:
         size = os.fstat(fd).st_size
         rep.file_size = size
         if size == 0:
-            rep.findings.append(Finding("error", "header", "the file is empty", 0))
-            return rep
+            return rep  # a new file, the empty history (FORMAT.md §2)
         # The shared truncation guard keeps a writer from cutting a torn tail
         # while we read it through the map (which would be SIGBUS); see lock.py.
         with truncation_guard(fd, exclusive=False), \
@@ -310,19 +309,21 @@ def repair_file(path: str, lock_timeout: float = 0.0,
                 fileops: FileOps = REAL) -> tuple[VerifyReport, list[str]]:
     """Repair what loses nothing committed; return the report after repair and the actions.
 
-    Takes the writer lock (LockedError if a writer has the file). Cuts a torn
-    tail; rewrites the file without checkpoints that fail, atomically (temp
-    file, fsync, rename, directory fsync). Other findings are left alone.
+    Takes the writer lock (LockedError if a writer has the file, under any of
+    its names). Cuts a torn tail; rewrites the file without checkpoints that
+    fail, atomically (temp file, fsync, rename, directory fsync), with its mode.
+    Other findings are left alone.
     """
     lock = WriterLock(path)
     lock.acquire(lock_timeout)
     actions: list[str] = []
+    done = False
     try:
         rep = verify_file(path)
         torn = [f for f in rep.findings if f.code == "torn-tail"]
         if rep.bad_checkpoints and not rep.errors:
             drop = set(rep.bad_checkpoints)
-            _rewrite_without(path, drop, rep.valid_end, fileops)
+            _rewrite_without(path, drop, rep.valid_end, fileops, lock)
             actions.append(f"dropped {len(drop)} checkpoint(s) that failed verification")
             if torn:
                 actions.append(f"cut the torn tail of {rep.file_size - rep.valid_end} bytes")
@@ -338,12 +339,17 @@ def repair_file(path: str, lock_timeout: float = 0.0,
                            f"at offset {rep.valid_end}")
         if actions:
             rep = verify_file(path)
+        done = True
         return rep, actions
     finally:
-        lock.release()
+        if done:
+            lock.release()
+        else:
+            lock.abandon()  # a lock sidecar it created goes too
 
 
-def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps) -> None:
+def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps,
+                     lock: WriterLock) -> None:
     """Copy every frame of ``[32, valid_end)`` except those at ``drop`` into a new file
     that replaces ``path`` atomically."""
     with open(path, "rb") as f:
@@ -354,25 +360,42 @@ def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps
     for a, b in zip(offs, offs[1:], strict=False):
         if a not in drop:
             parts.append(data[a:b])
-    write_atomically(path, b"".join(parts), fileops)
+    write_atomically(path, b"".join(parts), fileops, lock)
 
 
-def write_atomically(path: str, data: bytes, fileops: FileOps = REAL) -> None:
-    """Replace ``path`` by a file holding ``data``: temp file, fsync, rename, dir fsync.
+def write_atomically(path: str, data: bytes, fileops: FileOps = REAL,
+                     lock: WriterLock | None = None) -> None:
+    """Replace the data file ``path`` by a file holding ``data``: temp file, fsync,
+    rename, directory fsync.
 
     A crash at any point leaves either the old file or the new one, whole.
-    Raises MyosotisError (the old file unchanged) if the new one cannot be
-    written, e.g. on a full disk.
+    The new file takes the old one's mode, owner and group (``copy_mode``).
+    Through a symlink, the file it names is replaced, not the link. With
+    ``lock`` (the writer's), the new file's inode is locked before the rename,
+    so that no writer through another name (a hard link, a bind mount) finds it
+    unlocked; other hard links of the old file keep the old file. Raises
+    MyosotisError (the old file unchanged) if the new one cannot be written,
+    e.g. on a full disk.
     """
-    tmp = f"{path}.rewrite-{os.getpid()}"
+    target = os.path.realpath(path)
+    tmp = f"{target}.rewrite-{os.getpid()}"
     try:
-        fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        # 0600 until copy_mode: the data must never be readable wider than the old file's.
+        fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
+            copy_mode(target, fd)
             fileops.pwrite(fd, data, 0)
             fileops.sync(fd)
+            if lock is not None:
+                lock.lock_file(fd)
+            try:
+                fileops.replace(tmp, target)  # the point of no return
+            except BaseException:
+                if lock is not None:
+                    lock.unlock_file(fd)
+                raise
         finally:
             fileops.close(fd)
-        fileops.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
             fileops.unlink(tmp)
@@ -380,4 +403,4 @@ def write_atomically(path: str, data: bytes, fileops: FileOps = REAL) -> None:
                             "unchanged") from None
     # Past the rename the new file is in place; a failed directory sync only
     # means the rename may not survive a power cut (the old file would).
-    fileops.sync_dir(path)
+    fileops.sync_dir(target)

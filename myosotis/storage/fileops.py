@@ -8,8 +8,12 @@ to ``Memory.open(..., fileops=...)``; nothing else in the package calls
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
+
+from myosotis.errors import NotARegularFileError
 
 
 class FileOps:
@@ -71,3 +75,80 @@ class FileOps:
 
 
 REAL = FileOps()
+
+
+def copy_mode(src: int | str, dst_fd: int) -> None:
+    """Give the file open at ``dst_fd`` the permission bits of ``src`` (a descriptor
+    or a path), and its owner and group as far as this process may set them.
+
+    For every file written in place of or beside a data file (a compaction or
+    repair output, the lock sidecar, the CLI's stage file), so that ``chmod 600``
+    on the data file holds for them too, whatever the umask. Changing the owner
+    needs privileges and changing the group membership of it: a refusal
+    (EPERM) keeps the file's own owner or group. Raises OSError otherwise.
+    """
+    st = os.fstat(src) if isinstance(src, int) else os.stat(src)
+    have = os.fstat(dst_fd)
+    # Owner and group first: a chown may clear set-id bits that the chmod sets.
+    for uid, gid in ((st.st_uid, st.st_gid), (-1, st.st_gid)):
+        if (uid in (-1, have.st_uid)) and gid == have.st_gid:
+            break
+        try:
+            os.fchown(dst_fd, uid, gid)
+            break
+        except PermissionError:
+            continue
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.EINVAL):  # EINVAL: no such id here
+                raise
+    os.fchmod(dst_fd, stat.S_IMODE(st.st_mode))
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def check_regular(path: str, st: os.stat_result) -> None:
+    """Raise NotARegularFileError unless ``st`` (of ``path``) is a regular file's."""
+    if stat.S_ISREG(st.st_mode):
+        return
+    kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+    raise NotARegularFileError(
+        f"{path} is {kind}: a Myosotis file is a regular file; name a file that is one "
+        "(or a missing one, to create it)")
+
+
+def open_regular(path: str, flags: int, ops: FileOps = REAL) -> int:
+    """Open the regular file ``path`` (through ``ops``) and return the descriptor.
+
+    Never blocks and never opens anything else: a FIFO would block the open (or
+    the first read) for as long as no writer comes, and opening a device can
+    have side effects. So ``path`` is checked with ``stat`` first, opened with
+    ``O_NONBLOCK`` (for a FIFO swapped in meanwhile), and checked again with
+    ``fstat``; only then is ``O_NONBLOCK`` cleared. Raises NotARegularFileError,
+    or OSError as ``open`` does (FileNotFoundError for a missing file).
+    """
+    check_regular(path, os.stat(path))
+    try:
+        fd = ops.open(path, flags | os.O_NONBLOCK)
+    except IsADirectoryError:  # replaced by a directory since the stat
+        check_regular(path, os.stat(path))
+        raise
+    try:
+        check_regular(path, os.fstat(fd))
+        os.set_blocking(fd, True)
+    except BaseException:
+        ops.close(fd)
+        raise
+    return fd
+
+
+def same_file(path: str, fd: int) -> bool:
+    """Whether ``path`` names the file open at ``fd`` now (False if it names none)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    have = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (have.st_dev, have.st_ino)

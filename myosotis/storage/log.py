@@ -40,7 +40,7 @@ from myosotis.format.header import (
     padding,
 )
 from myosotis.format.helper import ScanResult, ScanStatus, scan_frames
-from myosotis.storage.fileops import REAL, FileOps
+from myosotis.storage.fileops import REAL, FileOps, check_regular, open_regular, same_file
 from myosotis.storage.lock import WriterLock, truncation_guard
 from myosotis.storage.mapping import FileMap
 
@@ -117,11 +117,19 @@ class LogFile:
         """Open (and for a writer, create and recover) the file at ``path``.
 
         A writer takes the writer lock first (LockedError), creates a missing
-        file durably, and cuts a torn tail. Raises NotAMyosotisFileError,
-        UnsupportedVersionError, CorruptFileError, or MyosotisError for a
-        missing file that may not be created.
+        file durably (and writes the header into a 0-byte one), and cuts a torn
+        tail. A reader of a 0-byte file sees no frames. Raises
+        NotARegularFileError (before anything is created), NotAMyosotisFileError,
+        UnsupportedVersionError, CorruptFileError, FileMissingError for a
+        missing file that may not be created, or MyosotisError. A failed open
+        leaves no file it created: no data file, no lock sidecar.
         """
-        path = os.fspath(path)
+        # Absolute: the handle keeps naming the file it opened (to reopen it
+        # after compaction) when the process changes directory.
+        path = os.path.abspath(os.fspath(path))
+        if not cls._exists(path) and (readonly or not create):
+            raise FileMissingError(f"{path} does not exist; open it for writing to create it")
+        deadline = time.monotonic() + lock_timeout
         lock = None
         if not readonly:
             lock = WriterLock(path)
@@ -129,45 +137,106 @@ class LogFile:
         try:
             if lock is not None:
                 cls._remove_leftovers(path)
-            if not os.path.exists(path):
-                if readonly or not create:
-                    raise FileMissingError(
-                        f"{path} does not exist; open it for writing to create it")
+                if not cls._exists(path):  # removed meanwhile, or not created yet
+                    if not create:
+                        raise FileMissingError(
+                            f"{path} does not exist; open it for writing to create it")
+                    try:
+                        cls._create(path, fileops)
+                    except OSError as e:
+                        raise MyosotisError(f"cannot create {path}: {e.strerror}") from None
+            fd = cls._open_fd(path, readonly, fileops)
+            while lock is not None and not lock.holds(fd):
+                # Created just now, or renamed over since acquire() locked it: lock
+                # what was opened, then make sure the name still holds it.
                 try:
-                    cls._create(path, fileops)
-                except OSError as e:
-                    raise MyosotisError(f"cannot create {path}: {e.strerror}") from None
-            flags = os.O_RDONLY if readonly else os.O_RDWR
-            try:
-                fd = fileops.open(path, flags)
-            except OSError as e:
-                raise MyosotisError(f"cannot open {path}: {e.strerror}") from None
+                    lock.lock_file(fd, deadline - time.monotonic())
+                    if same_file(path, fd):
+                        break
+                    lock.unlock_file(fd)
+                except BaseException:
+                    fileops.close(fd)
+                    raise
+                fileops.close(fd)
+                fd = cls._open_fd(path, readonly, fileops)
+            if lock is not None:
+                lock.keep_only(fd)
             log = cls(path, fd, readonly, fileops, lock)
         except BaseException:
             if lock is not None:
-                lock.release()
+                lock.abandon()
             raise
         try:
             size = fileops.size(fd)
-            log.map.ensure(size)
-            check_file_header(log.map.whole(), size, path)
-            log._scan(size)
+            if size == 0 and not readonly:
+                cls._write_header(fd, fileops)
+                size = HEADER_SIZE
+            if size == 0:
+                # A reader of a 0-byte file (as a new file is before its writer
+                # writes the header): no frames yet; refresh() reads the header.
+                log.size = 0
+            else:
+                log.map.ensure(size)
+                check_file_header(log.map.whole(), size, path)
+                log._scan(size)
         except BaseException:
-            log.close()
+            lock, log._lock = log._lock, None
+            try:
+                log.close()
+            finally:
+                if lock is not None:
+                    lock.abandon()
             raise
         return log
+
+    @staticmethod
+    def _exists(path: str) -> bool:
+        """Whether ``path`` names a file; NotARegularFileError if it names something else."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            raise MyosotisError(f"cannot open {path}: {e.strerror}") from None
+        check_regular(path, st)
+        return True
+
+    @staticmethod
+    def _open_fd(path: str, readonly: bool, fileops: FileOps) -> int:
+        """Open the data file without ever blocking on a FIFO (see ``open_regular``)."""
+        try:
+            return open_regular(path, os.O_RDONLY if readonly else os.O_RDWR, fileops)
+        except FileNotFoundError:
+            raise FileMissingError(f"{path} was removed while being opened; try again") \
+                from None
+        except OSError as e:
+            raise MyosotisError(f"cannot open {path}: {e.strerror}") from None
+
+    @staticmethod
+    def _write_header(fd: int, fileops: FileOps) -> None:
+        """Make a 0-byte file (``tempfile.mkstemp`` makes them) a new, empty file, in place.
+
+        The header is one 32-byte write at offset 0, within one disk sector and
+        one page, synced at once: a crash leaves 0 bytes (which is a new file
+        again) or the whole header. The file keeps its inode and its mode.
+        """
+        fileops.pwrite(fd, encode_file_header(), 0)
+        fileops.sync(fd)
 
     @staticmethod
     def _remove_leftovers(path: str) -> None:
         """Delete temporary files of a writer that died creating or rewriting ``path``.
 
         Files are created and rewritten only under the writer lock, which the
-        caller now holds, so any such temporary file is a dead writer's.
+        caller now holds, so any such temporary file is a dead writer's. They
+        sit beside the real path (a rewrite through a symlink replaces the file
+        it names); older versions put them beside ``path`` itself.
         """
-        for tmp in glob.glob(glob.escape(path) + ".create-*") + \
-                glob.glob(glob.escape(path) + ".rewrite-*"):
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        for base in {path, os.path.realpath(path)}:
+            for tmp in glob.glob(glob.escape(base) + ".create-*") + \
+                    glob.glob(glob.escape(base) + ".rewrite-*"):
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
     @staticmethod
     def _create(path: str, fileops: FileOps) -> None:
@@ -175,8 +244,10 @@ class LogFile:
 
         The header goes to a temporary file that is synced and then linked to
         ``path``, so a crash leaves either no file or a whole header, never a
-        half-written one that would read as "not a Myosotis file".
+        half-written one that would read as "not a Myosotis file". A dangling
+        symlink at ``path`` gets the file it names, as ``open(O_CREAT)`` would.
         """
+        path = os.path.realpath(path)
         tmp = f"{path}.create-{os.getpid()}"
         try:
             fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
@@ -195,11 +266,16 @@ class LogFile:
     def reopen(self) -> None:
         """Open the file at ``path`` again (it may be a new inode after a rename),
         keeping the writer lock, and scan it from the start."""
-        flags = os.O_RDONLY if self.readonly else os.O_RDWR
-        try:
-            fd = self.fileops.open(self.path, flags)
-        except OSError as e:
-            raise MyosotisError(f"cannot open {self.path}: {e.strerror}") from None
+        fd = self._open_fd(self.path, self.readonly, self.fileops)
+        if self._lock is not None:
+            try:
+                # Compaction and repair lock the new file before they rename it
+                # into place; only a rename by someone else gets here unlocked.
+                self._lock.lock_file(fd)
+                self._lock.keep_only(fd)  # the replaced file is no longer ours
+            except BaseException:
+                self.fileops.close(fd)
+                raise
         self.map.release()
         self.fileops.close(self._fd)
         self._fd = fd
@@ -215,6 +291,12 @@ class LogFile:
         self.map.ensure(size)
         check_file_header(self.map.whole(), size, self.path)
         self._scan(size)
+
+    @property
+    def writer_lock(self) -> WriterLock | None:
+        """The writer lock (None for a reader): compaction and repair lock the file
+        they rename into place with it (:meth:`WriterLock.lock_file`)."""
+        return self._lock
 
     # ------------------------------------------------------------------ scanning
 
@@ -322,6 +404,11 @@ class LogFile:
         if not self.readonly:
             return 0  # a writer knows every frame it wrote
         size = self.fileops.size(self._fd)
+        if self.size == 0:  # opened on a 0-byte file (see open): the header comes first
+            if size == 0:
+                return 0
+            self.map.ensure(size)
+            check_file_header(self.map.whole(), size, self.path)
         if size < self.valid_end:
             raise CorruptFileError(
                 f"{self.path} shrank to {size} bytes below its verified end {self.valid_end}; "
