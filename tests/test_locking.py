@@ -1,7 +1,9 @@
 """One writer, many readers, across processes.
 
-The writer lock is ``flock`` on the sidecar ``<file>.lock`` (storage/lock.py):
-a second writer gets LockedError at once or after ``lock_timeout``; readers
+The writer lock (storage/lock.py: ``flock`` on the sidecar ``<real path>.lock``
+and an OFD lock on the data file's inode; tests/test_lock_alias.py covers the
+names a file can have): a second writer gets LockedError at once or after
+``lock_timeout``; readers
 (``readonly=True``) never take it, see the commits present when they opened,
 and move forward only on ``refresh()``.
 """

@@ -22,8 +22,14 @@ from typing import Any
 
 import pytest
 
-from myosotis import LockedError, Memory, MyosotisError, NotAMyosotisFileError
-from myosotis.errors import InvalidArgumentError, NotARegularFileError
+from myosotis import (
+    InvalidArgumentError,
+    LockedError,
+    Memory,
+    MyosotisError,
+    NotAMyosotisFileError,
+    NotARegularFileError,
+)
 from myosotis.format.header import encode_file_header
 from myosotis.storage.fileops import FileOps
 
