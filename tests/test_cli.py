@@ -591,6 +591,27 @@ def test_compact_reports_bytes_and_keeps_state_ids_and_stage(cli: Run, agent_fil
     cli("fsck")
 
 
+def test_compact_reports_growth_as_larger_and_shrinkage_as_smaller(cli: Run,
+                                                                   tmp_path: Path) -> None:
+    """The percentage is always positive; the word says which way the size went."""
+    with Memory.open(tmp_path / "grows.myo") as mem:  # one small commit: a snapshot is larger
+        mem.create("A", x="y" * 10)
+        mem.commit()
+    with Memory.open(tmp_path / "shrinks.myo") as mem:  # 40 commits of one field
+        n = mem.create("A", x=0)
+        for i in range(40):
+            n.x = i
+            mem.commit()
+    pattern = r"compacted \S+: ([\d,]+) -> ([\d,]+) bytes \((\d+)% (larger|smaller)\)"
+    for name, word in (("grows.myo", "larger"), ("shrinks.myo", "smaller")):
+        m = re.search(pattern, cli("-f", name, "compact").stdout)
+        assert m is not None
+        before, after = (int(g.replace(",", "")) for g in m.group(1, 2))
+        assert m.group(4) == word and (after > before) == (word == "larger")
+        assert int(m.group(3)) == round(100 * abs(after - before) / before)
+    assert "(same size)" in cli("-f", "shrinks.myo", "compact").stdout
+
+
 # --------------------------------------------------------------------------
 # exit codes and errors
 

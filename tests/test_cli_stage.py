@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,26 +109,42 @@ def worked_example() -> bytes:
     return bytes(out)
 
 
-EXAMPLE = stg.Stage(0, "0" * 64, (Create(1, "Agent", {}), Set(1, "goal", "Explore")))
+EXAMPLE_FILE = stg.FileId(2051, 1234567, 1_700_000_000_123_456_789)
+EXAMPLE = stg.Stage(0, "0" * 64, (Create(1, "Agent", {}), Set(1, "goal", "Explore")),
+                    None, EXAMPLE_FILE)
 
 
 def test_stage_bytes_match_the_worked_example_of_stage_md() -> None:
     """STAGE.md §5, byte for byte, both ways."""
     assert stg.encode(EXAMPLE) == worked_example()
-    assert len(worked_example()) == 95
+    assert len(worked_example()) == 119
     assert stg.decode(worked_example()) == EXAMPLE
 
 
 def test_stage_with_commit_intent_matches_stage_md() -> None:
     """STAGE.md §5, the INTENT variant: flags, timestamp, label and crc as documented."""
     b = stg.encode(stg.Stage(0, "0" * 64, EXAMPLE.ops,
-                             stg.Intent(1_700_000_000_000_000, "initial goal")))
-    assert len(b) == 107
+                             stg.Intent(1_700_000_000_000_000, "initial goal"), EXAMPLE_FILE))
+    assert len(b) == 131
     assert b[12:16] == bytes.fromhex("01000000")
     assert b[56:64] == bytes.fromhex("00401e18240a0600")
-    assert b[64:77] == b"\x0cinitial goal"
-    assert b[-4:] == bytes.fromhex("f7338966")
+    assert b[88:101] == b"\x0cinitial goal"
+    assert b[-4:] == bytes.fromhex("801660a3")
     assert stg.decode(b).intent == stg.Intent(1_700_000_000_000_000, "initial goal")
+
+
+# the worked example of version 1 of STAGE.md (no file identity), §7
+STAGE_V1 = bytes.fromhex(
+    "4d594f5354414745010000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000"
+    "00020101054167656e740002010467 6f616c0507 4578706c6f7265344382dc".replace(" ", ""))
+
+
+def test_a_version_1_stage_is_read_with_its_identity_unknown() -> None:
+    """STAGE.md §7: a stage written before S12 still reads; S12 never calls it foreign."""
+    st = stg.decode(STAGE_V1)
+    assert st == stg.Stage(0, "0" * 64, EXAMPLE.ops)
+    assert not st.file.known
 
 
 def test_stage_round_trips_every_operation_kind() -> None:
@@ -155,18 +173,19 @@ def _set(offset: int, value: bytes) -> Callable[[bytearray], None]:
 DAMAGE: list[tuple[str, bytes, str]] = [
     ("magic", broken(_set(0, b"MYOSTAGX")), "S1"),
     ("empty", b"", "S1"),
-    ("newer version", broken(_set(8, b"\x02\x00")), "S2"),
+    ("newer version", broken(_set(8, b"\x03\x00")), "S2"),
     ("cut short", stg.encode(EXAMPLE)[:60], "S3"),
     ("checksum", broken(_set(70, b"B"), fix_crc=False), "S3"),
     ("reserved", broken(_set(10, b"\x01\x00")), "S4"),
     ("reserved flag", broken(_set(12, b"\x02")), "S4"),
     ("timestamp without intent", broken(_set(56, b"\x01")), "S4"),
-    ("label without intent", with_crc(stg.encode(EXAMPLE)[:64] + b"\x01x\x00"), "S4"),
+    ("label without intent", with_crc(stg.encode(EXAMPLE)[:88] + b"\x01x\x00"), "S4"),
     ("base seq without id", broken(_set(16, b"\x01")), "S5"),
-    ("count too large", broken(_set(65, b"\x7f")), "S6"),
-    ("bad opcode", broken(_set(66, b"\x0f")), "S6"),
+    ("count too large", broken(_set(89, b"\x7f")), "S6"),
+    ("bad opcode", broken(_set(90, b"\x0f")), "S6"),
     ("trailing bytes", with_crc(stg.encode(EXAMPLE)[:-4] + b"\x00"), "S6"),
-    ("fewer operations", broken(_set(65, b"\x01")), "S6"),
+    ("fewer operations", broken(_set(89, b"\x01")), "S6"),
+    ("version 2 cut to a version 1 length", with_crc(stg.encode(EXAMPLE)[:70]), "S3"),
 ]
 
 
@@ -261,6 +280,20 @@ def test_staged_operations_are_replayed_through_the_api_at_commit(cli: Run, data
     r = cli("commit", code=1)
     assert "staged change 1 (set 9.x = 1) no longer applies: no node 9" in r.stderr
     assert data.read_bytes() == head
+
+
+def test_a_stage_failing_half_way_at_commit_is_one_error_line_without_a_warning(
+        cli: Run, data: Path) -> None:
+    """The changes replayed before the failing one are dropped from the Memory on
+    purpose (the stage file keeps them): no UncommittedChangesWarning is printed."""
+    with Memory.open(data, readonly=True) as mem:
+        assert mem.head is not None
+        seq, cid = mem.head.seq, mem.head.id
+    stg.write(str(data), stg.Stage(seq, cid, (Set(1, "x", 1), Set(9, "x", 1))))
+    r = cli("commit", code=1)
+    assert r.stderr.startswith("myo: error: staged change 2 (set 9.x = 1) no longer applies")
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+    assert len(stg.read(str(data)).ops) == 2  # type: ignore[union-attr]
 
 
 def test_staging_needs_the_writer_lock(cli: Run, data: Path) -> None:
@@ -371,3 +404,81 @@ def test_a_crash_before_the_commit_is_written_keeps_the_stage(
     assert re.match(r"\[#2 [0-9a-f]{12}\] again \(1 change\)", out)
     with Memory.open(data, readonly=True) as mem:
         assert [c.label for c in mem.history()] == ["one", "again"]
+
+
+# --------------------------------------------------------------------------
+# a stage belongs to one file (STAGE.md S12) and is as private as it (S13)
+
+
+@pytest.fixture
+def empty_with_stage(cli: Run, tmp_path: Path) -> Path:
+    """e.myo with an empty history and two changes staged for it."""
+    cli("init", "e.myo")
+    cli("-f", "e.myo", "create", "Old", "secret=stale")
+    cli("-f", "e.myo", "set", "1", "more", "x")
+    return tmp_path / "e.myo"
+
+
+def test_myo_init_over_a_deleted_file_removes_the_stage_it_left(
+        cli: Run, empty_with_stage: Path) -> None:
+    empty_with_stage.unlink()
+    r = cli("init", "e.myo")
+    assert r.stdout == "created e.myo\n"
+    assert r.stderr == ("myo: warning: removed e.myo.stage (2 staged change(s)) left by an "
+                        "earlier e.myo; a stage belongs to the file it was made for\n")
+    assert not stage_file(empty_with_stage).exists()
+    assert "nothing to commit" in cli("-f", "e.myo", "commit", "new", code=1).stderr
+    cli("-f", "e.myo", "create", "New")
+    cli("-f", "e.myo", "commit", "new")
+    with Memory.open(empty_with_stage, readonly=True) as mem:
+        assert [n.type for n in mem.nodes()] == ["New"] and mem.get(1).fields() == {}
+
+
+def test_a_stage_is_refused_by_a_new_empty_file_at_its_path(
+        cli: Run, empty_with_stage: Path) -> None:
+    """The new file may even get the old inode back: its modification time differs."""
+    empty_with_stage.unlink()
+    time.sleep(0.05)  # a new timestamp even where the file system clock is coarse
+    Memory.open(empty_with_stage).close()  # created by a program, not by `myo init`
+    doc = json.loads(cli("-f", "e.myo", "status", "--json").stdout)
+    assert doc["stage"] == "foreign" and len(doc["changes"]) == 2
+    assert "was made for another file" in cli("-f", "e.myo", "status").stdout
+    for args in (["commit", "x"], ["create", "New"], ["show", "1", "--staged"]):
+        r = cli("-f", "e.myo", *args, code=1)
+        assert "e.myo.stage (2 changes) was made for another file at this path" in r.stderr
+        assert "myo discard" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "made for another file" in cli("-f", "e.myo", "fsck").stdout
+    cli("-f", "e.myo", "discard")
+    cli("-f", "e.myo", "create", "New")
+    cli("-f", "e.myo", "commit", "new")
+    with Memory.open(empty_with_stage, readonly=True) as mem:
+        assert [n.type for n in mem.nodes()] == ["New"]
+
+
+def test_a_stage_is_refused_by_another_file_moved_over_its_path(
+        cli: Run, empty_with_stage: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.myo"
+    with Memory.open(other) as mem:
+        mem.create("Other")
+        mem.commit("other")
+    os.replace(other, empty_with_stage)
+    assert json.loads(cli("-f", "e.myo", "status", "--json").stdout)["stage"] == "foreign"
+    assert "made for another file" in cli("-f", "e.myo", "commit", code=1).stderr
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o604])
+def test_the_stage_file_takes_the_mode_of_the_data_file(cli: Run, data: Path,
+                                                        mode: int) -> None:
+    """S13: staged values (secrets too) are no more readable than the data file."""
+    data.chmod(mode)
+    tmp = data.with_name(data.name + ".stage.tmp")
+    tmp.write_bytes(b"left over")
+    tmp.chmod(0o666)  # a leftover temporary file of a wider mode is corrected too
+    old = os.umask(0)  # and the umask does not widen it either
+    try:
+        cli("set", "1", "secret", "s3cr3t")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(stage_file(data).stat().st_mode) == mode
+    cli("set", "1", "secret2", "x")  # rewritten: still the data file's mode
+    assert stat.S_IMODE(stage_file(data).stat().st_mode) == mode

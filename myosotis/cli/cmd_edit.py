@@ -54,7 +54,7 @@ from .files import (
     root_obj,
     writer_lock,
 )
-from .output import EXIT_USAGE, CliError, emit_json, out, style
+from .output import EXIT_USAGE, CliError, emit_json, out, printable, style, warn
 from .values import node_id, parse_value, path_text
 
 
@@ -122,7 +122,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
     ) -> None:
         """Create a new, empty .myo file.
 
-        Refuses a path that already exists.
+        Refuses a path that already exists. A stage file left at PATH.stage by an
+        earlier file of that name (deleted since) is removed, with a warning: it
+        can never apply to the new file.
 
         \b
         Example:
@@ -136,8 +138,19 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
         parent = os.path.dirname(os.path.abspath(target))
         if not os.path.isdir(parent):
             raise CliError(f"cannot create {target}: the directory {parent} does not exist")
-        Memory.open(target).close()
-        out(f"created {target}")
+        with Memory.open(target):  # holds the writer lock while the old stage goes (S11)
+            leftover = os.path.exists(stg.stage_path(target))
+            if leftover:
+                try:
+                    old = stg.read(target)
+                    what = f"{len(old.ops) if old else 0} staged change(s)"
+                except stg.DamagedStageError:
+                    what = "damaged"
+                stg.remove(target)
+        out(f"created {printable(target)}")
+        if leftover:
+            warn(f"removed {stg.stage_path(target)} ({what}) left by an earlier {target}; "
+                 "a stage belongs to the file it was made for")
 
     @app.command("create", cls=ValueCommand, epilog=VALUE_HELP)
     def create(
@@ -429,7 +442,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
                     "changes": [stg.op_json(op) for op in ops],
                 })
                 return
-            out(f"file {path}, head {point_text(mem, head_seq)}")
+            out(f"file {printable(path)}, head {point_text(mem, head_seq)}")
             if st is None or (state == "current" and not ops):
                 out("nothing staged")
                 return
@@ -439,6 +452,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
                 return
             if state == "stale":
                 out(style(stg.stale_message(mem, st), fg="red"))
+            elif state == "foreign":
+                out(style(printable(stg.foreign_message(path, st)), fg="red"))
             out(f"{len(ops)} staged change{'s' if len(ops) != 1 else ''} "
                 "(`myo commit MESSAGE` writes them, `myo discard` drops them):")
             for op in ops:
@@ -492,7 +507,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
             emit_json({**commit_json(c), "changes": len(current.ops)})
         else:
             n = len(current.ops)
-            out(f"[#{c.seq} {c.id[:12]}] {label or ''}".rstrip() +
+            out(f"[#{c.seq} {c.id[:12]}] {printable(label or '')}".rstrip() +
                 f" ({n} change{'s' if n != 1 else ''})")
 
     @app.command("discard")

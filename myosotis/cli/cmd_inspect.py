@@ -36,7 +36,7 @@ from .common import (
     short_time,
 )
 from .files import head_of, open_reader, open_writer, resolve_file
-from .output import EXIT_USAGE, CliError, emit_json, out, style, table
+from .output import EXIT_USAGE, CliError, emit_json, out, printable, style, table
 from .values import human, node_id, path_text, references, to_json
 
 Reader = Memory | View
@@ -87,7 +87,7 @@ def _node(reader: Reader, nid: int, path: str, seq: int | None) -> Any:
 
 
 def _fields_line(fields: dict[str, Any], width: int = 70) -> str:
-    text = ", ".join(f"{k}={human(v)}" for k, v in fields.items())
+    text = ", ".join(f"{printable(k)}={human(v)}" for k, v in fields.items())
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -114,12 +114,13 @@ def _node_change_json(nc: NodeChange) -> dict[str, Any]:
 def _change_lines(nc: NodeChange, indent: str = "    ") -> list[str]:
     lines = []
     for fc in nc.fields:
+        name = printable(fc.field)
         if fc.old is MISSING:
-            lines.append(indent + style(f"+ {fc.field}: {human(fc.new)}", fg="green"))
+            lines.append(indent + style(f"+ {name}: {human(fc.new)}", fg="green"))
         elif fc.new is MISSING:
-            lines.append(indent + style(f"- {fc.field}: {human(fc.old)}", fg="red"))
+            lines.append(indent + style(f"- {name}: {human(fc.old)}", fg="red"))
         else:
-            lines.append(indent + f"{fc.field}: " + style(human(fc.old), fg="red") + " -> "
+            lines.append(indent + f"{name}: " + style(human(fc.old), fg="red") + " -> "
                          + style(human(fc.new), fg="green"))
     return lines
 
@@ -132,7 +133,7 @@ def _diff_lines(d: Diff) -> list[str]:
     lines = []
     for nc in d.nodes:
         mark, colour = _STATUS.get(nc.status, ("~", "yellow"))
-        head = f"{mark} node {nc.id} {nc.type}"
+        head = f"{mark} node {nc.id} {printable(nc.type)}"
         if nc.status != "changed":
             head += f" ({nc.status})"
         lines.append(style(head, fg=colour, bold=True))
@@ -175,7 +176,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
                 return
             table(["SEQ", "ID", "TIME", "LABEL"],
                   [[str(c.seq), style(c.id[:12], fg="yellow"), short_time(c.timestamp),
-                    c.label or ""] for c in commits], "rlll")
+                    printable(c.label or "")] for c in commits], "rlll")
             if base:
                 out(f"(commits up to #{base} were folded into a snapshot by compaction)")
 
@@ -216,17 +217,18 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
                                    for f, p, t in refs]})
                 return
             mark = style(" (deleted)", fg="red") if n.deleted else ""
-            out(style(f"node {nid} {n.type}", bold=True) + mark +
+            out(style(f"node {nid} {printable(n.type)}", bold=True) + mark +
                 f"  at {_where_text(mem, seq)}")
             if fields:
-                table(["FIELD", "VALUE"], [[k, human(v)] for k, v in fields.items()])
+                table(["FIELD", "VALUE"], [[printable(k), human(v)] for k, v in fields.items()])
             else:
                 out("(no fields)")
             if refs:
                 out("references:")
                 for f, p, t in refs:
                     ttype, tdel = targets[t]
-                    out(f"  {path_text(f, p)} -> @{t} {ttype}" + (" (deleted)" if tdel else ""))
+                    out(f"  {path_text(f, p)} -> @{t} {printable(ttype)}"
+                        + (" (deleted)" if tdel else ""))
 
     @app.command("ls")
     def ls(
@@ -259,15 +261,16 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
                     for i, t, d, f in nodes]})
                 return
             if not nodes:
-                out("no nodes" + (f" of type {type_name}" if type_name else ""))
+                out("no nodes" + (f" of type {printable(type_name)}" if type_name else ""))
                 return
             if deleted:
                 table(["ID", "TYPE", "DELETED", "FIELDS"],
-                      [[str(i), t, "yes" if d else "", _fields_line(f)]
+                      [[str(i), printable(t), "yes" if d else "", _fields_line(f)]
                        for i, t, d, f in nodes], "rlll")
             else:
                 table(["ID", "TYPE", "FIELDS"],
-                      [[str(i), t, _fields_line(f)] for i, t, d, f in nodes], "rll")
+                      [[str(i), printable(t), _fields_line(f)] for i, t, d, f in nodes],
+                      "rll")
 
     @app.command("get", cls=ValueCommand)
     def get(
@@ -316,7 +319,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
                 emit_json({"node": nid, "field": field, "path": p, "at": _where(mem, seq),
                            "value": to_json(v)})
             else:
-                out(v if isinstance(v, str) else human(v))
+                # a string as text (lines and tabs kept; --json for the exact value)
+                out(printable(v, keep="\n\t") if isinstance(v, str) else human(v))
 
     @app.command("log")
     def log(
@@ -359,8 +363,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
                     f"no commit changed node {nid}")
                 return
             for c, ch in entries:
-                label = f"  {c.label}" if c.label else ""
-                what = "" if ch.status == "changed" else f"  ({ch.status} {ch.type})"
+                label = f"  {printable(c.label)}" if c.label else ""
+                what = "" if ch.status == "changed" else f"  ({ch.status} {printable(ch.type)})"
                 out(style(f"#{c.seq} {c.id[:12]}", fg="yellow") + f"  {short_time(c.timestamp)}"
                     + label + what)
                 for line in _change_lines(ch):
@@ -438,7 +442,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
             if json_out:
                 emit_json(doc)
                 return
-            out(f"file         {path}  ({doc['file_size']:,} bytes)")
+            out(f"file         {printable(path)}  ({doc['file_size']:,} bytes)")
             out(f"head         {point_text(mem, head_seq)}")
             extra = f" (after a compacted base #{hist.base_seq})" if hist.base_seq else ""
             out(f"commits      {doc['commits']:,}{extra}")

@@ -13,7 +13,7 @@ from myosotis.errors import LockedError, MyosotisError
 from . import stage as stg
 from .common import AtOpt, FileOpt, JsonOpt, point_text
 from .files import head_of, lock_timeout, locked, open_reader, open_writer, resolve_file
-from .output import EXIT_CORRUPT, CliError, emit_json, out, progress, style
+from .output import EXIT_CORRUPT, CliError, emit_json, out, printable, progress, style
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -29,7 +29,8 @@ def _finding_text(f: Finding) -> str:
         where.append(f"commit {f.seq}")
     loc = f" [{', '.join(where)}]" if where else ""
     colour = "red" if f.severity == "error" else "yellow"
-    return style(f"{f.severity}: {f.code}", fg=colour, bold=True) + f"{loc}: {f.message}"
+    return style(f"{f.severity}: {f.code}", fg=colour, bold=True) + \
+        f"{loc}: {printable(f.message)}"
 
 
 def _check_stage(path: str, report: VerifyReport) -> tuple[list[Finding], dict[str, Any]]:
@@ -37,8 +38,9 @@ def _check_stage(path: str, report: VerifyReport) -> tuple[list[Finding], dict[s
 
     A damaged stage is a finding (a warning: nothing committed is affected).
     A stale one is not: another writer committing is normal; it is reported
-    in the summary. The stage is compared with the head only when the file
-    itself has no errors (otherwise the head is not known for sure).
+    in the summary, as is one made for another file at this path (S12). The
+    stage is compared with the head only when the file itself has no errors
+    (otherwise the head is not known for sure).
     """
     sp = stg.stage_path(path)
     info: dict[str, Any] = {"path": sp, "present": os.path.exists(sp), "state": "none",
@@ -141,14 +143,17 @@ def register(app: typer.Typer) -> None:
                 "repaired": actions, "stage": stage_info})
         else:
             for a in actions:
-                out(style("repaired: ", fg="green", bold=True) + a)
+                out(style("repaired: ", fg="green", bold=True) + printable(a))
             for f in findings:
                 out(_finding_text(f))
-            summary = (f"{path}: {report.file_size:,} bytes, {report.frames:,} frames, "
+            summary = (f"{printable(path)}: {report.file_size:,} bytes, {report.frames:,} frames, "
                        f"{report.commits:,} commits, {report.checkpoints:,} checkpoints")
             if stage_info["state"] == "stale":
                 out(f"note: the stage ({stage_info['changes']} changes) was made against "
                     "an older head; `myo commit` will refuse it (`myo discard` drops it)")
+            elif stage_info["state"] == "foreign":
+                out(f"note: the stage ({stage_info['changes']} changes) was made for another "
+                    "file at this path; `myo commit` will refuse it (`myo discard` drops it)")
             if clean:
                 out(summary + ": " + style("clean", fg="green", bold=True))
             else:
@@ -183,7 +188,12 @@ def register(app: typer.Typer) -> None:
                            "bytes_after": r.bytes_after, "base_seq": r.base_seq,
                            "state_hash": r.state_hash})
                 return
-            saved = r.bytes_before - r.bytes_after
-            pct = f" ({100 * saved / r.bytes_before:.0f}% smaller)" if r.bytes_before else ""
-            out(f"compacted {path}: {r.bytes_before:,} -> {r.bytes_after:,} bytes{pct}; "
+            pct = ""
+            if r.bytes_before and r.bytes_after != r.bytes_before:
+                change = 100 * abs(r.bytes_after - r.bytes_before) / r.bytes_before
+                word = "larger" if r.bytes_after > r.bytes_before else "smaller"
+                pct = f" ({change:.0f}% {word})"
+            elif r.bytes_before:
+                pct = " (same size)"
+            out(f"compacted {printable(path)}: {r.bytes_before:,} -> {r.bytes_after:,} bytes{pct}; "
                 f"history up to #{r.base_seq} is now a snapshot")

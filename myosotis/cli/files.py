@@ -11,11 +11,11 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from myosotis.api.memory import Memory
-from myosotis.errors import LockedError
+from myosotis.errors import LockedError, MyosotisError
 from myosotis.storage.lock import WriterLock
 
 from .output import EXIT_USAGE, CliError
@@ -101,13 +101,25 @@ def writer_lock(path: str) -> Iterator[None]:
         lock.release()
 
 
-def open_writer(path: str, clock: Callable[[], int] | None = None) -> Memory:
-    """Open an existing file as its writer (waits up to MYO_LOCK_TIMEOUT seconds)."""
+@contextmanager
+def open_writer(path: str, clock: Callable[[], int] | None = None) -> Iterator[Memory]:
+    """Open an existing file as its writer (waits up to MYO_LOCK_TIMEOUT seconds).
+
+    Whatever the command staged on the Memory is dropped when it closes, without
+    the library's UncommittedChangesWarning: the stage file holds the changes.
+    """
     _require(path)
     try:
-        return Memory.open(path, clock=clock, lock_timeout=lock_timeout())
+        mem = Memory.open(path, clock=clock, lock_timeout=lock_timeout())
     except LockedError:
         raise locked(path) from None
+    try:
+        yield mem
+    finally:
+        if not mem.closed:
+            with suppress(MyosotisError):  # an interrupted edit may refuse; closing goes on
+                mem.discard()
+            mem.close()
 
 
 def head_of(mem: Memory) -> tuple[int, str]:

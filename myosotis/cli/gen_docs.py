@@ -66,6 +66,11 @@ commit, or `myo discard` drops them. `myo status` lists them.
 - The stage is tied to the head commit it was made against. If another writer
   commits in between, `myo commit` (and any further staging) refuses with exit
   code 1 and says so; `myo discard` drops the stale changes.
+- The stage belongs to one file: a stage left by a file that was deleted or
+  replaced since is refused the same way (`myo status` shows it as
+  `foreign`), and `myo init` removes one left at the path it creates, with a
+  warning. The stage file has the data file's permission bits (it holds
+  staged values, secrets too).
 - The stage file is crash-safe: it is rewritten whole (temporary file, fsync,
   rename, directory fsync), so a crash leaves the old or the new stage. A crash
   of `myo commit` after the commit is durable but before the stage is removed
@@ -105,6 +110,13 @@ VALUE, read in this order:
   that starts with `-` and could be read as an option (`myo set 1 flag -- -s`).
 - Human output prints values in the same syntax, with references as `@N`
   everywhere; `myo get` prints a string as plain text.
+- Human output never sends a user's control characters to the terminal:
+  in labels, types, field names, keys, paths and error messages, control
+  characters (C0, DEL, C1), format characters (such as the bidi override
+  U+202E) and line separators are shown as escapes (`\\x1b`, `\\r`,
+  `\\u202e`); values show them as JSON escapes (`\\u001b`). `myo get` keeps
+  newlines and tabs of a string and escapes the rest; `--json` gives the exact
+  value, with the same characters as JSON escapes.
 
 ## Naming commits
 
@@ -134,13 +146,13 @@ as they are; only values use the `@` escapes.
 | `log` | `{"node": int, "commits": [COMMIT + {"status": str, "fields": [CHANGE]}]}` (newest first) |
 | `diff` | `{"from": AT', "to": AT', "nodes": [{"id": int, "type": str, "status": "created"\\|"deleted"\\|"changed"\\|"uncreated"\\|"undeleted", "fields": [CHANGE]}]}` with `AT' = {"seq", "id"}` |
 | `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
-| `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
+| `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
 | `create` | `{"id": int, "type": str, "staged": true}` |
 | `commit` | `COMMIT + {"changes": int}` |
 | `discard` | `{"discarded": int, "damaged": bool}` |
 | `checkpoint` | `{"written": bool, "seq": int, "bytes": int}` |
 | `compact` | `{"file": str, "bytes_before": int, "bytes_after": int, "base_seq": int, "state_hash": hex64}` |
-| `fsck` | `{"file", "ok": bool, "file_size", "frames", "commits", "checkpoints", "errors": int, "warnings": int, "findings": [{"severity": "error"\\|"warning", "code": str, "message": str, "offset": int\\|null, "seq": int\\|null, "repairable": bool}], "repaired": [str], "stage": {"path", "present": bool, "state": "none"\\|"current"\\|"stale"\\|"committed"\\|"damaged"\\|"unchecked", "changes": int, "base": AT' (when readable)}}` |
+| `fsck` | `{"file", "ok": bool, "file_size", "frames", "commits", "checkpoints", "errors": int, "warnings": int, "findings": [{"severity": "error"\\|"warning", "code": str, "message": str, "offset": int\\|null, "seq": int\\|null, "repairable": bool}], "repaired": [str], "stage": {"path", "present": bool, "state": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed"\\|"damaged"\\|"unchecked", "changes": int, "base": AT' (when readable)}}` |
 
 `CHANGE = {"field": str, "change": "added"|"removed"|"changed", "old": value,
 "new": value}` (`old` is absent for "added", `new` for "removed").
@@ -167,7 +179,7 @@ on stderr when it is a terminal.
 | code | meaning |
 |-----:|---------|
 | 0 | success; for `fsck`, the file is clean |
-| 1 | error: a bad value, a missing node, field or commit, a locked file, a stale stage, not a Myosotis file, nothing to commit, ... (one line on stderr, no traceback) |
+| 1 | error: a bad value, a missing node, field or commit, a locked file, a stale or foreign stage, not a Myosotis file, nothing to commit, ... (one line on stderr, no traceback) |
 | 2 | usage: unknown command or option, missing argument, no file named |
 | 3 | corruption: `fsck` found problems, or a command met a damaged file or stage |
 

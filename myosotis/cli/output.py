@@ -21,6 +21,7 @@ import errno
 import json
 import os
 import sys
+import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -53,9 +54,68 @@ class CliError(MyosotisError):
         self.code = code
 
 
+# --------------------------------------------------------------------------
+# user text on a terminal
+
+# Characters that must never reach a terminal as they are: control characters
+# (C0, DEL, C1: cursor moves, title changes, bells, carriage returns), format
+# characters (bidi overrides that reorder what is shown, invisible ones), line
+# and paragraph separators, and lone surrogates (which cannot even be encoded).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_JOINERS = frozenset("\u200c\u200d")  # format characters that emoji and scripts need
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _unsafe(c: str) -> bool:
+    return not c.isprintable() and c not in _JOINERS and \
+        unicodedata.category(c) in _UNSAFE_CATEGORIES
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` safe to print: every unsafe character (see above) not in ``keep``
+    becomes a visible escape, ``\\x1b``, ``\\r``, ``\\u202e``, ``\\U000e0001``.
+
+    Every user string in human output (labels, types, field names, keys, paths,
+    error messages) goes through this; values go through :func:`json_safe`.
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    out = []
+    for c in text:
+        if c in keep or not _unsafe(c):
+            out.append(c)
+            continue
+        cp = ord(c)
+        out.append(_NAMED.get(c) or (f"\\x{cp:02x}" if cp < 0x100 else
+                                     f"\\u{cp:04x}" if cp < 0x10000 else f"\\U{cp:08x}"))
+    return "".join(out)
+
+
+def json_safe(text: str) -> str:
+    """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with every unsafe
+    character that JSON leaves as it is (DEL, C1, format characters, separators,
+    lone surrogates) written as a ``\\uXXXX`` escape: the same JSON value, safe
+    to print. Such characters occur only inside JSON strings, so this is exact."""
+    if text.isascii() and "\x7f" not in text:
+        return text
+    out = []
+    for c in text:
+        if c < " " or not _unsafe(c):  # JSON escaped C0 in strings: these are layout
+            out.append(c)
+            continue
+        cp = ord(c)
+        if cp < 0x10000:
+            out.append(f"\\u{cp:04x}")
+        else:
+            cp -= 0x10000
+            out.append(f"\\u{0xd800 + (cp >> 10):04x}\\u{0xdc00 + (cp & 0x3ff):04x}")
+    return "".join(out)
+
+
 def _say(kind: str, message: str) -> None:
-    # one line: a multi-line engine message is joined so scripts can grep it
-    text = " ".join(str(message).split("\n"))
+    # one line: a multi-line engine message is joined so scripts can grep it; the
+    # message may quote user input (a type, a field name, a path): escaped
+    text = printable(" ".join(str(message).split("\n")))
     typer.echo(f"myo: {kind}: {text}", err=True)
 
 
@@ -139,8 +199,9 @@ def out(text: str = "") -> None:
 
 
 def emit_json(doc: Any) -> None:
-    """Print one JSON document (strict JSON: no NaN, see values.to_json)."""
-    typer.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
+    """Print one JSON document (strict JSON: no NaN, see values.to_json); characters
+    unsafe on a terminal are written as JSON escapes (:func:`json_safe`)."""
+    typer.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]],

@@ -44,17 +44,21 @@ from myosotis.format.mutations import (
     put_mutation,
 )
 from myosotis.format.values import DecodeError, get_str, get_uvarint, put_str, put_uvarint
+from myosotis.storage.fileops import copy_mode
 
 from .files import head_of
-from .output import EXIT_CORRUPT, CliError
+from .output import EXIT_CORRUPT, CliError, printable
 from .values import human, path_text, to_json
 
 MAGIC = b"MYOSTAGE"
-VERSION = 1
+VERSION = 2
 FLAG_INTENT = 0x01
 _PREFIX = struct.Struct("<8sHHIQ32sq")  # magic, version, reserved, flags, base seq, id, ts
-PREFIX_SIZE = _PREFIX.size
-assert PREFIX_SIZE == 64
+_FILE_ID = struct.Struct("<QQq")  # the data file's st_dev, st_ino, st_mtime_ns (v2)
+PREFIX_V1 = _PREFIX.size
+assert PREFIX_V1 == 64
+PREFIX_SIZE = PREFIX_V1 + _FILE_ID.size
+assert PREFIX_SIZE == 88
 MAX_STAGE = MAX_PAYLOAD  # a commit payload holds at most this much
 ZERO_ID = "0" * 64
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -77,6 +81,28 @@ class StaleStageError(CliError):
     """The head moved since the stage was made (STAGE.md S8)."""
 
 
+class ForeignStageError(CliError):
+    """The stage was made for another file at the same path (STAGE.md S12)."""
+
+
+@dataclass(frozen=True)
+class FileId:
+    """Which data file a stage was made for (STAGE.md S12); zeros: not recorded (v1)."""
+
+    dev: int = 0
+    ino: int = 0
+    mtime_ns: int = 0
+
+    @classmethod
+    def of(cls, path: str) -> FileId:
+        st = os.stat(path)
+        return cls(st.st_dev, st.st_ino, st.st_mtime_ns)
+
+    @property
+    def known(self) -> bool:
+        return self != FileId()
+
+
 @dataclass(frozen=True)
 class Intent:
     """A commit about to be written from this stage (STAGE.md S9)."""
@@ -93,6 +119,7 @@ class Stage:
     base_id: str  # 64 hex digits; zeros for the empty history
     ops: tuple[Mutation, ...] = ()
     intent: Intent | None = None
+    file: FileId = FileId()  # set by write(); compared only when base_seq is 0 (S12)
 
 
 # --------------------------------------------------------------------------
@@ -101,9 +128,10 @@ class Stage:
 
 def encode(stage: Stage) -> bytes:
     """The bytes of a stage file (STAGE.md §2)."""
-    it = stage.intent
+    it, f = stage.intent, stage.file
     buf = bytearray(_PREFIX.pack(MAGIC, VERSION, 0, FLAG_INTENT if it else 0, stage.base_seq,
                                  bytes.fromhex(stage.base_id), it.timestamp_us if it else 0))
+    buf += _FILE_ID.pack(f.dev, f.ino, f.mtime_ns)
     put_str(buf, it.label if it else "", "commit label")
     put_uvarint(buf, len(stage.ops))
     for m in stage.ops:
@@ -113,15 +141,20 @@ def encode(stage: Stage) -> bytes:
 
 
 def decode(data: bytes, path: str = "stage") -> Stage:
-    """Parse a stage file; raises DamagedStageError for any broken rule (S1–S7)."""
+    """Parse a stage file (version 2, or 1: no file identity); raises DamagedStageError
+    for any broken rule (S1–S6)."""
     if len(data) < 8 or data[:8] != MAGIC:
         raise DamagedStageError(path, "it does not start with MYOSTAGE (S1)")
-    if len(data) < PREFIX_SIZE + 2 + 4:
+    if len(data) < PREFIX_V1 + 2 + 4:
         raise DamagedStageError(path, "it is cut short (S3)")
     magic, version, reserved, flags, base_seq, base_id, ts = _PREFIX.unpack_from(data)
-    if version != VERSION:
-        raise DamagedStageError(path, f"stage version {version}; this myo reads version "
-                                f"{VERSION} (S2)")
+    if version not in (1, VERSION):
+        raise DamagedStageError(path, f"stage version {version}; this myo reads versions 1 "
+                                f"and {VERSION} (S2)")
+    prefix = PREFIX_SIZE if version == VERSION else PREFIX_V1
+    if len(data) < prefix + 2 + 4:
+        raise DamagedStageError(path, "it is cut short (S3)")
+    file = FileId(*_FILE_ID.unpack_from(data, PREFIX_V1)) if version == VERSION else FileId()
     body, crc = data[:-4], int.from_bytes(data[-4:], "little")
     if crc32c(body) != crc:
         raise DamagedStageError(path, "its checksum does not match (S3)")
@@ -131,7 +164,7 @@ def decode(data: bytes, path: str = "stage") -> Stage:
         raise DamagedStageError(path, "base_seq and base_commit_id disagree (S5)")
     end = len(body)
     try:
-        label, p = get_str(body, PREFIX_SIZE, end)
+        label, p = get_str(body, prefix, end)
         if label and not flags & FLAG_INTENT:
             raise DamagedStageError(path, "a label without a commit intent (S4)")
         count, p = get_uvarint(body, p, end)
@@ -146,7 +179,7 @@ def decode(data: bytes, path: str = "stage") -> Stage:
     if p != end:
         raise DamagedStageError(path, "bytes after the last operation (S6)")
     intent = Intent(ts, label) if flags & FLAG_INTENT else None
-    return Stage(base_seq, base_id.hex(), tuple(ops), intent)
+    return Stage(base_seq, base_id.hex(), tuple(ops), intent, file)
 
 
 # --------------------------------------------------------------------------
@@ -179,15 +212,26 @@ def _replace(src: str, dst: str) -> None:
     os.replace(src, dst)
 
 
-def write(path: str, stage: Stage) -> None:
-    """Make ``stage`` the stage of ``path``, atomically and durably (STAGE.md S10)."""
+def write(path: str, stage: Stage) -> Stage:
+    """Make ``stage`` the stage of ``path``, atomically and durably (STAGE.md S10); it
+    records the identity of the data file ``path`` (S12). Returns what was written.
+
+    The stage holds staged values (secrets too): it takes the data file's
+    permission bits, never wider ones.
+    """
     sp = stage_path(path)
     tmp = sp + ".tmp"
+    data_stat = os.stat(path)
+    stage = replace(stage, file=FileId(data_stat.st_dev, data_stat.st_ino,
+                                       data_stat.st_mtime_ns))
     data = encode(stage)
     if len(data) > MAX_STAGE:
         raise CliError("too many staged changes for one commit; commit some of them first")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
+        # the data file's mode exactly (whatever the umask; a leftover temporary
+        # file of another mode is corrected too), and its owner and group if allowed
+        copy_mode(path, fd)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
@@ -196,6 +240,7 @@ def write(path: str, stage: Stage) -> None:
         os.close(fd)
     _replace(tmp, sp)
     _sync_dir(sp)
+    return stage
 
 
 def remove(path: str) -> bool:
@@ -233,15 +278,41 @@ def committed_by_intent(mem: Memory, stage: Stage) -> int | None:
     return None
 
 
+def made_for_another_file(mem: Memory, stage: Stage) -> bool:
+    """True if the stage was made for another data file at this path (S12).
+
+    Only a stage of the empty history is checked: every empty file has the same
+    head, so the recorded identity (device, inode, modification time) tells
+    them apart. A stage of a later head is tied to its file by the head commit id
+    (S8), which also survives compaction (a new inode). Once the head moved, the
+    file's modification time moved with it, and only the inode is compared.
+    """
+    f = stage.file
+    if stage.base_seq != 0 or not f.known:
+        return False
+    now = FileId.of(mem.path)
+    if head_of(mem)[0] == 0:
+        return now != f
+    return (now.dev, now.ino) != (f.dev, f.ino)
+
+
 def status_of(mem: Memory, stage: Stage | None) -> str:
-    """``none``, ``current``, ``committed`` (by its intent, S9) or ``stale`` (S8)."""
+    """``none``, ``current``, ``committed`` (by its intent, S9), ``stale`` (S8) or
+    ``foreign`` (made for another file at this path, S12)."""
     if stage is None:
         return "none"
     if (stage.base_seq, stage.base_id) == head_of(mem):
-        return "current"
+        return "foreign" if made_for_another_file(mem, stage) else "current"
     if committed_by_intent(mem, stage) is not None:
         return "committed"
-    return "stale"
+    return "foreign" if made_for_another_file(mem, stage) else "stale"
+
+
+def foreign_message(path: str, stage: Stage) -> str:
+    n = len(stage.ops)
+    return (f"the stage file {stage_path(path)} ({n} change{'s' if n != 1 else ''}) was made "
+            f"for another file at this path, one that was deleted or replaced since; nothing "
+            "in it was used. Run `myo discard` to remove it, then stage the changes again")
 
 
 def stale_message(mem: Memory, stage: Stage) -> str:
@@ -266,6 +337,8 @@ def load_for_write(mem: Memory, path: str) -> Stage:
         return Stage(seq, cid)
     if st == "stale":
         raise StaleStageError(stale_message(mem, stage))
+    if st == "foreign":
+        raise ForeignStageError(foreign_message(path, stage))
     return stage
 
 
@@ -389,9 +462,7 @@ def staged(mem: Memory, path: str) -> Iterator[Stage]:
 
 def add(path: str, stage: Stage, ops: list[Mutation]) -> Stage:
     """Write ``stage`` plus ``ops`` (already applied on a Memory) as the new stage."""
-    new = replace(stage, ops=(*stage.ops, *ops), intent=None)
-    write(path, new)
-    return new
+    return write(path, replace(stage, ops=(*stage.ops, *ops), intent=None))
 
 
 # --------------------------------------------------------------------------
@@ -409,8 +480,8 @@ def describe(mutation: Mutation) -> str:
     op: Any = mutation
     t = type(op)
     if t is Create:
-        fields = " ".join(f"{k}={human(v)}" for k, v in sorted(op.fields.items()))
-        return f"create {op.node} {op.type}" + (f" {fields}" if fields else "")
+        fields = " ".join(f"{printable(k)}={human(v)}" for k, v in sorted(op.fields.items()))
+        return f"create {op.node} {printable(op.type)}" + (f" {fields}" if fields else "")
     if t is Delete:
         return f"delete {op.node}"
     where = f"{op.node}.{path_text(op.field, getattr(op, 'path', ()))}"

@@ -33,7 +33,7 @@ from myosotis.api.handles import Node
 from myosotis.format.constants import INT_MAX, INT_MIN, MAX_NODE_ID
 from myosotis.format.values import Ref
 
-from .output import EXIT_USAGE, CliError
+from .output import EXIT_USAGE, CliError, json_safe, printable
 
 _REF = re.compile(r"@([0-9]+)")
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -178,7 +178,8 @@ def _float_text(v: float) -> str:
 
 
 def human(v: Any) -> str:
-    """A value for people: JSON-like, references as ``@N``."""
+    """A value for people: JSON-like, references as ``@N``; safe to print (strings are
+    JSON-escaped, and so are the characters JSON leaves as they are, see json_safe)."""
     t = type(v)
     if v is None:
         return "null"
@@ -189,13 +190,13 @@ def human(v: Any) -> str:
     if t is float:
         return _float_text(v)
     if t is str:
-        return json.dumps(v, ensure_ascii=False)
+        return json_safe(json.dumps(v, ensure_ascii=False))
     if t is Ref or t is Node:
         return f"@{v.id}"
     if isinstance(v, list):
         return "[" + ", ".join(human(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {human(x)}"
+        return "{" + ", ".join(f"{json_safe(json.dumps(k, ensure_ascii=False))}: {human(x)}"
                                for k, x in v.items()) + "}"
     return repr(v)
 
@@ -216,5 +217,6 @@ def references(v: Any, path: tuple[int | str, ...] = ()) -> list[tuple[tuple[int
 
 
 def path_text(field: str, path: tuple[int | str, ...]) -> str:
-    """``field[0]["key"]`` for people."""
-    return field + "".join(f"[{s}]" if type(s) is int else f"[{json.dumps(s)}]" for s in path)
+    """``field[0]["key"]`` for people, safe to print (see output.printable)."""
+    return printable(field) + "".join(f"[{s}]" if type(s) is int else f"[{json.dumps(s)}]"
+                                      for s in path)
