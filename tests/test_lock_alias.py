@@ -297,3 +297,43 @@ def test_compaction_after_a_chdir_rewrites_the_file_that_was_opened(
     assert os.listdir(tmp_path / "elsewhere") == []
     with Memory.open(tmp_path / "data.myo", readonly=True) as reader:
         assert reader.store.history.has_genesis and reader.state_hash() == h
+
+
+def test_where_flock_is_emulated_with_byte_range_locks_the_sidecar_is_the_only_lock(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On NFS ``flock`` is a byte-range lock in disguise: an inode lock there would block
+    the truncation guard (readers', and the writer's own when it cuts a torn tail), so
+    the writer does without it and relies on the sidecar."""
+    import myosotis.storage.lock as lockmod
+
+    monkeypatch.setattr(lockmod, "_flock_independent", lambda fd: False)
+    real = tmp_path / "real.myo"
+    make_file(real)
+    with Memory.open(real) as mem:
+        assert not ofd_locked_by_someone(str(real))
+        with pytest.raises(LockedError):
+            Memory.open(real)
+        mem.compact()
+        assert not ofd_locked_by_someone(str(real))
+        with Memory.open(real, readonly=True) as reader:
+            assert reader.state_hash() == mem.state_hash()
+
+
+def test_on_a_local_file_system_flock_ignores_the_inode_lock(tmp_path: Path) -> None:
+    """What the design rests on (Linux): while a writer holds the inode lock, readers
+    still take the shared truncation guard, and the writer the exclusive one."""
+    from myosotis.storage.lock import _flock_independent
+
+    real = tmp_path / "real.myo"
+    make_file(real)
+    with Memory.open(real) as mem:
+        assert ofd_locked_by_someone(str(real))
+        fd = os.open(real, os.O_RDONLY)
+        try:
+            assert _flock_independent(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+        mem[1].goal = "still writable"
+        mem.commit()

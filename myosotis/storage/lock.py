@@ -17,8 +17,11 @@ A writer holds two locks for its whole life, taken in this order:
    The byte is far past any end of file, so the lock covers no data. On Linux
    OFD locks are independent of ``flock`` (the truncation guard below) and,
    unlike POSIX ``lockf`` locks, conflict between two descriptors of one
-   process. Where the system has no OFD locks (macOS) or the file system
-   refuses them, the sidecar is the only lock.
+   process. Where the system has no OFD locks (macOS), the file system
+   refuses them, or ``flock`` is emulated with byte-range locks (NFS: the
+   inode lock would then block the truncation guard, readers' and this
+   writer's own), the sidecar is the only lock: :func:`_flock_independent`
+   finds that out on the file itself.
 
 Each lock is checked after it is taken: the path must still name the file
 that was locked. Otherwise it was replaced meanwhile (a sidecar removed by a
@@ -91,6 +94,29 @@ def _ofd(fd: int, kind: int) -> bool:
     return True
 
 
+def _flock_independent(fd: int) -> bool:
+    """Whether ``flock`` on the file open at ``fd`` ignores the OFD lock ``fd`` holds.
+
+    True on Linux's local file systems. NFS emulates ``flock`` with byte-range
+    locks, so there a shared ``flock`` from another description conflicts.
+    Nobody else can hold an exclusive ``flock`` (the truncation guard) now:
+    that needs the writer lock, which the caller holds.
+    """
+    try:
+        probe = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return True  # no /proc to reopen through: assume the Linux semantics
+    try:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(probe, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(probe)
+
+
 class WriterLock:
     """The exclusive writer lock of one data file (see the module docstring)."""
 
@@ -100,7 +126,8 @@ class WriterLock:
         self._fd: int | None = None  # the sidecar, flocked
         self._created = False  # this lock created the sidecar (abandon() removes it)
         # Each locked data file: a descriptor of the open file description that
-        # holds its OFD lock. Two while compaction renames a new file into place.
+        # holds its OFD lock (-1: a file that takes none, see _flock_independent).
+        # Two while compaction renames a new file into place.
         self._inodes: dict[Key, int] = {}
 
     def _locked_error(self, other_name: bool) -> LockedError:
@@ -218,9 +245,15 @@ class WriterLock:
         try:
             self._wait(lambda: _ofd(dup, fcntl.F_WRLCK), time.monotonic() + timeout,
                        self._locked_error(True))
+            independent = _flock_independent(dup)
         except BaseException:
             os.close(dup)
             raise
+        if not independent:
+            with contextlib.suppress(OSError):
+                _ofd(dup, fcntl.F_UNLCK)
+            os.close(dup)
+            dup = -1
         self._inodes[key] = dup
 
     def holds(self, fd: int) -> bool:
@@ -242,7 +275,7 @@ class WriterLock:
 
     def _drop(self, key: Key) -> None:
         dup = self._inodes.pop(key, None)
-        if dup is not None:
+        if dup is not None and dup >= 0:
             # Unlocked explicitly: another descriptor may share the description.
             with contextlib.suppress(OSError):
                 _ofd(dup, fcntl.F_UNLCK)
