@@ -109,6 +109,7 @@ REJECTED.update({
         "clear_a_map": lambda m, n: m[2].meta.clear(),
         "reverse": lambda m, n: m[2].items.reverse(),
         "delete_a_slice": lambda m, n: m[2].items.__delitem__(slice(0, 2)),
+        "assign_a_list_to_itself": lambda m, n: m[2].__setitem__("items", m[2].items),
     }.items()})
 
 

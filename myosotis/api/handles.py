@@ -109,11 +109,13 @@ def _stage_all(src: Source, node_id: int, field: str, path: Path,
 
 
 def _same_place(value: Any, src: Source, node_id: int, field: str, path: Path) -> bool:
-    """True if ``value`` is a proxy of exactly this place (``x.items += [...]`` assigns
-    the extended list back to where it is: nothing to stage)."""
+    """True if ``value`` is a proxy of exactly this place of a live node (``x.items +=
+    [...]`` assigns the extended list back to where it is: nothing to stage). On a
+    deleted node the assignment is staged, and refused, as any other (R50)."""
     t = type(value)
     return (t is ListProxy or t is MapProxy) and value._src is src and \
-        value._node == node_id and value._field == field and value._path == path
+        value._node == node_id and value._field == field and value._path == path and \
+        not src._node_state(node_id).deleted
 
 
 # --------------------------------------------------------------------------
