@@ -15,6 +15,7 @@ from myosotis.errors import (
     DeletedNodeError,
     FieldNotFoundError,
     FileMissingError,
+    InterruptedOperationError,
     InvalidArgumentError,
     InvalidOperationError,
     InvalidValueError,
@@ -36,8 +37,8 @@ __version__ = "0.1.0"
 __all__ = [
     "MISSING", "ClosedError", "Commit", "CommitNotFoundError", "CorruptFileError",
     "DeletedNodeError", "Diff", "FieldChange", "FieldNotFoundError", "FileMissingError",
-    "InvalidOperationError",
-    "InvalidArgumentError", "InvalidValueError", "ListProxy", "LockedError", "MapProxy", "Memory",
+    "InterruptedOperationError", "InvalidArgumentError", "InvalidOperationError",
+    "InvalidValueError", "ListProxy", "LockedError", "MapProxy", "Memory",
     "MissingAttributeError", "MyosotisError", "Node", "NodeChange", "NodeNotFoundError",
     "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError", "Ref",
     "UncommittedChangesWarning",

@@ -71,6 +71,18 @@ class WriterFailedError(MyosotisError):
     """
 
 
+class InterruptedOperationError(MyosotisError):
+    """An operation on this handle was interrupted (KeyboardInterrupt, SystemExit,
+    MemoryError, ...) at a point where the handle's state could not be kept whole.
+
+    The handle refuses to show or change a state that may never have existed.
+    What to do is in the message: ``discard()`` after an interrupted edit,
+    ``refresh()`` after an interrupted refresh, and closing and reopening the
+    file after an interrupted commit, checkpoint or compaction (whose frame may
+    or may not be in the file: check ``mem.head`` before retrying).
+    """
+
+
 class NodeNotFoundError(MyosotisError, KeyError):
     """No node has this id."""
 

@@ -16,6 +16,7 @@ from myosotis.engine.graph import GraphState, NodeState, Overlay
 from myosotis.engine.history import Commit
 from myosotis.engine.segments import HistoricalState
 from myosotis.engine.store import Clock, Durability, Store, system_clock
+from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
 from myosotis.engine.verify import VerifyReport, verify_file
 from myosotis.errors import (
     ClosedError,
@@ -170,6 +171,14 @@ class Memory(_Reader):
 
     @property
     def store(self) -> Store:
+        """The open store; raises ClosedError, and InterruptedOperationError while an
+        interrupted operation left it unsettled (see engine/unsettled.py)."""
+        store = self._open_store()
+        check_settled(store.work)
+        return store
+
+    def _open_store(self) -> Store:
+        """The store even when unsettled (for the calls that settle it)."""
         if self._store is None:
             raise ClosedError(f"{self.path} was closed; open it again to use it")
         return self._store
@@ -269,21 +278,29 @@ class Memory(_Reader):
 
     def discard(self) -> int:
         """Drop staged changes; return how many mutations were dropped."""
-        return self.store.discard()
+        return self._open_store().discard()
 
     @contextlib.contextmanager
     def transaction(self, label: str | None = None) -> Iterator[Memory]:
-        """Commit on success, discard on exception. Refuses to start with staged changes."""
+        """Commit on success, discard on exception. Refuses to start with staged changes.
+
+        Either the block's changes are committed, or, on any exception (the
+        commit's own included), none of them stays staged; after an
+        interrupted commit the handle refuses further use (InterruptedOperationError).
+        """
         if self.store.pending_count:
             raise InvalidOperationError(
                 "commit or discard the staged changes before starting a transaction")
         try:
             yield self
+            self.commit(label)
         except BaseException:
-            if self._store is not None:
-                self.discard()
+            store = self._store
+            # Not after an interrupted commit: whether it reached the file is
+            # for a reopen to tell, and discard() would raise over the exception.
+            if store is not None and remedy_of(store.work) in (None, DISCARD):
+                store.discard()
             raise
-        self.commit(label)
 
     def state_hash(self) -> str:
         return self.store.state_hash().hex()
@@ -316,10 +333,11 @@ class Memory(_Reader):
 
     def refresh(self) -> int:
         """Reader: move to the newest commit in the file; return how many commits arrived."""
-        if self.store.pending_count:
+        store = self._open_store()  # an interrupted refresh is settled by the next one
+        if not is_unsettled(store.work) and store.pending_count:
             raise InvalidOperationError("refresh with staged changes")
         try:
-            return self.store.refresh()
+            return store.refresh()
         except CorruptFileError:
             # the new commits could not be applied whole: this memory's state
             # is no longer a committed state, so it is closed

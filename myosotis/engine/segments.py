@@ -34,22 +34,49 @@ class Segment:
 
     def __init__(self, base_seq: int, next_node_id: int) -> None:
         self.base_seq = base_seq
-        self.next_node_id = next_node_id  # after commit ``upto`` (kept by Store._extend)
-        self.upto = base_seq
+        # (upto, next_node_id after commit upto): one tuple, so that an
+        # interrupted add() can never leave the two out of step.
+        self.tip = (base_seq, next_node_id)
         self.commits: list[list[Mutation]] = []  # commits[k] is commit base_seq + 1 + k
         self._by_node: dict[int, tuple[list[int], list[Mutation]]] = {}
 
-    def add(self, seq: int, mutations: list[Mutation]) -> None:
-        assert seq == self.upto + 1, (seq, self.upto)
-        self.commits.append(mutations)
+    @property
+    def upto(self) -> int:
+        """The newest commit decoded into this segment."""
+        return self.tip[0]
+
+    @property
+    def next_node_id(self) -> int:
+        """The state's ``next_node_id`` after commit :attr:`upto`."""
+        return self.tip[1]
+
+    def add(self, seq: int, mutations: list[Mutation], next_node_id: int) -> None:
+        """Add commit ``seq = upto + 1``, after which ``next_node_id`` is as given.
+
+        Exception safe: an add interrupted half-way is not visible (``tip``
+        moves last) and the next add of the same commit first drops what the
+        interrupted one left behind.
+        """
+        upto = self.tip[0]
+        if seq != upto + 1:
+            raise ValueError(f"commit {seq} added to a segment decoded up to {upto}")
+        del self.commits[upto - self.base_seq:]
         by_node = self._by_node
+        for m in mutations:
+            entry = by_node.get(m.node)
+            if entry is not None:
+                # Entries past ``upto`` are an interrupted add's, and the two
+                # lists may differ in length by the one it was appending.
+                keep = min(bisect.bisect_right(entry[0], upto), len(entry[1]))
+                del entry[0][keep:], entry[1][keep:]
+        self.commits.append(mutations)
         for m in mutations:
             entry = by_node.get(m.node)
             if entry is None:
                 entry = by_node[m.node] = ([], [])
             entry[0].append(seq)
             entry[1].append(m)
-        self.upto = seq
+        self.tip = (seq, next_node_id)
 
     def node_mutations(self, node_id: int, seq: int) -> list[Mutation]:
         """Mutations of ``node_id`` in commits ``(base_seq, seq]``, in order."""

@@ -18,6 +18,15 @@ from typing import Literal
 from myosotis.engine.graph import GraphState, Overlay, apply
 from myosotis.engine.history import Commit, History, make_commit
 from myosotis.engine.segments import HistoricalState, Segment
+from myosotis.engine.unsettled import (
+    DISCARD,
+    REFRESH,
+    REOPEN,
+    Unsettled,
+    check_settled,
+    is_unsettled,
+    remedy_of,
+)
 from myosotis.errors import (
     CommitNotFoundError,
     CorruptFileError,
@@ -72,6 +81,9 @@ class Store:
         self.problems: list[str] = []  # non-fatal findings (skipped checkpoints, ...)
         self._images: dict[int, StateImage | None] = {}  # checkpoint frame -> usable image
         self._segments: OrderedDict[int, Segment] = OrderedDict()
+        # The staged state, or an Unsettled stand-in while an operation runs
+        # (unsettled.py); _load() settles it.
+        self.work: Overlay = Unsettled("opening the file", REOPEN)
         self._load()
 
     @classmethod
@@ -94,7 +106,12 @@ class Store:
 
     def reopen(self) -> None:
         """Read the file at this path again from scratch (after compaction or repair),
-        keeping the writer lock. Staged changes are dropped."""
+        keeping the writer lock. Staged changes are dropped.
+
+        Interrupted, it leaves the store unsettled (a reader's next refresh
+        reopens again; a writer must be closed and reopened).
+        """
+        self.work = Unsettled("reopening the file", REFRESH if self.readonly else REOPEN)
         self.log.reopen()
         self._images.clear()
         self._segments.clear()
@@ -127,8 +144,7 @@ class Store:
         self.bytes_since_checkpoint = 0
         self.last_image_size = base_img.size if base_img is not None else 0
         self._replay_to(hist.head_seq)
-        self.work = Overlay(self.committed)
-        self._reset_pending()
+        self._settle()
 
     def snapshot_image(self, j: int, seq: int | None = None) -> StateImage | None:
         """The image of checkpoint/genesis frame ``j`` if usable (R80, R85), else None.
@@ -226,15 +242,18 @@ class Store:
 
     # ------------------------------------------------------------------ staging
 
-    def _reset_pending(self) -> None:
-        self.work.reset()
+    def _settle(self) -> None:
+        """Nothing staged over the committed state; the last step of every operation
+        that replaced ``committed`` (see unsettled.py)."""
         self._pending = bytearray()
         self.pending_count = 0  # mutations encoded in _pending
+        self.work = Overlay(self.committed)
 
     def _require_writer(self) -> None:
         if self.log.readonly:
             raise ReadOnlyError(f"{self.log.path} is open read-only; open it without "
                                 "readonly=True to change it")
+        check_settled(self.work)
 
     def stage(self, m: Mutation) -> None:
         """Validate ``m`` and add it to the uncommitted changes, or raise and change nothing.
@@ -244,15 +263,24 @@ class Store:
         """
         if self.log.readonly:
             self._require_writer()  # raises
-        buf = self._pending
+        work, buf = self.work, self._pending
         mark = len(buf)
         try:
             put_mutation(buf, m)  # limits and types (InvalidValueError)
-            apply(self.work, m)  # graph rules (R50–R53)
-        except BaseException:
-            del buf[mark:]  # a rejected mutation leaves no byte behind
+            apply(work, m)  # graph rules (R50–R53)
+            # Inside the try: the count must move with the buffer, or the
+            # commit record's count would disagree with its mutations (R61).
+            self.pending_count += 1
+        except MyosotisError:
+            # apply() checks every rule before it changes anything, so a
+            # rejected mutation leaves the overlay as it was; drop its bytes.
+            del buf[mark:]
             raise
-        self.pending_count += 1
+        except BaseException:
+            # An interrupt may have left the overlay, the buffer and the count
+            # out of step: refuse to use them until discard() (unsettled.py).
+            self.work = Unsettled("staging a change", DISCARD)
+            raise
 
     @property
     def state(self) -> GraphState | Overlay:
@@ -260,9 +288,17 @@ class Store:
         return self.work
 
     def discard(self) -> int:
-        """Drop staged changes; return how many mutations were dropped."""
+        """Drop staged changes; return how many mutations were dropped.
+
+        Also settles a store whose staging was interrupted; raises
+        InterruptedOperationError when a commit or refresh was (discarding
+        cannot tell what those left in the file).
+        """
+        work = self.work
+        if remedy_of(work) not in (None, DISCARD):
+            check_settled(work)
         n = self.pending_count
-        self._reset_pending()
+        self._settle()
         return n
 
     # ------------------------------------------------------------------ committing
@@ -278,23 +314,33 @@ class Store:
         self._require_writer()
         if not self.pending_count and not allow_empty:
             return None
-        seq = self.head_seq + 1
+        work = self.work
+        seq, parent = self.head_seq + 1, self.head_id
         ts = int(self.clock())
-        payload = encode_commit(seq, ts, self.head_id, self.work.next_node_id, label or "",
+        payload = encode_commit(seq, ts, parent, work.next_node_id, label or "",
                                 self.pending_count, self._pending)
-        self.log.append(KIND_COMMIT, payload, self.durable)
-        # durable from here on: make it the committed state
         cid = commit_id(payload)
+        # From here until ``self.work = work`` below, an exception of any kind
+        # leaves the handle failed-stop (unsettled.py): after the append the
+        # commit is in the file, and a retry must not append it a second time.
+        self.work = Unsettled("commit()", REOPEN)
+        try:
+            self.log.append(KIND_COMMIT, payload, self.durable)  # the point of no return
+        except WriterFailedError:
+            # The log refuses every later append itself; the staged changes stay
+            # readable (and are not committed by this handle).
+            self.work = work
+            raise
         self.history.index_new_frames()
         self.history.remember_id(seq, cid)
-        self.work.merge_into_parent()
+        work.merge_into_parent()
         # The time-travel segment is not fed here: it decodes new commits from
-        # the file when a past state is first read (Store.segment_for).
-        parent = self.head_id
+        # the file when a past state is read (Store.segment_for).
         self.head_seq, self.head_id = seq, cid
         self._pending = bytearray()  # the overlay was emptied by merge_into_parent
         self.pending_count = 0
         self.bytes_since_checkpoint += len(payload)
+        self.work = work  # settled: the commit is the committed state
         if self.bytes_since_checkpoint >= max(self.checkpoint_floor, self.last_image_size):
             try:
                 self.checkpoint()
@@ -313,7 +359,13 @@ class Store:
             return False
         image = self.committed.image()
         payload = encode_snapshot(self.head_seq, self.head_id, state_hash(image), image)
-        j = self.log.append(KIND_CHECKPOINT, payload, self.durable)
+        work = self.work
+        self.work = Unsettled("checkpoint()", REOPEN)  # until the rebase is done (unsettled.py)
+        try:
+            j = self.log.append(KIND_CHECKPOINT, payload, self.durable)
+        except WriterFailedError:
+            self.work = work  # the log is failed-stop; the state is unchanged
+            raise
         self.history.index_new_frames()
         img = StateImage(self.log.payload(j)[SNAPSHOT_PREFIX_SIZE:],
                          self.log.frame_offset(j) + 16 + SNAPSHOT_PREFIX_SIZE)
@@ -321,11 +373,12 @@ class Store:
         # Rebase on the new checkpoint, keeping decoded nodes as a cache.
         # Staged changes stay staged: the overlay's nodes are its own copies.
         self.committed = self.committed.rebased(img)
-        self.work.parent = self.committed
+        work.parent = self.committed
         self.segment = Segment(self.head_seq, self.committed.next_node_id)
         self._remember_segment(self.segment)
         self.bytes_since_checkpoint = 0
         self.last_image_size = len(image)
+        self.work = work
         return True
 
     def state_hash(self, staged: bool = True) -> bytes:
@@ -356,14 +409,19 @@ class Store:
         except FileNotFoundError:
             same = True
         before = self.head_seq
-        if not same:
+        if not same or is_unsettled(self.work):
+            # Replaced by compaction, or an earlier refresh was interrupted
+            # half-way (its log, history and state may be out of step): read
+            # the file again from scratch.
             self.reopen()
             return max(0, self.head_seq - before)
+        # Replay changes the committed state in place, one mutation at a time:
+        # until it is done, the state is one that never existed (unsettled.py).
+        self.work = Unsettled("refresh()", REFRESH)
         if self.log.refresh():
             self.history.index_new_frames()
             self._replay_to(self.history.head_seq)
-            self.work = Overlay(self.committed)
-            self._reset_pending()
+        self._settle()
         return self.head_seq - before
 
     # ------------------------------------------------------------------ history
@@ -444,8 +502,7 @@ class Store:
             if next_id != expect:
                 raise CorruptFileError(f"commit {s} records next_node_id {next_id} but its "
                                        f"mutations give {expect} (R60)")
-            seg.add(s, muts)
-            seg.next_node_id = expect
+            seg.add(s, muts, expect)
             parent = cid
 
     def commit_info(self, seq: int) -> Commit:

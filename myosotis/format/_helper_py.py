@@ -99,22 +99,25 @@ class ScanResult:
 def _crc_update(crc: int, data: ReadableBuffer) -> int:
     """Raw CRC register update (no inversions) over ``data``, slicing-by-8."""
     t0, t1, t2, t3, t4, t5, t6, t7 = _TABLES
-    with memoryview(data) as view, view.cast("B") as mv:
-        n8 = len(mv) & ~7
-        for lo, hi in _PAIRS.iter_unpack(mv[:n8]):
-            lo ^= crc
-            crc = (
-                t7[lo & 0xFF]
-                ^ t6[(lo >> 8) & 0xFF]
-                ^ t5[(lo >> 16) & 0xFF]
-                ^ t4[lo >> 24]
-                ^ t3[hi & 0xFF]
-                ^ t2[(hi >> 8) & 0xFF]
-                ^ t1[(hi >> 16) & 0xFF]
-                ^ t0[hi >> 24]
-            )
-        for b in mv[n8:]:
-            crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    # Not a with-block: an exception raised as such a block exits can skip the
+    # release of a buffer exported from it, and the with-block then raises
+    # BufferError in place of that exception. The views are freed by refcount.
+    mv = memoryview(data).cast("B")
+    n8 = len(mv) & ~7
+    for lo, hi in _PAIRS.iter_unpack(mv[:n8]):
+        lo ^= crc
+        crc = (
+            t7[lo & 0xFF]
+            ^ t6[(lo >> 8) & 0xFF]
+            ^ t5[(lo >> 16) & 0xFF]
+            ^ t4[lo >> 24]
+            ^ t3[hi & 0xFF]
+            ^ t2[(hi >> 8) & 0xFF]
+            ^ t1[(hi >> 16) & 0xFF]
+            ^ t0[hi >> 24]
+        )
+    for b in mv[n8:]:
+        crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc
 
 
@@ -208,31 +211,32 @@ def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> ScanRe
     """
     offsets: array[int] = array("Q")
     kinds = bytearray()
-    with memoryview(buf) as view, view.cast("B") as mv:
-        length = len(mv)
-        p = _check_start(start, length)
-        full = bool(verify_payload)
-        while p != length:
-            size = _frame_size(mv, p, full)
-            if not size:
-                break
-            offsets.append(p)
-            kinds.append(mv[p + 4])
-            p += size
-        else:
-            return ScanResult(ScanStatus.CLEAN, offsets, bytes(kinds), length, None)
-        if not any(mv[p:]):  # §10 step 3: free space a writer reserved
-            return ScanResult(ScanStatus.FREE, offsets, bytes(kinds), p, None)
-        # FORMAT.md §10 step 3, with the same payload budget as the C code:
-        # past 2 * (length - p) payload bytes checked, a header-valid
-        # candidate counts as valid (linear time, fail safe).
-        budget = 2 * (length - p)
-        q = p + FRAME_ALIGN
-        while length - q >= FRAME_HEADER_SIZE:
-            if _frame_size(mv, q, False):
-                n = _FRAME_HEADER.unpack_from(mv, q)[0]
-                if n > budget or _frame_size(mv, q, True):
-                    return ScanResult(ScanStatus.CORRUPT, offsets, bytes(kinds), p, q)
-                budget -= n
-            q += FRAME_ALIGN
-        return ScanResult(ScanStatus.TORN, offsets, bytes(kinds), p, None)
+    # freed by refcount, not a with-block (see crc32c)
+    mv = memoryview(buf).cast("B")
+    length = len(mv)
+    p = _check_start(start, length)
+    full = bool(verify_payload)
+    while p != length:
+        size = _frame_size(mv, p, full)
+        if not size:
+            break
+        offsets.append(p)
+        kinds.append(mv[p + 4])
+        p += size
+    else:
+        return ScanResult(ScanStatus.CLEAN, offsets, bytes(kinds), length, None)
+    if not any(mv[p:]):  # §10 step 3: free space a writer reserved
+        return ScanResult(ScanStatus.FREE, offsets, bytes(kinds), p, None)
+    # FORMAT.md §10 step 3, with the same payload budget as the C code:
+    # past 2 * (length - p) payload bytes checked, a header-valid
+    # candidate counts as valid (linear time, fail safe).
+    budget = 2 * (length - p)
+    q = p + FRAME_ALIGN
+    while length - q >= FRAME_HEADER_SIZE:
+        if _frame_size(mv, q, False):
+            n = _FRAME_HEADER.unpack_from(mv, q)[0]
+            if n > budget or _frame_size(mv, q, True):
+                return ScanResult(ScanStatus.CORRUPT, offsets, bytes(kinds), p, q)
+            budget -= n
+        q += FRAME_ALIGN
+    return ScanResult(ScanStatus.TORN, offsets, bytes(kinds), p, None)

@@ -91,12 +91,15 @@ def _c_crc32c(data: ReadableBuffer, value: int = 0) -> int:
         raise ValueError(f"crc32c value must be in [0, 2**32), got {value}")
     if type(data) is bytes:  # fast path: cffi passes bytes to a const uint8_t * as is
         return int(_lib.myo_crc32c(value, data, len(data)))
-    with memoryview(data) as view, view.cast("B") as mv:
-        n = len(mv)
-        if n == 0:
-            return value
-        with _ffi.from_buffer("uint8_t[]", mv) as p:
-            return int(_lib.myo_crc32c(value, p, n))
+    # Not a with-block: an exception raised as such a block exits can skip the
+    # release of a buffer exported from it, and the with-block then raises
+    # BufferError in place of that exception. The views are freed by refcount.
+    mv = memoryview(data).cast("B")
+    n = len(mv)
+    if n == 0:
+        return value
+    with _ffi.from_buffer("uint8_t[]", mv) as p:
+        return int(_lib.myo_crc32c(value, p, n))
 
 
 def _c_crc32c_hw() -> bool:
@@ -132,44 +135,45 @@ def _c_scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> Sca
         raise ValueError(f"BATCH_FRAMES must be in [1, 2**32), got {batch}")
     offsets: array[int] = array("Q")
     kinds = bytearray()
-    with memoryview(buf) as view, view.cast("B") as mv:
-        length = len(mv)
-        if start < 0 or start > length:
-            raise ValueError(f"scan start {start} is outside the buffer (length {length})")
-        # Every frame takes at least 16 bytes: a small region needs only a small array.
-        batch = min(batch, (length - start) // FRAME_HEADER_SIZE + 1)
-        out_offsets = _new_uncleared("uint64_t[]", batch)
-        out_kinds = _new_uncleared("uint8_t[]", batch)
-        out_count = _ffi.new("uint32_t *")
-        out_end = _ffi.new("uint64_t *")
-        out_next = _ffi.new("uint64_t *")
-        with _ffi.from_buffer("uint8_t[]", mv) as p:
-            pos = start
-            while True:
-                rc = _lib.myo_scan(
-                    p,
-                    length,
-                    pos,
-                    1 if verify_payload else 0,
-                    out_offsets,
-                    out_kinds,
-                    batch,
-                    out_count,
-                    out_end,
-                    out_next,
-                )
-                if rc < 0:
-                    if rc == _lib.MYO_SCAN_ERR_ALIGN:
-                        raise ValueError(f"scan start {start} is not a multiple of {FRAME_ALIGN}")
-                    raise ValueError(f"myo_scan refused its arguments (code {rc})")
-                count = int(out_count[0])
-                if count:
-                    offsets.frombytes(_ffi.buffer(out_offsets, 8 * count))
-                    kinds += _ffi.buffer(out_kinds, count)
-                end = int(out_end[0])
-                if rc != ScanStatus.FULL:
-                    break
-                pos = end
+    # freed by refcount, not a with-block (see crc32c)
+    mv = memoryview(buf).cast("B")
+    length = len(mv)
+    if start < 0 or start > length:
+        raise ValueError(f"scan start {start} is outside the buffer (length {length})")
+    # Every frame takes at least 16 bytes: a small region needs only a small array.
+    batch = min(batch, (length - start) // FRAME_HEADER_SIZE + 1)
+    out_offsets = _new_uncleared("uint64_t[]", batch)
+    out_kinds = _new_uncleared("uint8_t[]", batch)
+    out_count = _ffi.new("uint32_t *")
+    out_end = _ffi.new("uint64_t *")
+    out_next = _ffi.new("uint64_t *")
+    with _ffi.from_buffer("uint8_t[]", mv) as p:
+        pos = start
+        while True:
+            rc = _lib.myo_scan(
+                p,
+                length,
+                pos,
+                1 if verify_payload else 0,
+                out_offsets,
+                out_kinds,
+                batch,
+                out_count,
+                out_end,
+                out_next,
+            )
+            if rc < 0:
+                if rc == _lib.MYO_SCAN_ERR_ALIGN:
+                    raise ValueError(f"scan start {start} is not a multiple of {FRAME_ALIGN}")
+                raise ValueError(f"myo_scan refused its arguments (code {rc})")
+            count = int(out_count[0])
+            if count:
+                offsets.frombytes(_ffi.buffer(out_offsets, 8 * count))
+                kinds += _ffi.buffer(out_kinds, count)
+            end = int(out_end[0])
+            if rc != ScanStatus.FULL:
+                break
+            pos = end
     status = ScanStatus(rc)
     next_valid = int(out_next[0]) if status is ScanStatus.CORRUPT else None
     return ScanResult(status, offsets, bytes(kinds), end, next_valid)

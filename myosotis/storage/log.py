@@ -276,10 +276,14 @@ class LogFile:
             except BaseException:
                 self.fileops.close(fd)
                 raise
-        self.map.release()
-        self.fileops.close(self._fd)
-        self._fd = fd
-        self.map = FileMap(fd)
+        # One assignment hands the handle the new descriptor and map: an
+        # interrupt may leak the old ones, but never leaves ``_fd`` naming a
+        # descriptor that was closed (closing it again could close a file that
+        # reused its number).
+        old_fd, old_map = self._fd, self.map
+        self._fd, self.map = fd, FileMap(fd)
+        old_map.release()
+        self.fileops.close(old_fd)
         self.frames = FrameIndex()
         self.valid_end = self.size = HEADER_SIZE
         self.torn_bytes = self.free_bytes = 0
@@ -553,11 +557,19 @@ class LogFile:
             raise WriterFailedError(f"{self.path}: fsync failed ({e.strerror}); reopen") from e
 
     def close(self) -> None:
+        """Close the file and release the writer lock. Idempotent.
+
+        Each resource is taken from the handle in one statement before it is
+        released, so a close interrupted anywhere and called again never
+        releases one twice (a descriptor closed twice may by then be another
+        file's); the price is that an interrupt in that window leaks it.
+        """
         self.map.release()
-        if self._fd >= 0:
-            try:
-                self.fileops.close(self._fd)
-            finally:
-                self._fd = -1
-                if self._lock is not None:
-                    self._lock.release()
+        fd, self._fd = self._fd, -1
+        lock, self._lock = self._lock, None
+        try:
+            if fd >= 0:
+                self.fileops.close(fd)
+        finally:
+            if lock is not None:
+                lock.release()
