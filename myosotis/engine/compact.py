@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from myosotis.engine.store import Store
+from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.engine.verify import write_atomically
+from myosotis.errors import MyosotisError
 from myosotis.format.constants import FRAME_HEADER_STRUCT, KIND_CHECKPOINT, KIND_GENESIS
 from myosotis.format.header import encode_file_header, encode_frame, padding
 from myosotis.format.image import state_hash
@@ -66,6 +68,15 @@ def compact(store: Store, base: int) -> CompactResult:
         if store.log.frames.kinds[i] != KIND_CHECKPOINT:
             store.log.payload(i)
     data = compacted_bytes(store, base)
-    write_atomically(store.log.path, data, store.log.fileops, store.log.writer_lock)
+    # The rename inside write_atomically is the point of no return: from here
+    # until reopen() settles, an interrupted compaction leaves the handle
+    # refusing further use (engine/unsettled.py).
+    work = store.work
+    store.work = Unsettled("compact()", REOPEN)
+    try:
+        write_atomically(store.log.path, data, store.log.fileops, store.log.writer_lock)
+    except MyosotisError:
+        store.work = work  # the file is unchanged (write_atomically says so)
+        raise
     store.reopen()
     return CompactResult(before, len(data), base, store.state_hash().hex())
