@@ -8,7 +8,10 @@ Python snippet in a child process with the interpreter running the tests
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -235,3 +238,179 @@ class FixedClock:
         t = self.now
         self.now += self.step
         return t
+
+
+# ---------------------------------------------------------------------- fork server
+
+# The loop of a fork server: after the prelude (which defines the functions that
+# children run) it reads one JSON list ``[function, *args]`` per line on stdin,
+# forks a child that calls it, answers "PID <pid>", waits for the child and
+# answers "EXIT <wait status>". A child's stdin is /dev/null; an exception in it
+# goes to the server's stderr and makes its exit code 1.
+_FORK_LOOP_SRC = r'''
+import json as _json
+import os as _os
+import sys as _sys
+import traceback as _traceback
+
+for _line in _sys.stdin:
+    _func, *_args = _json.loads(_line)
+    _sys.stdout.flush()
+    _sys.stderr.flush()
+    _pid = _os.fork()
+    if _pid == 0:
+        _code = 0
+        try:
+            _null = _os.open(_os.devnull, _os.O_RDONLY)
+            _os.dup2(_null, 0)
+            globals()[_func](*_args)
+        except SystemExit as _e:
+            _code = _e.code if isinstance(_e.code, int) else 1
+            if not isinstance(_e.code, int):
+                _sys.stderr.write(f"{_func}: {_e.code}\n")
+        except BaseException:
+            _traceback.print_exc()
+            _code = 1
+        finally:
+            _sys.stdout.flush()
+            _sys.stderr.flush()
+            _os._exit(_code)
+    _sys.stdout.write(f"PID {_pid}\n")
+    _sys.stdout.flush()
+    _, _status = _os.waitpid(_pid, 0)
+    _sys.stdout.write(f"EXIT {_status}\n")
+    _sys.stdout.flush()
+'''
+
+
+class ForkServer:
+    """A child interpreter that imports what ``prelude`` imports once, then forks a
+    fresh process per :meth:`start`: a child costs a fork, not an interpreter start
+    (what a test that kills hundreds of writers needs). One child at a time.
+
+    The server's stderr (the children's too) goes to ``stderr_path``, so a chatty
+    or failing child can never block on a full pipe; :meth:`stderr_text` reads it.
+    """
+
+    def __init__(self, prelude: str, stderr_path: PathLike,
+                 env: dict[str, str] | None = None) -> None:
+        self.stderr_path = Path(stderr_path)
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", prelude + _FORK_LOOP_SRC], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1,
+                env=env if env is not None else child_env())
+        self.pid: int | None = None  # the running child
+
+    def stderr_text(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def _line(self, prefix: str) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(timeout=20)
+            raise AssertionError(f"the fork server ended (rc={self.proc.returncode}):\n"
+                                 f"{self.stderr_text()}")
+        if not line.startswith(prefix + " "):
+            raise AssertionError(f"fork server: expected {prefix!r}, got {line!r}")
+        return line[len(prefix) + 1:].strip()
+
+    def start(self, func: str, *args: Any) -> int:
+        """Fork a child that runs ``func(*args)`` (JSON-able args); return its pid."""
+        if self.pid is not None:
+            raise RuntimeError("the previous child was not waited for")
+        send_line(self.proc, json.dumps([func, *args]))
+        self.pid = int(self._line("PID"))
+        return self.pid
+
+    def wait(self) -> int:
+        """Wait for the child to end; return its ``os.waitpid`` status."""
+        if self.pid is None:
+            raise RuntimeError("no child is running")
+        status = int(self._line("EXIT"))
+        self.pid = None
+        return status
+
+    def kill_and_wait(self) -> int:
+        """SIGKILL the child (if it still runs) and wait for it; return its status."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        return self.wait()
+
+    def close(self) -> None:
+        """End the server (killing a running child first)."""
+        if self.pid is not None:
+            with contextlib.suppress(AssertionError):
+                self.kill_and_wait()
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def describe_status(status: int) -> str:
+    """A wait status in words: "killed by SIGKILL", "exit 3", ..."""
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    if os.WIFEXITED(status):
+        return f"exit {os.WEXITSTATUS(status)}"
+    return f"status {status}"
+
+
+# ---------------------------------------------------------------------- acknowledgement log
+
+
+class AckLog:
+    """A side file of acknowledged commits, one line ``<seq> <state hash> <label>`` each,
+    written and fsynced by a writer after ``commit()`` returned and before its next
+    commit. A process killed in the middle of a line leaves it incomplete (no
+    newline): it acknowledges nothing, and the next writer cuts it (:meth:`open`)."""
+
+    def __init__(self, fd: int, records: list[tuple[int, str, str]]) -> None:
+        self.fd = fd
+        self.records = records
+
+    @classmethod
+    def open(cls, path: PathLike) -> AckLog:
+        """Open for appending (creating it), cutting an incomplete last line."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        data = os.read(fd, os.fstat(fd).st_size)
+        whole = data[:data.rfind(b"\n") + 1]
+        if len(whole) != len(data):
+            os.ftruncate(fd, len(whole))
+            os.fsync(fd)
+        return cls(fd, parse_acks(whole))
+
+    @property
+    def last_seq(self) -> int:
+        return self.records[-1][0] if self.records else 0
+
+    def append(self, seq: int, state_hash: str, label: str) -> None:
+        os.write(self.fd, f"{seq} {state_hash} {label}\n".encode())
+        os.fsync(self.fd)
+        self.records.append((seq, state_hash, label))
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def parse_acks(data: bytes) -> list[tuple[int, str, str]]:
+    """The complete lines of an acknowledgement log as ``(seq, hash, label)``."""
+    out = []
+    for line in data[:data.rfind(b"\n") + 1].decode().splitlines():
+        seq, h, label = line.split(" ", 2)
+        out.append((int(seq), h, label))
+    return out
+
+
+def read_acks(path: PathLike) -> list[tuple[int, str, str]]:
+    """The acknowledged commits of the log at ``path`` (an incomplete last line is not)."""
+    return parse_acks(read_bytes(path)) if Path(path).exists() else []

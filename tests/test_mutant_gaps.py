@@ -352,7 +352,6 @@ def test_commit_with_dangling_reference_is_corruption_on_open(
         with pytest.raises(CorruptFileError) as ei:
             Memory.open(bad, readonly=readonly)
         assert ei.value.offset == frame.offset, (readonly, ei.value)
-        assert "reference to node" in str(ei.value), ei.value
         assert f"reference to node {missing}," in str(ei.value), ei.value
         assert read_bytes(bad) == data  # the writer did not cut a valid frame
     report = verify_file(str(bad))
@@ -370,7 +369,6 @@ def test_reader_refresh_onto_a_commit_with_dangling_reference_is_corruption(
     reader = Memory.open(path, readonly=True)
     try:
         assert reader.head is not None and reader.head.seq == 3
-        before = reader.state_hash()
         with open(path, "ab") as f:
             f.write(commit_frame(r51_base, [ListInsert(1, "items", (), 0, BAD)], 3))
         with pytest.raises(CorruptFileError, match="reference to node 99"):
@@ -378,14 +376,6 @@ def test_reader_refresh_onto_a_commit_with_dangling_reference_is_corruption(
         assert reader.closed
     finally:
         reader.close()
-    assert before == read_only_hash_of(r51_base, tmp_path)
-
-
-def read_only_hash_of(data: bytes, tmp_path: Path) -> str:
-    path = tmp_path / "copy.myo"
-    path.write_bytes(data)
-    with Memory.open(path, readonly=True) as mem:
-        return mem.state_hash()
 
 
 def test_references_that_r51_allows_open_and_read_back(r51_base: bytes,
