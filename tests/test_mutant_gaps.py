@@ -512,7 +512,7 @@ def build_checkpointed(path: Path, floor: int, seed: int, commits: int,
                 random_edit(mem, rec.model, rng)
             c = mem.commit(label=f"c{s}")
             expect(c is not None and c.seq == s, f"commit {s} got {c}")
-            rec.model.commit(f"c{s}", c.timestamp_us or 0)  # type: ignore[union-attr]
+            rec.model.commit(f"c{s}", c.timestamp_us or 0)
             rec.head_hash.append(mem.state_hash())
             if s == 1 or s % explicit_every == 0:
                 if mem.checkpoint():
