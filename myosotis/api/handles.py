@@ -52,6 +52,7 @@ class Source(Protocol):
     def _node_state(self, node_id: int) -> NodeState: ...
     def _read_state(self) -> GraphState | Overlay | HistoricalState: ...
     def _stage(self, m: Mutation) -> None: ...
+    def _stage_all(self, ms: list[Mutation]) -> None: ...
     def _owns(self, handle: Node) -> bool: ...
 
 
@@ -85,9 +86,8 @@ def _stage_all(src: Source, node_id: int, field: str, path: Path,
     encoded (``put_mutation``: types and limits) and applied (``graph.apply``:
     R50–R53, the rules staging checks), so whatever would reject one of them
     half way rejects the batch here, before anything is staged. A batch that
-    passes stages the same mutations against the same state, which then
-    succeed. (An asynchronous exception, such as KeyboardInterrupt, arriving
-    between two of the real stagings is not covered.)
+    passes is staged as one edit (``Store.stage_all``): an interrupt between
+    two of its mutations leaves the memory asking for ``discard()``.
     """
     if len(ms) > 1:
         state = src._read_state()
@@ -104,8 +104,9 @@ def _stage_all(src: Source, node_id: int, field: str, path: Path,
             put_mutation(buf, m)
             apply(scratch, m)
             buf.clear()
-    for m in ms:
-        src._stage(m)
+        src._stage_all(ms)
+    elif ms:
+        src._stage(ms[0])
 
 
 def _same_place(value: Any, src: Source, node_id: int, field: str, path: Path) -> bool:

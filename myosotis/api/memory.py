@@ -76,6 +76,10 @@ class _Reader:
     def _stage(self, m: Mutation) -> None:
         raise NotImplementedError
 
+    def _stage_all(self, ms: list[Mutation]) -> None:
+        for m in ms:
+            self._stage(m)
+
     def _owns(self, handle: Node) -> bool:
         return handle._src is self
 
@@ -191,6 +195,12 @@ class Memory(_Reader):
         if store is None:
             raise ClosedError(f"{self.path} was closed; open it again to use it")
         store.stage(m)
+
+    def _stage_all(self, ms: list[Mutation]) -> None:
+        store = self._store
+        if store is None:
+            raise ClosedError(f"{self.path} was closed; open it again to use it")
+        store.stage_all(ms)
 
     def get(self, node_id: int) -> Node:
         """The node with this id (deleted nodes too); raises NodeNotFoundError."""

@@ -263,7 +263,28 @@ class Store:
         """
         if self.log.readonly:
             self._require_writer()  # raises
-        work, buf = self.work, self._pending
+        self._stage_into(self.work, m)
+
+    def stage_all(self, ms: list[Mutation]) -> None:
+        """Stage every mutation of ``ms`` as one edit.
+
+        The caller has checked the batch against the same rules (the API does
+        it on a scratch copy), so each stages. Were one refused part way, or an
+        interrupt to arrive between two, the earlier ones could not be taken
+        back: the store is unsettled for the whole batch and stays so until
+        ``discard()`` (unsettled.py), never half-edited in silence.
+        """
+        if self.log.readonly:
+            self._require_writer()  # raises
+        work = self.work
+        check_settled(work)
+        self.work = Unsettled("staging a change", DISCARD)
+        for m in ms:
+            self._stage_into(work, m)
+        self.work = work
+
+    def _stage_into(self, work: Overlay, m: Mutation) -> None:
+        buf = self._pending
         mark = len(buf)
         try:
             put_mutation(buf, m)  # limits and types (InvalidValueError)

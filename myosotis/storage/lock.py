@@ -48,6 +48,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import io
 import os
 import struct
 import time
@@ -69,6 +70,31 @@ _NO_OFD = (errno.EINVAL, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS)
 _POLL = 0.01  # seconds between attempts while waiting for a lock
 
 Key = tuple[int, int]  # (st_dev, st_ino) of a locked data file
+
+
+def _owned(fd: int) -> io.FileIO:
+    """``fd``, owned by a file object (interrupt safety, STYLE.md 11).
+
+    Closing it is one C call, which no exception can split, and closing it
+    twice is harmless; a lock whose owner was dropped half way (an exception
+    unwinding past the local that held it) is released when the object is
+    collected, not leaked for the life of the process.
+    """
+    return io.FileIO(fd, "r", closefd=True)
+
+
+def _reopen(fd: int) -> int:
+    """A new open file description of the file open at ``fd``, for writing.
+
+    The inode lock lives on a description of its own, not on a ``dup`` of the
+    caller's: a lock shared with the data file's descriptor would outlive
+    :meth:`WriterLock.release` for as long as that descriptor stays open (one
+    leaked by an interrupted close, say). Falls back to ``dup`` without /proc.
+    """
+    try:
+        return os.open(f"/proc/self/fd/{fd}", os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return os.dup(fd)
 
 
 def _try_flock(fd: int) -> bool:
@@ -123,12 +149,12 @@ class WriterLock:
     def __init__(self, data_path: str) -> None:
         self.data_path = data_path
         self.path = os.path.realpath(data_path) + ".lock"
-        self._fd: int | None = None  # the sidecar, flocked
+        self._sidecar: io.FileIO | None = None  # flocked
         self._created = False  # this lock created the sidecar (abandon() removes it)
-        # Each locked data file: a descriptor of the open file description that
-        # holds its OFD lock (-1: a file that takes none, see _flock_independent).
-        # Two while compaction renames a new file into place.
-        self._inodes: dict[Key, int] = {}
+        # Each locked data file: the open file description that holds its OFD
+        # lock (None: a file that takes none, see _flock_independent). Two
+        # while compaction renames a new file into place.
+        self._inodes: dict[Key, io.FileIO | None] = {}
 
     def _locked_error(self, other_name: bool) -> LockedError:
         maybe = (", maybe under another name (a hard link or another mount of it)"
@@ -162,27 +188,28 @@ class WriterLock:
 
     def _lock_sidecar(self, deadline: float) -> None:
         while True:
-            fd, created = self._open_sidecar()
+            f, created = self._open_sidecar()
             try:
-                self._wait(functools.partial(_try_flock, fd), deadline, self._locked_error(False))
-                held = same_file(self.path, fd)
+                self._wait(functools.partial(_try_flock, f.fileno()), deadline,
+                           self._locked_error(False))
+                held = same_file(self.path, f.fileno())
             except BaseException:
-                os.close(fd)
+                f.close()
                 raise
             if held:
-                self._fd, self._created = fd, created
+                self._sidecar, self._created = f, created
                 return
-            os.close(fd)  # removed by a failed open meanwhile: lock the one there now
+            f.close()  # removed by a failed open meanwhile: lock the one there now
 
-    def _open_sidecar(self) -> tuple[int, bool]:
-        """Open the sidecar, creating it with the data file's mode; ``(fd, created)``."""
+    def _open_sidecar(self) -> tuple[io.FileIO, bool]:
+        """Open the sidecar, creating it with the data file's mode; ``(file, created)``."""
         flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
         while True:
             try:
-                fd = os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+                f = _owned(os.open(self.path, flags | os.O_CREAT | os.O_EXCL, 0o644))
             except FileExistsError:
                 try:
-                    return os.open(self.path, flags), False
+                    return _owned(os.open(self.path, flags)), False
                 except FileNotFoundError:
                     continue  # removed in between: create it
                 except OSError as e:
@@ -191,13 +218,13 @@ class WriterLock:
                 raise self._sidecar_error(e) from None
             try:
                 with contextlib.suppress(FileNotFoundError):
-                    copy_mode(self.data_path, fd)
+                    copy_mode(self.data_path, f.fileno())
             except BaseException:
-                os.close(fd)
+                f.close()
                 with contextlib.suppress(OSError):
                     os.unlink(self.path)
                 raise
-            return fd, True
+            return f, True
 
     def _sidecar_error(self, e: OSError) -> MyosotisError:
         if not os.path.isdir(os.path.dirname(self.path)):
@@ -215,7 +242,7 @@ class WriterLock:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                fd = open_regular(self.data_path, os.O_RDWR)
+                f = _owned(open_regular(self.data_path, os.O_RDWR))
             except FileNotFoundError:
                 return  # created later, under the sidecar lock
             except OSError as e:
@@ -223,16 +250,16 @@ class WriterLock:
                     f"cannot open {self.data_path} for writing ({e.strerror}); open it with "
                     "readonly=True to only read it") from None
             try:
-                self.lock_file(fd, deadline - time.monotonic())
-                if same_file(self.data_path, fd):
+                self.lock_file(f.fileno(), deadline - time.monotonic())
+                if same_file(self.data_path, f.fileno()):
                     return
-                self.unlock_file(fd)  # renamed over meanwhile: lock the new one
+                self.unlock_file(f.fileno())  # renamed over meanwhile: lock the new one
             finally:
-                os.close(fd)
+                f.close()
 
     def lock_file(self, fd: int, timeout: float = 0.0) -> None:
         """Hold the inode lock of the file open at ``fd`` until :meth:`release` (through a
-        duplicate of ``fd``: closing ``fd`` keeps it). Nothing to do if it is held.
+        description of its own: closing ``fd`` keeps it). Nothing to do if it is held.
 
         Does not check which name the file has: see :meth:`follow`. Raises
         LockedError if another writer holds it after ``timeout`` seconds.
@@ -241,20 +268,19 @@ class WriterLock:
         key = (st.st_dev, st.st_ino)
         if _OFD_SETLK is None or key in self._inodes:
             return
-        dup = os.dup(fd)
+        held = _owned(_reopen(fd))
         try:
-            self._wait(lambda: _ofd(dup, fcntl.F_WRLCK), time.monotonic() + timeout,
+            self._wait(lambda: _ofd(held.fileno(), fcntl.F_WRLCK), time.monotonic() + timeout,
                        self._locked_error(True))
-            independent = _flock_independent(dup)
+            independent = _flock_independent(held.fileno())
         except BaseException:
-            os.close(dup)
+            held.close()
             raise
         if not independent:
             with contextlib.suppress(OSError):
-                _ofd(dup, fcntl.F_UNLCK)
-            os.close(dup)
-            dup = -1
-        self._inodes[key] = dup
+                _ofd(held.fileno(), fcntl.F_UNLCK)
+            held.close()
+        self._inodes[key] = held if independent else None
 
     def holds(self, fd: int) -> bool:
         """Whether this lock holds the inode lock of the file open at ``fd``."""
@@ -274,25 +300,26 @@ class WriterLock:
             self._drop(key)
 
     def _drop(self, key: Key) -> None:
-        dup = self._inodes.pop(key, None)
-        if dup is not None and dup >= 0:
+        held = self._inodes.pop(key, None)
+        if held is not None:
             # Unlocked explicitly: another descriptor may share the description.
-            with contextlib.suppress(OSError):
-                _ofd(dup, fcntl.F_UNLCK)
-            os.close(dup)
+            with contextlib.suppress(OSError, ValueError):  # ValueError: closed already
+                _ofd(held.fileno(), fcntl.F_UNLCK)
+            held.close()
 
     def release(self) -> None:
         """Drop every lock this object holds. Idempotent."""
         for key in list(self._inodes):
             self._drop(key)
-        if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)  # closing the descriptor drops the flock
+        sidecar, self._sidecar = self._sidecar, None
+        if sidecar is not None:
+            sidecar.close()  # closing the descriptor drops the flock
 
     def abandon(self) -> None:
         """Release, after removing the sidecar if this lock created it (for an open that
         failed: it leaves nothing behind)."""
-        if self._fd is not None and self._created and same_file(self.path, self._fd):
+        sidecar = self._sidecar
+        if sidecar is not None and self._created and same_file(self.path, sidecar.fileno()):
             # Removed while held: a waiter on it sees that the name changed.
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
