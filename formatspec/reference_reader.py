@@ -633,6 +633,29 @@ def payload_valid(data: bytes, o: int, n: int) -> bool:
             and not any(data[o + 16 + n:o + 16 + n + _pad(n)]))
 
 
+def tearable(data: bytes, o: int) -> bool:
+    """R28: whether a write that stopped part way can leave the damaged frame at ``o``:
+    it runs past the end of the file, or a 512-byte-aligned sector is all zero within
+    it (within its 16 header bytes when the header is not header-valid). Never a
+    GENESIS frame."""
+    def zero_sector(a: int, b: int) -> bool:
+        for sector in range(a // 512 * 512, b, 512):
+            if not any(data[max(a, sector):min(b, sector + 512)]):
+                return True
+        return False
+
+    if o + FRAME_HEADER_SIZE > len(data):
+        return True
+    n, kind, reserved, _, hcrc = struct.unpack_from("<IB3sII", data, o)
+    if (hcrc != crc32c(data[o:o + 12]) or kind not in KINDS or reserved != b"\0\0\0"
+            or n > MAX_PAYLOAD):  # not header-valid (R21-R24)
+        return zero_sector(o, o + FRAME_HEADER_SIZE)
+    if kind == 3:
+        return False
+    e = o + 16 + n + _pad(n)
+    return e > len(data) or zero_sector(o, e)
+
+
 def read_file(data: bytes) -> Dump:
     """Read a whole file following FORMAT.md; raise :class:`SpecError` if it breaks a rule."""
     if not data:
@@ -683,8 +706,15 @@ def read_file(data: bytes) -> Dump:
         if h[0] > budget or payload_valid(data, q, h[0]):
             raise SpecError("§10", end, f"damaged frame, but a valid frame follows at {q}")
         budget -= h[0]
-    # §10 step 5: the last frame must be valid in full, else it is torn too
+    # §10 step 3, R28: the damaged frame where the walk stopped must be tearable
+    if not free and end < len(data) and not tearable(data, end):
+        raise SpecError("R28", end, "damaged frame that a torn write cannot leave")
+    # §10 step 5: the last frame must be valid in full, else it is torn too (if R28
+    # allows it)
     while frames and not payload_valid(data, frames[-1][0], frames[-1][1]):
+        if not tearable(data, frames[-1][0]):
+            raise SpecError("R28", frames[-1][0], "damaged last frame that a torn write "
+                            "cannot leave")
         end = frames.pop()[0]
         free = False  # a torn frame, then zeros: the tail is torn
     # A damaged frame that is not the last is corruption (§10 step 5), except a

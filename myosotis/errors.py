@@ -134,3 +134,12 @@ class UncommittedChangesWarning(UserWarning):
     (``ResourceWarning`` is hidden unless ``-W default`` or ``-X dev``). Call
     ``discard()`` before closing to drop changes on purpose, without it.
     """
+
+
+class RecoveredTailWarning(UserWarning):
+    """A writer cut a torn tail (FORMAT.md §10 step 3) that held non-zero bytes.
+
+    Recovery never destroys bytes it cannot prove were never acknowledged: they
+    were copied first to the file the message names (``<file>.recovered-<offset>``).
+    Usually they are what a crash mid-commit left and can be deleted.
+    """

@@ -549,14 +549,19 @@ def test_stats_counts_commits_nodes_and_bytes_by_record_kind(cli: Run, agent_fil
 
 def test_stats_counts_a_torn_last_frame_before_zeros_as_torn_tail(cli: Run,
                                                                    agent_file: Path) -> None:
-    """§10 step 5: a last frame that fails its payload check is torn, even when zeros
-    follow it; stats agrees with fsck (which repairs it)."""
+    """§10 steps 3 and 5: a last frame whose header never reached the disk (zero)
+    leaves a torn tail, even when zeros follow it; stats agrees with fsck (which
+    repairs it). A flipped byte instead is damage, an error (R28)."""
     before = js(cli("stats", "--json"))
     data = bytearray(agent_file.read_bytes())
     with Memory.open(agent_file, readonly=True) as mem:
         log = mem.store.log
         last, end = log.frame_offset(len(log.frames) - 1), log.valid_end
-    data[last + 20] ^= 0xFF
+    flipped = bytearray(data)
+    flipped[last + 20] ^= 0xFF
+    agent_file.write_bytes(bytes(flipped))
+    assert codes(fsck(code=3)) == [("error", "damaged-tail")]
+    data[last:last + 16] = bytes(16)
     agent_file.write_bytes(bytes(data))
     doc = js(cli("stats", "--json"))
     assert doc["bytes"]["torn_tail"] == len(data) - last and doc["bytes"]["free_space"] == 0

@@ -43,6 +43,7 @@ from myosotis import (
     Memory,
     MyosotisError,
     NotAMyosotisFileError,
+    RecoveredTailWarning,
     UnsupportedVersionError,
 )
 from myosotis.format.header import encode_frame
@@ -218,8 +219,9 @@ def test_truncation_at_every_offset_writer_cuts_the_torn_tail(
     file is left as it was (a writer never "repairs" a header by rewriting it);
     otherwise the state is that of the last whole commit, and the file is cut to the
     end of the last whole frame and synced before anything could be appended (§10
-    step 3), while a file without a torn tail is not written at all. Every 50th cut
-    goes through the real FileOps (real fsync) as well."""
+    step 3), after its non-zero bytes were kept in <file>.recovered-<offset>, while a
+    file without a torn tail is not written at all. Every 50th cut goes through the
+    real FileOps (real fsync) as well."""
     data = read_bytes(small_file.path)
     target = tmp_path / "cut.myo"
     for cut in range(len(data) + 1):
@@ -242,8 +244,17 @@ def test_truncation_at_every_offset_writer_cuts_the_torn_tail(
             assert head_seq(mem) == seq, cut
             assert mem.state_hash() == small_file.snaps[seq].state_hash, cut
             assert os.path.getsize(target) == end, cut
+        # The cut bytes are kept aside first when any is non-zero (§10 step 3).
+        kept = data[end:cut]
+        recovered = tmp_path / f"cut.myo.recovered-{end}"
+        if kept.strip(b"\0"):
+            assert recovered.read_bytes() == kept, cut
+            recovered.unlink()
+        assert not recovered.exists(), cut
         if isinstance(ops, RecordingOps):
-            assert ops.calls == ([("truncate", end), ("sync", 0)] if end < cut else []), cut
+            save = [("pwrite", 0), ("sync", 0)] if kept.strip(b"\0") else []
+            assert ops.calls == (save + [("truncate", end), ("sync", 0)] if end < cut else []), \
+                cut
 
 
 def test_truncated_file_opens_to_the_recorded_size_after_each_commit(small_file: Built,
@@ -264,13 +275,13 @@ def test_truncated_file_opens_to_the_recorded_size_after_each_commit(small_file:
 # ---------------------------------------------------------------------- (4) torn tails
 
 
-def next_frame_bytes(built: Built, tmp_path: Path) -> bytes:
+def next_frame_bytes(built: Built, tmp_path: Path, goal: str = "after the tail") -> bytes:
     """The frame commit 11 would add to the file (written to a scratch copy)."""
     scratch = tmp_path / "scratch.myo"
     scratch.write_bytes(read_bytes(built.path))
     with Memory.open(scratch, clock=FixedClock(start=1_800_000_000_000_000),
                      checkpoint_floor=1 << 30) as mem:
-        mem.get(1).goal = "after the tail"
+        mem.get(1).goal = goal
         mem.commit(label="eleven")
         end = mem.store.log.valid_end  # the frame, without the free space after it
     return read_bytes(scratch)[os.path.getsize(built.path):end]
@@ -296,9 +307,11 @@ def torn_tails(frame: bytes) -> dict[str, bytes]:
     }
 
 
-TORN_CASES = ["half_frame", "header_only", "seven_bytes", "one_short", "bad_payload_crc",
-              "bad_padding", "half_frame_then_zeros", "zeros_then_half_frame",
-              "bad_payload_crc_then_zeros"]
+TORN_CASES = ["half_frame", "header_only", "seven_bytes", "one_short", "zeros_then_half_frame"]
+# Whole in the file, within one sector that is not all zero: no torn write leaves these
+# (R28), so they are damage, never dropped as a torn tail.
+DAMAGED_CASES = ["bad_payload_crc", "bad_padding", "half_frame_then_zeros",
+                 "bad_payload_crc_then_zeros"]
 
 
 @pytest.mark.parametrize("case", TORN_CASES)
@@ -318,8 +331,12 @@ def test_torn_tail_is_ignored_by_reader_and_cut_by_writer(small_file: Built, tmp
         assert mem.store.log.torn_bytes == len(tail)
     assert read_bytes(path) == good + tail  # the reader left it alone
 
-    with Memory.open(path, clock=FixedClock(start=1_900_000_000_000_000)) as mem:
-        assert os.path.getsize(path) == len(good)  # cut before anything is appended
+    with pytest.warns(RecoveredTailWarning, match=f"recovered-{len(good)}"):
+        writer = Memory.open(path, clock=FixedClock(start=1_900_000_000_000_000))
+    # Cut before anything is appended, its bytes kept aside first (§10 step 3).
+    assert (tmp_path / f"torn.myo.recovered-{len(good)}").read_bytes() == tail
+    with writer as mem:
+        assert os.path.getsize(path) == len(good)
         assert mem.state_hash() == last.state_hash
         mem.get(1).goal = "written after the cut"
         c = mem.commit(label="after torn tail")
@@ -331,6 +348,35 @@ def test_torn_tail_is_ignored_by_reader_and_cut_by_writer(small_file: Built, tmp
         assert mem.get(1).goal == "written after the cut"
         assert mem.state_hash() == after
         assert mem.at(10).state_hash() == last.state_hash
+
+
+@pytest.mark.parametrize("case", DAMAGED_CASES)
+def test_damaged_last_frame_that_no_torn_write_leaves_is_refused_not_dropped(
+        small_file: Built, tmp_path: Path, case: str) -> None:
+    """FORMAT.md §10 step 5, R28: a last frame that fails its checks although no
+    sector of it is still zero was written whole, maybe acknowledged, then damaged.
+    Readers and writers refuse the file (nothing is cut), fsck reports an error, and
+    `fsck --repair` cuts it only after keeping its bytes in <file>.recovered-<offset>."""
+    from myosotis.engine.verify import repair_file, verify_file
+
+    good = read_bytes(small_file.path)
+    tail = torn_tails(next_frame_bytes(small_file, tmp_path))[case]
+    path = tmp_path / "damaged.myo"
+    path.write_bytes(good + tail)
+    for readonly in (True, False):
+        with pytest.raises(CorruptFileError) as ei:
+            Memory.open(path, readonly=readonly)
+        assert ei.value.offset == len(good) and "R28" in str(ei.value)
+        assert read_bytes(path) == good + tail  # nothing was cut
+    rep = verify_file(str(path))
+    assert [(f.severity, f.code, f.offset) for f in rep.findings] == \
+        [("error", "damaged-tail", len(good))]
+    rep, actions = repair_file(str(path))
+    assert rep.ok and read_bytes(path) == good
+    kept = tmp_path / f"damaged.myo.recovered-{len(good)}"
+    assert kept.read_bytes() == tail and str(kept) in " ".join(actions)
+    with Memory.open(path, readonly=True) as mem:
+        assert mem.state_hash() == small_file.snaps[-1].state_hash
 
 
 @pytest.mark.parametrize("zeros", [8, 40, 4096 - 8])
@@ -404,14 +450,16 @@ def test_reader_refresh_sees_commit_written_over_a_torn_tail(small_file: Built,
 def test_reader_refresh_sees_commit_that_replaced_a_torn_tail_of_equal_size(
         small_file: Built, tmp_path: Path) -> None:
     """Regression (LogFile.refresh once skipped the rescan at an unchanged size).
-    The writer crashed mid-append leaving a whole-size but bad frame (payload CRC
-    fails); a reader opens and ignores it as torn; the application retries the same
-    commit through a new writer, which cuts the tail and appends a frame of the same
-    size. The reader's refresh must see the new commit."""
+    The writer crashed mid-append leaving a whole-size but bad frame (one sector
+    never written: R28); a reader opens and ignores it as torn; the application
+    retries the same commit through a new writer, which cuts the tail and appends a
+    frame of the same size. The reader's refresh must see the new commit."""
     good = read_bytes(small_file.path)
-    frame = next_frame_bytes(small_file, tmp_path)
+    goal = "after the tail " * 200  # a frame of several sectors
+    frame = next_frame_bytes(small_file, tmp_path, goal)
     torn = bytearray(frame)
-    torn[20] ^= 0x40
+    first_whole_sector = -len(good) % 512 + 512
+    torn[first_whole_sector:first_whole_sector + 512] = bytes(512)
     path = tmp_path / "torn.myo"
     path.write_bytes(good + bytes(torn))
     reader = Memory.open(path, readonly=True)
@@ -420,7 +468,7 @@ def test_reader_refresh_sees_commit_that_replaced_a_torn_tail_of_equal_size(
         # durability "none" reserves no free space (§3): the file keeps its size
         with Memory.open(path, clock=FixedClock(start=1_800_000_000_000_000),
                          checkpoint_floor=1 << 30, durability="none") as w:
-            w.get(1).goal = "after the tail"
+            w.get(1).goal = goal
             w.commit(label="eleven")
         assert os.path.getsize(path) == len(good) + len(frame)
         reader.refresh()
@@ -652,7 +700,8 @@ def test_no_single_byte_flip_anywhere_gives_a_wrong_state(small_copy: Built) -> 
     error, or every state it shows (head and each historical one) is the true one,
     or reading that state raises CorruptFileError. The exact outcome per region:
     header -> refused; a middle frame's header -> CorruptFileError at its offset;
-    the last frame -> treated as a torn tail (§10 step 5), head is commit 9; a
+    the last frame -> CorruptFileError at its offset (a torn write cannot leave a
+    flipped byte in a sector it wrote: §10 step 5, R28, so it is never dropped); a
     commit payload -> exactly the states that replay it raise; a checkpoint ->
     skipped, every state right."""
     built = small_copy
@@ -675,10 +724,10 @@ def test_no_single_byte_flip_anywhere_gives_a_wrong_state(small_copy: Built) -> 
                     Memory.open(built.path, readonly=True)
                 continue
             assert f is not None
-            if f is last:
-                with Memory.open(built.path, readonly=True) as mem:
-                    assert mem.head is not None and mem.head.seq == 9, pos
-                    assert mem.state_hash() == truth[9]
+            if f is last:  # whole in one sector that is not all zero: not torn (R28)
+                with pytest.raises(CorruptFileError) as ei:
+                    Memory.open(built.path, readonly=True)
+                assert ei.value.offset == f.offset and "R28" in str(ei.value), pos
                 continue
             if pos < f.payload_start:  # a middle frame's header
                 with pytest.raises(CorruptFileError) as ei:

@@ -208,16 +208,14 @@ def test_enospc_on_commit_write_raises_writer_failed_and_keeps_staged_changes(
         end = mem.store.log.valid_end
     finally:
         mem.close()
-    # the short write went into the free space (§3): its bytes, then zeros
+    # the short write went into the free space (§3), and the writer took its bytes
+    # back: free space again (a partial frame need not look torn, R28)
     data = read_bytes(path)
-    assert len(data) > end + written and any(data[end:]) == bool(written)
-    assert not any(data[end + written:])
-    # a short write leaves a torn tail: the reader ignores it, the writer cuts it
+    assert len(data) > end and not any(data[end:])
     with Memory.open(path, readonly=True) as ro:
         assert ro.head is not None and ro.head.seq == 4
         log = ro.store.log
-        assert (log.torn_bytes, log.free_bytes) == ((len(data) - end, 0) if written
-                                                    else (0, len(data) - end))
+        assert (log.torn_bytes, log.free_bytes) == (0, len(data) - end)
     reopen_and_check(path, hashes, head=4)
 
 

@@ -271,14 +271,15 @@ def test_readers_in_other_processes_only_ever_see_committed_states(tmp_path: Pat
 
 STEP5_READER_SRC = r'''
 import sys, time
+import myosotis.format.walk as walk_mod
 from myosotis.storage.log import LogFile
 r = LogFile.open(sys.argv[1], readonly=True)
-orig = LogFile._payload_ok
-def paused(self, i):
+orig = walk_mod.frame_payload_ok
+def paused(buf, off):
     print("CHECKING", flush=True)  # §10 step 5 on the newest frame: the parent opens a writer
     time.sleep(1.0)  # long enough for that writer to cut the frame, if nothing stops it
-    return orig(self, i)
-LogFile._payload_ok = paused
+    return orig(buf, off)
+walk_mod.frame_payload_ok = paused
 print("ADDED", r.refresh(), flush=True)
 '''
 
@@ -297,7 +298,8 @@ def test_a_writer_cannot_cut_the_torn_frame_a_reader_is_checking(tmp_path: Path)
     end = w.valid_end
     w.close()
     torn = bytearray(encode_frame(KIND_COMMIT, b"x" * 100_000))
-    torn[-10] ^= 1  # a dead writer's last frame: header-valid, payload CRC fails
+    # A dead writer's last frame: header-valid, one sector never written (R28)
+    torn[50_000 // 512 * 512:50_000 // 512 * 512 + 512] = bytes(512)
     with open(path, "r+b") as f:
         f.seek(end)
         f.write(torn)

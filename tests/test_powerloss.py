@@ -10,8 +10,9 @@ turn) it stops the workload and builds the disk image a power cut could leave,
 as SQLite's crash-test VFS and RocksDB's FaultInjectionTestFS do: the durable
 content plus a random torn piece of what was not synced (dropped, kept,
 cut in the middle of a write, or kept sector by sector with some sectors old
-or zero), and a prefix of the unsynced directory operations (journaled file
-systems apply metadata in order).
+or zero; a write is torn only at the file's 512-byte sector boundaries, as a
+disk tears it: FORMAT.md §10 step 5, R28), and a prefix of the unsynced
+directory operations (journaled file systems apply metadata in order).
 
 Each image is then opened with the real FileOps and must show:
 - every commit that ``commit()`` returned (durability "full") and no commit
@@ -172,6 +173,19 @@ class PowerLossFS(FileOps):
             (out / name).write_bytes(torn_content(inode, mode, rng))
 
 
+def sector_pieces(at: int, data: bytes) -> list[tuple[int, bytes]]:
+    """``data`` written at file offset ``at``, split at the file's 512-byte sector
+    boundaries: what a power cut leaves written or not, each whole (FORMAT.md §10
+    step 5, R28: a disk writes a sector whole or not at all)."""
+    out = []
+    s = 0
+    while s < len(data):
+        e = min(len(data), (at + s) // SECTOR * SECTOR + SECTOR - at)
+        out.append((s, data[s:e]))
+        s = e
+    return out
+
+
 def torn_content(inode: Inode, mode: str, rng: random.Random) -> bytes:
     """The durable content plus a piece of the unsynced operations, chosen by ``mode``."""
     content = bytearray(inode.durable)
@@ -188,10 +202,10 @@ def torn_content(inode: Inode, mode: str, rng: random.Random) -> bytes:
             del content[at:]
             content.extend(bytes(at - len(content)))
             continue
-        if i == cut and mode == "torn":
-            data = data[:rng.randrange(len(data) + 1)]  # a write cut short
-        for s in range(0, len(data), SECTOR):
-            piece = data[s:s + SECTOR]
+        pieces = list(sector_pieces(at, data))
+        if i == cut and mode == "torn":  # a write cut short, at a sector boundary
+            pieces = pieces[:rng.randrange(len(pieces) + 1)]
+        for s, piece in pieces:
             if mode == "sectors":
                 fate = rng.randrange(3)
                 if fate == 1:

@@ -128,17 +128,28 @@ def test_state_image_claiming_2_to_the_60_nodes_is_refused_before_allocating() -
 
 
 @pytest.mark.parametrize("claim", [MAX_PAYLOAD, MAX_PAYLOAD + 1, 0xFFFFFFFF])
-def test_frame_claiming_a_huge_payload_in_a_small_file_is_a_torn_tail(
+def test_frame_claiming_a_huge_payload_in_a_small_file_is_a_torn_tail_or_refused(
         tmp_path: Path, claim: int) -> None:
-    """R24, R25: the claim is checked against the file length before any read;
-    with nothing valid after it, the frame is a torn tail (§10 step 3)."""
+    """R24, R25: the claim is checked against the file length before any read.
+    Within MAX_PAYLOAD, the frame runs past the end of the file: a torn tail (§10
+    step 3). Past it, the header CRC matches a length no writer writes: damage no
+    torn write leaves (R28), refused at its offset. Either way, nothing is allocated
+    for the claim."""
     good = file_of([([Create(1, "T", {"a": 1})], 2)])
     head = struct.pack("<IB3sI", claim, KIND_COMMIT, b"\0\0\0", 0)
     bogus = head + struct.pack("<I", helper.crc32c(head)) + b"\x00" * 64
     path = tmp_path / "claim.myo"
     path.write_bytes(good + bogus)
-    result, peak = peak_of(lambda: open_and_read(path))
-    assert result == 1
+
+    def attempt() -> int:
+        try:
+            return open_and_read(path)
+        except CorruptFileError as e:
+            assert e.offset == len(good) and "R28" in str(e)
+            return -1
+
+    result, peak = peak_of(attempt)
+    assert result == (1 if claim <= MAX_PAYLOAD else -1)
     assert peak < SMALL
 
 

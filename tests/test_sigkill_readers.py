@@ -19,11 +19,10 @@ passes ``verify()`` (fsck).
 from __future__ import annotations
 
 import random
-import signal
 import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -153,7 +152,6 @@ class RunStats:
     busy_rounds: int = 0  # rounds whose writer made at least one commit
     reader_heads: int = 0  # distinct head seqs the readers saw, summed over readers
     reader_past: int = 0  # past states the readers read
-    reader_sigbus: list[str] = field(default_factory=list)  # the known bug, see below
     checkpoints: int = 0
     seconds: float = 0.0
 
@@ -166,22 +164,6 @@ def end_reader(proc: subprocess.Popen[str]) -> tuple[int, str]:
         proc.kill()
         _, err = proc.communicate(timeout=20)
     return proc.returncode, err
-
-
-def is_known_sigbus(rc: int, err: str) -> bool:
-    """A reader killed by SIGBUS while it walked the frames: the known storage bug of
-    test_reader_scan_racing_a_writer_that_cuts_a_torn_tail_survives (the file size
-    is read before the truncation guard is taken)."""
-    return rc == -signal.SIGBUS and "_scan_mapped" in err
-
-
-def xfail_if_known_sigbus(stats: RunStats) -> None:
-    """Every other check passed; a reader that died of the known bug still fails
-    the run, as an expected failure naming it (it goes away with the fix)."""
-    if stats.reader_sigbus:
-        pytest.xfail("known bug: a reader died of SIGBUS scanning bytes a new writer cut "
-                     "(LogFile reads the size before taking the truncation guard):\n"
-                     + "\n".join(stats.reader_sigbus))
 
 
 def expect_exit(server: ForkServer, status: int, want: str) -> None:
@@ -224,13 +206,12 @@ def run_kills(tmp_path: Path, kills: int, seed: int) -> RunStats:
         ends = [end_reader(r) for r in readers]
         server.close()
     for out, (rc, err) in zip(outs, ends, strict=True):
-        if is_known_sigbus(rc, err):
-            stats.reader_sigbus.append(f"{out.name}: {err}")
-        else:
-            assert rc == 0 and err == "", f"{out.name} exited with {rc}:\n{err}"
+        assert rc == 0 and err == "", f"{out.name} exited with {rc}:\n{err}"
     log = server.stderr_text()
     notes = [line for line in log.splitlines() if line.startswith("note: ")]
-    assert len(notes) == len(log.splitlines()), log  # nothing but notes: no writer error
+    # Nothing but notes and the warnings of torn tails kept aside: no writer error.
+    kept = [line for line in log.splitlines() if "RecoveredTailWarning" in line]
+    assert len(notes) + len(kept) == len(log.splitlines()), log
     stats.recovered = sum(line.startswith("note: recovered") for line in notes)
 
     # every commit in the file acknowledged exactly once, in order
@@ -275,7 +256,6 @@ def test_sigkilled_writer_with_two_readers_20_kills(tmp_path: Path) -> None:
     survives exactly once, and the file passes fsck."""
     stats = run_kills(tmp_path, kills=20, seed=11)
     print(stats)
-    xfail_if_known_sigbus(stats)
     assert stats.kills == 20
     assert stats.commits > 40  # the writers got work done between kills
     assert stats.checkpoints >= 2  # automatic and explicit checkpoints on the way
@@ -288,7 +268,6 @@ def test_sigkilled_writer_with_two_readers_1000_kills(tmp_path: Path) -> None:
     readers run throughout)."""
     stats = run_kills(tmp_path, kills=1000, seed=2024)
     print(stats)
-    xfail_if_known_sigbus(stats)
     assert stats.kills == 1000
     assert stats.recovered > 0  # some kills came between a commit and its acknowledgement
     assert stats.checkpoints >= 20
@@ -296,8 +275,8 @@ def test_sigkilled_writer_with_two_readers_1000_kills(tmp_path: Path) -> None:
 
 
 
-# A reader that stops between reading the file size and taking the shared
-# truncation guard, until told to go on: the window in which the bug bites.
+# A reader that stops right before it takes the shared truncation guard, until
+# told to go on: where a reader that had read the file size first once died.
 SCAN_RACE_READER_SRC = r'''
 import contextlib, faulthandler, sys
 faulthandler.enable()
@@ -319,9 +298,6 @@ with Memory.open(sys.argv[1], readonly=True) as mem:
 '''
 
 
-@pytest.mark.xfail(strict=True, reason="storage bug: LogFile.open/refresh/reopen read the file "
-                   "size before taking the truncation guard, then scan that many bytes; a "
-                   "writer that cut a torn tail meanwhile makes the reader die of SIGBUS")
 def test_reader_scan_racing_a_writer_that_cuts_a_torn_tail_survives(tmp_path: Path) -> None:
     """What the SIGKILL runs above hit now and then: a killed writer left a torn
     frame of half a megabyte; a reader reads the file size (torn tail included); a

@@ -128,7 +128,7 @@ def test_reader_racing_the_writer_over_free_space_sees_frames_not_corruption(
     reader reads zeros at its end, then the writer's two new frames land before it
     reads on. What it read looks like damage followed by a valid frame; a second walk
     settles it (LogFile._reader_walk), so refresh returns the frames, not an error."""
-    import myosotis.storage.log as logmod
+    import myosotis.format.walk as walkmod
     from myosotis.format import _helper_py
 
     path = str(tmp_path / "a.myo")
@@ -149,7 +149,7 @@ def test_reader_racing_the_writer_over_free_space_sees_frames_not_corruption(
             return size
 
         monkeypatch.setattr(_helper_py, "_frame_size", racing)
-        monkeypatch.setattr(logmod, "scan_frames", _helper_py.scan_frames)
+        monkeypatch.setattr(walkmod, "scan_frames", _helper_py.scan_frames)
         assert reader.refresh() == 2
         assert not armed[0]  # the race happened
         assert [bytes(reader.payload(i)) for i in (1, 2)] == [b"G" * 40, b"H" * 40]

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 
 from myosotis import CorruptFileError, Memory, Node
+from myosotis.format.constants import KIND_COMMIT
+from myosotis.format.header import encode_frame
 
 FORMATSPEC = Path(__file__).resolve().parent.parent / "formatspec"
 VECTORS_DIR = FORMATSPEC / "vectors"
@@ -277,19 +279,43 @@ def test_damaged_middle_frame_is_corruption_for_both_readers(tmp_path: Path) -> 
         mem.at(2).state_hash()  # refused at open (replay) or, at the latest, here
 
 
-def test_damaged_last_frame_is_a_torn_tail_for_both_readers(tmp_path: Path) -> None:
-    """§10 step 5: a last frame that fails R26 is a torn tail; the valid end moves to it."""
+def test_damaged_last_frame_is_corruption_for_both_readers(tmp_path: Path) -> None:
+    """§10 step 5, R28: a last frame that fails R26 although no sector of it is zero
+    cannot be a torn write: both readers refuse it at its offset (once it was dropped
+    as a torn tail, losing an acknowledged commit)."""
     want = expected("edits")
     last = want["frames"][-1]["offset"]
     bad = _flip(vector_bytes("edits"), last + 16 + 10)
-    dump = reference_reader.read_file(bad).data
-    assert dump["valid_end"] == last
-    assert dump["state"]["state_hash"] == want["commits"][-2]["state_hash_after"]
+    with pytest.raises(reference_reader.SpecError) as spec:
+        reference_reader.read_file(bad)
+    assert (spec.value.rule, spec.value.offset) == ("R28", last)
     path = tmp_path / "bad.myo"
     path.write_bytes(bad)
+    with pytest.raises(CorruptFileError) as ei:
+        Memory.open(path, readonly=True)
+    assert ei.value.offset == last and "R28" in str(ei.value)
+
+
+def test_torn_last_frame_with_a_zero_sector_is_a_torn_tail_for_both_readers(
+        tmp_path: Path) -> None:
+    """§10 step 5, R28: a last frame of several sectors, one of them never written
+    (zero), is a torn tail; the valid end moves to it."""
+    want = expected("edits")
+    good = vector_bytes("edits")
+    big = encode_frame(KIND_COMMIT, bytes(range(256)) * 8)  # payload CRC right, 4 sectors
+    torn = bytearray(big)
+    first = -len(good) % 512 + 512  # a whole sector inside the frame
+    torn[first:first + 512] = bytes(512)
+    data = good + bytes(torn)
+    dump = reference_reader.read_file(data).data
+    assert dump["valid_end"] == len(good) and dump["torn_tail"]["offset"] == len(good)
+    assert dump["state"]["state_hash"] == want["commits"][-1]["state_hash_after"]
+    path = tmp_path / "torn.myo"
+    path.write_bytes(data)
     with Memory.open(path, readonly=True) as mem:
         assert mem.state_hash() == dump["state"]["state_hash"]
-        assert len(mem.history()) == len(want["commits"]) - 1
+        assert len(mem.history()) == len(want["commits"])
+        assert mem.store.log.torn_bytes == len(torn)
 
 
 # --------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from myosotis.api.memory import Memory, View
 from myosotis.engine.diff import MISSING, Diff, FieldChange, NodeChange
 from myosotis.errors import FieldNotFoundError, NodeNotFoundError
 from myosotis.format.constants import HEADER_SIZE, KIND_NAMES
-from myosotis.format.header import frame_payload_ok
-from myosotis.format.helper import ScanStatus, scan_frames
+from myosotis.format.helper import ScanStatus
 from myosotis.format.mutations import Create
+from myosotis.format.walk import walk
 
 from . import stage as stg
 from .common import (
@@ -466,18 +466,14 @@ def _frame_bytes(path: str) -> tuple[dict[str, tuple[int, int]], int, int]:
         if size <= HEADER_SIZE:
             return kinds, 0, 0
         with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm:
-            res = scan_frames(mm, HEADER_SIZE, verify_payload=False)
-            offsets, kinds_seen, valid_end = list(res.offsets), res.kinds, res.end
-            # §10 step 5: a last frame failing its payload check is a torn tail
-            while offsets and not frame_payload_ok(mm, offsets[-1]):
-                valid_end = offsets.pop()
-                kinds_seen = kinds_seen[:-1]
+            found = walk(mm, HEADER_SIZE)  # §10 steps 2-5, as open does it
+            offsets, kinds_seen, valid_end = list(found.offsets), found.kinds, found.end
     ends = [*offsets[1:], valid_end]
     for off, kind, end in zip(offsets, kinds_seen, ends, strict=True):
         name = KIND_NAMES.get(kind, str(kind))
         n, b = kinds.get(name, (0, 0))
         kinds[name] = (n + 1, b + end - off)
     tail = size - valid_end
-    if res.status == ScanStatus.FREE and valid_end == res.end:
+    if found.status == ScanStatus.FREE:
         return kinds, 0, tail
     return kinds, tail, 0

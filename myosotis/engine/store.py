@@ -32,6 +32,7 @@ from myosotis.errors import (
     CorruptFileError,
     MyosotisError,
     ReadOnlyError,
+    RecoveredTailWarning,
     WriterFailedError,
 )
 from myosotis.format.constants import (
@@ -81,6 +82,11 @@ class Store:
         self.problems: list[str] = []  # non-fatal findings (skipped checkpoints, ...)
         self._images: dict[int, StateImage | None] = {}  # checkpoint frame -> usable image
         self._segments: OrderedDict[int, Segment] = OrderedDict()
+        for off, n, kept in log.recovered:
+            msg = (f"cut a torn tail of {n} bytes at offset {off} (a crash mid-commit); "
+                   f"its bytes are kept in {kept}")
+            self.problems.append(msg)
+            warnings.warn(f"{log.path}: {msg}", RecoveredTailWarning, stacklevel=4)
         # The staged state, or an Unsettled stand-in while an operation runs
         # (unsettled.py); _load() settles it.
         self.work: Overlay = Unsettled("opening the file", REOPEN)

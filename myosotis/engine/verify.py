@@ -42,7 +42,8 @@ from myosotis.format.records import (
     decode_snapshot_header,
 )
 from myosotis.format.values import DecodeError, iter_refs
-from myosotis.storage.fileops import REAL, FileOps, copy_mode, open_regular
+from myosotis.format.walk import walk
+from myosotis.storage.fileops import REAL, FileOps, copy_mode, keep_aside, open_regular
 from myosotis.storage.lock import WriterLock, truncation_guard
 
 
@@ -137,44 +138,42 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
     except MyosotisError as e:
         rep.findings.append(Finding("error", "header", str(e), 0))
         raise _Stop from None
-    # The frame walk of §10, as open does it: headers first (R20–R25); frames
-    # after a damaged header are still walked, to report what follows it.
-    offsets: list[int] = []
-    kinds: list[int] = []
-    damaged = False
-    free = False
-    start = HEADER_SIZE
-    while True:
-        res = scan_frames(mv, start, verify_payload=False)
-        if not damaged:
-            offsets.extend(res.offsets)
-            kinds.extend(res.kinds)
-        if res.status != ScanStatus.CORRUPT:
-            if not damaged:
-                rep.valid_end = res.end
-                free = res.status == ScanStatus.FREE
-            break
-        assert res.next_valid is not None
-        if not damaged:
-            rep.valid_end = res.end
-            damaged = True
-        rep.findings.append(Finding(
-            "error", "frame",
-            f"damaged frame; a valid frame follows at offset {res.next_valid} (§10 step 4)",
-            res.end))
-        start = res.next_valid
-    # §10 step 5: a last frame that fails R26/R27 is a torn tail (repeat).
-    while not damaged and offsets and not frame_payload_ok(mv, offsets[-1]):
-        rep.valid_end = offsets.pop()
-        kinds.pop()
-        free = False  # the zeros follow a torn frame: the tail is torn
-    if free:
-        rep.free_bytes = size - rep.valid_end
-    elif not damaged and rep.valid_end < size:
+    # The frame walk of §10, the one open does (format/walk.py). Past damage
+    # that valid frames follow (step 4), the walk goes on, to report them too.
+    found = walk(mv, HEADER_SIZE)
+    offsets, kinds = list(found.offsets), list(found.kinds)
+    rep.valid_end = found.end
+    damaged = found.status == ScanStatus.CORRUPT
+    if found.status == ScanStatus.FREE:
+        rep.free_bytes = size - found.end
+    elif found.status == ScanStatus.TORN:
         rep.findings.append(Finding(
             "warning", "torn-tail",
-            f"{size - rep.valid_end} bytes after the last whole frame (a crash mid-append); "
-            "`--repair` cuts them", rep.valid_end, repairable=True))
+            f"{size - found.end} bytes after the last whole frame (a crash mid-append); "
+            "`--repair` cuts them (keeping any non-zero byte in "
+            f"<file>.recovered-{found.end})", found.end, repairable=True))
+    elif damaged and found.next_valid is None and found.end == HEADER_SIZE:
+        # The first frame: a compacted file's genesis (R85), or the only commit.
+        # Cutting it would leave an empty history that looks whole.
+        rep.findings.append(Finding(
+            "error", "damaged-tail",
+            f"{found.reason}; it is the first frame (a compacted file's genesis snapshot, "
+            "or the first commit), so nothing before it can be kept: restore the file "
+            "from a copy", found.end))
+    elif damaged and found.next_valid is None:
+        rep.findings.append(Finding(
+            "error", "damaged-tail",
+            f"{found.reason}; the frame may hold an acknowledged commit. `--repair` cuts "
+            f"the {size - found.end} bytes from here after keeping them in "
+            f"<file>.recovered-{found.end}", found.end, repairable=True))
+    next_valid = found.next_valid
+    while next_valid is not None:
+        rep.findings.append(Finding(
+            "error", "frame",
+            f"damaged frame; a valid frame follows at offset {next_valid} (§10 step 4)",
+            found.end))
+        found = walk(mv, next_valid)
+        next_valid = found.next_valid if found.status == ScanStatus.CORRUPT else None
     # R26/R27 for every other frame: a checkpoint that fails is only not usable
     # (R80); any other frame that fails is corruption, and replay stops there.
     bad_checkpoints: set[int] = set()
@@ -320,23 +319,16 @@ def repair_file(path: str, lock_timeout: float = 0.0,
     done = False
     try:
         rep = verify_file(path)
-        torn = [f for f in rep.findings if f.code == "torn-tail"]
+        tail = [f for f in rep.findings if f.code in ("torn-tail", "damaged-tail")]
+        others = [f for f in rep.errors if not (f.code == "damaged-tail" and f.repairable)]
         if rep.bad_checkpoints and not rep.errors:
             drop = set(rep.bad_checkpoints)
             _rewrite_without(path, drop, rep.valid_end, fileops, lock)
             actions.append(f"dropped {len(drop)} checkpoint(s) that failed verification")
-            if torn:
+            if tail:
                 actions.append(f"cut the torn tail of {rep.file_size - rep.valid_end} bytes")
-        elif torn and not rep.errors:
-            fd = fileops.open(path, os.O_RDWR)
-            try:
-                with truncation_guard(fd, exclusive=True):
-                    fileops.truncate(fd, rep.valid_end)
-                fileops.sync(fd)
-            finally:
-                fileops.close(fd)
-            actions.append(f"cut the torn tail of {rep.file_size - rep.valid_end} bytes "
-                           f"at offset {rep.valid_end}")
+        elif tail and not others:
+            actions.append(_cut_tail(path, rep, fileops))
         if actions:
             rep = verify_file(path)
         done = True
@@ -346,6 +338,22 @@ def repair_file(path: str, lock_timeout: float = 0.0,
             lock.release()
         else:
             lock.abandon()  # a lock sidecar it created goes too
+
+
+def _cut_tail(path: str, rep: VerifyReport, fileops: FileOps) -> str:
+    """Cut the file at ``rep.valid_end`` (a torn or damaged tail), durably, after keeping
+    its non-zero bytes in ``<file>.recovered-<offset>``; return what was done."""
+    fd = fileops.open(path, os.O_RDWR)
+    try:
+        with truncation_guard(fd, exclusive=True):
+            cut = rep.file_size - rep.valid_end
+            kept = keep_aside(path, os.pread(fd, cut, rep.valid_end), rep.valid_end, fileops)
+            fileops.truncate(fd, rep.valid_end)
+        fileops.sync(fd)
+    finally:
+        fileops.close(fd)
+    done = f"cut the {cut} bytes at offset {rep.valid_end}"
+    return f"{done} (kept in {kept})" if kept else done
 
 
 def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps,

@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 import sys
+from typing import Any
 
 from myosotis.errors import NotARegularFileError
 
@@ -152,3 +153,36 @@ def same_file(path: str, fd: int) -> bool:
         return False
     have = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (have.st_dev, have.st_ino)
+
+
+def keep_aside(data_path: str, data: Any, offset: int, ops: FileOps = REAL) -> str | None:
+    """Copy ``data``, bytes that recovery is about to cut from ``data_path`` at
+    ``offset``, durably to ``<real path>.recovered-<offset>``; return that path.
+
+    None, writing nothing, when every byte is zero (free space or a sector
+    never written: nothing to keep). A file of that name holding the same
+    bytes is reused; one holding others gets ``-2``, ``-3``, … appended. The
+    copy takes the data file's mode. Raises OSError (nothing is cut then).
+    """
+    kept = bytes(data)
+    if kept.count(0) == len(kept):
+        return None
+    base = f"{os.path.realpath(data_path)}.recovered-{offset}"
+    name, n = base, 1
+    while os.path.exists(name):
+        with open(name, "rb") as f:
+            if f.read() == kept:
+                return name
+        n += 1
+        name = f"{base}-{n}"
+    tmp = f"{name}.tmp-{os.getpid()}"
+    fd = ops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        copy_mode(data_path, fd)
+        ops.pwrite(fd, kept, 0)
+        ops.sync(fd)
+    finally:
+        ops.close(fd)
+    ops.replace(tmp, name)
+    ops.sync_dir(name)
+    return name

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import array
 import contextlib
-import dataclasses
 import errno
 import glob
 import os
@@ -39,8 +38,16 @@ from myosotis.format.header import (
     frame_payload_ok,
     padding,
 )
-from myosotis.format.helper import ScanResult, ScanStatus, scan_frames
-from myosotis.storage.fileops import REAL, FileOps, check_regular, open_regular, same_file
+from myosotis.format.helper import ScanStatus
+from myosotis.format.walk import Walk, walk
+from myosotis.storage.fileops import (
+    REAL,
+    FileOps,
+    check_regular,
+    keep_aside,
+    open_regular,
+    same_file,
+)
 from myosotis.storage.lock import WriterLock, truncation_guard
 from myosotis.storage.mapping import FileMap
 
@@ -55,7 +62,7 @@ class FrameIndex:
     def __len__(self) -> int:
         return len(self.kinds)
 
-    def extend(self, offsets: Iterable[int], kinds: bytes) -> None:
+    def extend(self, offsets: Iterable[int], kinds: bytes | bytearray) -> None:
         self.offsets.extend(offsets)
         self.kinds += kinds
 
@@ -103,6 +110,8 @@ class LogFile:
         self.torn_bytes = 0  # bytes past valid_end ignored as a torn tail at the last scan
         self.free_bytes = 0  # zero bytes past valid_end (§3 free space)
         self.failed: str | None = None  # set once a write or sync failed (fail-stop)
+        # (offset, length, file) of each torn tail cut after keeping its bytes
+        self.recovered: list[tuple[int, int, str]] = []
         self.inode = os.fstat(fd).st_ino
         self._verified: set[int] = set()  # frame indices whose payload CRC was checked
         # Frames from this index on were appended by this handle, so they are
@@ -305,90 +314,92 @@ class LogFile:
     # ------------------------------------------------------------------ scanning
 
     def _scan(self, size: int) -> int:
-        """Walk frames from ``valid_end`` to ``size``; return how many were added.
+        """Walk frames from ``valid_end`` to the end of the file (FORMAT.md §10 steps
+        2–5, format/walk.py); return how many were added.
 
-        Readers scan under the shared truncation guard (see lock.py), §10
-        step 5 included: it reads the newest frame, which a writer opening
-        meanwhile may cut as a torn tail. A writer cuts a torn tail under the
-        exclusive guard.
+        Readers walk under the shared truncation guard (see lock.py), and read
+        the file's size only once they hold it: a writer opening meanwhile may
+        cut a torn tail, and a walk up to a size read before the cut would
+        touch pages past the new end of the file (SIGBUS). A writer cuts a torn
+        tail under the exclusive guard, after keeping its bytes aside.
+        Raises CorruptFileError for damage that is not a torn tail.
         """
         # Scanned frames are unverified; _appended_from marks frames as verified
         # only because nothing is scanned after this handle appends.
         assert self._appended_from is None, "a writer scans only before it appends"
-        start_count = len(self.frames)
         if self.readonly:
             with truncation_guard(self._fd, exclusive=False):
-                result, size = self._reader_walk(size)
-                end = self._take_frames(result, start_count)
+                found, size = self._reader_walk()
         else:
-            result = self._scan_mapped(self.valid_end, size)
-            end = self._take_frames(result, start_count)
-        self.valid_end, self.size = end, size
-        # Zeros after the last frame are free space (§10 step 3) unless step 5
-        # moved the end back over a torn frame: then the tail is torn.
-        if result.status == ScanStatus.FREE and end == result.end:
-            self.free_bytes, self.torn_bytes = size - end, 0
+            found = self._walk(size)
+        if found.status == ScanStatus.CORRUPT:
+            # Frames after the damage would be lost silently (§10 step 4), or
+            # the damage is not what a crash leaves (R28): refuse either way.
+            raise CorruptFileError(found.reason, found.end)
+        self.frames.extend(found.offsets, found.kinds)
+        if found.offsets:  # step 5 checked the last frame in full
+            self._verified.add(len(self.frames) - 1)
+        self.valid_end, self.size = found.end, size
+        if found.status == ScanStatus.FREE:
+            self.free_bytes, self.torn_bytes = size - found.end, 0
         else:
-            self.free_bytes, self.torn_bytes = 0, size - end
+            self.free_bytes, self.torn_bytes = 0, size - found.end
         if self.torn_bytes and not self.readonly:
             self._cut_tail()
-        return len(self.frames) - start_count
+        return len(found.offsets)
 
-    def _reader_walk(self, size: int) -> tuple[ScanResult, int]:
-        """The §10 walk for a reader, and the file size it covers.
+    def _walk(self, size: int) -> Walk:
+        self.map.ensure(size)
+        return walk(self.map.view(0, size), self.valid_end)
+
+    def _reader_walk(self) -> tuple[Walk, int]:
+        """The §10 walk for a reader (under the shared guard), and the file size it covers.
 
         The writer may be writing frames over its free space (§3) while we
-        read them: a frame read half-written looks damaged, and the frame the
-        writer wrote after it valid, which is what corruption looks like. The
-        writer finishes a frame before it starts the next, so walking again
-        settles it: only the same damage found by three walks, the last two
-        after short pauses, is reported. Damage that keeps moving (a writer
-        faster than us) is left for the next refresh, as a torn tail is.
+        read them: a frame read half-written looks damaged (a small one as if
+        no torn write could leave it, R28), and the frame the writer wrote
+        after it valid, which is what corruption looks like. The writer
+        finishes a frame before it starts the next, so walking again settles
+        it: only the same damage found by three walks, the last two after
+        short pauses, is reported. Damage that keeps moving (a writer faster
+        than us) is left for the next refresh, as a torn tail is.
         """
-        result = self._scan_mapped(self.valid_end, size)
+        size = self._size_at_least_valid_end()
+        found = self._walk(size)
         confirmations = 0
         for pause in _RESCAN_PAUSES:
-            if result.status != ScanStatus.CORRUPT or confirmations == 2:
+            if found.status != ScanStatus.CORRUPT or confirmations == 2:
                 break
             time.sleep(pause)
-            size = self.fileops.size(self._fd)
-            again = self._scan_mapped(self.valid_end, size)
-            same = again.status == ScanStatus.CORRUPT and again.end == result.end and \
-                again.next_valid == result.next_valid
+            size = self._size_at_least_valid_end()
+            again = self._walk(size)
+            same = again.status == ScanStatus.CORRUPT and again.end == found.end and \
+                again.next_valid == found.next_valid
             confirmations = confirmations + 1 if same else 0
-            result = again
-        if result.status == ScanStatus.CORRUPT and confirmations < 2:
-            result = dataclasses.replace(result, status=ScanStatus.TORN, next_valid=None)
-        return result, size
+            found = again
+        if found.status == ScanStatus.CORRUPT and confirmations < 2:
+            found = found.as_torn()
+        return found, size
 
-    def _take_frames(self, result: ScanResult, start_count: int) -> int:
-        """Add the frames of ``result`` (refusing corruption, §10 step 4), drop a torn
-        last frame (step 5), and return the valid end."""
-        if result.status == ScanStatus.CORRUPT:
-            # Frames after the damage are valid: dropping them would silently
-            # lose commits, so refuse (FORMAT.md §10 step 4).
+    def _size_at_least_valid_end(self) -> int:
+        size = self.fileops.size(self._fd)
+        if size < self.valid_end:
             raise CorruptFileError(
-                f"frame is damaged but valid frames follow at offset {result.next_valid} "
-                "(§10 step 4)", result.end)
-        self.frames.extend(result.offsets, result.kinds)
-        end = result.end
-        # §10 step 5: the walk checked headers only; the last frame must be
-        # valid in full. A bad last frame is what a crash mid-append leaves.
-        while len(self.frames) > start_count:
-            last = len(self.frames) - 1
-            if self._payload_ok(last):
-                break
-            end = self.frames.offsets[last]
-            self.frames.truncate(last)
-        return end
-
-    def _scan_mapped(self, start: int, size: int) -> ScanResult:
-        self.map.ensure(size)
-        return scan_frames(self.map.view(0, size), start, verify_payload=False)
+                f"{self.path} shrank to {size} bytes below its verified end {self.valid_end}; "
+                "another program truncated it", size)
+        return size
 
     def _cut_tail(self) -> None:
-        """Cut the torn tail (FORMAT.md §10 step 3), durably, before any append."""
+        """Cut the torn tail (FORMAT.md §10 step 3), durably, before any append.
+
+        Recovery never destroys bytes it cannot prove were never acknowledged
+        (R28 tells a torn write from damage, but a damaged frame can still look
+        torn): a tail that holds any non-zero byte is first copied, durably, to
+        ``<file>.recovered-<offset>`` (listed in ``recovered``).
+        """
         try:
+            kept = keep_aside(self.path, self.map.view(self.valid_end, self.size),
+                              self.valid_end, self.fileops)
             with truncation_guard(self._fd, exclusive=True):
                 self.fileops.truncate(self._fd, self.valid_end)
             self.size = self.valid_end
@@ -398,6 +409,8 @@ class LogFile:
             raise WriterFailedError(
                 f"{self.path}: could not cut the torn tail at offset {self.valid_end} "
                 f"({e.strerror}); the file is unchanged, fix the disk and reopen") from None
+        if kept is not None:
+            self.recovered.append((self.valid_end, self.torn_bytes, kept))
         self.torn_bytes = 0
 
     def refresh(self) -> int:
@@ -491,8 +504,10 @@ class LogFile:
                     f"{self.path}: {self.failed}, yet the frame reached the file whole, so it "
                     "may or may not be durable. This handle refuses further commits: close, "
                     "reopen and check mem.head before retrying the change") from e
-            # A partial frame is a torn tail: the next writer cuts it off, so
-            # the change is certainly not committed.
+            # A partial frame: the change is certainly not committed. Its bytes
+            # are taken back so the file ends as it did (a partial frame need
+            # not look torn, R28); if that fails too, the next open reports them.
+            self._take_back(start, len(frame))
             hint = " (disk full?)" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
             raise WriterFailedError(
                 f"{self.path}: writing a {len(frame)}-byte frame failed: {self.failed}{hint}. "
@@ -531,6 +546,17 @@ class LogFile:
             self._appended_from = index
         self.valid_end, self.size, self.free_bytes = end, size, size - end
         return index
+
+    def _take_back(self, start: int, length: int) -> None:
+        """Undo a failed write of ``length`` bytes at ``start``: zeros again over the
+        free space it reached, and the file cut back to its size before it (under
+        the exclusive guard: a reader may be walking those bytes). Best effort."""
+        with contextlib.suppress(OSError):
+            if self.fileops.size(self._fd) > self.size:
+                with truncation_guard(self._fd, exclusive=True):
+                    self.fileops.truncate(self._fd, self.size)
+            if self.size > start:
+                self.fileops.pwrite(self._fd, bytes(min(length, self.size - start)), start)
 
     def _frame_in_file(self, start: int, frame: bytes) -> bool:
         """Whether the file now holds ``frame`` at ``start`` (True when it cannot tell)."""

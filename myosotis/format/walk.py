@@ -1,0 +1,138 @@
+"""The frame walk of FORMAT.md §10 (steps 2–5), and its test of a torn write (R28).
+
+One walk for every reader of a file: open and refresh (storage/log.py), fsck
+(engine/verify.py) and ``myo stats`` all call :func:`walk`. No I/O.
+
+A write that stops part way (a crash, a power cut) leaves each 512-byte
+sector it should have filled either written or as it was before. Before a
+frame is written, the bytes where it goes are zeros (free space, or a file
+extended past its end) or beyond the end of the file. So a torn frame has a
+sector, within its bytes, that is still all zero, or it runs past the end of
+the file. A damaged frame with neither cannot be a torn write: it is
+corruption, and a reader must not drop it as a torn tail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from array import array
+from typing import Any
+
+from myosotis.format.constants import (
+    FRAME_HEADER_SIZE,
+    FRAME_HEADER_STRUCT,
+    KIND_GENESIS,
+    KIND_NAMES,
+    MAX_PAYLOAD,
+)
+from myosotis.format.header import frame_payload_ok, padding
+from myosotis.format.helper import ScanStatus, crc32c, scan_frames
+
+SECTOR = 512  # the unit a torn write leaves whole or unwritten (§10 step 5)
+
+
+def _header_valid(head: bytes) -> bool:
+    """R21–R24 on the 16 bytes of a frame header (not R25: see can_be_torn)."""
+    n, kind, reserved, _, header_crc = FRAME_HEADER_STRUCT.unpack(head)
+    return header_crc == crc32c(head[:12]) and kind in KIND_NAMES and \
+        reserved == b"\0\0\0" and n <= MAX_PAYLOAD
+
+
+def _has_zero_sector(buf: Any, start: int, stop: int) -> bool:
+    """Whether some 512-byte-aligned sector holds only zeros within ``[start, stop)``."""
+    pos = start
+    while pos < stop:
+        end = min(stop, (pos // SECTOR + 1) * SECTOR)
+        if not any(bytes(buf[pos:end])):
+            return True
+        pos = end
+    return False
+
+
+def can_be_torn(buf: Any, off: int) -> bool:
+    """Whether the damaged frame at ``off`` of ``buf`` (a whole file's bytes) can be
+    what a torn write left (§10 step 5, R28).
+
+    True when the frame runs past the end of the file, or when one of its
+    sectors is all zero (the whole frame if its header is header-valid, else
+    its 16 header bytes). Never for a genesis frame: it is written whole and
+    synced before the file gets its name (R85).
+    """
+    size = len(buf)
+    if off + FRAME_HEADER_SIZE > size:
+        return True
+    head = bytes(buf[off:off + FRAME_HEADER_SIZE])
+    if not _header_valid(head):
+        return _has_zero_sector(buf, off, off + FRAME_HEADER_SIZE)
+    n, kind = FRAME_HEADER_STRUCT.unpack(head)[:2]
+    if kind == KIND_GENESIS:
+        return False
+    end = off + FRAME_HEADER_SIZE + n + padding(n)
+    return end > size or _has_zero_sector(buf, off, end)
+
+
+@dataclasses.dataclass(frozen=True)
+class Walk:
+    """What the §10 walk found from ``start``.
+
+    ``offsets``/``kinds``: the frames of the valid prefix from ``start`` on, in
+    file order; the last one is valid in full (R26, R27). ``end``: the valid
+    end. ``status``:
+
+    - CLEAN: the frames end at the end of the file;
+    - FREE: only zeros follow ``end`` (free space, §3);
+    - TORN: the bytes from ``end`` on are a torn tail (§10 step 3, 5);
+    - CORRUPT: damage at ``damage`` (== ``end``) that is not a torn tail:
+      a valid frame follows it at ``next_valid`` (§10 step 4), or it cannot
+      be a torn write (R28, ``next_valid`` None). ``reason`` says which.
+    """
+
+    status: ScanStatus
+    offsets: array[int]
+    kinds: bytearray
+    end: int
+    next_valid: int | None = None
+    reason: str = ""
+
+    @property
+    def damage(self) -> int | None:
+        return self.end if self.status == ScanStatus.CORRUPT else None
+
+    def as_torn(self) -> Walk:
+        """This walk with its damage taken for a torn tail (a reader that could not
+        confirm it, see LogFile._reader_walk)."""
+        return dataclasses.replace(self, status=ScanStatus.TORN, next_valid=None, reason="")
+
+
+def walk(buf: Any, start: int) -> Walk:
+    """Walk the frames of ``buf`` (a whole file's bytes, or a map of them) from the
+    frame boundary ``start`` (FORMAT.md §10 steps 2–5).
+
+    Frames before ``start`` were walked before and are not checked again. Only
+    frames found by this walk can be dropped by step 5.
+    """
+    res = scan_frames(buf, start, verify_payload=False)
+    offsets = array("Q", res.offsets)
+    kinds = bytearray(res.kinds)
+    if res.status == ScanStatus.CORRUPT:
+        return Walk(ScanStatus.CORRUPT, offsets, kinds, res.end, res.next_valid,
+                    f"damaged frame, yet a valid frame follows at offset {res.next_valid} "
+                    "(§10 step 4)")
+    status, end = res.status, res.end
+    if status == ScanStatus.TORN and not can_be_torn(buf, end):
+        return Walk(ScanStatus.CORRUPT, offsets, kinds, end, None,
+                    "damaged frame header that a torn write cannot leave (R28)")
+    # Step 5: the walk checked headers only; the last frame must be valid in
+    # full. One that is not is a torn tail if a torn write can leave it (R28).
+    while offsets:
+        off = offsets[-1]
+        if frame_payload_ok(buf, off):
+            break
+        if not can_be_torn(buf, off):
+            del offsets[-1], kinds[-1]
+            return Walk(ScanStatus.CORRUPT, offsets, kinds, off, None,
+                        "damaged last frame that a torn write cannot leave: no sector of it "
+                        "is still zero (R28)")
+        del offsets[-1], kinds[-1]
+        status, end = ScanStatus.TORN, off  # zeros after a torn frame are torn too
+    return Walk(status, offsets, kinds, end)
