@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # run as a script or imported by the tests
     sys.path.insert(0, str(HERE))
 
-from reference_reader import Dump, read_file  # noqa: E402
+from reference_reader import Dump, SpecError, crc32c, read_file  # noqa: E402
 
 from myosotis import Memory  # noqa: E402
 
@@ -170,7 +170,96 @@ def build_free_space(mem: Memory) -> None:
     mem.commit(label="second goal")
 
 
+def build_compacted(mem: Memory) -> None:
+    """The checkpoint vector compacted at commit 2, then one more commit: a genesis
+    frame, the commits after it and the checkpoint after commit 3, kept (§8.3)."""
+    build_checkpoint(mem)
+    mem.compact(at=2)
+    mem.get(1).count = 3
+    mem.commit(label="after compaction")
+
+
+def build_compacted_at_head(mem: Memory) -> None:
+    """Two commits compacted at the head: the header and one genesis frame."""
+    build_one_commit(mem)
+    mem.get(1).goal = "Remember everything"
+    mem.commit(label="second goal")
+    mem.compact()
+
+
+def build_auto_checkpoints(mem: Memory) -> None:
+    """Twelve commits to a growing list with a small checkpoint floor: the writer
+    appends checkpoints by its policy (§8.4), not by request."""
+    log = mem.create("Log", entries=[], n=0)
+    mem.commit(label="start")
+    for i in range(11):
+        log.entries.append({"i": i, "text": "entry " * (i + 1)})
+        log.n = i + 1
+        mem.commit(label=f"entry {i}")
+
+
 DURABLE = {"free_space"}  # vectors written with durability "full" (the others: "none")
+FLOORS = {"auto_checkpoints": 256}  # checkpoint_floor (default: CHECKPOINT_FLOOR)
+
+
+def _recrc(data: bytearray, off: int) -> None:
+    """Recompute both CRCs of the frame at ``off`` (§3) after its payload was edited."""
+    n = struct.unpack_from("<I", data, off)[0]
+    struct.pack_into("<I", data, off + 8, crc32c(bytes(data[off + 16:off + 16 + n])))
+    struct.pack_into("<I", data, off + 12, crc32c(bytes(data[off:off + 12])))
+
+
+def _frame_offsets(data: bytes) -> list[int]:
+    """Offsets of the frames of an undamaged file (headers only)."""
+    offs, o = [], 32
+    while o + 16 <= len(data) and data[o + 4]:
+        offs.append(o)
+        n = struct.unpack_from("<I", data, o)[0]
+        o += 16 + n + (-n % 8)
+    return offs
+
+
+def post_unusable_checkpoint(data: bytes) -> bytes:
+    """checkpoint.myo with one byte of the checkpoint's image changed and both frame
+    CRCs recomputed: the frame is valid, its state hash is not (R80)."""
+    out = bytearray(data)
+    cp = [o for o in _frame_offsets(data) if data[o + 4] == 2][0]
+    out[cp + 16 + 72 + 8] ^= 0x01  # node_count: the image no longer hashes to state_hash
+    _recrc(out, cp)
+    return bytes(out)
+
+
+def post_damaged_last_frame(data: bytes) -> bytes:
+    """edits.myo with one bit of its last frame's payload flipped: a whole frame that
+    no torn write leaves (R28), refused at its offset."""
+    out = bytearray(data)
+    out[_frame_offsets(data)[-1] + 16 + 10] ^= 0x04
+    return bytes(out)
+
+
+def post_damaged_genesis(data: bytes) -> bytes:
+    """compacted_at_head.myo with one bit of its genesis frame flipped: never torn
+    (R85, R28), refused at offset 32."""
+    out = bytearray(data)
+    out[32 + 16 + 40] ^= 0x80
+    return bytes(out)
+
+
+def post_damaged_middle_frame(data: bytes) -> bytes:
+    """edits.myo with one bit of its second frame's header flipped: valid frames follow
+    the damage (§10 step 4), refused at its offset."""
+    out = bytearray(data)
+    out[_frame_offsets(data)[1] + 2] ^= 0x10
+    return bytes(out)
+
+
+# Vectors made by editing another vector's bytes (a damaged file): (source, edit).
+POST: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "unusable_checkpoint": ("checkpoint", post_unusable_checkpoint),
+    "damaged_last_frame": ("edits", post_damaged_last_frame),
+    "damaged_genesis": ("compacted_at_head", post_damaged_genesis),
+    "damaged_middle_frame": ("edits", post_damaged_middle_frame),
+}
 
 VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
     "empty": ("A new file: the 32-byte header and no frame (the empty history).",
@@ -194,14 +283,42 @@ VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
                    "write left the file 4096 bytes long, the frame followed by zero bytes of "
                    "free space (§3); the second frame was written into them. Readers ignore "
                    "the zeros after the last frame (§10 step 3).", build_free_space),
+    "compacted": ("The checkpoint vector compacted at commit 2 (a genesis record with "
+                  "base_seq 2), the commits and the checkpoint after it kept as they were, "
+                  "then one more commit (§8.3).", build_compacted),
+    "compacted_at_head": ("Two commits compacted at the head: the header and one genesis "
+                          "frame (§8.3), no commit frame.", build_compacted_at_head),
+    "auto_checkpoints": ("Twelve commits with a checkpoint floor of 256 bytes: the "
+                         "reference writer's policy (§8.4) appends a checkpoint whenever the "
+                         "commit bytes since the last one reach max(floor, its image size).",
+                         build_auto_checkpoints),
+    "unusable_checkpoint": ("The checkpoint vector with one byte of the checkpoint's image "
+                            "changed and its frame CRCs recomputed: the frame is valid but "
+                            "the image does not hash to state_hash, so the checkpoint is not "
+                            "usable (R80) and readers replay the commits instead.", build_empty),
+    "damaged_last_frame": ("The edits vector with one bit of its last frame's payload "
+                           "flipped: a whole frame no torn write leaves. Readers refuse the "
+                           "file (error: R28 at the frame's offset).", build_empty),
+    "damaged_genesis": ("The compacted_at_head vector with one bit of its genesis frame "
+                        "flipped: a genesis frame is never torn. Readers refuse the file "
+                        "(error: R28 at offset 32).", build_empty),
+    "damaged_middle_frame": ("The edits vector with one bit of its second frame's header "
+                             "flipped: valid frames follow the damage. Readers refuse the "
+                             "file (error: §10 step 4 at the frame's offset).", build_empty),
 }
 
 
 def build_myo(name: str, workdir: Path) -> bytes:
     """The bytes of vector ``name``'s ``.myo`` file, written by myosotis in ``workdir``."""
+    if name in POST:
+        source, edit = POST[name]
+        sub = workdir / source
+        sub.mkdir(exist_ok=True)
+        return edit(build_myo(source, sub))
     path = workdir / f"{name}.myo"
     durability = "full" if name in DURABLE else "none"
-    with Memory.open(path, durability=durability, clock=fixed_clock()) as mem:
+    floor = {"checkpoint_floor": FLOORS[name]} if name in FLOORS else {}
+    with Memory.open(path, durability=durability, clock=fixed_clock(), **floor) as mem:
         VECTORS[name][1](mem)
     data = path.read_bytes()
     if name == "torn_tail":
@@ -278,12 +395,30 @@ def render_hex(name: str, data: bytes, dump: Dump) -> str:
 
 
 def render(name: str, workdir: Path) -> dict[str, bytes]:
-    """The three files of vector ``name``, by file name."""
+    """The three files of vector ``name``, by file name. A file that readers must
+    refuse gets ``{"error": {"rule", "offset"}}`` as its JSON and a plain hex dump."""
     data = build_myo(name, workdir)
-    dump = read_file(data)
+    try:
+        dump = read_file(data)
+    except SpecError as e:
+        doc = {"vector": name, "description": VECTORS[name][0],
+               "error": {"rule": e.rule, "offset": e.offset}}
+        return {f"{name}.myo": data,
+                f"{name}.json": (to_json_text(doc) + "\n").encode("utf-8"),
+                f"{name}.hex": render_plain_hex(name, data, e).encode("utf-8")}
     return {f"{name}.myo": data,
             f"{name}.json": render_json(name, dump).encode("utf-8"),
             f"{name}.hex": render_hex(name, data, dump).encode("utf-8")}
+
+
+def render_plain_hex(name: str, data: bytes, error: SpecError) -> str:
+    """A hex dump without annotations, for a file readers refuse (``error``)."""
+    head = [f"# {name}.myo: {len(data)} bytes, refused by readers: {error}.",
+            "# Generated by formatspec/make_vectors.py, never edited. Columns: file offset "
+            "(hex), bytes."]
+    lines = [f"{o:08x}  {data[o:o + HEX_PER_LINE].hex(' ')}".rstrip()
+             for o in range(0, len(data), HEX_PER_LINE)]
+    return "\n".join(head + lines) + "\n"
 
 
 def generate(names: list[str] | None = None) -> dict[str, bytes]:
