@@ -129,7 +129,9 @@ class History:
     def frame_of(self, seq: int) -> int:
         """Frame index of commit ``seq`` (base_seq < seq <= head_seq)."""
         k = seq - self.base_seq - 1
-        assert 0 <= k < self.commit_count, (seq, self.base_seq, self.commit_count)
+        if not 0 <= k < self.commit_count:  # a caller's bug; checked under python -O too
+            raise AssertionError(f"no frame for commit {seq} (base {self.base_seq}, "
+                                 f"{self.commit_count} commits)")
         return k + bisect.bisect_right(self._nc_key, k)
 
     # ------------------------------------------------------------------ records

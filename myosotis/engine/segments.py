@@ -107,7 +107,9 @@ class HistoricalState:
                  next_node_id: int) -> None:
         """``segment`` must be decoded at least up to ``seq``; ``base`` is its base image
         (which must stay mapped while this state is used)."""
-        assert segment.base_seq <= seq <= segment.upto
+        if not segment.base_seq <= seq <= segment.upto:  # a wrong base would give a wrong state
+            raise AssertionError(f"commit {seq} outside the segment ({segment.base_seq}, "
+                                 f"{segment.upto}]")
         self.seq = seq
         self._segment, self._base = segment, base
         self.next_node_id = next_node_id
