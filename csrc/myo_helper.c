@@ -754,7 +754,7 @@ static inline uint32_t padding_of(uint32_t n)
  * order does not change the answer.
  */
 static int frame_ok(const uint8_t *buf, uint64_t len, uint64_t o, int full,
-                    uint64_t *size /* OUT */)
+                    uint8_t allowed_flags, uint64_t *size /* OUT */)
 {
     assert(o <= len);
     assert(o % MYO_FRAME_ALIGN == 0);
@@ -776,7 +776,8 @@ static int frame_ok(const uint8_t *buf, uint64_t len, uint64_t o, int full,
     if (kind < KIND_MIN || kind > KIND_MAX) { /* R22 */
         return 0;
     }
-    if ((h[FH_RESERVED] | h[FH_RESERVED + 1] | h[FH_RESERVED + 2]) != 0) { /* R23 */
+    /* R23: byte 5 is the flags byte (version 2) or reserved (version 1) */
+    if (((h[FH_RESERVED] & ~allowed_flags) | h[FH_RESERVED + 1] | h[FH_RESERVED + 2]) != 0) {
         return 0;
     }
     if (n > MYO_MAX_PAYLOAD) { /* R24 */
@@ -825,6 +826,7 @@ static int all_zero(const uint8_t *buf, uint64_t n)
 }
 
 int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payload,
+             uint32_t allowed_flags,
              uint64_t *out_offsets /* OUT: [max_frames] */,
              uint8_t *out_kinds /* OUT: [max_frames] */,
              uint32_t max_frames,
@@ -849,6 +851,7 @@ int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payloa
         return MYO_SCAN_ERR_RANGE;
     }
 
+    uint8_t flags = (uint8_t)(allowed_flags & 0xFFu);
     uint64_t p = start;
     uint32_t count = 0;
     *out_next_valid = 0;
@@ -865,7 +868,7 @@ int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payloa
             return MYO_SCAN_FULL;
         }
         uint64_t size = 0;
-        if (!frame_ok(buf, len, p, verify_payload, &size)) {
+        if (!frame_ok(buf, len, p, verify_payload, flags, &size)) {
             break;
         }
         out_offsets[count] = p;
@@ -893,11 +896,11 @@ int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payloa
     while (len - q >= (uint64_t)MYO_FRAME_HEADER_SIZE + MYO_FRAME_ALIGN) {
         q += MYO_FRAME_ALIGN;
         uint64_t size = 0;
-        if (!frame_ok(buf, len, q, 0, &size)) {
+        if (!frame_ok(buf, len, q, 0, flags, &size)) {
             continue;
         }
         uint64_t n = load_u32le(buf + q + FH_PAYLOAD_LENGTH);
-        if (n > budget || frame_ok(buf, len, q, 1, &size)) {
+        if (n > budget || frame_ok(buf, len, q, 1, flags, &size)) {
             *out_next_valid = q;
             return MYO_SCAN_CORRUPT;
         }

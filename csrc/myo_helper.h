@@ -27,6 +27,9 @@
 #define MYO_FRAME_ALIGN 8
 #define MYO_MAX_PAYLOAD 1073741824
 
+/* FORMAT.md §3 (version 2): bit 0 of a frame header's flags byte. */
+#define MYO_FRAME_FLAG_UNSYNCED 1
+
 /* Return codes of myo_scan (FORMAT.md §10). */
 #define MYO_SCAN_CLEAN 0          /* walked exactly to len */
 #define MYO_SCAN_FULL 1           /* max_frames recorded, bytes remain: resume at *out_end */
@@ -65,7 +68,9 @@ void myo_crc32c_force_portable(int on);
  * non-NULL, start % 8 == 0, start <= len, max_frames >= 1.
  *
  * Each frame must be valid (R20-R27) if verify_payload is nonzero, else
- * header-valid (R20-R25). The offset and kind of each accepted frame are
+ * header-valid (R20-R25). R23: the frame header's byte 5 may have the bits of
+ * allowed_flags set (0 for a version-1 file, MYO_FRAME_FLAG_UNSYNCED for
+ * version 2), bytes 6 and 7 must be zero. The offset and kind of each accepted frame are
  * stored in out_offsets[i], out_kinds[i] for i < *out_count <= max_frames.
  * The walk stops with:
  *   MYO_SCAN_CLEAN   the next frame would start at len; *out_end = len.
@@ -89,6 +94,7 @@ void myo_crc32c_force_portable(int on);
  * packed with header-valid frames whose payloads fail).
  */
 int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payload,
+             uint32_t allowed_flags,
              uint64_t *out_offsets /* OUT: [max_frames] */,
              uint8_t *out_kinds /* OUT: [max_frames] */,
              uint32_t max_frames,

@@ -198,7 +198,29 @@ def build_auto_checkpoints(mem: Memory) -> None:
         mem.commit(label=f"entry {i}")
 
 
+def build_unsynced(mem: Memory) -> None:
+    """Three commits with durability "none" and no sync: the second and third frames
+    carry FRAME_FLAG_UNSYNCED, so the file is version 2 (§3, §12)."""
+    agent = mem.create("Agent", name="Iris")
+    mem.commit(label="one")
+    agent.goal = "Explore ideas"
+    mem.commit(label="two")
+    mem.create("Note", about=agent, text="written after no sync at all")
+    mem.commit(label="three")
+
+
+def post_reordered_unsynced(data: bytes) -> bytes:
+    """unsynced.myo with its second frame's bytes zero, as if the disk never wrote
+    them while it wrote the third frame's: the hole and the flagged frame after it
+    are a torn tail (§10 step 4, R29)."""
+    out = bytearray(data)
+    second, third = _frame_offsets(data)[1:3]
+    out[second:third] = bytes(third - second)
+    return bytes(out)
+
+
 DURABLE = {"free_space"}  # vectors written with durability "full" (the others: "none")
+UNSYNCED = {"unsynced"}  # "none" vectors written without a sync after each commit
 FLOORS = {"auto_checkpoints": 256}  # checkpoint_floor (default: CHECKPOINT_FLOOR)
 
 
@@ -259,6 +281,7 @@ POST: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
     "damaged_last_frame": ("edits", post_damaged_last_frame),
     "damaged_genesis": ("compacted_at_head", post_damaged_genesis),
     "damaged_middle_frame": ("edits", post_damaged_middle_frame),
+    "reordered_unsynced": ("unsynced", post_reordered_unsynced),
 }
 
 VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
@@ -305,7 +328,37 @@ VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
     "damaged_middle_frame": ("The edits vector with one bit of its second frame's header "
                              "flipped: valid frames follow the damage. Readers refuse the "
                              "file (error: §10 step 4 at the frame's offset).", build_empty),
+    "unsynced": ("Format version 2: three commits written with durability \"none\" and "
+                 "no sync. The first frame follows the file's creation (durable); the "
+                 "second and third follow unsynced ones and carry the UNSYNCED flag (§3), "
+                 "so before writing the second the writer moved the header to version 2 "
+                 "(§12).", build_unsynced),
+    "reordered_unsynced": ("The unsynced vector with its second frame zero, as a power cut "
+                           "with writeback out of order leaves it: the hole can be torn "
+                           "(R28) and the frame after it is UNSYNCED, so from the hole on "
+                           "all is a torn tail (R29); the state is that after commit 1.",
+                           build_empty),
 }
+
+
+def _sync_after_each_commit(mem: Memory) -> None:
+    """Make ``mem`` sync after each commit and checkpoint. With durability "none" a
+    frame written after unsynced ones carries FRAME_FLAG_UNSYNCED (FORMAT.md §3),
+    which makes a version-2 file; the vectors of version 1 are written synced."""
+    commit, checkpoint = mem.commit, mem.checkpoint
+
+    def synced_commit(*args: Any, **kwargs: Any) -> Any:
+        c = commit(*args, **kwargs)
+        mem.sync()
+        return c
+
+    def synced_checkpoint() -> bool:
+        done = checkpoint()
+        mem.sync()
+        return done
+
+    mem.commit = synced_commit  # type: ignore[method-assign]
+    mem.checkpoint = synced_checkpoint  # type: ignore[method-assign]
 
 
 def build_myo(name: str, workdir: Path) -> bytes:
@@ -319,6 +372,8 @@ def build_myo(name: str, workdir: Path) -> bytes:
     durability = "full" if name in DURABLE else "none"
     floor = {"checkpoint_floor": FLOORS[name]} if name in FLOORS else {}
     with Memory.open(path, durability=durability, clock=fixed_clock(), **floor) as mem:
+        if durability == "none" and name not in UNSYNCED:
+            _sync_after_each_commit(mem)
         VECTORS[name][1](mem)
     data = path.read_bytes()
     if name == "torn_tail":

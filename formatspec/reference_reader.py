@@ -37,7 +37,8 @@ from blake3 import blake3
 # constants, each from the section named (FORMAT.md)
 
 MAGIC = b"MYOSOTIS"  # §2
-FORMAT_VERSION = 1  # §2
+FORMAT_VERSION = 2  # §2, §12: versions 1 and 2 are read
+FLAG_UNSYNCED = 1  # §3: bit 0 of a frame's flags byte (version 2)
 HEADER_SIZE = 32  # §2
 FRAME_HEADER_SIZE = 16  # §3
 MAX_PAYLOAD = 1 << 30  # §3, §11
@@ -615,13 +616,15 @@ def _pad(n: int) -> int:
     return (8 - n % 8) % 8
 
 
-def header_valid(data: bytes, o: int) -> tuple[int, int] | None:
-    """``(payload_length, kind)`` if the frame at ``o`` is header-valid (R20-R25)."""
+def header_valid(data: bytes, o: int, allowed: int = 0) -> tuple[int, int] | None:
+    """``(payload_length, kind)`` if the frame at ``o`` is header-valid (R20-R25);
+    ``allowed``: the flag bits byte 5 may have (0 in version 1, R23)."""
     if o + FRAME_HEADER_SIZE > len(data):  # R20
         return None
     n, kind, reserved, _, hcrc = struct.unpack_from("<IB3sII", data, o)
-    if (hcrc != crc32c(data[o:o + 12]) or kind not in KINDS or reserved != b"\0\0\0"
-            or n > MAX_PAYLOAD or o + 16 + n + _pad(n) > len(data)):  # R21-R25
+    if (hcrc != crc32c(data[o:o + 12]) or kind not in KINDS or reserved[0] & ~allowed
+            or reserved[1:] != b"\0\0" or n > MAX_PAYLOAD
+            or o + 16 + n + _pad(n) > len(data)):  # R21-R25
         return None
     return n, kind
 
@@ -633,7 +636,7 @@ def payload_valid(data: bytes, o: int, n: int) -> bool:
             and not any(data[o + 16 + n:o + 16 + n + _pad(n)]))
 
 
-def tearable(data: bytes, o: int) -> bool:
+def tearable(data: bytes, o: int, allowed: int = 0) -> bool:
     """R28: whether a write that stopped part way can leave the damaged frame at ``o``:
     it runs past the end of the file, or a 512-byte-aligned sector is all zero within
     it (within its 16 header bytes when the header is not header-valid). Never a
@@ -647,8 +650,8 @@ def tearable(data: bytes, o: int) -> bool:
     if o + FRAME_HEADER_SIZE > len(data):
         return True
     n, kind, reserved, _, hcrc = struct.unpack_from("<IB3sII", data, o)
-    if (hcrc != crc32c(data[o:o + 12]) or kind not in KINDS or reserved != b"\0\0\0"
-            or n > MAX_PAYLOAD):  # not header-valid (R21-R24)
+    if (hcrc != crc32c(data[o:o + 12]) or kind not in KINDS or reserved[0] & ~allowed
+            or reserved[1:] != b"\0\0" or n > MAX_PAYLOAD):  # not header-valid (R21-R24)
         return zero_sector(o, o + FRAME_HEADER_SIZE)
     if kind == 3:
         return False
@@ -656,11 +659,41 @@ def tearable(data: bytes, o: int) -> bool:
     return e > len(data) or zero_sector(o, e)
 
 
+def next_valid(data: bytes, p: int, allowed: int) -> int | None:
+    """§10 step 3: the first 8-aligned q > p where a valid frame starts, payloads
+    checked within a budget of 2 * (L - p) bytes (past it a header-valid candidate
+    counts as valid); None if there is none."""
+    budget = 2 * (len(data) - p)
+    for q in range(p + 8, len(data), 8):
+        h = header_valid(data, q, allowed)
+        if h is None:
+            continue
+        if h[0] > budget or payload_valid(data, q, h[0]):
+            return q
+        budget -= h[0]
+    return None
+
+
+def only_unsynced_from(data: bytes, q: int, allowed: int) -> bool:
+    """R29: whether every header-valid frame from ``q`` on, past any damage, has the
+    FLAG_UNSYNCED bit."""
+    o: int | None = q
+    while o is not None and o < len(data):
+        h = header_valid(data, o, allowed)
+        if h is None:
+            o = next_valid(data, o, allowed)
+            continue
+        if not data[o + 5] & FLAG_UNSYNCED:
+            return False
+        o += 16 + h[0] + _pad(h[0])
+    return True
+
+
 def read_file(data: bytes) -> Dump:
     """Read a whole file following FORMAT.md; raise :class:`SpecError` if it breaks a rule."""
     if not data:
         # §2: a file of 0 bytes is a new file, the empty history; nothing to show
-        head = MAGIC + struct.pack("<HHI12s", FORMAT_VERSION, HEADER_SIZE, 0, bytes(12))
+        head = MAGIC + struct.pack("<HHI12s", 1, HEADER_SIZE, 0, bytes(12))
         dump = read_file(head + struct.pack("<I", crc32c(head)))
         dump.spans.clear()
         dump.headings.clear()
@@ -671,8 +704,8 @@ def read_file(data: bytes) -> Dump:
     # §2, R10-R12
     if len(data) < 8 or data[:8] != MAGIC:
         raise SpecError("R10", 0, "not a Myosotis file")
-    if len(data) < 10 or struct.unpack_from("<H", data, 8)[0] != FORMAT_VERSION:
-        raise SpecError("R11", 8, "format_version is not 1")
+    if len(data) < 10 or not 1 <= struct.unpack_from("<H", data, 8)[0] <= FORMAT_VERSION:
+        raise SpecError("R11", 8, "format_version is not 1 or 2")
     if len(data) < HEADER_SIZE:
         raise SpecError("R12", 0, "file shorter than its header")
     _, version, hsize, flags, reserved, hcrc = struct.unpack_from("<8sHHI12sI", data, 0)
@@ -684,11 +717,12 @@ def read_file(data: bytes) -> Dump:
               Span(16, 12, "reserved, zero"), Span(28, 4, f"header_crc = 0x{hcrc:08x} "
                                                     "(CRC32C of bytes 0..27)")]
 
+    allowed = FLAG_UNSYNCED if version == 2 else 0  # R23
     # §10 step 2: walk header-valid frames
     frames: list[tuple[int, int, int]] = []  # (offset, payload_length, kind)
     o = HEADER_SIZE
     while o < len(data):
-        h = header_valid(data, o)
+        h = header_valid(data, o, allowed)
         if h is None:
             break
         frames.append((o, *h))
@@ -698,21 +732,18 @@ def read_file(data: bytes) -> Dump:
     free = end < len(data) and not any(data[end:])
     # §10 steps 3-4: a tail with a valid frame after it is corruption, not a torn tail;
     # payloads are checked within a budget of 2 * (L - end) bytes (step 3)
-    budget = 2 * (len(data) - end)
-    for q in range(end + 8, len(data), 8) if not free else ():
-        h = header_valid(data, q)
-        if h is None:
-            continue
-        if h[0] > budget or payload_valid(data, q, h[0]):
-            raise SpecError("§10", end, f"damaged frame, but a valid frame follows at {q}")
-        budget -= h[0]
+    q = None if free or end == len(data) else next_valid(data, end, allowed)
+    unsynced_tail = q is not None and version == 2 and tearable(data, end, allowed) \
+        and only_unsynced_from(data, q, allowed)  # R29: all of it is a torn tail
+    if q is not None and not unsynced_tail:
+        raise SpecError("§10", end, f"damaged frame, but a valid frame follows at {q}")
     # §10 step 3, R28: the damaged frame where the walk stopped must be tearable
-    if not free and end < len(data) and not tearable(data, end):
+    if not free and end < len(data) and not tearable(data, end, allowed):
         raise SpecError("R28", end, "damaged frame that a torn write cannot leave")
     # §10 step 5: the last frame must be valid in full, else it is torn too (if R28
     # allows it)
     while frames and not payload_valid(data, frames[-1][0], frames[-1][1]):
-        if not tearable(data, frames[-1][0]):
+        if not tearable(data, frames[-1][0], allowed):
             raise SpecError("R28", frames[-1][0], "damaged last frame that a torn write "
                             "cannot leave")
         end = frames.pop()[0]
@@ -737,7 +768,8 @@ def read_file(data: bytes) -> Dump:
     if free:  # only in files that have free space, so older dumps stay as they are
         out["free_space"] = {"offset": end, "length": len(data) - end}
     out["frames"] = [{"offset": fo, "kind": KINDS[k], "payload_length": n,
-                      "payload_crc": f"{struct.unpack_from('<I', data, fo + 8)[0]:08x}"}
+                      "payload_crc": f"{struct.unpack_from('<I', data, fo + 8)[0]:08x}",
+                      **({"flags": data[fo + 5]} if version == 2 else {})}
                      for fo, n, k in frames]
     commits: list[dict[str, Any]] = []
     checkpoints: list[dict[str, Any]] = []
@@ -750,7 +782,11 @@ def read_file(data: bytes) -> Dump:
         dump.headings[fo] = f"frame {index}: {name}, payload {n} bytes (§3)"
         pcrc, hcrc = struct.unpack_from("<II", data, fo + 8)
         spans += [Span(fo, 4, f"payload_length = {n} (u32)"),
-                  Span(fo + 4, 1, f"kind = {kind} {name}"), Span(fo + 5, 3, "reserved, zero"),
+                  Span(fo + 4, 1, f"kind = {kind} {name}"),
+                  *([Span(fo + 5, 1, f"flags = {data[fo + 5]}"
+                                     f"{' (unsynced)' if data[fo + 5] else ''}"),
+                     Span(fo + 6, 2, "reserved, zero")] if version == 2
+                    else [Span(fo + 5, 3, "reserved, zero")]),
                   Span(fo + 8, 4, f"payload_crc = 0x{pcrc:08x}"),
                   Span(fo + 12, 4, f"header_crc = 0x{hcrc:08x} (CRC32C of bytes 0..11)")]
         start, stop = fo + 16, fo + 16 + n

@@ -85,8 +85,8 @@ def _snapshot(data: bytes) -> None:
 
 
 def _file_header(data: bytes) -> None:
-    check_file_header(data, len(data))
-    assert data[:32] == encode_file_header(), "a second valid file header (R12)"
+    version = check_file_header(data, len(data))
+    assert data[:32] == encode_file_header(version), "a second valid file header (R12)"
 
 
 TARGETS = (_value, _mutation, _commit, _image, _snapshot, _file_header)

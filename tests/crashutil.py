@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from myosotis.api.handles import Node
-from myosotis.format.constants import FRAME_HEADER_SIZE, HEADER_SIZE, SNAPSHOT_PREFIX_STRUCT
+from myosotis.format.constants import (
+    FRAME_FLAGS_ALLOWED,
+    FRAME_HEADER_SIZE,
+    HEADER_SIZE,
+    SNAPSHOT_PREFIX_STRUCT,
+)
 from myosotis.format.helper import scan_frames
 
 PathLike = str | os.PathLike[str]
@@ -119,7 +124,8 @@ def frames_of(data: bytes, verify_payload: bool = True) -> list[Frame]:
     """The frames of the valid prefix of ``data`` (a whole file's bytes)."""
     if len(data) <= HEADER_SIZE:
         return []
-    result = scan_frames(data, HEADER_SIZE, verify_payload=verify_payload)
+    flags = FRAME_FLAGS_ALLOWED.get(int.from_bytes(data[8:10], "little"), 0)  # R23
+    result = scan_frames(data, HEADER_SIZE, verify_payload, flags)
     frames = []
     for off, kind in zip(result.offsets, result.kinds, strict=True):
         n = struct.unpack_from("<I", data, off)[0]

@@ -31,7 +31,12 @@ from myosotis.cli import stage as stg
 from myosotis.cli.gen_docs import command_helps, doc_path, render
 from myosotis.cli.output import progress
 from myosotis.engine.verify import verify_file
-from myosotis.format.constants import KIND_CHECKPOINT, KIND_COMMIT, KIND_GENESIS
+from myosotis.format.constants import (
+    FRAME_FLAGS_ALLOWED,
+    KIND_CHECKPOINT,
+    KIND_COMMIT,
+    KIND_GENESIS,
+)
 from myosotis.format.header import encode_frame
 from myosotis.format.helper import scan_frames
 from myosotis.format.image import state_hash
@@ -677,7 +682,8 @@ Frame = tuple[int, int, int]  # offset, kind, payload length
 
 
 def frames(data: bytes) -> list[Frame]:
-    res = scan_frames(data, 32, verify_payload=False)
+    flags = FRAME_FLAGS_ALLOWED[data[8]]  # a "none" file may be version 2 (FORMAT.md §3)
+    res = scan_frames(data, 32, False, flags)
     return [(o, k, struct.unpack_from("<I", data, o)[0])
             for o, k in zip(res.offsets, res.kinds, strict=True)]
 
@@ -690,7 +696,7 @@ def put_frame(path: Path, f: Frame, new_payload: bytes) -> None:
     """Replace frame ``f``'s payload by one of the same length, with valid CRCs."""
     assert len(new_payload) == f[2]
     data = bytearray(path.read_bytes())
-    frame = encode_frame(f[1], new_payload)
+    frame = encode_frame(f[1], new_payload, data[f[0] + 5])  # keeps the frame's flags
     data[f[0]: f[0] + len(frame)] = frame
     path.write_bytes(bytes(data))
 
@@ -748,7 +754,7 @@ def test_fsck_finds_a_bad_magic(fsck_file: Path) -> None:
 def test_fsck_finds_a_newer_format_version(fsck_file: Path) -> None:
     """R11."""
     data = bytearray(fsck_file.read_bytes())
-    data[8:10] = (2).to_bytes(2, "little")
+    data[8:10] = (3).to_bytes(2, "little")
     fsck_file.write_bytes(bytes(data))
     doc = fsck(code=3)
     assert codes(doc)[0][1] in ("header", "version") and "newer" in doc["findings"][0]["message"]

@@ -673,11 +673,11 @@ def set_header_field(path: Path, offset: int, data: bytes) -> None:
     set_bytes(path, 28, crc32c(head).to_bytes(4, "little"))
 
 
-def test_format_version_2_with_valid_crc_is_unsupported(small_copy: Built) -> None:
+def test_format_version_3_with_valid_crc_is_unsupported(small_copy: Built) -> None:
     """R11, §12: a newer format version is refused with a message that says so."""
-    set_header_field(small_copy.path, 8, (2).to_bytes(2, "little"))
+    set_header_field(small_copy.path, 8, (3).to_bytes(2, "little"))
     for readonly in (True, False):
-        with pytest.raises(UnsupportedVersionError, match="format_version 2"):
+        with pytest.raises(UnsupportedVersionError, match="format_version 3"):
             Memory.open(small_copy.path, readonly=readonly)
 
 

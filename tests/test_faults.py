@@ -163,7 +163,10 @@ def test_eio_on_commit_sync_raises_writer_failed_and_keeps_staged_changes(
         tmp_path: Path) -> None:
     path = tmp_path / "f.myo"
     hashes = base_file(path)
-    ops = FailingSync(fail_at=2)  # opening a clean file syncs nothing; commit 4 is sync 1
+    # Opening a clean file syncs nothing. The first durable commit of a session first
+    # syncs what was there (so its frame needs no FRAME_FLAG_UNSYNCED, FORMAT.md §3):
+    # commit 4 is syncs 1 and 2, commit 5 is sync 3.
+    ops = FailingSync(fail_at=3)
     mem = Memory.open(path, fileops=ops, checkpoint_floor=HUGE_FLOOR)
     try:
         mem.get(1).goal = "four"
@@ -244,7 +247,8 @@ def test_commit_whose_fsync_failed_is_reported_as_maybe_durable(tmp_path: Path) 
     commit with exactly the staged state, nothing else."""
     path = tmp_path / "f.myo"
     hashes = base_file(path)
-    with Memory.open(path, fileops=FailingSync(fail_at=1)) as mem:
+    # sync 1 makes the bytes before commit 4 durable (§3 flags); sync 2 is its own
+    with Memory.open(path, fileops=FailingSync(fail_at=2)) as mem:
         mem.get(1).goal = "four"
         staged_hash = mem.state_hash()
         with pytest.raises(WriterFailedError) as ei:
@@ -272,7 +276,8 @@ def test_enospc_while_reserving_free_space_still_commits(tmp_path: Path, written
         end = mem.store.log.valid_end
         mem.get(1).blob = "x" * (size - end)  # cannot fit in the free space
         c = mem.commit(label="four")
-        assert c is not None and c.seq == 4 and ops.pwrites == 2 and ops.syncs == 1
+        # syncs: what was there before the session's first durable frame, then the frame
+        assert c is not None and c.seq == 4 and ops.pwrites == 2 and ops.syncs == 2
         hashes.append(mem.state_hash())
         log = mem.store.log
         assert log.valid_end > size and log.free_bytes == 0 and not log.failed
@@ -362,9 +367,10 @@ def test_failed_automatic_checkpoint_keeps_the_commit_and_fails_stop(
     ``store.problems``, and the handle refuses the next commit."""
     path = tmp_path / "f.myo"
     hashes = base_file(path)
-    # commit 4 is big enough to cross the floor: its sync is sync 1, the checkpoint's
-    # frame is the next pwrite and its sync is sync 2
-    ops: FailingSync | NoSpace = FailingSync(fail_at=2) if fault == "sync-eio" else \
+    # commit 4 is big enough to cross the floor: its syncs are 1 (what was there
+    # before, §3 flags) and 2, the checkpoint's frame is the next pwrite and its sync
+    # is sync 3
+    ops: FailingSync | NoSpace = FailingSync(fail_at=3) if fault == "sync-eio" else \
         NoSpace(fail_at=1, written=100, kind=2)
     mem = Memory.open(path, fileops=ops, checkpoint_floor=1000)
     try:
@@ -417,12 +423,14 @@ def test_explicit_checkpoint_keeps_staged_changes(tmp_path: Path) -> None:
 def test_eio_on_explicit_sync_with_durability_none_fails_stop(tmp_path: Path) -> None:
     path = tmp_path / "f.myo"
     hashes = base_file(path)
-    ops = FailingSync(fail_at=1)
+    ops = FailingSync(fail_at=2)
     mem = Memory.open(path, fileops=ops, durability="none")
     try:
         mem.get(1).goal = "four"
-        mem.commit(label="four")  # no fsync with durability "none"
-        assert ops.syncs == 0
+        # No fsync of the commit with durability "none"; the one sync moves the file
+        # to format version 2 before its first FRAME_FLAG_UNSYNCED frame (§3, §12).
+        mem.commit(label="four")
+        assert ops.syncs == 1 and read_bytes(path)[8] == 2
         hashes.append(mem.state_hash())
         with pytest.raises(WriterFailedError, match="fsync failed"):
             mem.sync()
@@ -439,7 +447,7 @@ def test_sync_after_a_failed_write_raises_instead_of_reporting_success(tmp_path:
     commits written with durability "none" were durable without any fsync."""
     path = tmp_path / "f.myo"
     base_file(path)
-    ops = NoSpace(fail_at=2)
+    ops = NoSpace(fail_at=3)  # pwrites: the version-2 header (§12), commit 4, commit 5
     with Memory.open(path, fileops=ops, durability="none") as mem:
         mem.get(1).goal = "four"
         mem.commit(label="four")  # written, not yet synced

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from myosotis import Memory
+from myosotis import CorruptFileError, Memory, RecoveredTailWarning
 from myosotis.engine.verify import verify_file
 from myosotis.storage.fileops import FileOps
 
@@ -211,7 +211,12 @@ def torn_content(inode: Inode, mode: str, rng: random.Random) -> bytes:
                 if fate == 1:
                     continue  # this sector never made it (old content, or a hole)
                 if fate == 2:
-                    piece = bytes(len(piece))  # size made durable before the data
+                    # The size made durable before the data: zeros, past the old end
+                    # only (an overwrite leaves the sector old or new, never zero).
+                    old_end = max(0, len(inode.durable) - (at + s))
+                    piece = piece[:old_end] + bytes(max(0, len(piece) - old_end))
+                    if old_end:
+                        piece = bytes(content[at + s:at + s + old_end]) + piece[old_end:]
             start = at + s
             if start > len(content):
                 content.extend(bytes(start - len(content)))
@@ -451,41 +456,104 @@ def test_power_cut_with_durability_none_leaves_a_prefix_of_the_history(tmp_path:
         progress = Progress()
         assert _run(workload, run_dir, fs, progress)
         progress.acked = 0  # nothing is promised without fsync
-        for mode in ("lose", "keep", "torn"):  # writeback in order; "sectors": see below
+        for mode in MODES:  # "sectors": writeback out of order too (R29)
             image = tmp_path / f"img{k}-{mode}"
             fs.image(image, mode, rng)
             check_image(image, progress, expected, f"durability none, call {k} ({mode})")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "KNOWN LIMITATION (documented in Memory.open and the README): with durability='none' "
-    "and writeback out of order, a power cut can leave a hole in the unsynced tail followed "
-    "by a whole later frame; §10 step 4 then calls the file corrupt, open refuses it and "
-    "repair_file (which never drops committed frames) cannot fix it, although every commit "
-    "made durable by sync() is intact."))
-def test_power_cut_with_durability_none_and_reordered_writeback_keeps_synced_commits(
-        tmp_path: Path) -> None:
-    """Commits 1-2 synced with ``sync()``; 3 and 4 unsynced; the page of commit 3 never
-    reaches the disk but commit 4's does. The synced commits must stay readable."""
-    path = tmp_path / "data.myo"
+def _none_then_reordered(path: Path, sync_after_third: bool) -> tuple[list[str], int]:
+    """Commits 1-2, ``sync()``, commit 3 (600 bytes), [``sync()``], commit 4; then commit
+    3's bytes zeroed as if its sectors never reached the disk while commit 4's did.
+    Returns the state hashes after commits 1-4 and commit 3's offset."""
+    hashes = []
     with Memory.open(path, clock=Clock(), durability="none") as mem:
         for i in range(2):
             mem.create("N", i=i)
             mem.commit()
+            hashes.append(mem.state_hash())
         mem.sync()
         synced = path.stat().st_size
         mem.create("N", i=2, pad="p" * 600)
         mem.commit()
+        hashes.append(mem.state_hash())
         third_end = path.stat().st_size
+        if sync_after_third:
+            mem.sync()
         mem.create("N", i=3)
         mem.commit()
+        hashes.append(mem.state_hash())
     data = bytearray(path.read_bytes())
-    data[synced:third_end] = bytes(third_end - synced)  # commit 3's sectors never written
+    assert data[8] == 2  # frames after unsynced ones are flagged: format version 2 (§12)
+    data[synced:third_end] = bytes(third_end - synced)
     path.write_bytes(bytes(data))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Memory.open(path, readonly=True) as mem:
-            assert mem.store.head_seq >= 2
+    return hashes, synced
+
+
+def test_power_cut_with_durability_none_and_reordered_writeback_keeps_synced_commits(
+        tmp_path: Path) -> None:
+    """Commits 1-2 synced with ``sync()``; 3 and 4 unsynced; the sectors of commit 3
+    never reach the disk but commit 4's do. Commit 4 carries FRAME_FLAG_UNSYNCED, so
+    the hole and everything after it are a torn tail (§10 step 4, R29): the file
+    opens at commit 2, fsck warns, and a writer cuts the tail (keeping its bytes)."""
+    path = tmp_path / "data.myo"
+    hashes, synced = _none_then_reordered(path, sync_after_third=False)
+    with Memory.open(path, readonly=True) as mem:
+        assert mem.store.head_seq == 2 and mem.state_hash() == hashes[1]
+    assert [f.code for f in verify_file(str(path)).findings] == ["torn-tail"]
+    with pytest.warns(RecoveredTailWarning):
+        writer = Memory.open(path, clock=Clock())
+    with writer as mem:
+        assert mem.store.head_seq == 2 and path.stat().st_size == synced
+        mem.create("N", i=9)
+        mem.commit()
+    assert verify_file(str(path)).ok
+
+
+def test_reordered_writeback_before_a_sync_is_corruption_not_a_torn_tail(
+        tmp_path: Path) -> None:
+    """The same hole, but ``sync()`` ran after commit 3: commit 4 has no
+    FRAME_FLAG_UNSYNCED, it proves commit 3 was durable, so its hole is damage
+    (§10 step 4): refused, never dropped."""
+    path = tmp_path / "data.myo"
+    _, synced = _none_then_reordered(path, sync_after_third=True)
+    with pytest.raises(CorruptFileError) as ei:
+        Memory.open(path, readonly=True)
+    assert ei.value.offset == synced
+
+
+def test_power_cut_at_any_call_with_durability_none_keeps_every_synced_commit(
+        tmp_path: Path) -> None:
+    """Commits 1-2 made durable by ``sync()``, then commits 3-5 without: a power cut at
+    any call, with writeback in order or not (sector by sector), keeps commits 1-2
+    (and opens to some commit of the crash-free history)."""
+
+    def workload(path: str, fs: FileOps, progress: Progress) -> None:
+        mem = Memory.open(path, fileops=fs, clock=Clock(), durability="none")
+        progress.created = True
+        try:
+            for i in range(5):
+                mem.create("N", i=i, pad="p" * 300 * i)
+                progress.attempted = i + 1
+                mem.commit()
+                if i == 1:
+                    mem.sync()
+                    progress.acked = 2
+        finally:
+            mem.close()
+
+    expected = expected_run(workload, tmp_path / "expected")
+    rng = random.Random(5)
+    for k in range(expected.calls):
+        run_dir = tmp_path / f"run{k}"
+        run_dir.mkdir()
+        fs = PowerLossFS(run_dir, crash_at=k)
+        progress = Progress()
+        assert _run(workload, run_dir, fs, progress)
+        for mode in MODES:
+            image = tmp_path / f"img{k}-{mode}"
+            fs.image(image, mode, rng)
+            check_image(image, progress, expected, f"synced then none, call {k} ({mode})")
 
 
 class LyingFS(PowerLossFS):

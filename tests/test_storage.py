@@ -140,8 +140,8 @@ def test_reader_racing_the_writer_over_free_space_sees_frames_not_corruption(
         frame_size = _helper_py._frame_size
         armed = [True]
 
-        def racing(mv: memoryview, o: int, full: bool) -> int:
-            size = frame_size(mv, o, full)
+        def racing(mv: memoryview, o: int, full: bool, flags: int = 0) -> int:
+            size = frame_size(mv, o, full, flags)
             if armed[0] and o == reader.valid_end:  # the reader just read zeros here
                 armed[0] = False
                 writer.append(KIND_COMMIT, b"G" * 40, durable=True)

@@ -20,7 +20,7 @@ from myosotis.errors import FieldNotFoundError, NodeNotFoundError
 from myosotis.format.constants import HEADER_SIZE, KIND_NAMES
 from myosotis.format.helper import ScanStatus
 from myosotis.format.mutations import Create
-from myosotis.format.walk import walk
+from myosotis.format.walk import walk_file
 
 from . import stage as stg
 from .common import (
@@ -466,7 +466,7 @@ def _frame_bytes(path: str) -> tuple[dict[str, tuple[int, int]], int, int]:
         if size <= HEADER_SIZE:
             return kinds, 0, 0
         with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm:
-            found = walk(mm, HEADER_SIZE)  # §10 steps 2-5, as open does it
+            found = walk_file(mm)  # §10 steps 2-5, as open does it
             offsets, kinds_seen, valid_end = list(found.offsets), found.kinds, found.end
     ends = [*offsets[1:], valid_end]
     for off, kind, end in zip(offsets, kinds_seen, ends, strict=True):

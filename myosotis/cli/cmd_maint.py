@@ -97,8 +97,10 @@ def register(app: typer.Typer) -> None:
     def fsck(
         ctx: typer.Context,
         repair: Annotated[bool, typer.Option(
-            "--repair", help="Cut a torn tail and drop checkpoints that fail (they are a "
-            "cache). Nothing committed is ever dropped; other problems are only reported.")]
+            "--repair", help="Cut a torn tail or a damaged last frame (its bytes kept in "
+            "<file>.recovered-<offset> first) and drop checkpoints that fail (they are a "
+            "cache). A frame that valid frames follow is never dropped; other problems are "
+            "only reported.")]
             = False,
         file: FileOpt = None,
         json_out: JsonOpt = False,

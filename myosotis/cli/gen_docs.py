@@ -165,13 +165,16 @@ as they are; only values use the `@` escapes.
 `myo fsck` reports each finding with its severity, a code and its offset or
 commit: `header` (magic, version, header CRC), `frame` (a damaged frame with
 valid frames after it), `torn-tail` (bytes after the last whole frame),
+`damaged-tail` (a damaged last frame that no torn write leaves, FORMAT.md R28:
+an error, since it may hold an acknowledged commit),
 `sequence`, `chain` (parent links and the hash chain), `rule` (a commit that
 breaks a graph rule: a reference to a missing node, a reused id,
 `next_node_id` going back, a bad encoding), `checkpoint` (a checkpoint whose
 hash fails or that disagrees with the replay), `genesis`, and `stage` (a
 damaged stage file). Errors mean committed data is damaged or a rule is broken;
 warnings affect only a cache, a torn tail or the stage. `--repair` cuts a torn
-tail and drops failing checkpoints, and nothing else. A progress bar is shown
+tail, or a damaged last frame, after keeping the cut bytes in
+`<file>.recovered-<offset>`, and drops failing checkpoints, and nothing else. A progress bar is shown
 on stderr when it is a terminal.
 
 ## Exit codes

@@ -23,7 +23,7 @@ from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.engine.verify import write_atomically
 from myosotis.errors import MyosotisError
 from myosotis.format.constants import FRAME_HEADER_STRUCT, KIND_CHECKPOINT, KIND_GENESIS
-from myosotis.format.header import encode_file_header, encode_frame, padding
+from myosotis.format.header import encode_file_header, encode_frame, padding, without_flags
 from myosotis.format.image import state_hash
 from myosotis.format.records import encode_snapshot
 
@@ -47,14 +47,16 @@ def compacted_bytes(store: Store, base: int) -> bytes:
     first = hist.frame_of(base + 1) if base < store.head_seq else len(log.frames)
     # Checkpoints right after commit ``base`` (before commit base+1) are
     # redundant with the genesis; from commit base+1 on, frames are copied
-    # verbatim, except checkpoints that are not usable (they are a cache).
+    # verbatim, except checkpoints that are not usable (they are a cache), and
+    # without FRAME_FLAG_UNSYNCED: the new file is written whole and synced, so
+    # it is a version-1 file (§3, §12).
     usable = {j for seq, j in hist.checkpoints if store.snapshot_image(j, seq) is not None}
     for i in range(first, len(log.frames)):
         if log.frames.kinds[i] == KIND_CHECKPOINT and i not in usable:
             continue
         off = log.frame_offset(i)
         n = FRAME_HEADER_STRUCT.unpack_from(log.map.view(off, off + 16))[0]
-        parts.append(bytes(log.map.view(off, off + 16 + n + padding(n))))
+        parts.append(without_flags(bytes(log.map.view(off, off + 16 + n + padding(n)))))
     return b"".join(parts)
 
 
@@ -78,5 +80,5 @@ def compact(store: Store, base: int) -> CompactResult:
     except MyosotisError:
         store.work = work  # the file is unchanged (write_atomically says so)
         raise
-    store.reopen()
+    store.reopen(synced=True)
     return CompactResult(before, len(data), base, store.state_hash().hex())

@@ -110,15 +110,16 @@ class Store:
 
     # ------------------------------------------------------------------ loading
 
-    def reopen(self) -> None:
-        """Read the file at this path again from scratch (after compaction or repair),
-        keeping the writer lock. Staged changes are dropped.
+    def reopen(self, synced: bool = False) -> None:
+        """Read the file at this path again from scratch (after compaction or repair,
+        which wrote it whole and synced it: ``synced``), keeping the writer lock.
+        Staged changes are dropped.
 
         Interrupted, it leaves the store unsettled (a reader's next refresh
         reopens again; a writer must be closed and reopened).
         """
         self.work = Unsettled("reopening the file", REFRESH if self.readonly else REOPEN)
-        self.log.reopen()
+        self.log.reopen(synced)
         self._images.clear()
         self._segments.clear()
         self.problems.clear()
@@ -386,6 +387,11 @@ class Store:
             return False
         image = self.committed.image()
         payload = encode_snapshot(self.head_seq, self.head_id, state_hash(image), image)
+        if not self.durable:
+            # The commits a checkpoint covers are made durable before it: it then
+            # needs no FRAME_FLAG_UNSYNCED (§3), and a power cut never leaves a
+            # checkpoint of commits that were lost.
+            self.log.sync()
         work = self.work
         self.work = Unsettled("checkpoint()", REOPEN)  # until the rebase is done (unsettled.py)
         try:

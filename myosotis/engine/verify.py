@@ -24,6 +24,7 @@ from myosotis.engine.graph import GraphState, apply
 from myosotis.engine.segments import owned
 from myosotis.errors import MyosotisError, UnsupportedVersionError
 from myosotis.format.constants import (
+    FRAME_FLAGS_ALLOWED,
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     KIND_CHECKPOINT,
@@ -32,7 +33,12 @@ from myosotis.format.constants import (
     SNAPSHOT_PREFIX_SIZE,
     ZERO_HASH,
 )
-from myosotis.format.header import check_file_header, encode_file_header, frame_payload_ok
+from myosotis.format.header import (
+    check_file_header,
+    encode_file_header,
+    frame_payload_ok,
+    without_flags,
+)
 from myosotis.format.helper import ScanStatus, scan_frames
 from myosotis.format.image import StateImage, state_hash
 from myosotis.format.records import (
@@ -131,7 +137,7 @@ def verify_file(path: str, progress: Callable[[int, int], None] | None = None) -
 def _verify(mv: memoryview, size: int, rep: VerifyReport,
             progress: Callable[[int, int], None] | None) -> None:
     try:
-        check_file_header(mv, size, rep.path)
+        version = check_file_header(mv, size, rep.path)
     except UnsupportedVersionError as e:
         rep.findings.append(Finding("error", "version", str(e), 8))
         raise _Stop from None
@@ -140,7 +146,8 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
         raise _Stop from None
     # The frame walk of §10, the one open does (format/walk.py). Past damage
     # that valid frames follow (step 4), the walk goes on, to report them too.
-    found = walk(mv, HEADER_SIZE)
+    flags = FRAME_FLAGS_ALLOWED[version]
+    found = walk(mv, HEADER_SIZE, flags)
     offsets, kinds = list(found.offsets), list(found.kinds)
     rep.valid_end = found.end
     damaged = found.status == ScanStatus.CORRUPT
@@ -172,7 +179,7 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
             "error", "frame",
             f"damaged frame; a valid frame follows at offset {next_valid} (§10 step 4)",
             found.end))
-        found = walk(mv, next_valid)
+        found = walk(mv, next_valid, flags)
         next_valid = found.next_valid if found.status == ScanStatus.CORRUPT else None
     # R26/R27 for every other frame: a checkpoint that fails is only not usable
     # (R80); any other frame that fails is corruption, and replay stops there.
@@ -362,12 +369,12 @@ def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps
     that replaces ``path`` atomically."""
     with open(path, "rb") as f:
         data = f.read(valid_end)
-    res = scan_frames(data, HEADER_SIZE, verify_payload=False)
-    parts = [encode_file_header()]
+    res = scan_frames(data, HEADER_SIZE, False, FRAME_FLAGS_ALLOWED[2])
+    parts = [encode_file_header()]  # whole and synced: no frame needs a flag (§3)
     offs = list(res.offsets) + [res.end]
     for a, b in zip(offs, offs[1:], strict=False):
         if a not in drop:
-            parts.append(data[a:b])
+            parts.append(without_flags(data[a:b]))
     write_atomically(path, b"".join(parts), fileops, lock)
 
 

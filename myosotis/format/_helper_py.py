@@ -158,7 +158,7 @@ def _check_start(start: int, length: int) -> int:
     return start
 
 
-def _frame_size(mv: memoryview, o: int, full: bool) -> int:
+def _frame_size(mv: memoryview, o: int, full: bool, allowed_flags: int = 0) -> int:
     """Size of the frame at ``o`` if it is header-valid (``full`` false: R20-R25)
     or valid (``full`` true: R20-R27), else 0 (FORMAT.md §3).
 
@@ -173,7 +173,7 @@ def _frame_size(mv: memoryview, o: int, full: bool) -> int:
     n, kind, reserved, payload_crc, header_crc = _FRAME_HEADER.unpack_from(head)
     if not _KIND_MIN <= kind <= _KIND_MAX:  # R22
         return 0
-    if reserved != _ZERO3:  # R23
+    if reserved[0] & ~allowed_flags or reserved[1:] != _ZERO3[1:]:  # R23: flags, reserved
         return 0
     if n > MAX_PAYLOAD:  # R24
         return 0
@@ -192,7 +192,8 @@ def _frame_size(mv: memoryview, o: int, full: bool) -> int:
     return size
 
 
-def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> ScanResult:
+def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool,
+                allowed_flags: int = 0) -> ScanResult:
     """Walk the frames of ``buf`` from offset ``start`` (FORMAT.md §3, §10).
 
     ``buf`` is any C-contiguous bytes-like object (bytes, bytearray, mmap,
@@ -204,6 +205,8 @@ def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> ScanRe
     valid frame at any 8-aligned offset after it) or CORRUPT (a bad frame at ``end``; the first
     valid frame after it is at ``next_valid``). The search after a bad frame
     always checks frames in full, whatever ``verify_payload`` says.
+    ``allowed_flags``: the bits byte 5 of a frame header may have (R23): 0 in
+    a version-1 file, FRAME_FLAG_UNSYNCED in a version-2 one.
 
     Raises ``ValueError`` if ``start`` is negative, past the end or not a
     multiple of 8, and ``TypeError`` for a non-contiguous buffer. The result
@@ -216,8 +219,9 @@ def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> ScanRe
     length = len(mv)
     p = _check_start(start, length)
     full = bool(verify_payload)
+    flags = allowed_flags & 0xFF
     while p != length:
-        size = _frame_size(mv, p, full)
+        size = _frame_size(mv, p, full, flags)
         if not size:
             break
         offsets.append(p)
@@ -233,9 +237,9 @@ def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> ScanRe
     budget = 2 * (length - p)
     q = p + FRAME_ALIGN
     while length - q >= FRAME_HEADER_SIZE:
-        if _frame_size(mv, q, False):
+        if _frame_size(mv, q, False, flags):
             n = _FRAME_HEADER.unpack_from(mv, q)[0]
-            if n > budget or _frame_size(mv, q, True):
+            if n > budget or _frame_size(mv, q, True, flags):
                 return ScanResult(ScanStatus.CORRUPT, offsets, bytes(kinds), p, q)
             budget -= n
         q += FRAME_ALIGN

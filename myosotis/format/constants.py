@@ -12,7 +12,7 @@ from typing import Final
 
 # §2 File header
 MAGIC: Final = b"MYOSOTIS"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2  # the newest version read and written (§12); new files start at 1
 HEADER_SIZE: Final = 32
 HEADER_STRUCT: Final = struct.Struct("<8sHHI12sI")
 assert HEADER_STRUCT.size == HEADER_SIZE
@@ -23,6 +23,8 @@ FRAME_HEADER_STRUCT: Final = struct.Struct("<IB3sII")
 assert FRAME_HEADER_STRUCT.size == FRAME_HEADER_SIZE
 FRAME_ALIGN: Final = 8
 MAX_PAYLOAD: Final = 1 << 30
+FRAME_FLAG_UNSYNCED: Final = 1  # §3 flags byte (version 2): bytes before may not be durable
+FRAME_FLAGS_ALLOWED: Final = {1: 0, 2: FRAME_FLAG_UNSYNCED}  # R23, by format_version
 
 # §4 Record kinds
 KIND_COMMIT: Final = 1

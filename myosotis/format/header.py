@@ -9,6 +9,7 @@ from myosotis.errors import CorruptFileError, NotAMyosotisFileError, Unsupported
 from myosotis.format.constants import (
     FORMAT_VERSION,
     FRAME_ALIGN,
+    FRAME_FLAG_UNSYNCED,
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     HEADER_STRUCT,
@@ -16,21 +17,23 @@ from myosotis.format.constants import (
 )
 from myosotis.format.helper import crc32c
 
-_RESERVED3 = bytes(3)
+_FLAGS = {0: bytes(3), FRAME_FLAG_UNSYNCED: bytes([FRAME_FLAG_UNSYNCED, 0, 0])}
 _FRAME_PREFIX = struct.Struct("<IB3sI")  # the first 12 bytes of a frame header (§3)
 _U32 = struct.Struct("<I")
 _PADDING = [bytes(i) for i in range(FRAME_ALIGN)]
 _RESERVED12 = bytes(12)
 
 
-def encode_file_header() -> bytes:
-    """The 32 bytes every version-1 file starts with (§2)."""
-    head = HEADER_STRUCT.pack(MAGIC, FORMAT_VERSION, HEADER_SIZE, 0, _RESERVED12, 0)[:28]
+def encode_file_header(version: int = 1) -> bytes:
+    """The 32 bytes a file of ``format_version`` ``version`` starts with (§2). New files
+    are version 1; a writer moves a file to 2 when it first writes a flagged frame."""
+    head = HEADER_STRUCT.pack(MAGIC, version, HEADER_SIZE, 0, _RESERVED12, 0)[:28]
     return head + crc32c(head).to_bytes(4, "little")
 
 
-def check_file_header(buf: Any, size: int, name: str = "file") -> None:
-    """Check R10–R12 on the first bytes of a file of ``size`` bytes.
+def check_file_header(buf: Any, size: int, name: str = "file") -> int:
+    """Check R10–R12 on the first bytes of a file of ``size`` bytes; return its
+    ``format_version`` (1 or 2).
 
     Raises NotAMyosotisFileError (R10), UnsupportedVersionError (R11) or
     CorruptFileError (R11 version 0, R12).
@@ -57,6 +60,7 @@ def check_file_header(buf: Any, size: int, name: str = "file") -> None:
         raise CorruptFileError("file header checksum does not match (R12)", 28)
     if header_size != HEADER_SIZE or flags != 0 or reserved != _RESERVED12:
         raise CorruptFileError("file header has a bad size or non-zero reserved bytes (R12)", 10)
+    return version
 
 
 def padding(n: int) -> int:
@@ -64,10 +68,11 @@ def padding(n: int) -> int:
     return -n % FRAME_ALIGN
 
 
-def encode_frame(kind: int, payload: bytes) -> bytes:
-    """A whole frame (header, payload, padding) holding ``payload`` (§3)."""
+def encode_frame(kind: int, payload: bytes, flags: int = 0) -> bytes:
+    """A whole frame (header, payload, padding) holding ``payload`` (§3); ``flags``
+    is the flags byte (version 2 only: FRAME_FLAG_UNSYNCED, or 0)."""
     n = len(payload)
-    head = _FRAME_PREFIX.pack(n, kind, _RESERVED3, crc32c(payload))
+    head = _FRAME_PREFIX.pack(n, kind, _FLAGS[flags], crc32c(payload))
     return b"".join((head, _U32.pack(crc32c(head)), payload, _PADDING[-n % FRAME_ALIGN]))
 
 
@@ -78,3 +83,13 @@ def frame_payload_ok(buf: Any, off: int) -> bool:
     start = off + 16
     return crc32c(buf[start:start + n]) == payload_crc and not any(
         buf[start + n:start + n + (-n % FRAME_ALIGN)])
+
+
+def without_flags(frame: bytes) -> bytes:
+    """``frame`` (a whole frame) with its flags byte cleared and its header CRC
+    recomputed: for a file written whole and synced (compaction, repair), where no
+    byte can be unsynced."""
+    if not frame[5]:
+        return frame
+    head = frame[:5] + b"\0" + frame[6:12]
+    return head + _U32.pack(crc32c(head)) + frame[16:]

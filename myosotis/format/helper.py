@@ -112,7 +112,8 @@ def _c_crc32c_force_portable(on: bool) -> None:
     _lib.myo_crc32c_force_portable(1 if on else 0)
 
 
-def _c_scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> ScanResult:
+def _c_scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool,
+                   allowed_flags: int = 0) -> ScanResult:
     """Walk the frames of ``buf`` from offset ``start`` (FORMAT.md §3, §10).
 
     ``buf`` is any C-contiguous bytes-like object (bytes, bytearray, mmap,
@@ -124,6 +125,8 @@ def _c_scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> Sca
     valid frame at any 8-aligned offset after it) or CORRUPT (a bad frame at ``end``; the first
     valid frame after it is at ``next_valid``). The search after a bad frame
     always checks frames in full, whatever ``verify_payload`` says.
+    ``allowed_flags``: the bits byte 5 of a frame header may have (R23): 0 in
+    a version-1 file, FRAME_FLAG_UNSYNCED in a version-2 one.
 
     Raises ``ValueError`` if ``start`` is negative, past the end or not a
     multiple of 8, and ``TypeError`` for a non-contiguous buffer. The result
@@ -155,6 +158,7 @@ def _c_scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool) -> Sca
                 length,
                 pos,
                 1 if verify_payload else 0,
+                allowed_flags & 0xFF,
                 out_offsets,
                 out_kinds,
                 batch,

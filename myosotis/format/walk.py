@@ -19,8 +19,11 @@ from array import array
 from typing import Any
 
 from myosotis.format.constants import (
+    FRAME_FLAG_UNSYNCED,
+    FRAME_FLAGS_ALLOWED,
     FRAME_HEADER_SIZE,
     FRAME_HEADER_STRUCT,
+    HEADER_SIZE,
     KIND_GENESIS,
     KIND_NAMES,
     MAX_PAYLOAD,
@@ -31,11 +34,11 @@ from myosotis.format.helper import ScanStatus, crc32c, scan_frames
 SECTOR = 512  # the unit a torn write leaves whole or unwritten (§10 step 5)
 
 
-def _header_valid(head: bytes) -> bool:
+def _header_valid(head: bytes, allowed_flags: int) -> bool:
     """R21–R24 on the 16 bytes of a frame header (not R25: see can_be_torn)."""
     n, kind, reserved, _, header_crc = FRAME_HEADER_STRUCT.unpack(head)
     return header_crc == crc32c(head[:12]) and kind in KIND_NAMES and \
-        reserved == b"\0\0\0" and n <= MAX_PAYLOAD
+        not reserved[0] & ~allowed_flags and reserved[1:] == b"\0\0" and n <= MAX_PAYLOAD
 
 
 def _has_zero_sector(buf: Any, start: int, stop: int) -> bool:
@@ -49,7 +52,7 @@ def _has_zero_sector(buf: Any, start: int, stop: int) -> bool:
     return False
 
 
-def can_be_torn(buf: Any, off: int) -> bool:
+def can_be_torn(buf: Any, off: int, allowed_flags: int = 0) -> bool:
     """Whether the damaged frame at ``off`` of ``buf`` (a whole file's bytes) can be
     what a torn write left (§10 step 5, R28).
 
@@ -62,7 +65,7 @@ def can_be_torn(buf: Any, off: int) -> bool:
     if off + FRAME_HEADER_SIZE > size:
         return True
     head = bytes(buf[off:off + FRAME_HEADER_SIZE])
-    if not _header_valid(head):
+    if not _header_valid(head, allowed_flags):
         return _has_zero_sector(buf, off, off + FRAME_HEADER_SIZE)
     n, kind = FRAME_HEADER_STRUCT.unpack(head)[:2]
     if kind == KIND_GENESIS:
@@ -85,6 +88,10 @@ class Walk:
     - CORRUPT: damage at ``damage`` (== ``end``) that is not a torn tail:
       a valid frame follows it at ``next_valid`` (§10 step 4), or it cannot
       be a torn write (R28, ``next_valid`` None). ``reason`` says which.
+
+    In a version-2 file (``allowed_flags`` has FRAME_FLAG_UNSYNCED), damage
+    that can be torn and is followed only by frames flagged unsynced is a torn
+    tail as a whole, those frames included (§10 step 4, R29).
     """
 
     status: ScanStatus
@@ -104,22 +111,40 @@ class Walk:
         return dataclasses.replace(self, status=ScanStatus.TORN, next_valid=None, reason="")
 
 
-def walk(buf: Any, start: int) -> Walk:
+def _only_unsynced_after(buf: Any, q: int, allowed_flags: int) -> bool:
+    """Whether every header-valid frame from ``q`` on (past any further damage) is
+    flagged FRAME_FLAG_UNSYNCED: written after the last sync (R29)."""
+    while True:
+        res = scan_frames(buf, q, False, allowed_flags)
+        if any(not buf[o + 5] & FRAME_FLAG_UNSYNCED for o in res.offsets):
+            return False
+        if res.status != ScanStatus.CORRUPT or res.next_valid is None:
+            return True
+        q = res.next_valid
+
+
+def walk(buf: Any, start: int, allowed_flags: int = 0) -> Walk:
     """Walk the frames of ``buf`` (a whole file's bytes, or a map of them) from the
-    frame boundary ``start`` (FORMAT.md §10 steps 2–5).
+    frame boundary ``start`` (FORMAT.md §10 steps 2–5). ``allowed_flags``: the
+    frame flags the file's format_version allows (FRAME_FLAGS_ALLOWED, R23).
 
     Frames before ``start`` were walked before and are not checked again. Only
     frames found by this walk can be dropped by step 5.
     """
-    res = scan_frames(buf, start, verify_payload=False)
+    res = scan_frames(buf, start, False, allowed_flags)
     offsets = array("Q", res.offsets)
     kinds = bytearray(res.kinds)
-    if res.status == ScanStatus.CORRUPT:
-        return Walk(ScanStatus.CORRUPT, offsets, kinds, res.end, res.next_valid,
-                    f"damaged frame, yet a valid frame follows at offset {res.next_valid} "
-                    "(§10 step 4)")
     status, end = res.status, res.end
-    if status == ScanStatus.TORN and not can_be_torn(buf, end):
+    if status == ScanStatus.CORRUPT:
+        assert res.next_valid is not None
+        if not (allowed_flags & FRAME_FLAG_UNSYNCED and can_be_torn(buf, end, allowed_flags)
+                and _only_unsynced_after(buf, res.next_valid, allowed_flags)):
+            return Walk(ScanStatus.CORRUPT, offsets, kinds, end, res.next_valid,
+                        f"damaged frame, yet a valid frame follows at offset {res.next_valid} "
+                        "(§10 step 4)")
+        # Written out of order and never synced: all of it is a torn tail (R29).
+        status = ScanStatus.TORN
+    elif status == ScanStatus.TORN and not can_be_torn(buf, end, allowed_flags):
         return Walk(ScanStatus.CORRUPT, offsets, kinds, end, None,
                     "damaged frame header that a torn write cannot leave (R28)")
     # Step 5: the walk checked headers only; the last frame must be valid in
@@ -128,7 +153,7 @@ def walk(buf: Any, start: int) -> Walk:
         off = offsets[-1]
         if frame_payload_ok(buf, off):
             break
-        if not can_be_torn(buf, off):
+        if not can_be_torn(buf, off, allowed_flags):
             del offsets[-1], kinds[-1]
             return Walk(ScanStatus.CORRUPT, offsets, kinds, off, None,
                         "damaged last frame that a torn write cannot leave: no sector of it "
@@ -136,3 +161,10 @@ def walk(buf: Any, start: int) -> Walk:
         del offsets[-1], kinds[-1]
         status, end = ScanStatus.TORN, off  # zeros after a torn frame are torn too
     return Walk(status, offsets, kinds, end)
+
+
+def walk_file(buf: Any) -> Walk:
+    """:func:`walk` of a whole file from its first frame, with the frame flags its
+    header's format_version allows (the header itself checked by the caller)."""
+    version = int.from_bytes(bytes(buf[8:10]), "little")
+    return walk(buf, HEADER_SIZE, FRAME_FLAGS_ALLOWED.get(version, 0))

@@ -30,7 +30,13 @@ from myosotis.errors import (
     ReadOnlyError,
     WriterFailedError,
 )
-from myosotis.format.constants import FRAME_HEADER_SIZE, FRAME_HEADER_STRUCT, HEADER_SIZE
+from myosotis.format.constants import (
+    FRAME_FLAG_UNSYNCED,
+    FRAME_FLAGS_ALLOWED,
+    FRAME_HEADER_SIZE,
+    FRAME_HEADER_STRUCT,
+    HEADER_SIZE,
+)
 from myosotis.format.header import (
     check_file_header,
     encode_file_header,
@@ -110,6 +116,10 @@ class LogFile:
         self.torn_bytes = 0  # bytes past valid_end ignored as a torn tail at the last scan
         self.free_bytes = 0  # zero bytes past valid_end (§3 free space)
         self.failed: str | None = None  # set once a write or sync failed (fail-stop)
+        self.version = 1  # format_version in the header (§2); a writer may move it to 2
+        # Offset up to which this handle knows the file durable (a sync it made or
+        # saw): a frame written there gets no FRAME_FLAG_UNSYNCED (§3, R29).
+        self._synced_to = -1
         # (offset, length, file) of each torn tail cut after keeping its bytes
         self.recovered: list[tuple[int, int, str]] = []
         self.inode = os.fstat(fd).st_ino
@@ -140,6 +150,7 @@ class LogFile:
             raise FileMissingError(f"{path} does not exist; open it for writing to create it")
         deadline = time.monotonic() + lock_timeout
         lock = None
+        created = False
         if not readonly:
             lock = WriterLock(path)
             lock.acquire(lock_timeout)
@@ -152,6 +163,7 @@ class LogFile:
                             f"{path} does not exist; open it for writing to create it")
                     try:
                         cls._create(path, fileops)
+                        created = True  # durable: _create synced it
                     except OSError as e:
                         raise MyosotisError(f"cannot create {path}: {e.strerror}") from None
             fd = cls._open_fd(path, readonly, fileops)
@@ -180,14 +192,17 @@ class LogFile:
             if size == 0 and not readonly:
                 cls._write_header(fd, fileops)
                 size = HEADER_SIZE
+                created = True
             if size == 0:
                 # A reader of a 0-byte file (as a new file is before its writer
                 # writes the header): no frames yet; refresh() reads the header.
                 log.size = 0
             else:
                 log.map.ensure(size)
-                check_file_header(log.map.whole(), size, path)
+                log.version = check_file_header(log.map.whole(), size, path)
                 log._scan(size)
+                if created:
+                    log._synced_to = log.valid_end
         except BaseException:
             lock, log._lock = log._lock, None
             try:
@@ -272,9 +287,10 @@ class LogFile:
                 fileops.unlink(tmp)
         fileops.sync_dir(path)
 
-    def reopen(self) -> None:
+    def reopen(self, synced: bool = False) -> None:
         """Open the file at ``path`` again (it may be a new inode after a rename),
-        keeping the writer lock, and scan it from the start."""
+        keeping the writer lock, and scan it from the start. ``synced``: the caller
+        wrote the file whole and synced it (compaction, repair)."""
         fd = self._open_fd(self.path, self.readonly, self.fileops)
         if self._lock is not None:
             try:
@@ -302,8 +318,11 @@ class LogFile:
         self._appended_from = None
         size = self.fileops.size(fd)
         self.map.ensure(size)
-        check_file_header(self.map.whole(), size, self.path)
+        self.version = check_file_header(self.map.whole(), size, self.path)
+        self._synced_to = -1
         self._scan(size)
+        if synced:
+            self._synced_to = self.valid_end
 
     @property
     def writer_lock(self) -> WriterLock | None:
@@ -350,7 +369,11 @@ class LogFile:
 
     def _walk(self, size: int) -> Walk:
         self.map.ensure(size)
-        return walk(self.map.view(0, size), self.valid_end)
+        view = self.map.view(0, size)
+        # Read again at every walk: a writer may have moved the file to version 2
+        # (§12) since; it writes the header, syncs, and only then flagged frames.
+        self.version = int.from_bytes(view[8:10], "little")
+        return walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0))
 
     def _reader_walk(self) -> tuple[Walk, int]:
         """The §10 walk for a reader (under the shared guard), and the file size it covers.
@@ -404,6 +427,7 @@ class LogFile:
                 self.fileops.truncate(self._fd, self.valid_end)
             self.size = self.valid_end
             self.fileops.sync(self._fd)
+            self._synced_to = self.valid_end
         except OSError as e:
             self.failed = f"cutting the torn tail failed: {e}"
             raise WriterFailedError(
@@ -425,7 +449,7 @@ class LogFile:
             if size == 0:
                 return 0
             self.map.ensure(size)
-            check_file_header(self.map.whole(), size, self.path)
+            self.version = check_file_header(self.map.whole(), size, self.path)
         if size < self.valid_end:
             raise CorruptFileError(
                 f"{self.path} shrank to {size} bytes below its verified end {self.valid_end}; "
@@ -490,8 +514,14 @@ class LogFile:
             raise WriterFailedError(
                 f"{self.path}: an earlier write failed ({self.failed}); nothing more is written "
                 "through this handle. Close and reopen the file to recover")
-        frame = encode_frame(kind, payload)
-        start, end = self.valid_end, self.valid_end + len(frame)
+        start = self.valid_end
+        if durable and self._synced_to != start:
+            self.sync()  # once a session: then no frame it writes needs the flag
+        flags = 0 if self._synced_to == start else FRAME_FLAG_UNSYNCED
+        if flags and self.version < 2:
+            self._move_to_version_2()
+        frame = encode_frame(kind, payload, flags)
+        end = start + len(frame)
         try:
             self.fileops.pwrite(self._fd, frame, start)
         except OSError as e:
@@ -539,6 +569,7 @@ class LogFile:
                     f"{self.path}: {self.failed} after the frame was written, so it may or may "
                     "not be durable. This handle refuses further commits: close, reopen and "
                     "check mem.head before retrying the change") from e
+            self._synced_to = end
         index = len(self.frames)
         self.frames.offsets.append(start)
         self.frames.kinds.append(kind)
@@ -546,6 +577,24 @@ class LogFile:
             self._appended_from = index
         self.valid_end, self.size, self.free_bytes = end, size, size - end
         return index
+
+    def _move_to_version_2(self) -> None:
+        """Write the version-2 header (§12) and sync it, before the first frame with a
+        flag (FRAME_FLAG_UNSYNCED), which version 1 does not allow (R23).
+
+        The header is 32 bytes in one sector, written in one call: a crash leaves
+        the old one or the new one. Raises WriterFailedError (fail-stop).
+        """
+        try:
+            self.fileops.pwrite(self._fd, encode_file_header(2), 0)
+            self.fileops.sync(self._fd)
+        except OSError as e:
+            self.failed = f"writing the version-2 header failed: {e}"
+            raise WriterFailedError(
+                f"{self.path}: could not move the file to format version 2 ({e.strerror}); "
+                "the change was not committed. Close and reopen the file once the disk is "
+                "fixed") from e
+        self.version = 2
 
     def _take_back(self, start: int, length: int) -> None:
         """Undo a failed write of ``length`` bytes at ``start``: zeros again over the
@@ -581,6 +630,7 @@ class LogFile:
         except OSError as e:
             self.failed = f"sync failed: {e}"
             raise WriterFailedError(f"{self.path}: fsync failed ({e.strerror}); reopen") from e
+        self._synced_to = self.valid_end
 
     def close(self) -> None:
         """Close the file and release the writer lock. Idempotent.
