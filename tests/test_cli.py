@@ -824,7 +824,8 @@ def test_fsck_finds_a_checkpoint_failing_its_hash_and_repair_drops_it(fsck_file:
 
 
 def test_fsck_finds_a_checkpoint_that_disagrees_with_the_replay(fsck_file: Path) -> None:
-    """A checkpoint whose hash matches its own image, but the image is not the replayed state."""
+    """A checkpoint whose hash matches its own image, but the image is not the replayed
+    state."""
     data = fsck_file.read_bytes()
     cp = next(f for f in frames(data) if f[1] == KIND_CHECKPOINT)
     body = bytearray(payload(data, cp))
@@ -833,8 +834,10 @@ def test_fsck_finds_a_checkpoint_that_disagrees_with_the_replay(fsck_file: Path)
     body[40:72] = state_hash(bytes(body[72:]))
     put_frame(fsck_file, cp, bytes(body))
     doc = fsck(code=3)
-    assert codes(doc) == [("warning", "checkpoint")]
+    # Its hash is right, so readers use it and would show "HAMMER" (§8.4): an error.
+    assert codes(doc) == [("error", "checkpoint")]
     assert "replay" in doc["findings"][0]["message"]
+    assert "readers use it" in doc["findings"][0]["message"]
 
 
 def test_fsck_finds_a_broken_hash_chain(fsck_file: Path) -> None:

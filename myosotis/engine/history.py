@@ -115,7 +115,7 @@ class History:
         self.base_seq = h.seq
         self.base_commit_id = h.commit_id
         if (h.seq == 0) != (h.commit_id == ZERO_HASH):
-            raise CorruptFileError("genesis base_seq and base_commit_id disagree (§8.3)",
+            raise CorruptFileError("genesis base_seq and base_commit_id disagree (§8.3, R86)",
                                    self.log.frame_offset(0) + 16)
 
     @property

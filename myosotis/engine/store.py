@@ -233,10 +233,20 @@ class Store:
             # caller must drop this Store (open fails; refresh closes it).
             try:
                 for m in iter_mutations(payload, h.body):
-                    apply(state, m)
+                    try:
+                        apply(state, m)
+                    except DecodeError as e:
+                        # Not this commit's bytes: a node record of the checkpoint
+                        # the state is based on, whose hash was right (§8.4). Its
+                        # offset is the record's own, in the file.
+                        raise CorruptFileError(f"a node record of the checkpoint that commit "
+                                               f"{seq} applies to: {e.reason} (§8.4)",
+                                               e.offset) from None
             except DecodeError as e:
                 raise CorruptFileError(f"commit {seq}: {e.reason}",
                                        off + 16 + (e.offset or 0)) from None
+            except CorruptFileError:
+                raise
             except MyosotisError as e:
                 raise CorruptFileError(f"commit {seq} breaks a rule of §6: {e}", off) from None
             if state.next_node_id != h.next_node_id:

@@ -253,8 +253,15 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
             rep.checkpoints += 1
             if off in bad_checkpoints:
                 continue  # reported with the frame checks
-            problem = _check_checkpoint(payload, seq, head, state)
-            if problem:
+            problem, used = _check_checkpoint(payload, seq, head, state)
+            if problem and used:
+                # Its hash is right, so readers use it (R80) and serve its state,
+                # or refuse a malformed record when they read it (§8.4).
+                rep.findings.append(Finding("error", "checkpoint", problem + "; readers use it "
+                                            "(its hash is right) and show its state or refuse "
+                                            "its records; `--repair` drops it", off, seq, True))
+                rep.bad_checkpoints.append(off)
+            elif problem:
                 rep.findings.append(Finding("warning", "checkpoint", problem + "; it is skipped "
                                             "on open and `--repair` drops it", off, seq, True))
                 rep.bad_checkpoints.append(off)
@@ -293,22 +300,28 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
         progress(total, total)
 
 
-def _check_checkpoint(payload: memoryview, seq: int, head: bytes, state: GraphState) -> str:
-    """Why a checkpoint is unusable (R33, R80) or disagrees with the replay; "" if fine."""
+def _check_checkpoint(payload: memoryview, seq: int, head: bytes,
+                      state: GraphState) -> tuple[str, bool]:
+    """Why a checkpoint is unusable (R33, R80) or disagrees with the replay ("" if
+    fine), and whether readers use it all the same (its hash and R33 are right)."""
     try:
         h = decode_snapshot_header(payload)
     except DecodeError as e:
-        return e.reason
+        return e.reason, False
     if seq == 0:
-        return "checkpoint before the first commit (R33)"
+        return "checkpoint before the first commit (R33)", False
     if h.seq != seq or h.commit_id != head:
-        return f"checkpoint claims commit {h.seq} but follows commit {seq} (R33)"
+        return f"checkpoint claims commit {h.seq} but follows commit {seq} (R33)", False
     body = payload[SNAPSHOT_PREFIX_SIZE:]
     if state_hash(body) != h.state_hash:
-        return "state hash does not match the checkpoint's image (R80)"
+        return "state hash does not match the checkpoint's image (R80)", False
+    try:
+        StateImage(body, 0).check_tables()
+    except DecodeError as e:
+        return f"its image's tables are malformed: {e.reason} (R80)", False
     if state_hash(state.image()) != h.state_hash:
-        return "checkpoint's state differs from the replay of the commits before it"
-    return ""
+        return "checkpoint's state differs from the replay of the commits before it", True
+    return "", False
 
 
 def repair_file(path: str, lock_timeout: float = 0.0,
@@ -327,14 +340,15 @@ def repair_file(path: str, lock_timeout: float = 0.0,
     try:
         rep = verify_file(path)
         tail = [f for f in rep.findings if f.code in ("torn-tail", "damaged-tail")]
-        others = [f for f in rep.errors if not (f.code == "damaged-tail" and f.repairable)]
-        if rep.bad_checkpoints and not rep.errors:
+        if any(not f.repairable for f in rep.errors):
+            pass  # committed data is damaged: repair would hide it; only report
+        elif rep.bad_checkpoints:
+            if tail:
+                actions.append(_keep_tail(path, rep, fileops))
             drop = set(rep.bad_checkpoints)
             _rewrite_without(path, drop, rep.valid_end, fileops, lock)
             actions.append(f"dropped {len(drop)} checkpoint(s) that failed verification")
-            if tail:
-                actions.append(f"cut the torn tail of {rep.file_size - rep.valid_end} bytes")
-        elif tail and not others:
+        elif tail:
             actions.append(_cut_tail(path, rep, fileops))
         if actions:
             rep = verify_file(path)
@@ -345,6 +359,16 @@ def repair_file(path: str, lock_timeout: float = 0.0,
             lock.release()
         else:
             lock.abandon()  # a lock sidecar it created goes too
+
+
+def _keep_tail(path: str, rep: VerifyReport, fileops: FileOps) -> str:
+    """Keep the bytes after ``rep.valid_end`` in ``<file>.recovered-<offset>`` (before a
+    rewrite that leaves them out); return what was done."""
+    with open(path, "rb") as f:
+        f.seek(rep.valid_end)
+        kept = keep_aside(path, f.read(), rep.valid_end, fileops)
+    done = f"cut the {rep.file_size - rep.valid_end} bytes at offset {rep.valid_end}"
+    return f"{done} (kept in {kept})" if kept else done
 
 
 def _cut_tail(path: str, rep: VerifyReport, fileops: FileOps) -> str:
