@@ -12,13 +12,13 @@ import bisect
 import datetime as _dt
 from typing import NamedTuple
 
+from myosotis.engine.chain import commit_header
 from myosotis.errors import CorruptFileError
 from myosotis.format.constants import KIND_CHECKPOINT, KIND_COMMIT, KIND_GENESIS, ZERO_HASH
 from myosotis.format.records import (
     CommitHeader,
     SnapshotHeader,
     commit_id,
-    decode_commit_header,
     decode_snapshot_header,
 )
 from myosotis.format.values import DecodeError
@@ -143,14 +143,7 @@ class History:
     def header(self, seq: int) -> CommitHeader:
         """Decoded header of commit ``seq``, checked against its place (R31)."""
         j = self.frame_of(seq)
-        try:
-            h = decode_commit_header(self.log.payload(j))
-        except DecodeError as e:
-            raise _corrupt(e, self.log.frame_offset(j)) from None
-        if h.seq != seq:
-            raise CorruptFileError(f"commit frame holds seq {h.seq} where {seq} belongs (R31)",
-                                   self.log.frame_offset(j) + 16)
-        return h
+        return commit_header(self.log.payload(j), seq, None, self.log.frame_offset(j))
 
     def commit_id(self, seq: int) -> bytes:
         """The id of commit ``seq`` (§9.1); the base's id for ``seq == base_seq``."""

@@ -15,6 +15,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal
 
+from myosotis.engine.chain import (
+    check_next_node_id,
+    commit_header,
+    commit_mutations,
+)
 from myosotis.engine.graph import GraphState, Overlay, apply
 from myosotis.engine.history import Commit, History, make_commit
 from myosotis.engine.segments import HistoricalState, Segment
@@ -195,32 +200,19 @@ class Store:
         j = self.history.frame_of(seq)
         off = self.log.frame_offset(j)
         payload = self.log.payload(j)
-        try:
-            h = decode_commit_header(payload)
-        except DecodeError as e:
-            raise CorruptFileError(f"commit {seq}: {e.reason}", off + 16 + (e.offset or 0)) \
-                from None
-        if h.seq != seq:
-            raise CorruptFileError(f"commit frame holds seq {h.seq} where {seq} belongs (R31)", off)
-        if h.parent != parent:
-            raise CorruptFileError(f"commit {seq} does not name its predecessor as parent (R32)",
-                                   off)
-        return payload, h, off
+        return payload, commit_header(payload, seq, parent, off), off
 
-    def _decode_commit(self, seq: int, parent: bytes) -> tuple[bytes, list[Mutation], int]:
+    def _decode_commit(self, seq: int,
+                       parent: bytes) -> tuple[bytes, list[Mutation], CommitHeader, int]:
         """Commit ``seq`` decoded whole (R26, R31, R32, R61).
 
-        Returns ``(id, mutations, next_node_id)``.
+        Returns ``(id, mutations, header, frame offset)``.
         """
         payload, h, off = self._commit_record(seq, parent)
-        try:
-            muts = decode_mutations(payload, h.body)
-        except DecodeError as e:
-            raise CorruptFileError(f"commit {seq}: {e.reason}", off + 16 + (e.offset or 0)) \
-                from None
+        muts = commit_mutations(payload, h, seq, off)
         cid = commit_id(payload)
         self.history.remember_id(seq, cid)
-        return cid, muts, h.next_node_id
+        return cid, muts, h, off
 
     def _replay_to(self, target: int) -> None:
         """Apply commits ``head_seq+1 .. target`` to the committed state, checking every rule."""
@@ -249,9 +241,7 @@ class Store:
                 raise
             except MyosotisError as e:
                 raise CorruptFileError(f"commit {seq} breaks a rule of §6: {e}", off) from None
-            if state.next_node_id != h.next_node_id:
-                raise CorruptFileError(f"commit {seq} records next_node_id {h.next_node_id} but "
-                                       f"its mutations give {state.next_node_id} (R60)", off)
+            check_next_node_id(h, seq, state.next_node_id, off)
             cid = commit_id(payload)
             self.history.remember_id(seq, cid)
             self.head_seq, self.head_id = seq, cid
@@ -534,17 +524,15 @@ class Store:
         is replayed)."""
         parent = self.history.commit_id(seg.upto)
         for s in range(seg.upto + 1, stop + 1):
-            cid, muts, next_id = self._decode_commit(s, parent)
+            cid, muts, h, off = self._decode_commit(s, parent)
             expect = seg.next_node_id
             for m in muts:
                 if type(m) is Create:
                     if m.node != expect:
                         raise CorruptFileError(f"commit {s} creates node {m.node} where "
-                                               f"{expect} is next (§6 CREATE)")
+                                               f"{expect} is next (§6 CREATE)", off)
                     expect += 1
-            if next_id != expect:
-                raise CorruptFileError(f"commit {s} records next_node_id {next_id} but its "
-                                       f"mutations give {expect} (R60)")
+            check_next_node_id(h, s, expect, off)
             seg.add(s, muts, expect)
             parent = cid
 

@@ -20,6 +20,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from myosotis.engine.chain import (
+    ChainError,
+    check_next_node_id,
+    commit_header,
+    commit_mutations,
+)
 from myosotis.engine.graph import GraphState, apply
 from myosotis.engine.segments import owned
 from myosotis.errors import MyosotisError, UnsupportedVersionError
@@ -43,8 +49,6 @@ from myosotis.format.helper import ScanStatus, scan_frames
 from myosotis.format.image import StateImage, state_hash
 from myosotis.format.records import (
     commit_id,
-    decode_commit_header,
-    decode_mutations,
     decode_snapshot_header,
 )
 from myosotis.format.values import DecodeError, iter_refs
@@ -268,32 +272,17 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
             continue
         seq += 1
         try:
-            h = decode_commit_header(payload)
-            muts = decode_mutations(payload, h.body)
-        except DecodeError as e:
-            rep.findings.append(Finding("error", "rule", f"commit record: {e.reason}",
-                                        off + 16 + (e.offset or 0), seq))
+            h = commit_header(payload, seq, head, off)
+            muts = commit_mutations(payload, h, seq, off)
+            try:
+                for m in muts:
+                    apply(state, owned(m))
+            except MyosotisError as e:
+                raise ChainError("rule", f"mutation breaks §6: {e}", off) from None
+            check_next_node_id(h, seq, state.next_node_id, off)
+        except ChainError as e:
+            rep.findings.append(Finding("error", e.code, e.reason, e.offset, seq))
             raise _Stop from None
-        if h.seq != seq:
-            rep.findings.append(Finding("error", "sequence",
-                                        f"commit holds seq {h.seq} where {seq} belongs (R31)",
-                                        off, seq))
-            raise _Stop
-        if h.parent != head:
-            rep.findings.append(Finding("error", "chain",
-                                        "parent is not the previous commit's id (R32)", off, seq))
-            raise _Stop
-        try:
-            for m in muts:
-                apply(state, owned(m))
-        except MyosotisError as e:
-            rep.findings.append(Finding("error", "rule", f"mutation breaks §6: {e}", off, seq))
-            raise _Stop from None
-        if state.next_node_id != h.next_node_id:
-            rep.findings.append(Finding(
-                "error", "rule", f"next_node_id {h.next_node_id} recorded, {state.next_node_id} "
-                "after the mutations (R60)", off, seq))
-            raise _Stop
         head = commit_id(payload)
         rep.commits += 1
     if progress is not None:

@@ -1,0 +1,62 @@
+"""The commit chain rules, in one place (FORMAT.md §4 R31, R32; §7 R60, R61).
+
+Every reader of commits goes through these functions: replay at open and
+refresh and time travel (engine/store.py, engine/history.py) and the full
+verification (engine/verify.py), which turns a :class:`ChainError` into a
+finding instead of refusing the file. No I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from myosotis.errors import CorruptFileError
+from myosotis.format.mutations import Mutation
+from myosotis.format.records import CommitHeader, decode_commit_header, decode_mutations
+from myosotis.format.values import DecodeError
+
+
+class ChainError(CorruptFileError):
+    """A commit record breaks R31 (``code`` "sequence"), R32 ("chain") or its
+    encoding or R60 ("rule"); ``offset`` is in the file."""
+
+    def __init__(self, code: str, reason: str, offset: int) -> None:
+        super().__init__(reason, offset)
+        self.code = code
+
+
+def commit_header(payload: Any, seq: int, parent: bytes | None, frame_offset: int) -> CommitHeader:
+    """The header of commit ``seq`` (the payload of the frame at ``frame_offset``),
+    checked: it decodes, holds ``seq`` (R31) and, unless ``parent`` is None, names
+    ``parent`` (R32). Raises ChainError."""
+    try:
+        h = decode_commit_header(payload)
+    except DecodeError as e:
+        raise ChainError("rule", f"commit {seq}: {e.reason}",
+                         frame_offset + 16 + (e.offset or 0)) from None
+    if h.seq != seq:
+        raise ChainError("sequence", f"commit frame holds seq {h.seq} where {seq} belongs "
+                         "(R31)", frame_offset)
+    if parent is not None and h.parent != parent:
+        raise ChainError("chain", f"commit {seq} does not name its predecessor as parent "
+                         "(R32)", frame_offset)
+    return h
+
+
+def commit_mutations(payload: Any, h: CommitHeader, seq: int,
+                     frame_offset: int) -> list[Mutation]:
+    """The mutations of commit ``seq`` whose header is ``h`` (R61: the payload ends
+    after the last). Raises ChainError."""
+    try:
+        return decode_mutations(payload, h.body)
+    except DecodeError as e:
+        raise ChainError("rule", f"commit {seq}: {e.reason}",
+                         frame_offset + 16 + (e.offset or 0)) from None
+
+
+def check_next_node_id(h: CommitHeader, seq: int, after: int, frame_offset: int) -> None:
+    """R60: ``after``, the state's next_node_id once commit ``seq``'s mutations are
+    applied, is the one the record holds. Raises ChainError."""
+    if after != h.next_node_id:
+        raise ChainError("rule", f"commit {seq} records next_node_id {h.next_node_id} but its "
+                         f"mutations give {after} (R60)", frame_offset)
