@@ -199,8 +199,8 @@ def build_auto_checkpoints(mem: Memory) -> None:
 
 
 def build_unsynced(mem: Memory) -> None:
-    """Three commits with durability "none" and no sync: the second and third frames
-    carry FRAME_FLAG_UNSYNCED, so the file is version 2 (§3, §12)."""
+    """Three commits with durability "none" and no sync: the file moves to version 2
+    before the second frame, and the third carries FRAME_FLAG_UNSYNCED (§3, §12)."""
     agent = mem.create("Agent", name="Iris")
     mem.commit(label="one")
     agent.goal = "Explore ideas"
@@ -211,8 +211,8 @@ def build_unsynced(mem: Memory) -> None:
 
 def post_reordered_unsynced(data: bytes) -> bytes:
     """unsynced.myo with its second frame's bytes zero, as if the disk never wrote
-    them while it wrote the third frame's: the hole and the flagged frame after it
-    are a torn tail (§10 step 4, R29)."""
+    them (nothing synced them) while it wrote the third frame's: the hole and the
+    flagged frame after it are a torn tail (§10 step 4, R29)."""
     out = bytearray(data)
     second, third = _frame_offsets(data)[1:3]
     out[second:third] = bytes(third - second)
@@ -329,10 +329,10 @@ VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
                              "flipped: valid frames follow the damage. Readers refuse the "
                              "file (error: §10 step 4 at the frame's offset).", build_empty),
     "unsynced": ("Format version 2: three commits written with durability \"none\" and "
-                 "no sync. The first frame follows the file's creation (durable); the "
-                 "second and third follow unsynced ones and carry the UNSYNCED flag (§3), "
-                 "so before writing the second the writer moved the header to version 2 "
-                 "(§12).", build_unsynced),
+                 "no sync() call. Frame 0 follows the file's creation (durable). Before "
+                 "frame 1, which follows an unsynced frame, the writer moved the header to "
+                 "version 2 (§12), which syncs, so frame 1 needs no flag; frame 2 follows "
+                 "unsynced frame 1 and carries the UNSYNCED flag (§3).", build_unsynced),
     "reordered_unsynced": ("The unsynced vector with its second frame zero, as a power cut "
                            "with writeback out of order leaves it: the hole can be torn "
                            "(R28) and the frame after it is UNSYNCED, so from the hole on "

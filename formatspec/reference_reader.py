@@ -674,18 +674,15 @@ def next_valid(data: bytes, p: int, allowed: int) -> int | None:
     return None
 
 
-def only_unsynced_from(data: bytes, q: int, allowed: int) -> bool:
-    """R29: whether every header-valid frame from ``q`` on, past any damage, has the
-    FLAG_UNSYNCED bit."""
-    o: int | None = q
-    while o is not None and o < len(data):
-        h = header_valid(data, o, allowed)
-        if h is None:
-            o = next_valid(data, o, allowed)
-            continue
-        if not data[o + 5] & FLAG_UNSYNCED:
+def only_unsynced_after(data: bytes, p: int, allowed: int) -> bool:
+    """R29: whether every header-valid frame header (R21-R24) at an 8-aligned offset
+    after ``p`` has the FLAG_UNSYNCED bit."""
+    for q in range(p + 8, len(data) - FRAME_HEADER_SIZE + 1, 8):
+        n, kind, reserved, _, hcrc = struct.unpack_from("<IB3sII", data, q)
+        if (hcrc == crc32c(data[q:q + 12]) and kind in KINDS and not reserved[0] & ~allowed
+                and reserved[1:] == b"\0\0" and n <= MAX_PAYLOAD
+                and not reserved[0] & FLAG_UNSYNCED):
             return False
-        o += 16 + h[0] + _pad(h[0])
     return True
 
 
@@ -734,7 +731,7 @@ def read_file(data: bytes) -> Dump:
     # payloads are checked within a budget of 2 * (L - end) bytes (step 3)
     q = None if free or end == len(data) else next_valid(data, end, allowed)
     unsynced_tail = q is not None and version == 2 and tearable(data, end, allowed) \
-        and only_unsynced_from(data, q, allowed)  # R29: all of it is a torn tail
+        and only_unsynced_after(data, end, allowed)  # R29: all of it is a torn tail
     if q is not None and not unsynced_tail:
         raise SpecError("§10", end, f"damaged frame, but a valid frame follows at {q}")
     # §10 step 3, R28: the damaged frame where the walk stopped must be tearable

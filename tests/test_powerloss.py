@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from crashutil import frames_of
 
 from myosotis import CorruptFileError, Memory, RecoveredTailWarning
 from myosotis.engine.verify import verify_file
@@ -599,3 +600,39 @@ def test_torn_content_model(mode: str) -> None:
             assert got == b"A" * 1000
         if mode == "keep":
             assert got == b"A" * 1000 + b"B" * 200 + b"C" * 10
+
+
+def test_damage_before_an_unflagged_frame_whose_payload_fails_is_still_corruption(
+        tmp_path: Path) -> None:
+    """R29 looks at every frame header after the damage, not only at the frames a walk
+    accepts: commit A synced, then B (no UNSYNCED flag: it proves A durable) and C
+    (flagged). A's header zero and one byte of B's payload flipped: the search after
+    A skips B (its payload fails) and finds C, flagged. A was durable: corruption,
+    never a torn tail (found by review)."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "formatspec"))
+    import reference_reader
+
+    path = tmp_path / "data.myo"
+    with Memory.open(path, clock=Clock()) as mem:
+        mem.create("N", i=0)
+        mem.commit()
+    with Memory.open(path, clock=Clock(), durability="none") as mem:
+        for i in (1, 2, 3):  # A, B, C
+            mem.create("N", i=i)
+            mem.commit()
+            if i == 1:
+                mem.sync()
+    data = bytearray(path.read_bytes())
+    a, b, c = [f.offset for f in frames_of(bytes(data))][1:4]
+    assert [data[o + 5] for o in (a, b, c)] == [0, 0, 1]
+    data[a:a + 16] = bytes(16)
+    data[b + 20] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(reference_reader.SpecError) as spec:
+        reference_reader.read_file(bytes(data))
+    assert spec.value.offset == a
+    for readonly in (True, False):
+        with pytest.raises(CorruptFileError) as ei:
+            Memory.open(path, readonly=readonly)
+        assert ei.value.offset == a

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from myosotis.engine.store import Store
 from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.engine.verify import write_atomically
-from myosotis.errors import MyosotisError
+from myosotis.errors import MyosotisError, WriterFailedError
 from myosotis.format.constants import FRAME_HEADER_STRUCT, KIND_CHECKPOINT, KIND_GENESIS
 from myosotis.format.header import encode_file_header, encode_frame, padding, without_flags
 from myosotis.format.image import state_hash
@@ -63,6 +63,12 @@ def compacted_bytes(store: Store, base: int) -> bytes:
 def compact(store: Store, base: int) -> CompactResult:
     """Compact ``store``'s file at commit ``base`` and reopen it; the store must be
     the writer with nothing staged."""
+    if store.log.failed:
+        # A frame may be whole in the file but not indexed (a failed fsync):
+        # compacting from the index would drop it. Only a reopen can tell.
+        raise WriterFailedError(
+            f"{store.log.path}: an earlier write failed ({store.log.failed}); close and reopen "
+            "the file before compacting it")
     before = store.log.valid_end
     # Every commit frame is checked (R26) before its history is folded or
     # copied: damage must be reported, not compacted away or carried over.

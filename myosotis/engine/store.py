@@ -270,7 +270,12 @@ class Store:
         """
         if self.log.readonly:
             self._require_writer()  # raises
-        self._stage_into(self.work, m)
+        work = self.work
+        # Refused here, not only by the stand-in's attributes: an interrupt inside
+        # _stage_into would otherwise replace a stronger stand-in (an interrupted
+        # commit's) by the one discard() settles.
+        check_settled(work)
+        self._stage_into(work, m)
 
     def stage_all(self, ms: list[Mutation]) -> None:
         """Stage every mutation of ``ms`` as one edit.
@@ -307,7 +312,8 @@ class Store:
         except BaseException:
             # An interrupt may have left the overlay, the buffer and the count
             # out of step: refuse to use them until discard() (unsettled.py).
-            self.work = Unsettled("staging a change", DISCARD)
+            if not is_unsettled(self.work):  # never weaken another operation's stand-in
+                self.work = Unsettled("staging a change", DISCARD)
             raise
 
     @property

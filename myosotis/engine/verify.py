@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -53,7 +54,14 @@ from myosotis.format.records import (
 )
 from myosotis.format.values import DecodeError, iter_refs
 from myosotis.format.walk import walk
-from myosotis.storage.fileops import REAL, FileOps, copy_mode, keep_aside, open_regular
+from myosotis.storage.fileops import (
+    REAL,
+    FileOps,
+    copy_mode,
+    keep_aside,
+    open_regular,
+    same_file,
+)
 from myosotis.storage.lock import WriterLock, truncation_guard
 
 
@@ -407,28 +415,43 @@ def write_atomically(path: str, data: bytes, fileops: FileOps = REAL,
     """
     target = os.path.realpath(path)
     tmp = f"{target}.rewrite-{os.getpid()}"
+    fd = -1
     try:
         # 0600 until copy_mode: the data must never be readable wider than the old file's.
         fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            copy_mode(target, fd)
-            fileops.pwrite(fd, data, 0)
-            fileops.sync(fd)
-            if lock is not None:
-                lock.lock_file(fd)
-            try:
-                fileops.replace(tmp, target)  # the point of no return
-            except BaseException:
-                if lock is not None:
-                    lock.unlock_file(fd)
-                raise
-        finally:
-            fileops.close(fd)
-    except OSError as e:
+        copy_mode(target, fd)
+        fileops.pwrite(fd, data, 0)
+        fileops.sync(fd)
+        if lock is not None:
+            lock.lock_file(fd)
+        fileops.replace(tmp, target)  # the point of no return
+    except BaseException as e:
+        # Whether the rename happened is read from the file system, not from a
+        # variable an interrupt could keep from being set: past it, the name
+        # holds the new file, which must stay locked, and nothing is "unchanged".
+        renamed = fd >= 0 and same_file(target, fd)
+        if fd >= 0:
+            if lock is not None and not renamed:
+                lock.unlock_file(fd)
+            with contextlib.suppress(OSError):
+                fileops.close(fd)
+        if renamed:
+            raise
         with contextlib.suppress(OSError):
             fileops.unlink(tmp)
-        raise MyosotisError(f"could not rewrite {path} ({e.strerror or e}); the file is "
-                            "unchanged") from None
-    # Past the rename the new file is in place; a failed directory sync only
-    # means the rename may not survive a power cut (the old file would).
-    fileops.sync_dir(target)
+        if isinstance(e, OSError):
+            raise MyosotisError(f"could not rewrite {path} ({e.strerror or e}); the file is "
+                                "unchanged") from None
+        raise
+    with contextlib.suppress(OSError):  # the new file is in place: a close error changes nothing
+        fileops.close(fd)
+    # Past the rename the new file is in place, and callers must go on with it
+    # (raising here would leave a writer appending to the replaced inode). A
+    # failed directory sync only means the rename may not survive a power cut:
+    # the old file, whole, would come back; say so and go on.
+    try:
+        fileops.sync_dir(target)
+    except OSError as e:
+        warnings.warn(f"{path} was rewritten, but its directory could not be synced "
+                      f"({e.strerror or e}): a power cut now could bring back the old file, "
+                      "whole", stacklevel=3)

@@ -100,6 +100,7 @@ class Walk:
     end: int
     next_valid: int | None = None
     reason: str = ""
+    last_checked: bool = True  # step 5 checked the last frame's payload (R26, R27)
 
     @property
     def damage(self) -> int | None:
@@ -108,19 +109,23 @@ class Walk:
     def as_torn(self) -> Walk:
         """This walk with its damage taken for a torn tail (a reader that could not
         confirm it, see LogFile._reader_walk)."""
-        return dataclasses.replace(self, status=ScanStatus.TORN, next_valid=None, reason="")
+        return dataclasses.replace(self, status=ScanStatus.TORN, next_valid=None, reason="",
+                                   last_checked=False)
 
 
-def _only_unsynced_after(buf: Any, q: int, allowed_flags: int) -> bool:
-    """Whether every header-valid frame from ``q`` on (past any further damage) is
-    flagged FRAME_FLAG_UNSYNCED: written after the last sync (R29)."""
-    while True:
-        res = scan_frames(buf, q, False, allowed_flags)
-        if any(not buf[o + 5] & FRAME_FLAG_UNSYNCED for o in res.offsets):
+def _only_unsynced_after(buf: Any, p: int, allowed_flags: int) -> bool:
+    """Whether every header-valid frame header at an 8-aligned offset after ``p`` has
+    FRAME_FLAG_UNSYNCED (R29). Every candidate counts, not only the frames a walk
+    would accept: one without the flag proves the bytes at ``p`` were durable.
+    Runs only on damage (the search of §10 step 3 found a valid frame after it)."""
+    size = len(buf)
+    kinds = KIND_NAMES
+    for o in range(p + 8, size - FRAME_HEADER_SIZE + 1, 8):
+        if buf[o + 4] in kinds and not buf[o + 6] and not buf[o + 7] and \
+                _header_valid(bytes(buf[o:o + FRAME_HEADER_SIZE]), allowed_flags) and \
+                not buf[o + 5] & FRAME_FLAG_UNSYNCED:
             return False
-        if res.status != ScanStatus.CORRUPT or res.next_valid is None:
-            return True
-        q = res.next_valid
+    return True
 
 
 def walk(buf: Any, start: int, allowed_flags: int = 0) -> Walk:
@@ -138,7 +143,7 @@ def walk(buf: Any, start: int, allowed_flags: int = 0) -> Walk:
     if status == ScanStatus.CORRUPT:
         assert res.next_valid is not None
         if not (allowed_flags & FRAME_FLAG_UNSYNCED and can_be_torn(buf, end, allowed_flags)
-                and _only_unsynced_after(buf, res.next_valid, allowed_flags)):
+                and _only_unsynced_after(buf, end, allowed_flags)):
             return Walk(ScanStatus.CORRUPT, offsets, kinds, end, res.next_valid,
                         f"damaged frame, yet a valid frame follows at offset {res.next_valid} "
                         "(§10 step 4)")

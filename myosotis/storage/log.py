@@ -203,13 +203,15 @@ class LogFile:
                 log._scan(size)
                 if created:
                     log._synced_to = log.valid_end
-        except BaseException:
+        except BaseException as e:
             lock, log._lock = log._lock, None
             try:
                 log.close()
             finally:
                 if lock is not None:
                     lock.abandon()
+            if isinstance(e, OSError):
+                raise MyosotisError(f"cannot read {path} ({e.strerror or e})") from None
             raise
         return log
 
@@ -308,7 +310,8 @@ class LogFile:
         old_fd, old_map = self._fd, self.map
         self._fd, self.map = fd, FileMap(fd)
         old_map.release()
-        self.fileops.close(old_fd)
+        with contextlib.suppress(OSError):  # the old descriptor is done with either way
+            self.fileops.close(old_fd)
         self.frames = FrameIndex()
         self.valid_end = self.size = HEADER_SIZE
         self.torn_bytes = self.free_bytes = 0
@@ -316,11 +319,15 @@ class LogFile:
         self.inode = os.fstat(fd).st_ino
         self._verified = set()
         self._appended_from = None
-        size = self.fileops.size(fd)
-        self.map.ensure(size)
-        self.version = check_file_header(self.map.whole(), size, self.path)
-        self._synced_to = -1
-        self._scan(size)
+        try:
+            size = self.fileops.size(fd)
+            self.map.ensure(size)
+            self.version = check_file_header(self.map.whole(), size, self.path)
+            self._synced_to = -1
+            self._scan(size)
+        except OSError as e:
+            raise MyosotisError(f"cannot read {self.path} again ({e.strerror or e}); close "
+                                "this handle and open the file again") from None
         if synced:
             self._synced_to = self.valid_end
 
@@ -356,7 +363,7 @@ class LogFile:
             # the damage is not what a crash leaves (R28): refuse either way.
             raise CorruptFileError(found.reason, found.end)
         self.frames.extend(found.offsets, found.kinds)
-        if found.offsets:  # step 5 checked the last frame in full
+        if found.offsets and found.last_checked:  # step 5 checked the last frame in full
             self._verified.add(len(self.frames) - 1)
         self.valid_end, self.size = found.end, size
         if found.status == ScanStatus.FREE:
@@ -517,11 +524,15 @@ class LogFile:
         start = self.valid_end
         if durable and self._synced_to != start:
             self.sync()  # once a session: then no frame it writes needs the flag
+        if self._synced_to != start and self.version < 2:
+            self._move_to_version_2()  # syncs: this frame needs no flag, the next will
         flags = 0 if self._synced_to == start else FRAME_FLAG_UNSYNCED
-        if flags and self.version < 2:
-            self._move_to_version_2()
         frame = encode_frame(kind, payload, flags)
         end = start + len(frame)
+        # Until the bookkeeping at the end is done, the handle is failed: an
+        # interrupt past the write leaves it refusing appends, never appending
+        # the same change twice (the Store above is unsettled too: unsettled.py).
+        self.failed = "an append was interrupted before it finished"
         try:
             self.fileops.pwrite(self._fd, frame, start)
         except OSError as e:
@@ -576,6 +587,7 @@ class LogFile:
         if self._appended_from is None:
             self._appended_from = index
         self.valid_end, self.size, self.free_bytes = end, size, size - end
+        self.failed = None  # the last step: the append is whole
         return index
 
     def _move_to_version_2(self) -> None:
@@ -595,6 +607,7 @@ class LogFile:
                 "the change was not committed. Close and reopen the file once the disk is "
                 "fixed") from e
         self.version = 2
+        self._synced_to = self.valid_end  # the sync made everything before it durable
 
     def _take_back(self, start: int, length: int) -> None:
         """Undo a failed write of ``length`` bytes at ``start``: zeros again over the
@@ -645,7 +658,10 @@ class LogFile:
         lock, self._lock = self._lock, None
         try:
             if fd >= 0:
-                self.fileops.close(fd)
+                # Nothing depends on close succeeding (durable commits were synced
+                # before they were acknowledged): an error here is not the user's.
+                with contextlib.suppress(OSError):
+                    self.fileops.close(fd)
         finally:
             if lock is not None:
                 lock.release()
