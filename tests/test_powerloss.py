@@ -433,34 +433,50 @@ def test_power_cut_while_cutting_a_torn_tail_loses_nothing(tmp_path: Path) -> No
     assert checked >= 4 * 5
 
 
-def test_power_cut_with_durability_none_leaves_a_prefix_of_the_history(tmp_path: Path) -> None:
-    """Without fsync, a cut may lose the newest commits but never corrupts older ones:
-    the file opens to some commit of the crash-free history."""
+def none_workload(commits: int, pad: int, synced_after: int | None) -> Workload:
+    """``commits`` commits with durability "none" (node i padded to ``pad``·i bytes),
+    with one ``sync()`` after commit ``synced_after``, which makes it and those before
+    it acknowledged."""
 
     def workload(path: str, fs: FileOps, progress: Progress) -> None:
         mem = Memory.open(path, fileops=fs, clock=Clock(), durability="none")
         progress.created = True
         try:
-            for i in range(4):
-                mem.create("N", i=i, pad="p" * 200 * i)
+            for i in range(commits):
+                mem.create("N", i=i, pad="p" * pad * i)
                 progress.attempted = i + 1
                 mem.commit()
+                if i + 1 == synced_after:
+                    mem.sync()
+                    progress.acked = synced_after
         finally:
             mem.close()
 
+    return workload
+
+
+def cut_everywhere_in_every_mode(tmp_path: Path, workload: Workload, seed: int,
+                                 what: str) -> None:
+    """A power cut before each I/O call of ``workload``, each image built with writeback
+    in order ("lose", "keep", "torn") and out of order ("sectors", R29)."""
     expected = expected_run(workload, tmp_path / "expected")
-    rng = random.Random(3)
+    rng = random.Random(seed)
     for k in range(expected.calls):
         run_dir = tmp_path / f"run{k}"
         run_dir.mkdir()
         fs = PowerLossFS(run_dir, crash_at=k)
         progress = Progress()
         assert _run(workload, run_dir, fs, progress)
-        progress.acked = 0  # nothing is promised without fsync
-        for mode in MODES:  # "sectors": writeback out of order too (R29)
+        for mode in MODES:
             image = tmp_path / f"img{k}-{mode}"
             fs.image(image, mode, rng)
-            check_image(image, progress, expected, f"durability none, call {k} ({mode})")
+            check_image(image, progress, expected, f"{what}, call {k} ({mode})")
+
+
+def test_power_cut_with_durability_none_leaves_a_prefix_of_the_history(tmp_path: Path) -> None:
+    """Without fsync, a cut may lose the newest commits but never corrupts older ones:
+    the file opens to some commit of the crash-free history (nothing is promised)."""
+    cut_everywhere_in_every_mode(tmp_path, none_workload(4, 200, None), 3, "durability none")
 
 
 def _none_then_reordered(path: Path, sync_after_third: bool) -> tuple[list[str], int]:
@@ -528,33 +544,8 @@ def test_power_cut_at_any_call_with_durability_none_keeps_every_synced_commit(
     """Commits 1-2 made durable by ``sync()``, then commits 3-5 without: a power cut at
     any call, with writeback in order or not (sector by sector), keeps commits 1-2
     (and opens to some commit of the crash-free history)."""
-
-    def workload(path: str, fs: FileOps, progress: Progress) -> None:
-        mem = Memory.open(path, fileops=fs, clock=Clock(), durability="none")
-        progress.created = True
-        try:
-            for i in range(5):
-                mem.create("N", i=i, pad="p" * 300 * i)
-                progress.attempted = i + 1
-                mem.commit()
-                if i == 1:
-                    mem.sync()
-                    progress.acked = 2
-        finally:
-            mem.close()
-
-    expected = expected_run(workload, tmp_path / "expected")
-    rng = random.Random(5)
-    for k in range(expected.calls):
-        run_dir = tmp_path / f"run{k}"
-        run_dir.mkdir()
-        fs = PowerLossFS(run_dir, crash_at=k)
-        progress = Progress()
-        assert _run(workload, run_dir, fs, progress)
-        for mode in MODES:
-            image = tmp_path / f"img{k}-{mode}"
-            fs.image(image, mode, rng)
-            check_image(image, progress, expected, f"synced then none, call {k} ({mode})")
+    cut_everywhere_in_every_mode(tmp_path, none_workload(5, 300, 2), 5,
+                                 "synced then none")
 
 
 class LyingFS(PowerLossFS):

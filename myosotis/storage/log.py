@@ -591,8 +591,10 @@ class LogFile:
         return index
 
     def _move_to_version_2(self) -> None:
-        """Write the version-2 header (§12) and sync it, before the first frame with a
-        flag (FRAME_FLAG_UNSYNCED), which version 1 does not allow (R23).
+        """Write the version-2 header (§12) and sync it, before the first frame written
+        after an unsynced one: from the frame after it on, frames carry
+        FRAME_FLAG_UNSYNCED, which version 1 does not allow (R23). The sync makes
+        every byte so far durable, so that first frame itself needs no flag.
 
         The header is 32 bytes in one sector, written in one call: a crash leaves
         the old one or the new one. Raises WriterFailedError (fail-stop).
