@@ -9,7 +9,10 @@ frame is written, the bytes where it goes are zeros (free space, or a file
 extended past its end) or beyond the end of the file. So a torn frame has a
 sector, within its bytes, that is still all zero, or it runs past the end of
 the file. A damaged frame with neither cannot be a torn write: it is
-corruption, and a reader must not drop it as a torn tail.
+corruption, and a reader must not drop it as a torn tail. In a version-2 file,
+damage that valid frames follow is a torn tail too when every frame header
+after it carries FRAME_FLAG_UNSYNCED (R29): a tail never synced, written back
+out of order.
 """
 
 from __future__ import annotations
