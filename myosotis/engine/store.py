@@ -72,6 +72,12 @@ def system_clock() -> int:
 
 _SEGMENT_CACHE = 4
 
+# The stand-ins of the operations that run on every commit or edit (they hold no
+# state, so one of each serves every store; see unsettled.py).
+_COMMITTING = Unsettled("commit()", REOPEN)
+_STAGING = Unsettled("staging a change", DISCARD)
+_REFRESHING = Unsettled("refresh()", REFRESH)
+
 
 class Store:
     """See the module docstring. Create with :meth:`open`."""
@@ -273,8 +279,9 @@ class Store:
         work = self.work
         # Refused here, not only by the stand-in's attributes: an interrupt inside
         # _stage_into would otherwise replace a stronger stand-in (an interrupted
-        # commit's) by the one discard() settles.
-        check_settled(work)
+        # commit's) by the one discard() settles. (Inline: the hot path.)
+        if type(work) is Unsettled:
+            work.fail()
         self._stage_into(work, m)
 
     def stage_all(self, ms: list[Mutation]) -> None:
@@ -290,7 +297,7 @@ class Store:
             self._require_writer()  # raises
         work = self.work
         check_settled(work)
-        self.work = Unsettled("staging a change", DISCARD)
+        self.work = _STAGING
         for m in ms:
             self._stage_into(work, m)
         self.work = work
@@ -313,7 +320,7 @@ class Store:
             # An interrupt may have left the overlay, the buffer and the count
             # out of step: refuse to use them until discard() (unsettled.py).
             if not is_unsettled(self.work):  # never weaken another operation's stand-in
-                self.work = Unsettled("staging a change", DISCARD)
+                self.work = _STAGING
             raise
 
     @property
@@ -357,7 +364,7 @@ class Store:
         # From here until ``self.work = work`` below, an exception of any kind
         # leaves the handle failed-stop (unsettled.py): after the append the
         # commit is in the file, and a retry must not append it a second time.
-        self.work = Unsettled("commit()", REOPEN)
+        self.work = _COMMITTING
         try:
             self.log.append(KIND_COMMIT, payload, self.durable)  # the point of no return
         except WriterFailedError:
@@ -456,7 +463,7 @@ class Store:
             return max(0, self.head_seq - before)
         # Replay changes the committed state in place, one mutation at a time:
         # until it is done, the state is one that never existed (unsettled.py).
-        self.work = Unsettled("refresh()", REFRESH)
+        self.work = _REFRESHING
         if self.log.refresh():
             self.history.index_new_frames()
             self._replay_to(self.history.head_seq)
