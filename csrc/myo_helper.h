@@ -80,18 +80,20 @@ void myo_crc32c_force_portable(int on);
  *                    [p, len) is zero: free space a writer reserved (§3);
  *                    *out_end = p.
  *   MYO_SCAN_TORN    the frame at p is not acceptable, some byte after p is
- *                    not zero, and no valid frame
- *                    (R20-R27, regardless of verify_payload) starts at any
- *                    8-aligned q in (p, len); *out_end = p.
+ *                    not zero, and the search of FORMAT.md §10 step 3 finds
+ *                    no valid frame (R20-R27, regardless of verify_payload)
+ *                    at an 8-aligned q in (p, len); *out_end = p. (Whether
+ *                    the damage can be a torn write, R28, is the caller's
+ *                    question: myosotis/format/walk.py.)
  *   MYO_SCAN_CORRUPT the frame at p is not acceptable and a valid frame
  *                    starts at an 8-aligned q > p; *out_end = p and
  *                    *out_next_valid = the first such q.
  * *out_next_valid is 0 unless the result is MYO_SCAN_CORRUPT.
  *
  * Cost: linear in the bytes walked, plus the search after a bad frame,
- * which checks a header CRC at every 8-aligned offset and a payload CRC
- * for each header-valid candidate (quadratic only for adversarial input
- * packed with header-valid frames whose payloads fail).
+ * which checks a header CRC at every 8-aligned offset and the payload CRC of
+ * header-valid candidates within a budget of 2 * (len - p) payload bytes
+ * (past it a header-valid candidate counts as valid): linear for any input.
  */
 int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payload,
              uint32_t allowed_flags,
