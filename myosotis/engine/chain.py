@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from myosotis.errors import CorruptFileError
+from myosotis.format.constants import FRAME_HEADER_SIZE
 from myosotis.format.mutations import Mutation
 from myosotis.format.records import CommitHeader, decode_commit_header, decode_mutations
 from myosotis.format.values import DecodeError
@@ -33,7 +34,7 @@ def commit_header(payload: Any, seq: int, parent: bytes | None, frame_offset: in
         h = decode_commit_header(payload)
     except DecodeError as e:
         raise ChainError("rule", f"commit {seq}: {e.reason}",
-                         frame_offset + 16 + (e.offset or 0)) from None
+                         frame_offset + FRAME_HEADER_SIZE + (e.offset or 0)) from None
     if h.seq != seq:
         raise ChainError("sequence", f"commit frame holds seq {h.seq} where {seq} belongs "
                          "(R31)", frame_offset)
@@ -51,7 +52,7 @@ def commit_mutations(payload: Any, h: CommitHeader, seq: int,
         return decode_mutations(payload, h.body)
     except DecodeError as e:
         raise ChainError("rule", f"commit {seq}: {e.reason}",
-                         frame_offset + 16 + (e.offset or 0)) from None
+                         frame_offset + FRAME_HEADER_SIZE + (e.offset or 0)) from None
 
 
 def check_next_node_id(h: CommitHeader, seq: int, after: int, frame_offset: int) -> None:

@@ -22,7 +22,12 @@ from myosotis.engine.store import Store
 from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.engine.verify import write_atomically
 from myosotis.errors import MyosotisError, WriterFailedError
-from myosotis.format.constants import FRAME_HEADER_STRUCT, KIND_CHECKPOINT, KIND_GENESIS
+from myosotis.format.constants import (
+    FRAME_HEADER_SIZE,
+    FRAME_HEADER_STRUCT,
+    KIND_CHECKPOINT,
+    KIND_GENESIS,
+)
 from myosotis.format.header import encode_file_header, encode_frame, padding, without_flags
 from myosotis.format.image import state_hash
 from myosotis.format.records import encode_snapshot
@@ -55,8 +60,9 @@ def compacted_bytes(store: Store, base: int) -> bytes:
         if log.frames.kinds[i] == KIND_CHECKPOINT and i not in usable:
             continue
         off = log.frame_offset(i)
-        n = FRAME_HEADER_STRUCT.unpack_from(log.map.view(off, off + 16))[0]
-        parts.append(without_flags(bytes(log.map.view(off, off + 16 + n + padding(n)))))
+        n = FRAME_HEADER_STRUCT.unpack_from(log.map.view(off, off + FRAME_HEADER_SIZE))[0]
+        end = off + FRAME_HEADER_SIZE + n + padding(n)
+        parts.append(without_flags(bytes(log.map.view(off, end))))
     return b"".join(parts)
 
 

@@ -14,7 +14,13 @@ from typing import NamedTuple
 
 from myosotis.engine.chain import commit_header
 from myosotis.errors import CorruptFileError
-from myosotis.format.constants import KIND_CHECKPOINT, KIND_COMMIT, KIND_GENESIS, ZERO_HASH
+from myosotis.format.constants import (
+    FRAME_HEADER_SIZE,
+    KIND_CHECKPOINT,
+    KIND_COMMIT,
+    KIND_GENESIS,
+    ZERO_HASH,
+)
 from myosotis.format.records import (
     CommitHeader,
     SnapshotHeader,
@@ -63,7 +69,7 @@ def make_commit(seq: int, cid: bytes, timestamp_us: int, label: str, parent: byt
 
 
 def _corrupt(e: DecodeError, frame_offset: int) -> CorruptFileError:
-    return CorruptFileError(e.reason, frame_offset + 16 + (e.offset or 0))
+    return CorruptFileError(e.reason, frame_offset + FRAME_HEADER_SIZE + (e.offset or 0))
 
 
 class History:
@@ -116,7 +122,7 @@ class History:
         self.base_commit_id = h.commit_id
         if (h.seq == 0) != (h.commit_id == ZERO_HASH):
             raise CorruptFileError("genesis base_seq and base_commit_id disagree (§8.3, R86)",
-                                   self.log.frame_offset(0) + 16)
+                                   self.log.frame_offset(0) + FRAME_HEADER_SIZE)
 
     @property
     def commit_count(self) -> int:

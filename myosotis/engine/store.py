@@ -42,6 +42,7 @@ from myosotis.errors import (
 )
 from myosotis.format.constants import (
     CHECKPOINT_FLOOR,
+    FRAME_HEADER_SIZE,
     KIND_CHECKPOINT,
     KIND_COMMIT,
     SNAPSHOT_PREFIX_SIZE,
@@ -186,7 +187,7 @@ class Store:
             body = payload[SNAPSHOT_PREFIX_SIZE:]
             if state_hash(body) != h.state_hash:
                 raise CorruptFileError("snapshot state hash does not match its image (R80)", off)
-            img = StateImage(body, off + 16 + SNAPSHOT_PREFIX_SIZE)
+            img = StateImage(body, off + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
             img.check_tables()
         except CorruptFileError as e:
             if seq is None:
@@ -242,7 +243,7 @@ class Store:
                                                e.offset) from None
             except DecodeError as e:
                 raise CorruptFileError(f"commit {seq}: {e.reason}",
-                                       off + 16 + (e.offset or 0)) from None
+                                       off + FRAME_HEADER_SIZE + (e.offset or 0)) from None
             except CorruptFileError:
                 raise
             except MyosotisError as e:
@@ -414,7 +415,7 @@ class Store:
             raise
         self.history.index_new_frames()
         img = StateImage(self.log.payload(j)[SNAPSHOT_PREFIX_SIZE:],
-                         self.log.frame_offset(j) + 16 + SNAPSHOT_PREFIX_SIZE)
+                         self.log.frame_offset(j) + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
         self._images[j] = img
         # Rebase on the new checkpoint, keeping decoded nodes as a cache.
         # Staged changes stay staged: the overlay's nodes are its own copies.

@@ -32,6 +32,7 @@ from myosotis.engine.segments import owned
 from myosotis.errors import MyosotisError, UnsupportedVersionError
 from myosotis.format.constants import (
     FRAME_FLAGS_ALLOWED,
+    FRAME_HEADER_SIZE,
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     KIND_CHECKPOINT,
@@ -214,13 +215,13 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
     for off, kind in zip(offsets, kinds, strict=True):
         n = FRAME_HEADER_STRUCT.unpack_from(mv, off)[0]
         name = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis"}[kind]
-        rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + 16 + n + (-n % 8)
+        rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + FRAME_HEADER_SIZE + n + (-n % 8)
     _replay(mv, offsets, kinds, rep, progress, bad_checkpoints)
 
 
 def _payload(mv: memoryview, off: int) -> memoryview:
     n = FRAME_HEADER_STRUCT.unpack_from(mv, off)[0]
-    return mv[off + 16: off + 16 + n]
+    return mv[off + FRAME_HEADER_SIZE: off + FRAME_HEADER_SIZE + n]
 
 
 def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyReport,
@@ -244,7 +245,7 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
                 body = payload[SNAPSHOT_PREFIX_SIZE:]
                 if state_hash(body) != g.state_hash:
                     raise DecodeError("genesis state hash does not match its image (R85)", 0)
-                img = StateImage(body, off + 16 + SNAPSHOT_PREFIX_SIZE)
+                img = StateImage(body, off + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
                 img.check_tables(offsets=True)
                 # Every record must decode (§5, §8.1) and every reference
                 # name a node of the image (R72): the genesis is the truth.

@@ -10,6 +10,7 @@ from myosotis.format.constants import (
     FORMAT_VERSION,
     FRAME_ALIGN,
     FRAME_FLAG_UNSYNCED,
+    FRAME_HEADER_SIZE,
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     HEADER_STRUCT,
@@ -80,7 +81,7 @@ def frame_payload_ok(buf: Any, off: int) -> bool:
     """R26 and R27 for the header-valid frame at ``off`` of ``buf`` (a whole file's
     bytes or map): the payload CRC matches and the padding is zero."""
     n, _, _, payload_crc, _ = FRAME_HEADER_STRUCT.unpack_from(buf, off)
-    start = off + 16
+    start = off + FRAME_HEADER_SIZE
     return crc32c(buf[start:start + n]) == payload_crc and not any(
         buf[start + n:start + n + (-n % FRAME_ALIGN)])
 
@@ -92,4 +93,4 @@ def without_flags(frame: bytes) -> bytes:
     if not frame[5]:
         return frame
     head = frame[:5] + b"\0" + frame[6:12]
-    return head + _U32.pack(crc32c(head)) + frame[16:]
+    return head + _U32.pack(crc32c(head)) + frame[FRAME_HEADER_SIZE:]
