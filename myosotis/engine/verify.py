@@ -59,11 +59,11 @@ from myosotis.storage.fileops import (
     REAL,
     FileOps,
     copy_mode,
-    keep_aside,
     open_regular,
     same_file,
 )
 from myosotis.storage.lock import WriterLock, truncation_guard
+from myosotis.storage.log import cut_tail
 
 
 @dataclass(frozen=True)
@@ -341,8 +341,8 @@ def repair_file(path: str, lock_timeout: float = 0.0,
         if any(not f.repairable for f in rep.errors):
             pass  # committed data is damaged: repair would hide it; only report
         elif rep.bad_checkpoints:
-            if tail:
-                actions.append(_keep_tail(path, rep, fileops))
+            if tail:  # first, so the rewrite below copies only what stays
+                actions.append(_cut_tail(path, rep, fileops))
             drop = set(rep.bad_checkpoints)
             _rewrite_without(path, drop, rep.valid_end, fileops, lock)
             actions.append(f"dropped {len(drop)} checkpoint(s) that failed verification")
@@ -359,26 +359,13 @@ def repair_file(path: str, lock_timeout: float = 0.0,
             lock.abandon()  # a lock sidecar it created goes too
 
 
-def _keep_tail(path: str, rep: VerifyReport, fileops: FileOps) -> str:
-    """Keep the bytes after ``rep.valid_end`` in ``<file>.recovered-<offset>`` (before a
-    rewrite that leaves them out); return what was done."""
-    with open(path, "rb") as f:
-        f.seek(rep.valid_end)
-        kept = keep_aside(path, f.read(), rep.valid_end, fileops)
-    done = f"cut the {rep.file_size - rep.valid_end} bytes at offset {rep.valid_end}"
-    return f"{done} (kept in {kept})" if kept else done
-
-
 def _cut_tail(path: str, rep: VerifyReport, fileops: FileOps) -> str:
-    """Cut the file at ``rep.valid_end`` (a torn or damaged tail), durably, after keeping
-    its non-zero bytes in ``<file>.recovered-<offset>``; return what was done."""
+    """Cut the file at ``rep.valid_end`` (a torn or damaged tail), keeping its bytes
+    aside (storage.log.cut_tail); return what was done."""
     fd = fileops.open(path, os.O_RDWR)
     try:
-        with truncation_guard(fd, exclusive=True):
-            cut = rep.file_size - rep.valid_end
-            kept = keep_aside(path, os.pread(fd, cut, rep.valid_end), rep.valid_end, fileops)
-            fileops.truncate(fd, rep.valid_end)
-        fileops.sync(fd)
+        cut = rep.file_size - rep.valid_end
+        kept = cut_tail(fd, path, rep.valid_end, os.pread(fd, cut, rep.valid_end), fileops)
     finally:
         fileops.close(fd)
     done = f"cut the {cut} bytes at offset {rep.valid_end}"

@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from myosotis.errors import (
     CorruptFileError,
@@ -97,6 +98,22 @@ def free_space_end(frame_start: int, frame_end: int) -> int:
     g = FREE_SPACE_GRANULE
     size = (frame_end + min(frame_end // 16, FREE_SPACE_MAX) + g - 1) // g * g
     return size if frame_end - frame_start < size - frame_end else frame_end
+
+
+def cut_tail(fd: int, path: str, end: int, tail: Any, fileops: FileOps) -> str | None:
+    """Cut the file open at ``fd`` (named ``path``) to ``end``, durably (FORMAT.md §10
+    step 3), after copying ``tail``, its bytes from ``end`` on, to
+    ``<file>.recovered-<end>`` when any is non-zero; return that file's name or None.
+
+    Recovery never destroys bytes it cannot prove were never acknowledged: R28
+    tells a torn write from damage, but a damaged frame can still look torn.
+    The cut is made under the exclusive truncation guard (lock.py). Raises OSError.
+    """
+    kept = keep_aside(path, tail, end, fileops)
+    with truncation_guard(fd, exclusive=True):
+        fileops.truncate(fd, end)
+    fileops.sync(fd)
+    return kept
 
 
 class LogFile:
@@ -199,8 +216,8 @@ class LogFile:
                 log.size = 0
             else:
                 log.map.ensure(size)
-                log.version = check_file_header(log.map.whole(), size, path)
-                log._scan(size)
+                check_file_header(log.map.whole(), size, path)
+                log._scan(size)  # reads format_version too
                 if created:
                     log._synced_to = log.valid_end
         except BaseException as e:
@@ -322,7 +339,7 @@ class LogFile:
         try:
             size = self.fileops.size(fd)
             self.map.ensure(size)
-            self.version = check_file_header(self.map.whole(), size, self.path)
+            check_file_header(self.map.whole(), size, self.path)
             self._synced_to = -1
             self._scan(size)
         except OSError as e:
@@ -420,21 +437,12 @@ class LogFile:
         return size
 
     def _cut_tail(self) -> None:
-        """Cut the torn tail (FORMAT.md §10 step 3), durably, before any append.
-
-        Recovery never destroys bytes it cannot prove were never acknowledged
-        (R28 tells a torn write from damage, but a damaged frame can still look
-        torn): a tail that holds any non-zero byte is first copied, durably, to
-        ``<file>.recovered-<offset>`` (listed in ``recovered``).
-        """
+        """Cut the torn tail before any append, keeping its bytes aside (:func:`cut_tail`;
+        the kept files are listed in ``recovered``)."""
         try:
-            kept = keep_aside(self.path, self.map.view(self.valid_end, self.size),
-                              self.valid_end, self.fileops)
-            with truncation_guard(self._fd, exclusive=True):
-                self.fileops.truncate(self._fd, self.valid_end)
-            self.size = self.valid_end
-            self.fileops.sync(self._fd)
-            self._synced_to = self.valid_end
+            kept = cut_tail(self._fd, self.path, self.valid_end,
+                            self.map.view(self.valid_end, self.size), self.fileops)
+            self.size = self._synced_to = self.valid_end
         except OSError as e:
             self.failed = f"cutting the torn tail failed: {e}"
             raise WriterFailedError(
@@ -451,16 +459,13 @@ class LogFile:
         """
         if not self.readonly:
             return 0  # a writer knows every frame it wrote
-        size = self.fileops.size(self._fd)
         if self.size == 0:  # opened on a 0-byte file (see open): the header comes first
+            size = self.fileops.size(self._fd)
             if size == 0:
                 return 0
             self.map.ensure(size)
-            self.version = check_file_header(self.map.whole(), size, self.path)
-        if size < self.valid_end:
-            raise CorruptFileError(
-                f"{self.path} shrank to {size} bytes below its verified end {self.valid_end}; "
-                "another program truncated it", size)
+            check_file_header(self.map.whole(), size, self.path)
+        size = self._size_at_least_valid_end()
         if size == self.valid_end:
             return 0
         # With free space or a torn tail, rescan even at an unchanged size: the
