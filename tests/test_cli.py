@@ -15,15 +15,12 @@ import shutil
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
-import typer.main
-import typer.testing
-from typer.testing import CliRunner, Result
+from cliutil import RUNNER, Run
+from typer.testing import Result
 
 from myosotis import Memory, Ref
 from myosotis.cli import app, main
@@ -42,35 +39,6 @@ from myosotis.format.helper import scan_frames
 from myosotis.format.image import state_hash
 from myosotis.format.mutations import Create, Set, put_mutation
 from myosotis.format.records import commit_id, encode_commit
-
-RUNNER = CliRunner()
-Run = Callable[..., Result]
-COMMAND = typer.main.get_command(app)
-
-
-@pytest.fixture(autouse=True)
-def _build_the_command_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """typer's CliRunner rebuilds the click command from the app on every invoke (most of
-    an in-process run's time); the command is stateless, so build it once."""
-    monkeypatch.setattr(typer.testing, "_get_command", lambda _app: COMMAND)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """Run `myo ARGS` in process, in tmp_path, and check the exit code (default 0)."""
-    monkeypatch.chdir(tmp_path)
-    for var in ("MYO_FILE", "NO_COLOR"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("MYO_LOCK_TIMEOUT", "0")
-
-    def run(*args: str, code: int = 0) -> Result:
-        r = RUNNER.invoke(app, list(args))
-        if r.exception is not None and not isinstance(r.exception, SystemExit):
-            raise r.exception
-        assert r.exit_code == code, (args, r.exit_code, r.stdout, r.stderr)
-        return r
-
-    return run
 
 
 def js(r: Result) -> Any:

@@ -12,50 +12,21 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
-import typer.main
-import typer.testing
-from typer.testing import CliRunner, Result
+from cliutil import RUNNER, Run
+from typer.testing import Result
 
 from myosotis import Memory
 from myosotis.cli import app
-
-RUNNER = CliRunner()
-COMMAND = typer.main.get_command(app)
-Run = Callable[..., Result]
 
 # clear screen, set the window title (OSC ... BEL), carriage return, CSI as one C1
 # byte, right-to-left override, DEL, line separator, an invisible language tag
 NASTY = "<\x1b[2J\x1b]0;pwned\x07|\r|\x9b31m|\u202e|\x7f|\u2028|\U000e0001|\x00|\x85>"
 TYPE, FIELD, KEY, LABEL, VALUE = (p + NASTY for p in ("T", "f", "k", "L", "v"))
 SGR = re.compile(r"\x1b\[[0-9;]*m")  # the colours myo itself prints
-
-
-@pytest.fixture(autouse=True)
-def _build_the_command_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(typer.testing, "_get_command", lambda _app: COMMAND)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.chdir(tmp_path)
-    for var in ("MYO_FILE", "NO_COLOR"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("MYO_LOCK_TIMEOUT", "0")
-
-    def run(*args: str, code: int = 0) -> Result:
-        r = RUNNER.invoke(app, list(args))
-        if r.exception is not None and not isinstance(r.exception, SystemExit):
-            raise r.exception
-        assert r.exit_code == code, (args, r.exit_code, r.stdout, r.stderr)
-        return r
-
-    return run
 
 
 @pytest.fixture

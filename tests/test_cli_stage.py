@@ -22,13 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
-import typer.main
-import typer.testing
-from typer.testing import CliRunner, Result
+from cliutil import Run
 
 from myosotis import Memory
-from myosotis.cli import app
 from myosotis.cli import stage as stg
 from myosotis.format.helper import crc32c, scan_frames
 from myosotis.format.mutations import (
@@ -41,31 +37,7 @@ from myosotis.format.mutations import (
 )
 from myosotis.format.records import decode_commit_header, decode_mutations
 
-RUNNER = CliRunner()
-COMMAND = typer.main.get_command(app)
 REPO = Path(__file__).resolve().parents[1]
-Run = Callable[..., Result]
-
-
-@pytest.fixture(autouse=True)
-def _build_the_command_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(typer.testing, "_get_command", lambda _app: COMMAND)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MYO_FILE", raising=False)
-    monkeypatch.setenv("MYO_LOCK_TIMEOUT", "0")
-
-    def run(*args: str, code: int = 0) -> Result:
-        r = RUNNER.invoke(app, list(args))
-        if r.exception is not None and not isinstance(r.exception, SystemExit):
-            raise r.exception
-        assert r.exit_code == code, (args, r.exit_code, r.stdout, r.stderr)
-        return r
-
-    return run
 
 
 @pytest.fixture
