@@ -35,7 +35,7 @@ def ingest_myosotis(path: str, total: int, commits: int) -> dict[str, Any]:
                        tags=f["tags"], friend=None if friend is None else Ref(friend))
         mem.commit()
         seconds += time.perf_counter() - t0
-    checkpoints = len(mem.store.history.checkpoints)
+    checkpoints = mem.info().checkpoints
     t0 = time.perf_counter()
     mem.close()
     seconds += time.perf_counter() - t0

@@ -257,8 +257,9 @@ class MyoRun:
     def run(self, cmts: list[list[wl.Change]]) -> None:
         """Apply and commit ``cmts`` (values already in Myosotis form), timed."""
         if self.size_before < 0:
-            self.size_before = self.mem.store.log.valid_end  # frames, not free space
-            self.cps_before = len(self.mem.store.history.checkpoints)
+            info = self.mem.info()
+            self.size_before = info.data_end  # frames, not free space
+            self.cps_before = info.checkpoints
         get, mem = self.mem.get, self.mem
         with self.b.profiled(f"{self.label}: change commits"):
             t0 = time.perf_counter()
@@ -273,9 +274,10 @@ class MyoRun:
         mem = self.mem
         try:
             size_end = os.path.getsize(self.path)  # free space (FORMAT.md §3) included
-            log_end = mem.store.log.valid_end
+            info = mem.info()
+            log_end = info.data_end
             head = mem.head
-            cps = len(mem.store.history.checkpoints)
+            cps = info.checkpoints
             return {"create_s": self.create_s, "commits_s": self.commits_s,
                     "commits": self.commits, "size_created": self.size_created,
                     "size_end": size_end, "free_space": size_end - log_end,

@@ -40,6 +40,7 @@ if str(HERE) not in sys.path:  # run as a script or imported by the tests
 from reference_reader import Dump, SpecError, crc32c, read_file  # noqa: E402
 
 from myosotis import Memory  # noqa: E402
+from myosotis.testing import open_memory  # noqa: E402
 
 VECTORS_DIR = HERE / "vectors"
 CLOCK_BASE_US = 1_700_000_000_000_000
@@ -371,7 +372,7 @@ def build_myo(name: str, workdir: Path) -> bytes:
     path = workdir / f"{name}.myo"
     durability = "full" if name in DURABLE else "none"
     floor = {"checkpoint_floor": FLOORS[name]} if name in FLOORS else {}
-    with Memory.open(path, durability=durability, clock=fixed_clock(), **floor) as mem:
+    with open_memory(path, durability=durability, clock=fixed_clock(), **floor) as mem:
         if durability == "none" and name not in UNSYNCED:
             _sync_after_each_commit(mem)
         VECTORS[name][1](mem)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -444,6 +445,10 @@ def read_mutation(c: Cursor, i: int) -> dict[str, Any]:
     return m
 
 
+Fail = Callable[[str, str], SpecError]  # fail(rule, message): the error of one mutation
+Mutation = Callable[[State, dict[str, Any], Any, Fail], None]
+
+
 def apply(state: State, m: dict[str, Any], where: int) -> None:
     """Apply one mutation, checking R50-R53 and the MUSTs of §6; raises SpecError."""
     op, nid = m["op"], m["id"]
@@ -458,65 +463,131 @@ def apply(state: State, m: dict[str, Any], where: int) -> None:
     for r in refs(value):
         if not 1 <= r < state.next_node_id:
             raise fail("R51", f"reference to node {r}, which does not exist")
-    if op == "CREATE":
-        if nid != state.next_node_id:
-            raise fail("§6", f"CREATE id must be next_node_id {state.next_node_id}")
-        state.nodes[nid] = {"type": m["type"], "deleted": False, "fields": value["map"]}
-        state.next_node_id = nid + 1
-        for _, v in value["map"]:
-            if depth(v) > MAX_DEPTH:
-                raise fail("R53", "a field nests deeper than MAX_DEPTH")
-        return
-    node = state.nodes.get(nid)
-    if node is None or node["deleted"]:
-        raise fail("R50", "the node does not exist or is tombstoned")
-    fields = node["fields"]
-    if op == "DELETE":
-        node["deleted"] = True
-        return
-    name = m["field"]
-    j = _find(fields, name)
-    if op == "SET":
-        _put(fields, name, value)
-        if len(fields) > MAX_ITEMS:
-            raise fail("§11", "more than MAX_ITEMS fields")
-        j = _find(fields, name)
-    elif op == "UNSET":
-        if j is None:
-            raise fail("§6", f"UNSET of missing field {name!r}")
-        del fields[j]
-        return
-    else:
-        if j is None:
-            raise fail("R52", f"no field {name!r}")
-        kind = "list" if op.startswith("LIST") else "map"
-        target = _container(fields[j][1], m["path"], kind)
-        if target is None:
-            raise fail("R52", f"the path {m['path']} does not name a {kind}")
-        if op == "LIST_INSERT":
-            if not m["index"] <= len(target):
-                raise fail("§6", f"insert index {m['index']} > length {len(target)}")
-            target.insert(m["index"], value)
-        elif op in ("LIST_REMOVE", "LIST_REPLACE"):
-            if not m["index"] < len(target):
-                raise fail("§6", f"index {m['index']} >= length {len(target)}")
-            if op == "LIST_REMOVE":
-                del target[m["index"]]
-            else:
-                target[m["index"]] = value
-        elif op == "MAP_SET":
-            _put(target, m["key"], value)
-        else:
-            k = _find(target, m["key"])
-            if k is None:
-                raise fail("§6", f"MAP_DELETE of missing key {m['key']!r}")
-            del target[k]
-        if len(target) > MAX_ITEMS:
-            raise fail("R53", "a container exceeds MAX_ITEMS")
-    assert j is not None
-    if depth(fields[j][1]) > MAX_DEPTH:
-        raise fail("R53", "the field nests deeper than MAX_DEPTH")
+    if op != "CREATE":  # R50: every mutation but CREATE names a live node
+        node = state.nodes.get(nid)
+        if node is None or node["deleted"]:
+            raise fail("R50", "the node does not exist or is tombstoned")
+    MUTATIONS[op](state, m, value, fail)
 
+
+# One function per opcode of §6. Each gets the state, the mutation, a private copy
+# of its value (the field set, as a map, for CREATE; None if it has none), and
+# ``fail``; R51 and R50 are checked already (apply).
+
+
+def _create(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x01 CREATE: a new node; ``id`` MUST equal next_node_id, which becomes id + 1."""
+    nid = m["id"]
+    if nid != state.next_node_id:
+        raise fail("§6", f"CREATE id must be next_node_id {state.next_node_id}")
+    state.nodes[nid] = {"type": m["type"], "deleted": False, "fields": value["map"]}
+    state.next_node_id = nid + 1
+    for _, v in value["map"]:
+        if depth(v) > MAX_DEPTH:
+            raise fail("R53", "a field nests deeper than MAX_DEPTH")
+
+
+def _set(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x02 SET: set the field (create or replace)."""
+    fields = state.nodes[m["id"]]["fields"]
+    _put(fields, m["field"], value)
+    if len(fields) > MAX_ITEMS:
+        raise fail("§11", "more than MAX_ITEMS fields")
+    _check_field_depth(value, fail)
+
+
+def _unset(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x03 UNSET: remove the field; it MUST exist."""
+    fields = state.nodes[m["id"]]["fields"]
+    j = _find(fields, m["field"])
+    if j is None:
+        raise fail("§6", f"UNSET of missing field {m['field']!r}")
+    del fields[j]
+
+
+def _delete(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x04 DELETE: set the node's tombstone (R50: it is not set yet)."""
+    state.nodes[m["id"]]["deleted"] = True
+
+
+def _list_insert(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x05 LIST_INSERT: insert before ``index``; 0 <= index <= len."""
+    entry, target = _path_target(state, m, fail)
+    if not m["index"] <= len(target):
+        raise fail("§6", f"insert index {m['index']} > length {len(target)}")
+    target.insert(m["index"], value)
+    _check_path_edit(entry, target, fail)
+
+
+def _list_remove(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x06 LIST_REMOVE: remove the element at ``index`` < len."""
+    entry, target = _path_target(state, m, fail)
+    if not m["index"] < len(target):
+        raise fail("§6", f"index {m['index']} >= length {len(target)}")
+    del target[m["index"]]
+    _check_path_edit(entry, target, fail)
+
+
+def _list_replace(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x07 LIST_REPLACE: replace the element at ``index`` < len."""
+    entry, target = _path_target(state, m, fail)
+    if not m["index"] < len(target):
+        raise fail("§6", f"index {m['index']} >= length {len(target)}")
+    target[m["index"]] = value
+    _check_path_edit(entry, target, fail)
+
+
+def _map_set(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x08 MAP_SET: set ``key`` in the map."""
+    entry, target = _path_target(state, m, fail)
+    _put(target, m["key"], value)
+    _check_path_edit(entry, target, fail)
+
+
+def _map_delete(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x09 MAP_DELETE: remove ``key``; it MUST exist."""
+    entry, target = _path_target(state, m, fail)
+    k = _find(target, m["key"])
+    if k is None:
+        raise fail("§6", f"MAP_DELETE of missing key {m['key']!r}")
+    del target[k]
+    _check_path_edit(entry, target, fail)
+
+
+MUTATIONS: dict[str, Mutation] = {  # §6: opcode (by its name in OPS) -> its effect
+    "CREATE": _create, "SET": _set, "UNSET": _unset, "DELETE": _delete,
+    "LIST_INSERT": _list_insert, "LIST_REMOVE": _list_remove,
+    "LIST_REPLACE": _list_replace, "MAP_SET": _map_set, "MAP_DELETE": _map_delete}
+assert list(MUTATIONS) == list(OPS.values())
+
+
+def _path_target(state: State, m: dict[str, Any], fail: Fail) -> tuple[list[Any], list[Any]]:
+    """R52 for a LIST_* or MAP_* mutation: the ``[name, value]`` entry of the field it
+    names, and the items of the list or map its path names inside that value."""
+    fields = state.nodes[m["id"]]["fields"]
+    j = _find(fields, m["field"])
+    if j is None:
+        raise fail("R52", f"no field {m['field']!r}")
+    kind = "list" if m["op"].startswith("LIST") else "map"
+    target = _container(fields[j][1], m["path"], kind)
+    if target is None:
+        raise fail("R52", f"the path {m['path']} does not name a {kind}")
+    entry: list[Any] = fields[j]
+    return entry, target
+
+
+def _check_path_edit(entry: list[Any], target: list[Any], fail: Fail) -> None:
+    """R53 after a LIST_* or MAP_* mutation: the container it changed holds at most
+    MAX_ITEMS, and the field it changed is no deeper than MAX_DEPTH."""
+    if len(target) > MAX_ITEMS:
+        raise fail("R53", "a container exceeds MAX_ITEMS")
+    _check_field_depth(entry[1], fail)
+
+
+def _check_field_depth(v: Any, fail: Fail) -> None:
+    """R53: after the mutation, the field value ``v`` still obeys R41."""
+    if depth(v) > MAX_DEPTH:
+        raise fail("R53", "the field nests deeper than MAX_DEPTH")
 
 def _container(v: Any, path: list[dict[str, Any]], kind: str) -> list[Any] | None:
     """The items of the ``kind`` ("list" or "map") that ``path`` names inside the
@@ -686,19 +757,48 @@ def only_unsynced_after(data: bytes, p: int, allowed: int) -> bool:
     return True
 
 
+# --------------------------------------------------------------------------
+# reading a file (§10), one step at a time
+
+
+Frame = tuple[int, int, int]  # (offset, payload_length, kind) of a header-valid frame
+
+
 def read_file(data: bytes) -> Dump:
     """Read a whole file following FORMAT.md; raise :class:`SpecError` if it breaks a rule."""
     if not data:
-        # §2: a file of 0 bytes is a new file, the empty history; nothing to show
-        head = MAGIC + struct.pack("<HHI12s", 1, HEADER_SIZE, 0, bytes(12))
-        dump = read_file(head + struct.pack("<I", crc32c(head)))
-        dump.spans.clear()
-        dump.headings.clear()
-        dump.data.update(file_length=0, valid_end=0)
-        return dump
+        return empty_history()
     dump = Dump({})
-    spans = dump.spans
-    # §2, R10-R12
+    version = read_header(data, dump)  # §10 step 1
+    allowed = FLAG_UNSYNCED if version == 2 else 0  # R23
+    frames, end = walk_frames(data, allowed)  # §10 step 2
+    free = check_tail(data, end, version, allowed)  # §10 steps 3-4
+    torn = drop_torn_frames(data, frames, allowed)  # §10 step 5
+    if torn is not None:
+        end, free = torn, False  # a torn frame, then zeros: the tail is torn
+    damaged = damaged_checkpoints(data, frames)  # §10 step 5, R80
+    dump.data.update(describe_layout(data, version, frames, end, free))
+    replay = Replay()
+    for index, frame in enumerate(frames):  # §10 steps 6-7
+        read_frame(data, dump, version, index, frame, frame[0] in damaged, replay)
+    dump.data.update(genesis=replay.genesis, commits=replay.commits,
+                     checkpoints=replay.checkpoints, state=replay.state.to_json())
+    note_tail(data, dump, end, free)
+    return dump
+
+
+def empty_history() -> Dump:
+    """§2: a file of 0 bytes is a new file, the empty history; nothing to show."""
+    head = MAGIC + struct.pack("<HHI12s", 1, HEADER_SIZE, 0, bytes(12))
+    dump = read_file(head + struct.pack("<I", crc32c(head)))
+    dump.spans.clear()
+    dump.headings.clear()
+    dump.data.update(file_length=0, valid_end=0)
+    return dump
+
+
+def read_header(data: bytes, dump: Dump) -> int:
+    """The file header (§2), checked in the order R10-R12; its format_version."""
     if len(data) < 8 or data[:8] != MAGIC:
         raise SpecError("R10", 0, "not a Myosotis file")
     if len(data) < 10 or not 1 <= struct.unpack_from("<H", data, 8)[0] <= FORMAT_VERSION:
@@ -709,14 +809,18 @@ def read_file(data: bytes) -> Dump:
     if hsize != HEADER_SIZE or flags or any(reserved) or hcrc != crc32c(data[:28]):
         raise SpecError("R12", 8, "bad header_size, flags, reserved bytes or header_crc")
     dump.headings[0] = "file header (§2)"
-    spans += [Span(0, 8, 'magic "MYOSOTIS"'), Span(8, 2, f"format_version = {version} (u16)"),
-              Span(10, 2, f"header_size = {hsize} (u16)"), Span(12, 4, "flags = 0 (u32)"),
-              Span(16, 12, "reserved, zero"), Span(28, 4, f"header_crc = 0x{hcrc:08x} "
-                                                    "(CRC32C of bytes 0..27)")]
+    dump.spans.extend([
+        Span(0, 8, 'magic "MYOSOTIS"'), Span(8, 2, f"format_version = {version} (u16)"),
+        Span(10, 2, f"header_size = {hsize} (u16)"), Span(12, 4, "flags = 0 (u32)"),
+        Span(16, 12, "reserved, zero"), Span(28, 4, f"header_crc = 0x{hcrc:08x} "
+                                              "(CRC32C of bytes 0..27)")])
+    return int(version)
 
-    allowed = FLAG_UNSYNCED if version == 2 else 0  # R23
-    # §10 step 2: walk header-valid frames
-    frames: list[tuple[int, int, int]] = []  # (offset, payload_length, kind)
+
+def walk_frames(data: bytes, allowed: int) -> tuple[list[Frame], int]:
+    """§10 step 2: walk header-valid frames from offset 32; the frames, and the offset
+    where the walk stopped (the first frame that is not header-valid, or the end)."""
+    frames: list[Frame] = []
     o = HEADER_SIZE
     while o < len(data):
         h = header_valid(data, o, allowed)
@@ -724,7 +828,12 @@ def read_file(data: bytes) -> Dump:
             break
         frames.append((o, *h))
         o += 16 + h[0] + _pad(h[0])
-    end = o
+    return frames, o
+
+
+def check_tail(data: bytes, end: int, version: int, allowed: int) -> bool:
+    """§10 steps 3-4 for the bytes from ``end``, where the walk stopped: whether they
+    are free space. Raises SpecError unless they are free space or a torn tail."""
     # §10 step 3: zero bytes to the end of the file are free space (§3)
     free = end < len(data) and not any(data[end:])
     # §10 steps 3-4: a tail with a valid frame after it is corruption, not a torn tail;
@@ -737,14 +846,24 @@ def read_file(data: bytes) -> Dump:
     # §10 step 3, R28: the damaged frame where the walk stopped must be tearable
     if not free and end < len(data) and not tearable(data, end, allowed):
         raise SpecError("R28", end, "damaged frame that a torn write cannot leave")
-    # §10 step 5: the last frame must be valid in full, else it is torn too (if R28
-    # allows it)
+    return free
+
+
+def drop_torn_frames(data: bytes, frames: list[Frame], allowed: int) -> int | None:
+    """§10 step 5: the last frame must be valid in full, else it is torn too (if R28
+    allows it), and so on back. Removes the torn frames from ``frames``; returns the
+    offset of the first one, the new valid end (None if no frame is torn)."""
+    torn = None
     while frames and not payload_valid(data, frames[-1][0], frames[-1][1]):
         if not tearable(data, frames[-1][0], allowed):
             raise SpecError("R28", frames[-1][0], "damaged last frame that a torn write "
                             "cannot leave")
-        end = frames.pop()[0]
-        free = False  # a torn frame, then zeros: the tail is torn
+        torn = frames.pop()[0]
+    return torn
+
+
+def damaged_checkpoints(data: bytes, frames: list[Frame]) -> set[int]:
+    """The offsets of the frames, all checkpoints, that fail R26/R27 but are not last."""
     # A damaged frame that is not the last is corruption (§10 step 5), except a
     # checkpoint: R80 makes a checkpoint whose frame is not valid merely unusable,
     # and this reader follows the more specific rule (as the reference engine does).
@@ -755,8 +874,14 @@ def read_file(data: bytes) -> Dump:
                 raise SpecError("R26", fo, "payload CRC or padding of a frame that is not "
                                 "the last")
             damaged.add(fo)
+    return damaged
 
-    out = dump.data
+
+def describe_layout(data: bytes, version: int, frames: list[Frame], end: int,
+                    free: bool) -> dict[str, Any]:
+    """The first part of the dump: the version, the valid end and what follows it,
+    and the frames (§3)."""
+    out: dict[str, Any] = {}
     out["format_version"] = version
     out["file_length"] = len(data)
     out["valid_end"] = end
@@ -768,89 +893,134 @@ def read_file(data: bytes) -> Dump:
                       "payload_crc": f"{struct.unpack_from('<I', data, fo + 8)[0]:08x}",
                       **({"flags": data[fo + 5]} if version == 2 else {})}
                      for fo, n, k in frames]
-    commits: list[dict[str, Any]] = []
-    checkpoints: list[dict[str, Any]] = []
-    out["genesis"] = None
-    state = State()
-    last_seq, last_id = 0, ZERO_ID
+    return out
 
-    for index, (fo, n, kind) in enumerate(frames):
-        name = KINDS[kind]
-        dump.headings[fo] = f"frame {index}: {name}, payload {n} bytes (§3)"
-        pcrc, hcrc = struct.unpack_from("<II", data, fo + 8)
-        spans += [Span(fo, 4, f"payload_length = {n} (u32)"),
-                  Span(fo + 4, 1, f"kind = {kind} {name}"),
-                  *([Span(fo + 5, 1, f"flags = {data[fo + 5]}"
-                                     f"{' (unsynced)' if data[fo + 5] else ''}"),
-                     Span(fo + 6, 2, "reserved, zero")] if version == 2
-                    else [Span(fo + 5, 3, "reserved, zero")]),
-                  Span(fo + 8, 4, f"payload_crc = 0x{pcrc:08x}"),
-                  Span(fo + 12, 4, f"header_crc = 0x{hcrc:08x} (CRC32C of bytes 0..11)")]
-        start, stop = fo + 16, fo + 16 + n
-        c = Cursor(data, start, stop, spans, "R61" if kind == 1 else "R71")
-        if kind == 1:
-            dump.headings[start] = f"commit record (§7), frame {index}"
-            rec, where = read_commit(c)
-            if rec["seq"] != last_seq + 1:
-                raise SpecError("R31", start, f"seq {rec['seq']} after {last_seq}")
-            if rec["parent"] != last_id:
-                raise SpecError("R32", start + 16, "parent is not the previous commit's id")
-            for m, at in zip(rec["mutations"], where, strict=True):
-                apply(state, m, at)
-            if state.next_node_id != rec["next_node_id"]:
-                raise SpecError("R60", start + 48, f"next_node_id {rec['next_node_id']} but "
-                                f"the mutations give {state.next_node_id}")
-            last_seq, last_id = rec["seq"], blake3(data[start:stop]).digest()
-            commits.append({
-                "seq": rec["seq"], "offset": fo, "id": last_id.hex(),
-                "parent": None if rec["parent"] == ZERO_ID else rec["parent"].hex(),
-                "timestamp_us": rec["timestamp_us"], "label": rec["label"],
-                "next_node_id": rec["next_node_id"], "mutations": rec["mutations"],
-                "state_hash_after": state.hash()})
-        elif fo in damaged:
-            spans.append(Span(start, stop + _pad(n) - start, "checkpoint payload and padding "
-                              "failing R26/R27: not usable (R80), not decoded"))
-            checkpoints.append({"offset": fo, "usable": False})
-            continue
-        else:
-            names = ("seq", "commit_id") if kind == 2 else ("base_seq", "base_commit_id")
-            dump.headings[start] = (f"{'checkpoint' if kind == 2 else 'genesis'} record "
-                                    f"(§8.{kind}), frame {index}")
-            dump.headings[start + 72] = "state image (§8.1)"
-            seq, cid, sh, image = read_snapshot(c, names)
-            if kind == 3:
-                if index != 0:
-                    raise SpecError("R30", fo, "a genesis frame that is not the first")
-                if image is None:
-                    raise SpecError("R85", start + 40, "genesis state_hash does not match")
-                if (seq == 0) != (cid == ZERO_ID):
-                    raise SpecError("§8.3", start, "base_seq and base_commit_id disagree")
-                state, last_seq, last_id = image, seq, cid
-                out["genesis"] = {"offset": fo, "base_seq": seq, "base_commit_id": cid.hex(),
-                                  "state_hash": sh.hex()}
-            else:
-                # R80: a checkpoint that breaks R33 or its hash is skipped, not fatal
-                # (FORMAT.md §4 calls an R33 violation corruption; §8.2 says skip).
-                usable = image is not None and seq == last_seq != 0 and cid == last_id
-                # What §8.2 means by "the state after seq": a writer bug otherwise.
-                if usable and image.image() != state.image():  # type: ignore[union-attr]
-                    raise SpecError("§8.2", start + 72, "checkpoint image differs from replay")
-                checkpoints.append({"offset": fo, "seq": seq, "commit_id": cid.hex(),
-                                    "state_hash": sh.hex(), "image_length": stop - start - 72,
-                                    "usable": usable})
-        if _pad(n):
-            spans.append(Span(stop, _pad(n), f"padding, {_pad(n)} zero bytes"))
 
-    out["commits"] = commits
-    out["checkpoints"] = checkpoints
-    out["state"] = state.to_json()
+def note_tail(data: bytes, dump: Dump, end: int, free: bool) -> None:
+    """The span of the bytes after the valid end: free space (§3) or a torn tail."""
     if free:
         dump.headings[end] = "free space: zero bytes a writer reserved (§3, §10 step 3)"
-        spans.append(Span(end, len(data) - end, f"{len(data) - end} zero bytes"))
+        dump.spans.append(Span(end, len(data) - end, f"{len(data) - end} zero bytes"))
     elif end < len(data):
         dump.headings[end] = "torn tail: ignored by readers (§10 step 3)"
         h = struct.unpack_from("<I", data, end)[0] if end + 4 <= len(data) else None
         why = (f"claims a {h}-byte payload, only {len(data) - end - 16} bytes follow (R25)"
                if h is not None and end + 16 <= len(data) else "shorter than a frame header (R20)")
-        spans.append(Span(end, len(data) - end, f"torn frame: {why}"))
-    return dump
+        dump.spans.append(Span(end, len(data) - end, f"torn frame: {why}"))
+
+
+# --------------------------------------------------------------------------
+# the records of the frames, in order (§10 steps 6-7)
+
+
+@dataclass
+class Replay:
+    """What the frames read so far give: the state after them, the seq and id of the
+    last commit (R31, R32), and the genesis, commits and checkpoints of the dump."""
+
+    state: State = field(default_factory=State)
+    last_seq: int = 0
+    last_id: bytes = ZERO_ID
+    genesis: dict[str, Any] | None = None
+    commits: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_frame(data: bytes, dump: Dump, version: int, index: int, frame: Frame,
+               damaged: bool, replay: Replay) -> None:
+    """Frame ``index`` (§3): its header, then its record (§4), then its padding."""
+    fo, n, kind = frame
+    note_frame_header(data, dump, version, index, frame)
+    start, stop = fo + 16, fo + 16 + n
+    c = Cursor(data, start, stop, dump.spans, "R61" if kind == 1 else "R71")
+    if damaged:  # a checkpoint failing R26/R27: one span covers payload and padding
+        dump.spans.append(Span(start, stop + _pad(n) - start, "checkpoint payload and "
+                               "padding failing R26/R27: not usable (R80), not decoded"))
+        replay.checkpoints.append({"offset": fo, "usable": False})
+        return
+    RECORDS[kind](c, fo, index, dump, replay)
+    if _pad(n):
+        dump.spans.append(Span(stop, _pad(n), f"padding, {_pad(n)} zero bytes"))
+
+
+def note_frame_header(data: bytes, dump: Dump, version: int, index: int,
+                      frame: Frame) -> None:
+    """The heading and spans of a frame header (§3)."""
+    fo, n, kind = frame
+    name = KINDS[kind]
+    dump.headings[fo] = f"frame {index}: {name}, payload {n} bytes (§3)"
+    pcrc, hcrc = struct.unpack_from("<II", data, fo + 8)
+    dump.spans.extend([
+        Span(fo, 4, f"payload_length = {n} (u32)"),
+        Span(fo + 4, 1, f"kind = {kind} {name}"),
+        *([Span(fo + 5, 1, f"flags = {data[fo + 5]}"
+                           f"{' (unsynced)' if data[fo + 5] else ''}"),
+           Span(fo + 6, 2, "reserved, zero")] if version == 2
+          else [Span(fo + 5, 3, "reserved, zero")]),
+        Span(fo + 8, 4, f"payload_crc = 0x{pcrc:08x}"),
+        Span(fo + 12, 4, f"header_crc = 0x{hcrc:08x} (CRC32C of bytes 0..11)")])
+
+
+def read_commit_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
+    """A commit record (§7): R31, R32, its mutations applied in order (§6), R60."""
+    start, stop = c.pos, c.end
+    dump.headings[start] = f"commit record (§7), frame {index}"
+    rec, where = read_commit(c)
+    if rec["seq"] != replay.last_seq + 1:
+        raise SpecError("R31", start, f"seq {rec['seq']} after {replay.last_seq}")
+    if rec["parent"] != replay.last_id:
+        raise SpecError("R32", start + 16, "parent is not the previous commit's id")
+    state = replay.state
+    for m, at in zip(rec["mutations"], where, strict=True):
+        apply(state, m, at)
+    if state.next_node_id != rec["next_node_id"]:
+        raise SpecError("R60", start + 48, f"next_node_id {rec['next_node_id']} but "
+                        f"the mutations give {state.next_node_id}")
+    replay.last_seq, replay.last_id = rec["seq"], blake3(c.data[start:stop]).digest()  # §9.1
+    replay.commits.append({
+        "seq": rec["seq"], "offset": fo, "id": replay.last_id.hex(),
+        "parent": None if rec["parent"] == ZERO_ID else rec["parent"].hex(),
+        "timestamp_us": rec["timestamp_us"], "label": rec["label"],
+        "next_node_id": rec["next_node_id"], "mutations": rec["mutations"],
+        "state_hash_after": state.hash()})
+
+
+def read_checkpoint_frame(c: Cursor, fo: int, index: int, dump: Dump,
+                          replay: Replay) -> None:
+    """A checkpoint record (§8.2) in a valid frame, usable or not (R80)."""
+    start, stop = c.pos, c.end
+    dump.headings[start] = f"checkpoint record (§8.2), frame {index}"
+    dump.headings[start + 72] = "state image (§8.1)"
+    seq, cid, sh, image = read_snapshot(c, ("seq", "commit_id"))
+    # R80: a checkpoint that breaks R33 or its hash is skipped, not fatal
+    # (FORMAT.md §4 calls an R33 violation corruption; §8.2 says skip).
+    usable = image is not None and seq == replay.last_seq != 0 and cid == replay.last_id
+    # What §8.2 means by "the state after seq": a writer bug otherwise.
+    if usable and image.image() != replay.state.image():  # type: ignore[union-attr]
+        raise SpecError("§8.2", start + 72, "checkpoint image differs from replay")
+    replay.checkpoints.append({"offset": fo, "seq": seq, "commit_id": cid.hex(),
+                               "state_hash": sh.hex(), "image_length": stop - start - 72,
+                               "usable": usable})
+
+
+def read_genesis_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
+    """A genesis record (§8.3): R30, R85, R86; the history continues from its state."""
+    start = c.pos
+    dump.headings[start] = f"genesis record (§8.3), frame {index}"
+    dump.headings[start + 72] = "state image (§8.1)"
+    seq, cid, sh, image = read_snapshot(c, ("base_seq", "base_commit_id"))
+    if index != 0:
+        raise SpecError("R30", fo, "a genesis frame that is not the first")
+    if image is None:
+        raise SpecError("R85", start + 40, "genesis state_hash does not match")
+    if (seq == 0) != (cid == ZERO_ID):  # R86
+        raise SpecError("§8.3", start, "base_seq and base_commit_id disagree")
+    replay.state, replay.last_seq, replay.last_id = image, seq, cid
+    replay.genesis = {"offset": fo, "base_seq": seq, "base_commit_id": cid.hex(),
+                      "state_hash": sh.hex()}
+
+
+RecordReader = Callable[[Cursor, int, int, Dump, Replay], None]
+RECORDS: dict[int, RecordReader] = {  # §4: record kind -> its reader
+    1: read_commit_frame, 2: read_checkpoint_frame, 3: read_genesis_frame}
+assert list(RECORDS) == list(KINDS)

@@ -103,8 +103,8 @@ def read_everything(path: str) -> Reading:
 
 def _read(mem: Memory) -> Reading:
     history = mem.history()
-    base_seq = mem.store.history.base_seq
-    head_seq = mem.store.head_seq
+    info = mem.info()
+    base_seq, head_seq = info.base_seq, info.head_seq
     seqs = [c.seq for c in history]
     # The genesis base (seq base_seq) may be listed as the first commit (compacted).
     assert not seqs or (seqs[0] in (base_seq, base_seq + 1) and seqs[0] >= 1
@@ -297,7 +297,7 @@ def _check_writer(path: str, data: bytes, reading: Reading) -> None:
                 # Only a failed cut of the torn tail may stop a writer where a reader got in.
                 raise AssertionError(f"a writer cannot open what a reader read: {e!r}") from e
             with mem:
-                assert mem.store.head_seq == reading.head_seq
+                assert mem.info().head_seq == reading.head_seq
                 assert mem.state_hash() == reading.head_hash
                 cut = os.path.getsize(wpath)
                 kept = data or encode_file_header()  # 0 bytes: a new file (FORMAT.md §2)

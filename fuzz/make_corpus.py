@@ -42,6 +42,7 @@ from myosotis.format.mutations import (  # noqa: E402
     put_mutation,
 )
 from myosotis.format.values import encode_value  # noqa: E402
+from myosotis.testing import open_memory  # noqa: E402
 
 CORPUS = FUZZ_DIR / "corpus"
 VECTORS = FUZZ_DIR.parent / "formatspec" / "vectors"
@@ -57,7 +58,7 @@ class Clock:
 
 
 def _write(path: Path, build: Callable[[Memory], None], floor: int = 1 << 20) -> bytes:
-    with Memory.open(path, durability="none", clock=Clock(), checkpoint_floor=floor) as mem:
+    with open_memory(path, durability="none", clock=Clock(), checkpoint_floor=floor) as mem:
         build(mem)
     return path.read_bytes()
 

@@ -2,19 +2,32 @@
 
 >>> from myosotis import Memory
 >>> mem = Memory.open("state.myo")  # doctest: +SKIP
+
+The public API is exactly the names in ``__all__`` below, plus
+:mod:`myosotis.testing` (hooks for tests). Everything else (the packages
+``format``, ``storage``, ``engine``, ``api`` and ``cli``) is internal: it may
+change in any release. docs/ARCHITECTURE.md describes it.
 """
 
 from myosotis.api.handles import ListProxy, MapProxy, Node
-from myosotis.api.memory import Memory, View
+from myosotis.api.info import MemoryInfo, SpaceUsage
+from myosotis.api.memory import Memory, RepairResult
+from myosotis.api.names import CommitRef
+from myosotis.api.stagefile import Stage, StageIntent, StageStatus
+from myosotis.api.view import View
+from myosotis.engine.compact import CompactResult
 from myosotis.engine.diff import MISSING, Diff, FieldChange, NodeChange
 from myosotis.engine.history import Commit
+from myosotis.engine.verify import Finding, VerifyReport
 from myosotis.errors import (
     ClosedError,
     CommitNotFoundError,
     CorruptFileError,
+    DamagedStageError,
     DeletedNodeError,
     FieldNotFoundError,
     FileMissingError,
+    ForeignStageError,
     InterruptedOperationError,
     InvalidArgumentError,
     InvalidOperationError,
@@ -27,22 +40,49 @@ from myosotis.errors import (
     NotARegularFileError,
     ReadOnlyError,
     RecoveredTailWarning,
+    StageError,
+    StaleStageError,
     UncommittedChangesWarning,
     UnsupportedVersionError,
     WriterFailedError,
+)
+from myosotis.format.constants import INT_MAX, INT_MIN, MAX_NODE_ID
+from myosotis.format.mutations import (
+    Create,
+    Delete,
+    ListInsert,
+    ListRemove,
+    ListReplace,
+    MapDelete,
+    MapSet,
+    Mutation,
+    Path,
+    Set,
+    Unset,
 )
 from myosotis.format.values import Ref
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MISSING", "ClosedError", "Commit", "CommitNotFoundError", "CorruptFileError",
-    "DeletedNodeError", "Diff", "FieldChange", "FieldNotFoundError", "FileMissingError",
-    "InterruptedOperationError", "InvalidArgumentError", "InvalidOperationError",
-    "InvalidValueError", "ListProxy", "LockedError", "MapProxy", "Memory",
-    "MissingAttributeError", "MyosotisError", "Node", "NodeChange", "NodeNotFoundError",
-    "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError", "RecoveredTailWarning", "Ref",
-    "UncommittedChangesWarning",
-    "UnsupportedVersionError", "View",
-    "WriterFailedError",
+    # opening, reading, changing
+    "Memory", "View", "Node", "ListProxy", "MapProxy", "Ref", "CommitRef",
+    # history and inspection
+    "Commit", "Diff", "NodeChange", "FieldChange", "MISSING", "MemoryInfo", "SpaceUsage",
+    # maintenance
+    "VerifyReport", "Finding", "RepairResult", "CompactResult",
+    # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
+    "Mutation", "Path", "Create", "Set", "Unset", "Delete", "ListInsert", "ListRemove",
+    "ListReplace", "MapSet", "MapDelete", "Stage", "StageIntent", "StageStatus",
+    # limits of stored values (FORMAT.md §11)
+    "INT_MIN", "INT_MAX", "MAX_NODE_ID",
+    # errors and warnings
+    "MyosotisError", "ClosedError", "CommitNotFoundError", "CorruptFileError",
+    "DamagedStageError", "DeletedNodeError", "FieldNotFoundError", "FileMissingError",
+    "ForeignStageError", "InterruptedOperationError", "InvalidArgumentError",
+    "InvalidOperationError", "InvalidValueError", "LockedError", "MissingAttributeError",
+    "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",
+    "StageError", "StaleStageError", "UnsupportedVersionError", "WriterFailedError",
+    "RecoveredTailWarning", "UncommittedChangesWarning",
+    "__version__",
 ]

@@ -8,6 +8,24 @@ class derives from that builtin too.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn, attributed to the user's line: the first frame outside this package.
+
+    A fixed ``stacklevel`` breaks whenever a call path inside the package
+    gains or loses a frame; this does not.
+    """
+    level, frame = 2, sys._getframe(1)
+    while frame.f_code.co_filename.startswith(_PACKAGE) and frame.f_back is not None:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
 
 class MyosotisError(Exception):
     """Base class of every error raised by Myosotis."""
@@ -120,9 +138,36 @@ class DeletedNodeError(InvalidOperationError):
     """The node is tombstoned: it stays readable but can no longer change."""
 
 
+class StageError(MyosotisError):
+    """Something is wrong with a data file's stage (``<file>.stage``, formatspec/STAGE.md).
+
+    ``message`` is the whole text, which says what to do.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DamagedStageError(StageError):
+    """The stage file breaks a rule of STAGE.md; nothing of it is used."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"the stage file {path} is damaged ({reason}); nothing in it was "
+                         "used. Remove it (`myo discard`, or Stage.remove), then stage the "
+                         "changes again")
+
+
+class StaleStageError(StageError):
+    """The head moved since the stage was made (STAGE.md S8)."""
+
+
+class ForeignStageError(StageError):
+    """The stage was made for another file at the same path (STAGE.md S12)."""
+
+
 # --------------------------------------------------------------------------
 # warnings
-
 
 class UncommittedChangesWarning(UserWarning):
     """Staged changes were dropped because the memory was closed without a commit.

@@ -39,6 +39,7 @@ from myosotis import (
     UncommittedChangesWarning,
     View,
 )
+from myosotis.testing import store_of
 
 
 @pytest.fixture
@@ -347,7 +348,7 @@ def test_ids_are_never_reused_after_delete_or_reopen(mem: Memory) -> None:
 def log_end(mem: Memory) -> int:
     """Where the file's last frame ends: the bytes the log holds, without the free
     space a durable writer keeps after it (FORMAT.md §3)."""
-    return mem.store.log.valid_end
+    return store_of(mem).log.valid_end
 
 
 def test_empty_commit_returns_none_and_writes_nothing(mem: Memory) -> None:
@@ -988,7 +989,7 @@ def test_reopening_after_a_checkpoint_gives_the_same_state_hash(mem: Memory) -> 
     head = mem.state_hash()
     mem = reopen(mem)
     try:
-        assert mem.state_hash() == head and not mem.store.problems
+        assert mem.state_hash() == head and not store_of(mem).problems
         assert mem.at(2).state_hash() == before
         assert mem.get(1).items == [1, 2, 3, 4] and mem.get(2).deleted
         assert bits(mem.get(1).f) == 0x8000000000000000

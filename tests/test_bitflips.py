@@ -32,6 +32,7 @@ import pytest
 from myosotis import Memory, MyosotisError
 from myosotis.engine.verify import verify_file
 from myosotis.format import helper
+from myosotis.testing import open_memory, store_of
 
 
 # About 4,700 opens and fscks: a few seconds with the C helper, too slow for the
@@ -67,7 +68,7 @@ def serve(path: Path) -> Served:
                 assert mem.state_hash() == commits[-1][2]
             for n in mem.nodes(deleted=True):  # decode every node of the head
                 n.fields()
-            return Served(commits, mem.store.history.base_seq)
+            return Served(commits, store_of(mem).history.base_seq)
 
 
 def small_file(path: Path, durability: Literal["full", "none"] = "none") -> None:
@@ -87,7 +88,7 @@ def small_file(path: Path, durability: Literal["full", "none"] = "none") -> None
 
 def larger_file(path: Path) -> None:
     """A genesis (compaction), several checkpoints and a dozen commits."""
-    with Memory.open(path, clock=Clock(), durability="none", checkpoint_floor=300) as mem:
+    with open_memory(path, clock=Clock(), durability="none", checkpoint_floor=300) as mem:
         nodes = [mem.create("N", i=i, s="x" * i, l=[i, {"k": i}]) for i in range(4)]
         mem.commit("start")
         for r in range(12):
@@ -163,7 +164,7 @@ def test_every_single_bit_flip_of_a_durable_file_with_free_space_is_detected(
     src = tmp_path / "durable.myo"
     small_file(src, "full")
     with Memory.open(src, readonly=True) as mem:
-        assert mem.store.log.free_bytes > 0
+        assert store_of(mem).log.free_bytes > 0
     outcomes = flip_sweep(tmp_path, src)
     assert set(outcomes) == {"refused", "served whole, fsck reports"}, outcomes
 

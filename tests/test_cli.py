@@ -22,12 +22,11 @@ import pytest
 from cliutil import RUNNER, Run
 from typer.testing import Result
 
-from myosotis import Memory, Ref
+from myosotis import Memory, Ref, Stage
 from myosotis.cli import app, main
 from myosotis.cli import stage as stg
 from myosotis.cli.gen_docs import command_helps, doc_path, render
 from myosotis.cli.output import progress
-from myosotis.engine.verify import verify_file
 from myosotis.format.constants import (
     FRAME_FLAGS_ALLOWED,
     KIND_CHECKPOINT,
@@ -95,7 +94,7 @@ def test_seed_transcript_works_as_typed_in_real_subprocesses(tmp_path: Path) -> 
     assert node_id == "1"
     sh(tmp_path, "set", node_id, "goal", "Explore")
     # what the two processes staged is in the stage file, waiting for `commit`
-    staged = stg.read(str(tmp_path / "state.myo"))
+    staged = Stage.read(str(tmp_path / "state.myo"))
     assert staged is not None and [stg.describe(op) for op in staged.ops] == [
         "create 1 Agent", 'set 1.goal = "Explore"']
     assert "#1" in sh(tmp_path, "commit", "initial goal").stdout
@@ -355,6 +354,28 @@ def test_map_edits_set_and_delete_nested_keys(cli: Run, tmp_path: Path) -> None:
         assert mem.get(1).config == {"@key": "@v", "net": {"timeout": 30}, "retries": 3}
 
 
+def test_changes_the_engine_refuses_are_one_error_line_and_stage_nothing(
+        cli: Run, agent_file: Path) -> None:
+    """Every change is staged with Memory.stage, so the engine's rules (R50–R53) refuse
+    it in their own words; the command line adds its own where it says more (which
+    map, which list)."""
+    cli("delete", "2")
+    cli("commit", "delete the tool")
+    for args, message in [
+        (("set", "9", "x", "1"), "node 9 does not exist"),
+        (("delete", "9"), "node 9 does not exist"),
+        (("set", "2", "x", "1"), "node 2 is deleted; a deleted node cannot change (R50)"),
+        (("unset", "1", "nope"), "node 1 has no field 'nope' to delete"),
+        (("set", "1", "x", "@9"), "reference to node 9, which does not exist"),
+        (("map", "set", "1", "goal", "k", "v"),
+         'goal of node 1 is not a list or map ("Rest"), not a map'),
+        (("list", "append", "1", "goal", "x"),
+         'goal of node 1 is not a list or map ("Rest"), not a list'),
+    ]:
+        assert one_error_line(cli(*args, code=1)) == f"myo: error: {message}", args
+    assert "nothing staged" in cli("status").stdout
+
+
 def test_status_lists_staged_changes_and_discard_drops_them(cli: Run, agent_file: Path) -> None:
     assert "nothing staged" in cli("status").stdout
     cli("set", "1", "mood", "calm")
@@ -528,8 +549,7 @@ def test_stats_counts_a_torn_last_frame_before_zeros_as_torn_tail(cli: Run,
     before = js(cli("stats", "--json"))
     data = bytearray(agent_file.read_bytes())
     with Memory.open(agent_file, readonly=True) as mem:
-        log = mem.store.log
-        last, end = log.frame_offset(len(log.frames) - 1), log.valid_end
+        last, end = frames(bytes(data))[-1][0], mem.info().data_end
     flipped = bytearray(data)
     flipped[last + 20] ^= 0xFF
     agent_file.write_bytes(bytes(flipped))
@@ -919,7 +939,7 @@ def test_fsck_repair_refuses_while_a_writer_holds_the_file(
 
 def test_fsck_draws_a_progress_bar_only_on_a_terminal(fsck_file: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The bar is driven by verify_file's progress callback and drawn on stderr."""
+    """The bar is driven by Memory.check_file's progress callback and drawn on stderr."""
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -931,7 +951,7 @@ def test_fsck_draws_a_progress_bar_only_on_a_terminal(fsck_file: Path,
     monkeypatch.setattr(sys, "stderr", term)
     with progress("checking") as cb:
         assert cb is not None
-        report = verify_file(str(fsck_file), progress=cb)
+        report = Memory.check_file(str(fsck_file), progress=cb)
     assert report.ok
     assert "checking" in term.getvalue() and "100%" in term.getvalue()
 

@@ -24,17 +24,20 @@ from typing import Any
 import pytest
 from cliutil import Run
 
-from myosotis import Memory
-from myosotis.cli import stage as stg
-from myosotis.format.helper import crc32c, scan_frames
-from myosotis.format.mutations import (
+from myosotis import (
     Create,
+    DamagedStageError,
     Delete,
     ListInsert,
     MapSet,
+    Memory,
     Set,
+    Stage,
+    StageIntent,
     Unset,
 )
+from myosotis.api.stagefile import StageFileId
+from myosotis.format.helper import crc32c, scan_frames
 from myosotis.format.records import decode_commit_header, decode_mutations
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,28 +84,28 @@ def worked_example() -> bytes:
     return bytes(out)
 
 
-EXAMPLE_FILE = stg.FileId(2051, 1234567, 1_700_000_000_123_456_789)
-EXAMPLE = stg.Stage(0, "0" * 64, (Create(1, "Agent", {}), Set(1, "goal", "Explore")),
-                    None, EXAMPLE_FILE)
+EXAMPLE_FILE = StageFileId(2051, 1234567, 1_700_000_000_123_456_789)
+EXAMPLE = Stage(0, "0" * 64, (Create(1, "Agent", {}), Set(1, "goal", "Explore")),
+                None, EXAMPLE_FILE)
 
 
 def test_stage_bytes_match_the_worked_example_of_stage_md() -> None:
     """STAGE.md §5, byte for byte, both ways."""
-    assert stg.encode(EXAMPLE) == worked_example()
+    assert EXAMPLE.encode() == worked_example()
     assert len(worked_example()) == 119
-    assert stg.decode(worked_example()) == EXAMPLE
+    assert Stage.decode(worked_example()) == EXAMPLE
 
 
 def test_stage_with_commit_intent_matches_stage_md() -> None:
     """STAGE.md §5, the INTENT variant: flags, timestamp, label and crc as documented."""
-    b = stg.encode(stg.Stage(0, "0" * 64, EXAMPLE.ops,
-                             stg.Intent(1_700_000_000_000_000, "initial goal"), EXAMPLE_FILE))
+    b = Stage(0, "0" * 64, EXAMPLE.ops, StageIntent(1_700_000_000_000_000, "initial goal"),
+              EXAMPLE_FILE).encode()
     assert len(b) == 131
     assert b[12:16] == bytes.fromhex("01000000")
     assert b[56:64] == bytes.fromhex("00401e18240a0600")
     assert b[88:101] == b"\x0cinitial goal"
     assert b[-4:] == bytes.fromhex("801660a3")
-    assert stg.decode(b).intent == stg.Intent(1_700_000_000_000_000, "initial goal")
+    assert Stage.decode(b).intent == StageIntent(1_700_000_000_000_000, "initial goal")
 
 
 # the worked example of version 1 of STAGE.md (no file identity), §7
@@ -114,16 +117,16 @@ STAGE_V1 = bytes.fromhex(
 
 def test_a_version_1_stage_is_read_with_its_identity_unknown() -> None:
     """STAGE.md §7: a stage written before S12 still reads; S12 never calls it foreign."""
-    st = stg.decode(STAGE_V1)
-    assert st == stg.Stage(0, "0" * 64, EXAMPLE.ops)
+    st = Stage.decode(STAGE_V1)
+    assert st == Stage(0, "0" * 64, EXAMPLE.ops)
     assert not st.file.known
 
 
 def test_stage_round_trips_every_operation_kind() -> None:
-    st = stg.Stage(7, "ab" * 32, (
+    st = Stage(7, "ab" * 32, (
         Create(3, "T", {"a": [1, {"b": None}]}), Set(3, "f", -1.5), Unset(3, "f"),
         ListInsert(3, "a", (), 2, "x"), MapSet(3, "a", (1,), "k", True), Delete(3)))
-    assert stg.decode(stg.encode(st)) == st
+    assert Stage.decode(st.encode()) == st
 
 
 def with_crc(body: bytes) -> bytes:
@@ -131,9 +134,9 @@ def with_crc(body: bytes) -> bytes:
 
 
 def broken(edit: Callable[[bytearray], None], fix_crc: bool = True) -> bytes:
-    b = bytearray(stg.encode(EXAMPLE)[:-4])
+    b = bytearray(EXAMPLE.encode()[:-4])
     edit(b)
-    return with_crc(bytes(b)) if fix_crc else bytes(b) + stg.encode(EXAMPLE)[-4:]
+    return with_crc(bytes(b)) if fix_crc else bytes(b) + EXAMPLE.encode()[-4:]
 
 
 def _set(offset: int, value: bytes) -> Callable[[bytearray], None]:
@@ -146,26 +149,26 @@ DAMAGE: list[tuple[str, bytes, str]] = [
     ("magic", broken(_set(0, b"MYOSTAGX")), "S1"),
     ("empty", b"", "S1"),
     ("newer version", broken(_set(8, b"\x03\x00")), "S2"),
-    ("cut short", stg.encode(EXAMPLE)[:60], "S3"),
+    ("cut short", EXAMPLE.encode()[:60], "S3"),
     ("checksum", broken(_set(70, b"B"), fix_crc=False), "S3"),
     ("reserved", broken(_set(10, b"\x01\x00")), "S4"),
     ("reserved flag", broken(_set(12, b"\x02")), "S4"),
     ("timestamp without intent", broken(_set(56, b"\x01")), "S4"),
-    ("label without intent", with_crc(stg.encode(EXAMPLE)[:88] + b"\x01x\x00"), "S4"),
+    ("label without intent", with_crc(EXAMPLE.encode()[:88] + b"\x01x\x00"), "S4"),
     ("base seq without id", broken(_set(16, b"\x01")), "S5"),
     ("count too large", broken(_set(89, b"\x7f")), "S6"),
     ("bad opcode", broken(_set(90, b"\x0f")), "S6"),
-    ("trailing bytes", with_crc(stg.encode(EXAMPLE)[:-4] + b"\x00"), "S6"),
+    ("trailing bytes", with_crc(EXAMPLE.encode()[:-4] + b"\x00"), "S6"),
     ("fewer operations", broken(_set(89, b"\x01")), "S6"),
-    ("version 2 cut to a version 1 length", with_crc(stg.encode(EXAMPLE)[:70]), "S3"),
+    ("version 2 cut to a version 1 length", with_crc(EXAMPLE.encode()[:70]), "S3"),
 ]
 
 
 @pytest.mark.parametrize(("name", "raw", "rule"), DAMAGE, ids=[d[0] for d in DAMAGE])
 def test_each_broken_rule_makes_the_stage_damaged(name: str, raw: bytes, rule: str) -> None:
     """STAGE.md S1–S6: a damaged stage is refused whole, naming the rule."""
-    with pytest.raises(stg.DamagedStageError, match=rf"\({rule}\)"):
-        stg.decode(raw)
+    with pytest.raises(DamagedStageError, match=rf"\({rule}\)"):
+        Stage.decode(raw)
 
 
 # --------------------------------------------------------------------------
@@ -182,7 +185,7 @@ def test_commit_writes_exactly_the_staged_mutations(cli: Run, data: Path) -> Non
     cli("set", "2", "meta", "{}")
     cli("map", "set", "2", "meta", "k", "v")
     cli("unset", "1", "goal")
-    staged = stg.read(str(data))
+    staged = Stage.read(str(data))
     assert staged is not None and len(staged.ops) == 7
     cli("commit", "two")
     raw = data.read_bytes()
@@ -248,9 +251,9 @@ def test_staged_operations_are_replayed_through_the_api_at_commit(cli: Run, data
     head = data.read_bytes()
     with Memory.open(data, readonly=True) as mem:
         seq, cid = mem.head.seq if mem.head else 0, mem.head.id if mem.head else ""
-    stg.write(str(data), stg.Stage(seq, cid, (Set(9, "x", 1),)))
+    Stage(seq, cid, (Set(9, "x", 1),)).write(str(data))
     r = cli("commit", code=1)
-    assert "staged change 1 (set 9.x = 1) no longer applies: no node 9" in r.stderr
+    assert "staged change 1 (set 9.x = 1) no longer applies: node 9 does not exist" in r.stderr
     assert data.read_bytes() == head
 
 
@@ -261,11 +264,11 @@ def test_a_stage_failing_half_way_at_commit_is_one_error_line_without_a_warning(
     with Memory.open(data, readonly=True) as mem:
         assert mem.head is not None
         seq, cid = mem.head.seq, mem.head.id
-    stg.write(str(data), stg.Stage(seq, cid, (Set(1, "x", 1), Set(9, "x", 1))))
+    Stage(seq, cid, (Set(1, "x", 1), Set(9, "x", 1))).write(str(data))
     r = cli("commit", code=1)
     assert r.stderr.startswith("myo: error: staged change 2 (set 9.x = 1) no longer applies")
     assert len(r.stderr.splitlines()) == 1, r.stderr
-    assert len(stg.read(str(data)).ops) == 2  # type: ignore[union-attr]
+    assert len(Stage.read(str(data)).ops) == 2  # type: ignore[union-attr]
 
 
 def test_staging_needs_the_writer_lock(cli: Run, data: Path) -> None:
@@ -304,7 +307,7 @@ def test_concurrent_myo_processes_never_lose_a_staged_change(data: Path, tmp_pat
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    st = stg.read(str(data))
+    st = Stage.read(str(data))
     assert st is not None
     assert sorted(op.field for op in st.ops if type(op) is Set) == ["f0", "f1", "f2", "f3"]
 
@@ -320,8 +323,9 @@ def test_a_crash_while_rewriting_the_stage_leaves_the_old_stage(
     before = stage_file(data).read_bytes()
     p = child(tmp_path, """
         import os
-        from myosotis.cli import main, stage
-        stage._replace = lambda src, dst: os._exit(9)
+        from myosotis.api import stagefile
+        from myosotis.cli import main
+        stagefile._replace = lambda src, dst: os._exit(9)  # the rename of Stage.write
         main(["set", "1", "goal", "C"])
     """)
     assert p.returncode == 9, p.stderr
@@ -339,8 +343,9 @@ def test_a_crash_after_the_commit_before_the_stage_is_removed_commits_once(
     cli("list", "append", "1", "xs", "2")
     p = child(tmp_path, """
         import os
-        from myosotis.cli import main, stage
-        stage.remove = lambda path: os._exit(9)
+        from myosotis import Stage
+        from myosotis.cli import main
+        Stage.remove = staticmethod(lambda path: os._exit(9))  # after the commit
         main(["commit", "crashing"])
     """)
     assert p.returncode == 9, p.stderr
@@ -369,7 +374,7 @@ def test_a_crash_before_the_commit_is_written_keeps_the_stage(
         main(["commit", "lost"])
     """)
     assert p.returncode == 9, p.stderr
-    st = stg.read(str(data))
+    st = Stage.read(str(data))
     assert st is not None and st.intent is not None and st.intent.label == "lost"
     assert status(cli)["stage"] == "current"
     out = cli("commit", "again").stdout

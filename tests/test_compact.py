@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from myosotis import CommitNotFoundError, Memory
 from myosotis.engine.verify import verify_file
+from myosotis.testing import open_memory
 
 
 class Clock:
@@ -44,7 +45,7 @@ OPS = st.lists(
 def build(path: Path, history: list[list[tuple[str, int]]]) -> list[str]:
     """Write one commit per entry of ``history``; return the state hash after each."""
     hashes = []
-    with Memory.open(path, clock=Clock(), checkpoint_floor=1 << 40) as mem:
+    with open_memory(path, clock=Clock(), checkpoint_floor=1 << 40) as mem:
         for k, ops in enumerate(history):
             for op, r in ops:
                 live = [n for n in mem.nodes()]

@@ -49,6 +49,7 @@ from myosotis import (
 from myosotis.format.header import encode_frame
 from myosotis.format.helper import crc32c
 from myosotis.storage.fileops import REAL, FileOps
+from myosotis.testing import open_memory, store_of
 
 # ---------------------------------------------------------------------- a small history
 
@@ -78,12 +79,12 @@ class Built:
 
 def snapshot(mem: Memory, path: Path) -> Snapshot:
     seq = mem.head.seq if mem.head is not None else 0
-    return Snapshot(seq, mem.state_hash(), dump_state(mem), mem.store.log.valid_end)
+    return Snapshot(seq, mem.state_hash(), dump_state(mem), store_of(mem).log.valid_end)
 
 
 def build_small(path: Path, *, checkpoint_floor: int = 1000) -> Built:
     """Ten commits of mixed edits, ~3-4 KB, with automatic and explicit checkpoints."""
-    mem = Memory.open(path, clock=FixedClock(), checkpoint_floor=checkpoint_floor)
+    mem = open_memory(path, clock=FixedClock(), checkpoint_floor=checkpoint_floor)
     snaps = [snapshot(mem, path)]
     agent = mem.create("Agent", name="Iris", goal="Explore ideas")
     mem.commit(label="initial goal")
@@ -184,8 +185,8 @@ def test_truncation_at_every_offset_reader_sees_the_last_whole_commit(
         with Memory.open(target, readonly=True) as mem:
             assert head_seq(mem) == seq, cut
             assert mem.state_hash() == snap.state_hash, cut
-            assert mem.store.log.valid_end == end, cut
-            assert mem.store.log.torn_bytes == cut - end, cut
+            assert store_of(mem).log.valid_end == end, cut
+            assert store_of(mem).log.torn_bytes == cut - end, cut
             if cut % 5 == 0 or cut == end:  # the full dump is slower; sample it
                 assert dump_state(mem) == snap.nodes, cut
         assert os.path.getsize(target) == cut  # a reader never changes the file
@@ -229,18 +230,18 @@ def test_truncation_at_every_offset_writer_cuts_the_torn_tail(
         target.write_bytes(data[:cut])
         ops = RecordingOps() if cut % 50 else REAL
         if cut == 0:  # a 0-byte file is a new file: the writer writes the header
-            with Memory.open(target, fileops=ops) as mem:
+            with open_memory(target, fileops=ops) as mem:
                 assert head_seq(mem) == 0
             assert read_bytes(target) == data[:32]
             continue
         if cut < 32:
             with pytest.raises(MyosotisError) as ei:
-                Memory.open(target, fileops=ops)
+                open_memory(target, fileops=ops)
             assert type(ei.value) is expected_header_error(cut), (cut, ei.value)
             assert read_bytes(target) == data[:cut], cut
             continue
         seq, end = expected_at_cut(small_file, cut)
-        with Memory.open(target, fileops=ops) as mem:
+        with open_memory(target, fileops=ops) as mem:
             assert head_seq(mem) == seq, cut
             assert mem.state_hash() == small_file.snaps[seq].state_hash, cut
             assert os.path.getsize(target) == end, cut
@@ -266,7 +267,7 @@ def test_truncated_file_opens_to_the_recorded_size_after_each_commit(small_file:
     for snap in small_file.snaps:
         target.write_bytes(data[:snap.size])
         with Memory.open(target, readonly=True) as mem:
-            assert mem.store.log.torn_bytes == 0
+            assert store_of(mem).log.torn_bytes == 0
             assert (mem.head.seq if mem.head else 0) == snap.seq
             assert mem.state_hash() == snap.state_hash
             assert dump_state(mem) == snap.nodes
@@ -279,11 +280,11 @@ def next_frame_bytes(built: Built, tmp_path: Path, goal: str = "after the tail")
     """The frame commit 11 would add to the file (written to a scratch copy)."""
     scratch = tmp_path / "scratch.myo"
     scratch.write_bytes(read_bytes(built.path))
-    with Memory.open(scratch, clock=FixedClock(start=1_800_000_000_000_000),
+    with open_memory(scratch, clock=FixedClock(start=1_800_000_000_000_000),
                      checkpoint_floor=1 << 30) as mem:
         mem.get(1).goal = goal
         mem.commit(label="eleven")
-        end = mem.store.log.valid_end  # the frame, without the free space after it
+        end = store_of(mem).log.valid_end  # the frame, without the free space after it
     return read_bytes(scratch)[os.path.getsize(built.path):end]
 
 
@@ -327,8 +328,8 @@ def test_torn_tail_is_ignored_by_reader_and_cut_by_writer(small_file: Built, tmp
     with Memory.open(path, readonly=True) as mem:
         assert mem.head is not None and mem.head.seq == 10
         assert mem.state_hash() == last.state_hash
-        assert mem.store.log.valid_end == len(good)
-        assert mem.store.log.torn_bytes == len(tail)
+        assert store_of(mem).log.valid_end == len(good)
+        assert store_of(mem).log.torn_bytes == len(tail)
     assert read_bytes(path) == good + tail  # the reader left it alone
 
     with pytest.warns(RecoveredTailWarning, match=f"recovered-{len(good)}"):
@@ -343,7 +344,7 @@ def test_torn_tail_is_ignored_by_reader_and_cut_by_writer(small_file: Built, tmp
         assert c is not None and c.seq == 11
         after = mem.state_hash()
     with Memory.open(path, readonly=True) as mem:
-        assert mem.store.log.torn_bytes == 0
+        assert store_of(mem).log.torn_bytes == 0
         assert mem.head is not None and mem.head.seq == 11 and mem.head.label == "after torn tail"
         assert mem.get(1).goal == "written after the cut"
         assert mem.state_hash() == after
@@ -391,11 +392,11 @@ def test_zeros_after_the_last_frame_are_free_space_kept_and_reused_by_the_writer
     with Memory.open(path, readonly=True) as mem:
         assert mem.head is not None and mem.head.seq == 10
         assert mem.state_hash() == last.state_hash
-        log = mem.store.log
+        log = store_of(mem).log
         assert (log.valid_end, log.free_bytes, log.torn_bytes) == (len(good), zeros, 0)
         assert mem.verify().ok
     frame = next_frame_bytes(small_file, tmp_path)
-    with Memory.open(path, clock=FixedClock(start=1_800_000_000_000_000),
+    with open_memory(path, clock=FixedClock(start=1_800_000_000_000_000),
                      checkpoint_floor=1 << 30) as mem:
         assert os.path.getsize(path) == len(good) + zeros  # not cut
         mem.get(1).goal = "after the tail"
@@ -437,7 +438,7 @@ def test_reader_refresh_sees_commit_written_over_a_torn_tail(small_file: Built,
     reader = Memory.open(path, readonly=True)
     try:
         assert reader.head is not None and reader.head.seq == 10
-        with Memory.open(path, clock=FixedClock(start=1_800_000_000_000_000),
+        with open_memory(path, clock=FixedClock(start=1_800_000_000_000_000),
                          checkpoint_floor=1 << 30) as w:
             w.get(1).goal = "after the tail"
             w.commit(label="eleven")
@@ -466,7 +467,7 @@ def test_reader_refresh_sees_commit_that_replaced_a_torn_tail_of_equal_size(
     try:
         assert reader.head is not None and reader.head.seq == 10
         # durability "none" reserves no free space (§3): the file keeps its size
-        with Memory.open(path, clock=FixedClock(start=1_800_000_000_000_000),
+        with open_memory(path, clock=FixedClock(start=1_800_000_000_000_000),
                          checkpoint_floor=1 << 30, durability="none") as w:
             w.get(1).goal = goal
             w.commit(label="eleven")
@@ -609,8 +610,8 @@ def test_flipped_byte_in_newest_checkpoint_is_skipped_and_state_is_replayed(
                 assert mem.head is not None and mem.head.seq == 10
                 assert mem.state_hash() == built.snaps[10].state_hash
                 assert dump_state(mem) == built.snaps[10].nodes
-                assert len(mem.store.problems) == 1
-                assert f"checkpoint at offset {k.offset} skipped" in mem.store.problems[0]
+                assert len(store_of(mem).problems) == 1
+                assert f"checkpoint at offset {k.offset} skipped" in store_of(mem).problems[0]
                 assert mem.at(cp_seq).state_hash() == built.snaps[cp_seq].state_hash
                 if not readonly:  # the writer carries on; the next open is clean again
                     mem.get(1).goal = "after a bad checkpoint"
@@ -619,7 +620,7 @@ def test_flipped_byte_in_newest_checkpoint_is_skipped_and_state_is_replayed(
         truncate_to(built.path, built.snaps[10].size)
         flip_byte(built.path, pos, 0x80)
     with Memory.open(built.path, readonly=True) as mem:
-        assert mem.store.problems == []
+        assert store_of(mem).problems == []
 
 
 @pytest.mark.parametrize("edit", ["seq", "commit_id", "state_hash", "image"])
@@ -637,8 +638,8 @@ def test_checkpoint_with_good_crc_but_wrong_fields_is_skipped(small_copy: Built,
         mem = Memory.open(built.path, readonly=True)
     with mem:
         assert mem.state_hash() == built.snaps[10].state_hash
-        assert len(mem.store.problems) == 1
-        reason = mem.store.problems[0]
+        assert len(store_of(mem).problems) == 1
+        reason = store_of(mem).problems[0]
         assert ("R33" if edit in ("seq", "commit_id") else "R80") in reason
 
 
@@ -761,6 +762,7 @@ def test_no_single_byte_flip_anywhere_gives_a_wrong_state(small_copy: Built) -> 
 WRITER_SRC = r'''
 import os, random, sys
 from myosotis import Memory
+from myosotis.testing import open_memory
 
 def say(line):
     os.write(1, (line + "\n").encode())
@@ -768,7 +770,7 @@ def say(line):
 def writer(path, seed, floor, max_commits=5000):
     rng = random.Random(seed)
     say(f"PID {os.getpid()}")
-    mem = Memory.open(path, checkpoint_floor=floor, durability="full")
+    mem = open_memory(path, checkpoint_floor=floor, durability="full")
     say(f"OPEN {mem.head.seq if mem.head else 0}")
     if mem.head is None:
         mem.create("Root", n=0, blob="", items=[], m={})
@@ -879,7 +881,7 @@ def verify_after_kill(path: Path, acked: dict[int, str], last_ack: int, rng: ran
         # and linked into place, so there is either no file or a whole header
         assert not acked
         stats.uncreated += 1
-        with Memory.open(path, checkpoint_floor=CHECKPOINT_FLOOR) as mem:
+        with open_memory(path, checkpoint_floor=CHECKPOINT_FLOOR) as mem:
             assert mem.head is None and os.path.getsize(path) == 32
         return
     size = os.path.getsize(path)
@@ -889,17 +891,17 @@ def verify_after_kill(path: Path, acked: dict[int, str], last_ack: int, rng: ran
         # Only the commit in flight at the kill may be there without an ACK.
         assert last_ack <= head <= last_ack + 1, (last_ack, head)
         stats.unacked_survivor += head == last_ack + 1
-        stats.torn += mem.store.log.torn_bytes > 0
-        assert mem.store.problems == []
+        stats.torn += store_of(mem).log.torn_bytes > 0
+        assert store_of(mem).problems == []
         if head == last_ack and last_ack:
             assert mem.state_hash() == acked[last_ack]
         checks = {last_ack} | set(rng.sample(sorted(acked), min(2, len(acked))))
         for seq in sorted(checks - {0}):
             assert mem.at(seq).state_hash() == acked[seq], seq
     assert os.path.getsize(path) == size
-    with Memory.open(path, checkpoint_floor=CHECKPOINT_FLOOR) as mem:
+    with open_memory(path, checkpoint_floor=CHECKPOINT_FLOOR) as mem:
         # a torn tail is cut; free space (§3) is kept
-        log = mem.store.log
+        log = store_of(mem).log
         assert log.torn_bytes == 0 and os.path.getsize(path) == log.valid_end + log.free_bytes
         stats.free += log.free_bytes > 0
         if mem.head is None:  # killed before its first commit

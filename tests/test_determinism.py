@@ -28,6 +28,7 @@ from crashutil import (
 from myosotis import Memory
 from myosotis.format.helper import IMPLEMENTATION
 from myosotis.format.image import state_hash as image_hash
+from myosotis.testing import open_memory, store_of
 
 SMALL_FLOOR = 2048
 HUGE_FLOOR = 1 << 40
@@ -37,7 +38,7 @@ def run_workload(path: str, floor: int, explicit_checkpoints: bool) -> list[str]
     """A scripted workload; returns the state hash after each commit (index = seq - 1)."""
     rng = random.Random(42)
     hashes: list[str] = []
-    with Memory.open(path, clock=FixedClock(), checkpoint_floor=floor) as mem:
+    with open_memory(path, clock=FixedClock(), checkpoint_floor=floor) as mem:
 
         def commit(label: str | None, **kw: bool) -> None:
             c = mem.commit(label=label, **kw)
@@ -194,7 +195,7 @@ def test_replay_from_the_start_reproduces_every_checkpoint_state_hash(
     assert checkpoints
     with Memory.open(replay_only[0], readonly=True) as replay, \
             Memory.open(with_checkpoints[0], readonly=True) as cached:
-        assert replay.store.history.checkpoints == []
+        assert store_of(replay).history.checkpoints == []
         for f in checkpoints:
             seq, cid, stored = checkpoint_fields(a, f)
             assert image_hash(a[f.payload_start + 72:f.payload_end]) == stored  # R80

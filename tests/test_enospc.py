@@ -28,6 +28,7 @@ from myosotis import Memory, MyosotisError, WriterFailedError
 from myosotis.engine.verify import repair_file, verify_file
 from myosotis.format.constants import KIND_CHECKPOINT
 from myosotis.format.header import encode_frame
+from myosotis.testing import open_memory, store_of
 
 MOUNT_SIZE = 256 * 1024
 
@@ -84,7 +85,7 @@ def commit_until_full(mem: Memory, payload: int) -> tuple[int, list[str]]:
             c = mem.commit(f"c{i}")
         except WriterFailedError as e:
             assert "disk full" in str(e) or "No space" in str(e), e
-            return mem.store.head_seq, hashes
+            return store_of(mem).head_seq, hashes
         assert c is not None
         hashes.append(mem.state_hash())
     raise AssertionError("the disk never filled up")
@@ -103,16 +104,16 @@ def test_commit_on_a_full_disk_fails_stop_and_keeps_every_acknowledged_commit(
         assert staged, "the failed commit's changes stay staged"
         with pytest.raises(WriterFailedError):  # fail-stop: no second try on this handle
             mem.commit("again")
-        assert mem.store.head_seq == acked
+        assert store_of(mem).head_seq == acked
         mem.close()
     with Memory.open(path, readonly=True) as reader:  # reading needs no space
-        assert reader.store.head_seq == acked
+        assert store_of(reader).head_seq == acked
         assert reader.state_hash() == hashes[-1]
         assert [reader.at(s).state_hash() for s in range(1, acked + 1)] == hashes
     filler.unlink()
     with Memory.open(path, clock=Clock()) as mem:  # cuts what the failed append left
-        assert mem.store.head_seq == acked
-        log = mem.store.log  # a torn tail is cut, free space (§3) kept
+        assert store_of(mem).head_seq == acked
+        log = store_of(mem).log  # a torn tail is cut, free space (§3) kept
         assert log.torn_bytes == 0 and os.path.getsize(path) == log.valid_end + log.free_bytes
         mem.create("After", ok=True)
         assert mem.commit("space again") is not None
@@ -127,7 +128,7 @@ def test_automatic_checkpoint_on_a_full_disk_keeps_the_commit_it_follows(
     path = small_disk / "data.myo"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mem = Memory.open(path, clock=Clock(), checkpoint_floor=27_000)
+        mem = open_memory(path, clock=Clock(), checkpoint_floor=27_000)
         for i in range(4):  # a state of about 24 KB: the checkpoint will need as much
             mem.create("Blob", i=i, data="y" * 6000)
         mem.commit("big state")
@@ -141,15 +142,15 @@ def test_automatic_checkpoint_on_a_full_disk_keeps_the_commit_it_follows(
                 break
             assert c is not None
             acked.append((c.seq, mem.state_hash()))
-        assert mem.store.problems, "no checkpoint failed: the test did not fill the disk"
+        assert store_of(mem).problems, "no checkpoint failed: the test did not fill the disk"
         mem.close()
     assert acked, "the commit before the failed checkpoint must be acknowledged"
     with Memory.open(path, readonly=True) as reader:
-        assert reader.store.head_seq == acked[-1][0]
+        assert store_of(reader).head_seq == acked[-1][0]
         assert reader.state_hash() == acked[-1][1]
     filler.unlink()
     with Memory.open(path) as mem:
-        assert mem.store.head_seq == acked[-1][0]
+        assert store_of(mem).head_seq == acked[-1][0]
         assert mem.checkpoint()
 
 
@@ -196,7 +197,7 @@ def test_compaction_on_a_full_disk_never_damages_the_old_file(small_disk: Path) 
     assert path.read_bytes() == before
     with Memory.open(path, readonly=True) as reader:
         assert reader.state_hash() == head_hash
-        assert reader.store.history.base_seq == 0
+        assert store_of(reader).history.base_seq == 0
 
 
 def _file_with_a_bad_checkpoint(directory: Path) -> tuple[Path, bytes, str]:
@@ -210,7 +211,8 @@ def _file_with_a_bad_checkpoint(directory: Path) -> tuple[Path, bytes, str]:
         mem.create("Last")
         mem.commit()
         head_hash = mem.state_hash()
-        cp_offset = [mem.store.log.frame_offset(j) for _, j in mem.store.history.checkpoints][0]
+        store = store_of(mem)
+        cp_offset = [store.log.frame_offset(j) for _, j in store.history.checkpoints][0]
     data = bytearray(path.read_bytes())
     n = struct.unpack_from("<I", data, cp_offset)[0]
     payload = bytearray(data[cp_offset + 16:cp_offset + 16 + n])

@@ -12,7 +12,7 @@ durable; it finds every commit acknowledged before the failure.
 What the engine does when an *automatic* checkpoint after a commit fails
 (``Store.commit``): the commit itself was already appended and synced, so it is
 returned as a success; the checkpoint's WriterFailedError is swallowed, recorded
-in ``mem.store.problems`` and emitted as a ``UserWarning``; the handle is now
+in ``store_of(mem).problems`` and emitted as a ``UserWarning``; the handle is now
 failed and refuses the next commit.
 """
 
@@ -36,6 +36,7 @@ from crashutil import (
 
 from myosotis import Memory, WriterFailedError
 from myosotis.storage.fileops import FileOps
+from myosotis.testing import open_memory, store_of
 
 HUGE_FLOOR = 1 << 40
 
@@ -95,7 +96,7 @@ class FailingTruncate(FileOps):
 def base_file(path: Path) -> list[str]:
     """Three commits written with the real FileOps; returns their state hashes."""
     hashes = []
-    with Memory.open(path, clock=FixedClock(), checkpoint_floor=HUGE_FLOOR) as mem:
+    with open_memory(path, clock=FixedClock(), checkpoint_floor=HUGE_FLOOR) as mem:
         a = mem.create("Agent", name="Iris", items=[])
         mem.commit(label="one")
         hashes.append(mem.state_hash())
@@ -145,7 +146,7 @@ def reopen_and_check(path: Path, hashes: list[str], head: int) -> None:
         assert mem.head is not None and mem.head.seq == head
         for seq, h in enumerate(hashes, 1):
             assert mem.at(seq).state_hash() == h, seq
-        log = mem.store.log  # a torn tail was cut; free space (§3) is kept
+        log = store_of(mem).log  # a torn tail was cut; free space (§3) is kept
         assert log.torn_bytes == 0 and os.path.getsize(path) == log.valid_end + log.free_bytes
         mem.get(1).after = "reopened"
         c = mem.commit(label="after reopen")
@@ -167,7 +168,7 @@ def test_eio_on_commit_sync_raises_writer_failed_and_keeps_staged_changes(
     # syncs what was there (so its frame needs no FRAME_FLAG_UNSYNCED, FORMAT.md §3):
     # commit 4 is syncs 1 and 2, commit 5 is sync 3.
     ops = FailingSync(fail_at=3)
-    mem = Memory.open(path, fileops=ops, checkpoint_floor=HUGE_FLOOR)
+    mem = open_memory(path, fileops=ops, checkpoint_floor=HUGE_FLOOR)
     try:
         mem.get(1).goal = "four"
         assert mem.commit(label="four") is not None
@@ -196,7 +197,7 @@ def test_enospc_on_commit_write_raises_writer_failed_and_keeps_staged_changes(
     path = tmp_path / "f.myo"
     hashes = base_file(path)
     ops = NoSpace(fail_at=2, written=written)
-    mem = Memory.open(path, fileops=ops, checkpoint_floor=HUGE_FLOOR)
+    mem = open_memory(path, fileops=ops, checkpoint_floor=HUGE_FLOOR)
     try:
         mem.get(1).goal = "four"
         mem.commit(label="four")
@@ -208,7 +209,7 @@ def test_enospc_on_commit_write_raises_writer_failed_and_keeps_staged_changes(
         assert mem.head is not None and mem.head.seq == 4
         assert_staged_intact(mem, staged)
         assert_fail_stop(mem, ops)
-        end = mem.store.log.valid_end
+        end = store_of(mem).log.valid_end
     finally:
         mem.close()
     # the short write went into the free space (§3), and the writer took its bytes
@@ -217,7 +218,7 @@ def test_enospc_on_commit_write_raises_writer_failed_and_keeps_staged_changes(
     assert len(data) > end and not any(data[end:])
     with Memory.open(path, readonly=True) as ro:
         assert ro.head is not None and ro.head.seq == 4
-        log = ro.store.log
+        log = store_of(ro).log
         assert (log.torn_bytes, log.free_bytes) == (0, len(data) - end)
     reopen_and_check(path, hashes, head=4)
 
@@ -229,7 +230,7 @@ def test_commit_whose_write_failed_is_absent_after_reopen(tmp_path: Path, writte
     caller that retries it would apply it twice)."""
     path = tmp_path / "f.myo"
     hashes = base_file(path)
-    with Memory.open(path, fileops=NoSpace(fail_at=1, written=written)) as mem:
+    with open_memory(path, fileops=NoSpace(fail_at=1, written=written)) as mem:
         mem.get(1).goal = "four"
         with pytest.raises(WriterFailedError, match="not committed"):
             mem.commit(label="four")
@@ -248,7 +249,7 @@ def test_commit_whose_fsync_failed_is_reported_as_maybe_durable(tmp_path: Path) 
     path = tmp_path / "f.myo"
     hashes = base_file(path)
     # sync 1 makes the bytes before commit 4 durable (§3 flags); sync 2 is its own
-    with Memory.open(path, fileops=FailingSync(fail_at=2)) as mem:
+    with open_memory(path, fileops=FailingSync(fail_at=2)) as mem:
         mem.get(1).goal = "four"
         staged_hash = mem.state_hash()
         with pytest.raises(WriterFailedError) as ei:
@@ -272,14 +273,14 @@ def test_enospc_while_reserving_free_space_still_commits(tmp_path: Path, written
     hashes = base_file(path)
     size = os.path.getsize(path)
     ops = NoSpace(fail_at=2, written=written)
-    with Memory.open(path, fileops=ops, checkpoint_floor=HUGE_FLOOR) as mem:
-        end = mem.store.log.valid_end
+    with open_memory(path, fileops=ops, checkpoint_floor=HUGE_FLOOR) as mem:
+        end = store_of(mem).log.valid_end
         mem.get(1).blob = "x" * (size - end)  # cannot fit in the free space
         c = mem.commit(label="four")
         # syncs: what was there before the session's first durable frame, then the frame
         assert c is not None and c.seq == 4 and ops.pwrites == 2 and ops.syncs == 2
         hashes.append(mem.state_hash())
-        log = mem.store.log
+        log = store_of(mem).log
         assert log.valid_end > size and log.free_bytes == 0 and not log.failed
         mem.get(1).goal = "five"
         assert mem.commit(label="five") is not None
@@ -287,8 +288,8 @@ def test_enospc_while_reserving_free_space_still_commits(tmp_path: Path, written
     data = read_bytes(path)
     with Memory.open(path, readonly=True) as mem:
         assert mem.head is not None and mem.head.seq == 5
-        assert mem.store.log.torn_bytes == 0
-        assert not any(data[mem.store.log.valid_end:])
+        assert store_of(mem).log.torn_bytes == 0
+        assert not any(data[store_of(mem).log.valid_end:])
     reopen_and_check(path, hashes, head=5)
 
 
@@ -317,8 +318,8 @@ def test_short_write_over_free_space_that_completes_the_frame_is_maybe_committed
     fsync, and the reopen shows the commit."""
     path = tmp_path / "f.myo"
     hashes = base_file(path)
-    with Memory.open(path, fileops=ShortOfTrailingZeros(), checkpoint_floor=HUGE_FLOOR) as mem:
-        assert mem.store.log.free_bytes > 200
+    with open_memory(path, fileops=ShortOfTrailingZeros(), checkpoint_floor=HUGE_FLOOR) as mem:
+        assert store_of(mem).log.free_bytes > 200
         mem.get(1).goal = "four"  # a payload whose length is not a multiple of 8
         staged_hash = mem.state_hash()
         with pytest.raises(WriterFailedError) as ei:
@@ -342,7 +343,7 @@ def test_failed_explicit_checkpoint_raises_writer_failed_and_keeps_the_state(
     hashes = base_file(path)
     ops: FailingSync | NoSpace = FailingSync(fail_at=1) if fault == "sync-eio" else \
         NoSpace(fail_at=1, written=64)
-    mem = Memory.open(path, fileops=ops, checkpoint_floor=HUGE_FLOOR)
+    mem = open_memory(path, fileops=ops, checkpoint_floor=HUGE_FLOOR)
     try:
         before = dump_state(mem)
         with pytest.raises(WriterFailedError):
@@ -372,7 +373,7 @@ def test_failed_automatic_checkpoint_keeps_the_commit_and_fails_stop(
     # is sync 3
     ops: FailingSync | NoSpace = FailingSync(fail_at=3) if fault == "sync-eio" else \
         NoSpace(fail_at=1, written=100, kind=2)
-    mem = Memory.open(path, fileops=ops, checkpoint_floor=1000)
+    mem = open_memory(path, fileops=ops, checkpoint_floor=1000)
     try:
         mem.get(1).blob = "b" * 2000
         with pytest.warns(UserWarning, match="automatic checkpoint after commit 4 failed"):
@@ -380,7 +381,7 @@ def test_failed_automatic_checkpoint_keeps_the_commit_and_fails_stop(
         assert c is not None and c.seq == 4
         hashes.append(mem.state_hash())
         assert mem.pending == 0
-        assert any("automatic checkpoint failed" in p for p in mem.store.problems)
+        assert any("automatic checkpoint failed" in p for p in store_of(mem).problems)
         assert mem.get(1).blob == "b" * 2000
         staged = stage_changes(mem)
         assert_fail_stop(mem, ops)
@@ -399,7 +400,7 @@ def test_explicit_checkpoint_keeps_staged_changes(tmp_path: Path) -> None:
     staged changes with it. They stay staged and commit normally afterwards."""
     path = tmp_path / "f.myo"
     hashes = base_file(path)
-    with Memory.open(path, checkpoint_floor=HUGE_FLOOR) as mem:
+    with open_memory(path, checkpoint_floor=HUGE_FLOOR) as mem:
         staged = stage_changes(mem)
         assert mem.checkpoint()
         assert_staged_intact(mem, staged)
@@ -424,7 +425,7 @@ def test_eio_on_explicit_sync_with_durability_none_fails_stop(tmp_path: Path) ->
     path = tmp_path / "f.myo"
     hashes = base_file(path)
     ops = FailingSync(fail_at=2)
-    mem = Memory.open(path, fileops=ops, durability="none")
+    mem = open_memory(path, fileops=ops, durability="none")
     try:
         mem.get(1).goal = "four"
         # No fsync of the commit with durability "none"; the one sync moves the file
@@ -448,7 +449,7 @@ def test_sync_after_a_failed_write_raises_instead_of_reporting_success(tmp_path:
     path = tmp_path / "f.myo"
     base_file(path)
     ops = NoSpace(fail_at=3)  # pwrites: the version-2 header (§12), commit 4, commit 5
-    with Memory.open(path, fileops=ops, durability="none") as mem:
+    with open_memory(path, fileops=ops, durability="none") as mem:
         mem.get(1).goal = "four"
         mem.commit(label="four")  # written, not yet synced
         mem.get(1).goal = "five"
@@ -468,9 +469,9 @@ def test_failure_to_cut_a_torn_tail_refuses_the_open_and_changes_nothing(
         f.write(b"\x07" * 13)  # a torn tail
     before = read_bytes(path)
     with pytest.raises(WriterFailedError, match="torn tail"):
-        Memory.open(path, fileops=FailingTruncate())
+        open_memory(path, fileops=FailingTruncate())
     assert read_bytes(path) == before
-    with Memory.open(path, fileops=FailingTruncate(), readonly=True) as mem:  # readers don't cut
+    with open_memory(path, fileops=FailingTruncate(), readonly=True) as mem:  # readers don't cut
         assert mem.state_hash() == hashes[2]
     reopen_and_check(path, hashes, head=3)
 
@@ -480,9 +481,10 @@ def test_failure_to_cut_a_torn_tail_refuses_the_open_and_changes_nothing(
 FSIZE_CHILD = r'''
 import json, resource, signal, sys
 from myosotis import Memory, WriterFailedError
+from myosotis.testing import open_memory
 path, limit, floor = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so the write fails with EFBIG instead
-mem = Memory.open(path, checkpoint_floor=floor)
+mem = open_memory(path, checkpoint_floor=floor)
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 node = mem.create("Log", n=0)
 for i in range(1, 100000):

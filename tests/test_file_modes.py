@@ -21,6 +21,7 @@ from myosotis.engine.verify import repair_file, verify_file
 from myosotis.format.constants import KIND_CHECKPOINT
 from myosotis.format.header import encode_frame
 from myosotis.storage.fileops import copy_mode
+from myosotis.testing import open_memory, store_of
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def make_file(path: Path) -> None:
 def break_checkpoint(path: Path) -> None:
     """Make the only checkpoint fail its state hash (R80), CRCs right: what repair drops."""
     with Memory.open(path, readonly=True) as mem:
-        off = [mem.store.log.frame_offset(j) for _, j in mem.store.history.checkpoints][0]
+        off = [store_of(mem).log.frame_offset(j) for _, j in store_of(mem).history.checkpoints][0]
     data = bytearray(path.read_bytes())
     n = struct.unpack_from("<I", data, off)[0]
     payload = bytearray(data[off + 16:off + 16 + n])
@@ -100,7 +101,7 @@ def test_the_compacted_file_is_never_readable_wider_than_the_data_file(
     path = tmp_path / "state.myo"
     make_file(path)
     os.chmod(path, 0o600)
-    with Memory.open(path, fileops=Watch()) as mem:
+    with open_memory(path, fileops=Watch()) as mem:
         seen.clear()
         mem.compact()
     assert seen and set(seen) == {0o600}

@@ -25,6 +25,7 @@ from myosotis import CorruptFileError, Memory
 from myosotis.engine.verify import repair_file, verify_file
 from myosotis.format.mutations import get_mutation
 from myosotis.format.values import DecodeError
+from myosotis.testing import store_of
 
 FUZZ_DIR = Path(__file__).resolve().parent.parent / "fuzz"
 REGRESSIONS = FUZZ_DIR / "regressions"
@@ -82,7 +83,7 @@ def _head_and_hash(path: Path) -> tuple[int, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Memory.open(path, readonly=True) as mem:
-            return mem.store.head_seq, mem.state_hash()
+            return store_of(mem).head_seq, mem.state_hash()
 
 
 def test_fsck_reports_a_damaged_checkpoint_as_a_repairable_warning(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from crashutil import finish, read_line, send_line, spawn_python
 from myosotis import LockedError, Memory
 from myosotis.engine.verify import repair_file
 from myosotis.storage.fileops import FileOps
+from myosotis.testing import open_memory, store_of
 
 
 def make_file(path: Path) -> str:
@@ -240,7 +241,7 @@ def test_compaction_locks_the_new_file_before_renaming_it_into_place(tmp_path: P
     real = tmp_path / "real.myo"
     make_file(real)
     ops = RecordsLockAtRename()
-    with Memory.open(real, fileops=ops) as mem:
+    with open_memory(real, fileops=ops) as mem:
         mem.compact()
     assert ops.locked_at_rename == [True]
 
@@ -296,7 +297,7 @@ def test_compaction_after_a_chdir_rewrites_the_file_that_was_opened(
         assert mem.state_hash() == h
     assert os.listdir(tmp_path / "elsewhere") == []
     with Memory.open(tmp_path / "data.myo", readonly=True) as reader:
-        assert reader.store.history.has_genesis and reader.state_hash() == h
+        assert store_of(reader).history.has_genesis and reader.state_hash() == h
 
 
 def test_where_flock_is_emulated_with_byte_range_locks_the_sidecar_is_the_only_lock(

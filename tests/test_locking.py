@@ -29,6 +29,7 @@ from myosotis import LockedError, Memory
 HOLDER_SRC = r'''
 import sys, time
 from myosotis import Memory
+from myosotis.testing import open_memory
 mem = Memory.open(sys.argv[1])
 agent = mem.create("Agent", name="Iris", step=0)
 c = mem.commit(label="first")
@@ -170,9 +171,10 @@ def test_reader_sees_commits_of_a_writer_process_only_after_refresh(
 CONC_WRITER_SRC = r'''
 import random, sys
 from myosotis import Memory
+from myosotis.testing import open_memory
 path, n = sys.argv[1], int(sys.argv[2])
 rng = random.Random(5)
-mem = Memory.open(path, checkpoint_floor=4096)
+mem = open_memory(path, checkpoint_floor=4096)
 root = mem.create("Root", n=0, log=[], blob="")
 c = mem.commit(label="root")
 print(f"ACK {c.seq} {mem.state_hash()}", flush=True)

@@ -49,6 +49,7 @@ from myosotis.format.mutations import (
 )
 from myosotis.format.records import commit_id, decode_commit_header, encode_commit
 from myosotis.format.values import iter_refs
+from myosotis.testing import open_memory, store_of
 
 # ====================================================================== (a) diff
 
@@ -256,7 +257,7 @@ def build_base(path: Path) -> bytes:
         assert mem.checkpoint()
         mem[2].delete()
         mem.commit(label="three")
-        end = mem.store.log.valid_end
+        end = store_of(mem).log.valid_end
     data = read_bytes(path)
     assert len(data) == end  # durability "none": no free space after the frames
     assert [f.kind for f in frames_of(data)] == [1, 1, 2, 1]
@@ -505,7 +506,7 @@ def build_checkpointed(path: Path, floor: int, seed: int, commits: int,
     rec = Recorded()
     rng = random.Random(seed)
     clock = FixedClock()
-    with Memory.open(path, clock=clock, checkpoint_floor=floor) as mem:
+    with open_memory(path, clock=clock, checkpoint_floor=floor) as mem:
         rec.head_hash.append(mem.state_hash())
         for s in range(1, commits + 1):
             for _ in range(rng.randint(1, 4)):
@@ -572,7 +573,7 @@ def check_views_around_checkpoints(path: Path, floor: int = 700, seed: int = 7,
     orders = [everything, everything[::-1], random.Random(seed).sample(everything, commits + 1)]
     for order in orders:  # one reader, every commit: segments cached across readings
         for readonly in (True, False):
-            with Memory.open(path, readonly=readonly, checkpoint_floor=floor) as mem:
+            with open_memory(path, readonly=readonly, checkpoint_floor=floor) as mem:
                 for c in order:
                     check(mem, c, lazy=c % 2 == 0)
     expect(not failures, f"{len(failures)} of {checks} views wrong (checkpoints at {cps}):\n"

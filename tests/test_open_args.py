@@ -32,6 +32,7 @@ from myosotis import (
 )
 from myosotis.format.header import encode_file_header
 from myosotis.storage.fileops import FileOps
+from myosotis.testing import open_memory
 
 
 @contextlib.contextmanager
@@ -70,8 +71,10 @@ def names(directory: Path) -> list[str]:
 ])
 def test_a_bad_argument_is_refused_before_anything_is_created(
         tmp_path: Path, kw: dict[str, Any], words: str) -> None:
+    # the test hooks are arguments of myosotis.testing.open_memory only
+    opener = open_memory if {"fileops", "checkpoint_floor"} & kw.keys() else Memory.open
     with pytest.raises(InvalidArgumentError, match=words) as e:
-        Memory.open(tmp_path / "new.myo", **kw)
+        opener(tmp_path / "new.myo", **kw)
     assert repr(next(iter(kw.values())))[:20] in str(e.value)  # names the value it got
     assert isinstance(e.value, ValueError)
     assert names(tmp_path) == []
@@ -212,6 +215,15 @@ def test_the_header_of_a_zero_byte_file_is_one_write_synced_before_use(tmp_path:
     path = tmp_path / "empty.myo"
     path.write_bytes(b"")
     ops = Recording()
-    Memory.open(path, fileops=ops).close()
+    open_memory(path, fileops=ops).close()
     assert ops.calls[:2] == [("pwrite", (32, 0)), ("sync", None)]
     assert path.read_bytes() == encode_file_header()
+
+
+def test_memory_open_has_no_test_hooks(tmp_path: Path) -> None:
+    """The public ``Memory.open`` takes no fault-injection hook: they live in
+    ``myosotis.testing`` (a typo there must not silently inject nothing)."""
+    for hook in ({"fileops": FileOps()}, {"checkpoint_floor": 0}):
+        with pytest.raises(TypeError):
+            Memory.open(tmp_path / "new.myo", **hook)  # type: ignore[arg-type]
+    assert names(tmp_path) == []

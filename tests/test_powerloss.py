@@ -40,6 +40,7 @@ from crashutil import frames_of
 from myosotis import CorruptFileError, Memory, RecoveredTailWarning
 from myosotis.engine.verify import verify_file
 from myosotis.storage.fileops import FileOps
+from myosotis.testing import open_memory, store_of
 
 SECTOR = 512
 MODES = ("lose", "keep", "torn", "sectors")
@@ -251,7 +252,7 @@ Workload = Callable[[str, FileOps, Progress], None]
 
 
 def _commit(mem: Memory, progress: Progress, label: str) -> None:
-    progress.attempted = mem.store.head_seq + 1
+    progress.attempted = store_of(mem).head_seq + 1
     c = mem.commit(label)
     assert c is not None
     progress.acked = c.seq
@@ -259,7 +260,7 @@ def _commit(mem: Memory, progress: Progress, label: str) -> None:
 
 def full_workload(path: str, fs: FileOps, progress: Progress) -> None:
     """Create, commit, checkpoint, compact, reopen: every durable step of the engine."""
-    mem = Memory.open(path, fileops=fs, clock=Clock(), checkpoint_floor=200)
+    mem = open_memory(path, fileops=fs, clock=Clock(), checkpoint_floor=200)
     progress.created = True
     try:
         a = mem.create("Agent", name="Iris", items=[1, 2])
@@ -275,7 +276,7 @@ def full_workload(path: str, fs: FileOps, progress: Progress) -> None:
         _commit(mem, progress, "four")
     finally:
         mem.close()
-    mem = Memory.open(path, fileops=fs, clock=Clock())
+    mem = open_memory(path, fileops=fs, clock=Clock())
     try:
         mem.get(1).name = "Iris II"
         _commit(mem, progress, "five")
@@ -287,7 +288,7 @@ def recovery_workload(path: str, fs: FileOps, progress: Progress) -> None:
     """A writer that finds a torn tail: it cuts it (truncate, sync) and appends."""
     progress.created = True
     progress.acked = progress.attempted = 2
-    mem = Memory.open(path, fileops=fs, clock=Clock())
+    mem = open_memory(path, fileops=fs, clock=Clock())
     try:
         mem.create("After", n=3)
         _commit(mem, progress, "after the cut")
@@ -326,16 +327,16 @@ def expected_run(workload: Workload, directory: Path,
     assert not _run(workload, directory, fs, progress)
     ids, hashes = {}, {}
     with Memory.open(directory / "data.myo", readonly=True) as mem:
-        base = mem.store.history.base_seq
+        base = store_of(mem).history.base_seq
         for c in mem.history():
             ids[c.seq] = c.id
             hashes[c.seq] = mem.at(c.seq).state_hash()
-        final = mem.store.head_seq
+        final = store_of(mem).head_seq
     if base:  # the compaction folded the first commits: take them from an uncompacted run
         assert prepare is None
         early = directory.parent / (directory.name + "-early")
         early.mkdir()
-        with Memory.open(early / "data.myo", clock=Clock(), checkpoint_floor=200) as mem:
+        with open_memory(early / "data.myo", clock=Clock(), checkpoint_floor=200) as mem:
             a = mem.create("Agent", name="Iris", items=[1, 2])
             mem.commit("one")
             a.items.append("x" * 300)
@@ -356,8 +357,8 @@ def check_image(image: Path, progress: Progress, expected: Expected, what: str) 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Memory.open(path, readonly=True) as mem:
-            head = mem.store.head_seq
-            base = mem.store.history.base_seq
+            head = store_of(mem).head_seq
+            base = store_of(mem).history.base_seq
             assert progress.acked <= head <= max(progress.attempted, progress.acked), \
                 f"{what}: head {head}, acknowledged {progress.acked}, attempted " \
                 f"{progress.attempted}"
@@ -373,7 +374,7 @@ def check_image(image: Path, progress: Progress, expected: Expected, what: str) 
         with Memory.open(path, clock=Clock()) as mem:
             mem.create("Survivor")
             mem.commit()
-            assert mem.store.head_seq == head + 1
+            assert store_of(mem).head_seq == head + 1
 
 
 def crash_everywhere(tmp_path: Path, workload: Workload, seed: int,
@@ -439,7 +440,7 @@ def none_workload(commits: int, pad: int, synced_after: int | None) -> Workload:
     it acknowledged."""
 
     def workload(path: str, fs: FileOps, progress: Progress) -> None:
-        mem = Memory.open(path, fileops=fs, clock=Clock(), durability="none")
+        mem = open_memory(path, fileops=fs, clock=Clock(), durability="none")
         progress.created = True
         try:
             for i in range(commits):
@@ -516,12 +517,12 @@ def test_power_cut_with_durability_none_and_reordered_writeback_keeps_synced_com
     path = tmp_path / "data.myo"
     hashes, synced = _none_then_reordered(path, sync_after_third=False)
     with Memory.open(path, readonly=True) as mem:
-        assert mem.store.head_seq == 2 and mem.state_hash() == hashes[1]
+        assert store_of(mem).head_seq == 2 and mem.state_hash() == hashes[1]
     assert [f.code for f in verify_file(str(path)).findings] == ["torn-tail"]
     with pytest.warns(RecoveredTailWarning):
         writer = Memory.open(path, clock=Clock())
     with writer as mem:
-        assert mem.store.head_seq == 2 and path.stat().st_size == synced
+        assert store_of(mem).head_seq == 2 and path.stat().st_size == synced
         mem.create("N", i=9)
         mem.commit()
     assert verify_file(str(path)).ok

@@ -31,6 +31,7 @@ from myosotis.format.image import StateImage
 from myosotis.format.mutations import Create, Delete, get_mutation, put_mutation
 from myosotis.format.records import commit_id, decode_mutations, encode_commit
 from myosotis.format.values import DecodeError, decode_value, encode_value, put_uvarint
+from myosotis.testing import open_memory, store_of
 
 SMALL = 1 << 20  # "nothing allocated for the claim": far below every claim made here
 
@@ -79,7 +80,7 @@ def open_and_read(path: Path) -> int:
         with Memory.open(path, readonly=True) as mem:
             for n in mem.nodes(deleted=True):
                 n.fields()
-            return mem.store.head_seq
+            return store_of(mem).head_seq
 
 
 # ---------------------------------------------------------------------- claims
@@ -242,7 +243,7 @@ def _big_map() -> bytes:
 
 def _typical(tmp_path: Path) -> bytes:
     path = tmp_path / "typical.myo"
-    with Memory.open(path, durability="none", checkpoint_floor=1 << 15) as mem:
+    with open_memory(path, durability="none", checkpoint_floor=1 << 15) as mem:
         nodes = [mem.create("N", i=i, s="x" * 40, l=[1, 2.5, "three"]) for i in range(1000)]
         mem.commit()
         for r in range(150):

@@ -36,6 +36,7 @@ from crashutil import (
 
 from myosotis import Memory
 from myosotis.format import helper
+from myosotis.testing import store_of
 
 CHECKPOINT_FLOOR = 4096
 
@@ -45,6 +46,7 @@ WRITER_SRC = r'''
 import random, sys
 from crashutil import AckLog
 from myosotis import Memory
+from myosotis.testing import open_memory
 
 def note(msg):
     sys.stderr.write(f"note: {msg}\n")
@@ -52,7 +54,7 @@ def note(msg):
 def writer(path, ack_path, seed, floor, generation, max_commits):
     acks = AckLog.open(ack_path)
     last = acks.last_seq
-    mem = Memory.open(path, checkpoint_floor=floor, durability="full")
+    mem = open_memory(path, checkpoint_floor=floor, durability="full")
     head = mem.head.seq if mem.head is not None else 0
     if head < last:
         raise SystemExit(f"LOST: head {head} after reopening, but commit {last} was "
@@ -223,14 +225,14 @@ def run_kills(tmp_path: Path, kills: int, seed: int) -> RunStats:
     stats.busy_rounds = len({label.split(".")[0] for _, _, label in acks}) - 1
     with Memory.open(path, readonly=True) as mem:
         assert mem.head is not None and mem.head.seq == len(acks)
-        assert mem.store.problems == []
+        assert store_of(mem).problems == []
         labels = [c.label for c in mem.history()]
         assert labels == [label for _, _, label in acks]
         assert max(Counter(labels).values()) == 1  # no commit written twice
         assert mem.state_hash() == acks[-1][1]
         for seq, h, _ in acks:
             assert mem.at(seq).state_hash() == h, seq
-        stats.checkpoints = len(mem.store.history.checkpoints)
+        stats.checkpoints = len(store_of(mem).history.checkpoints)
         report = mem.verify()
         assert report.ok, [str(f) for f in report.findings]
         assert report.commits == len(acks)
@@ -319,7 +321,7 @@ def test_reader_scan_racing_a_writer_that_cuts_a_torn_tail_survives(tmp_path: Pa
         for i in range(3):
             mem.create("N", i=i)
             mem.commit()
-        good_end, truth = mem.store.log.valid_end, mem.state_hash()
+        good_end, truth = store_of(mem).log.valid_end, mem.state_hash()
     frame = encode_frame(KIND_COMMIT, b"x" * (1 << 20))
     append_bytes(path, frame[:len(frame) // 2])  # a dead writer's half-written frame
     reader = spawn_python(SCAN_RACE_READER_SRC, str(path))

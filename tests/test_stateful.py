@@ -67,6 +67,7 @@ from myosotis import (
     View,
 )
 from myosotis.format.header import encode_file_header
+from myosotis.testing import open_memory, store_of
 
 # --------------------------------------------------------------------------
 # strategies
@@ -196,7 +197,7 @@ class GraphMachine(RuleBasedStateMachine):
         kw: dict[str, Any] = {}
         if self.checkpoint_floor is not None:
             kw["checkpoint_floor"] = self.checkpoint_floor
-        return Memory.open(self.path, clock=self.clock, durability=durability,  # type: ignore[arg-type]
+        return open_memory(self.path, clock=self.clock, durability=durability,  # type: ignore[arg-type]
                            **kw)
 
     def teardown(self) -> None:
@@ -472,7 +473,7 @@ class GraphMachine(RuleBasedStateMachine):
         label = data.draw(st.none() | TEXT, label="label")
         allow_empty = data.draw(st.booleans(), label="allow_empty")
         before = read_bytes(self.path)
-        end = self.mem.store.log.valid_end
+        end = store_of(self.mem).log.valid_end
         head = self.mem.head
         c = self.mem.commit(label=label, allow_empty=allow_empty)
         if self.model.pending == 0 and not allow_empty:
@@ -487,7 +488,7 @@ class GraphMachine(RuleBasedStateMachine):
         assert c.next_node_id == self.model.next_node_id
         assert c.timestamp == _timestamp(self.clock.now)
         assert self.mem.head == c
-        assert self.mem.store.log.valid_end > end  # a frame was added
+        assert store_of(self.mem).log.valid_end > end  # a frame was added
         after = read_bytes(self.path)
         assert after[32:end] == before[32:end]  # and nothing before it changed, but the
         # header's move to version 2 with the first FRAME_FLAG_UNSYNCED frame (§3, §12)

@@ -29,6 +29,7 @@ from myosotis import CorruptFileError, Memory, Node
 from myosotis.engine.verify import verify_file
 from myosotis.format.constants import KIND_COMMIT
 from myosotis.format.header import encode_frame
+from myosotis.testing import store_of
 
 FORMATSPEC = Path(__file__).resolve().parent.parent / "formatspec"
 VECTORS_DIR = FORMATSPEC / "vectors"
@@ -129,7 +130,7 @@ def test_engine_reads_vector_to_the_expected_state(name: str, tmp_path: Path) ->
         assert len(mem) == sum(not n["deleted"] for n in want["state"]["nodes"])
         # each checkpoint that is not usable (R80) is reported and skipped
         unusable = [c for c in want["checkpoints"] if not c["usable"]]
-        assert len(mem.store.problems) == len(unusable)
+        assert len(store_of(mem).problems) == len(unusable)
 
 
 @pytest.mark.parametrize("name", READABLE)
@@ -344,7 +345,7 @@ def test_torn_last_frame_with_a_zero_sector_is_a_torn_tail_for_both_readers(
     with Memory.open(path, readonly=True) as mem:
         assert mem.state_hash() == dump["state"]["state_hash"]
         assert len(mem.history()) == len(want["commits"])
-        assert mem.store.log.torn_bytes == len(torn)
+        assert store_of(mem).log.torn_bytes == len(torn)
 
 
 # --------------------------------------------------------------------------

@@ -57,8 +57,9 @@ def check_open_args(path: Any, *, readonly: Any, durability: Any, clock: Any,
     if fileops is not None and not isinstance(fileops, FileOps):
         raise InvalidArgumentError(
             f"fileops must be a FileOps instance or None, not {_got(fileops)}")
-    if isinstance(checkpoint_floor, bool) or not isinstance(checkpoint_floor, int) or \
-            checkpoint_floor < 0:
+    if checkpoint_floor is not None and (isinstance(checkpoint_floor, bool) or not isinstance(
+            checkpoint_floor, int) or checkpoint_floor < 0):
         raise InvalidArgumentError(
-            f"checkpoint_floor must be an int >= 0 (bytes), not {_got(checkpoint_floor)}")
+            f"checkpoint_floor must be an int >= 0 (bytes) or None, not "
+            f"{_got(checkpoint_floor)}")
     return p

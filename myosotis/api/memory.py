@@ -1,41 +1,36 @@
-"""``Memory``: the public entry point, and ``View``, a read-only past state."""
+"""``Memory``: the public entry point (open, change, commit, history, maintenance)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, cast
 
-from myosotis.api.args import check_open_args
+from myosotis.api.args import check_open_args, check_path
 from myosotis.api.handles import Node, to_stored
+from myosotis.api.info import MemoryInfo, SpaceUsage, memory_info, space_usage
+from myosotis.api.names import CommitRef, resolve_commit
+from myosotis.api.view import Reader, StateLike, View
 from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
-from myosotis.engine.graph import GraphState, NodeState, Overlay
+from myosotis.engine.graph import GraphState, Overlay, apply
 from myosotis.engine.history import Commit
-from myosotis.engine.segments import HistoricalState
 from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
-from myosotis.engine.verify import VerifyReport, verify_file
+from myosotis.engine.verify import VerifyReport, repair_file, verify_file
 from myosotis.errors import (
     ClosedError,
-    CommitNotFoundError,
     CorruptFileError,
     InvalidOperationError,
     InvalidValueError,
-    NodeNotFoundError,
-    ReadOnlyError,
     UncommittedChangesWarning,
 )
-from myosotis.format.constants import CHECKPOINT_FLOOR, MAX_TYPE_NAME
-from myosotis.format.image import state_hash
-from myosotis.format.mutations import Create, Mutation
+from myosotis.format.constants import MAX_TYPE_NAME
+from myosotis.format.mutations import Create, Mutation, get_mutation, put_mutation
 from myosotis.storage.fileops import REAL, FileOps
-
-CommitRef = int | str | Commit
-
-_StateLike = GraphState | Overlay | HistoricalState
+from myosotis.storage.lock import WriterLock
 
 
 def _dropped_message(path: str, n: int, how: str) -> str:
@@ -58,74 +53,14 @@ def _close(mem: Memory, stacklevel: int) -> None:
                       stacklevel=stacklevel)
 
 
-class _Reader:
-    """The read API shared by :class:`Memory` and :class:`View`."""
+class RepairResult(NamedTuple):
+    """What :meth:`Memory.repair` found and did."""
 
-    def _read_state(self) -> _StateLike:
-        raise NotImplementedError
-
-    def _node_state(self, node_id: int) -> NodeState:
-        n = self._read_state().get(node_id) if type(node_id) is int else None
-        if n is None:
-            raise NodeNotFoundError(f"no node {node_id!r}" + self._where())
-        return n
-
-    def _where(self) -> str:
-        return ""
-
-    def _stage(self, m: Mutation) -> None:
-        raise NotImplementedError
-
-    def _stage_all(self, ms: list[Mutation]) -> None:
-        for m in ms:
-            self._stage(m)
-
-    def _owns(self, handle: Node) -> bool:
-        return handle._src is self
-
-    def get(self, node_id: int) -> Node:
-        """The node with this id (deleted nodes too); raises NodeNotFoundError."""
-        self._node_state(node_id)
-        return Node(self, node_id)
-
-    def __getitem__(self, node_id: int) -> Node:
-        return self.get(node_id)
-
-    def __contains__(self, node_id: object) -> bool:
-        return type(node_id) is int and 1 <= node_id < self._read_state().next_node_id
-
-    def nodes(self, type: str | None = None, *, deleted: bool = False) -> Iterator[Node]:
-        """Nodes in id order, optionally of one ``type``; tombstoned ones only with
-        ``deleted=True``."""
-        state = self._read_state()
-        if isinstance(state, HistoricalState):
-            state = state.whole()
-        for node_id in range(1, state.next_node_id):
-            if type is not None and state.type_of(node_id) != type:
-                continue
-            if not deleted:
-                n = state.get(node_id)
-                if n is None or n.deleted:
-                    continue
-            yield Node(self, node_id)
-
-    def __iter__(self) -> Iterator[Node]:
-        return self.nodes()
-
-    def __len__(self) -> int:
-        """Number of live (not deleted) nodes."""
-        return sum(1 for _ in self.nodes())
-
-    @property
-    def next_node_id(self) -> int:
-        return self._read_state().next_node_id
-
-    def state_hash(self) -> str:
-        """BLAKE3-256 of the state image (FORMAT.md §9.2), as hex; staged changes count."""
-        raise NotImplementedError
+    report: VerifyReport  # the file as checked after the repair
+    actions: list[str]  # what was done, one sentence each
 
 
-class Memory(_Reader):
+class Memory(Reader):
     """A versioned object graph backed by one file.
 
     Open with :meth:`open`. Changes (``create``, field assignment, list/map
@@ -142,8 +77,7 @@ class Memory(_Reader):
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, readonly: bool = False,
              durability: Durability = "full", clock: Clock | None = None,
-             lock_timeout: float = 0.0, fileops: FileOps | None = None,
-             checkpoint_floor: int = CHECKPOINT_FLOOR) -> Memory:
+             lock_timeout: float = 0.0) -> Memory:
         """Open (or create) the file at ``path``.
 
         ``durability="full"`` (default): ``commit`` returns only after the commit
@@ -163,18 +97,28 @@ class Memory(_Reader):
         a FIFO: never waits on one), LockedError, NotAMyosotisFileError,
         UnsupportedVersionError, CorruptFileError.
         """
+        return cls._open(path, readonly=readonly, durability=durability, clock=clock,
+                         lock_timeout=lock_timeout)
+
+    @classmethod
+    def _open(cls, path: str | os.PathLike[str], *, readonly: bool = False,
+              durability: Durability = "full", clock: Clock | None = None,
+              lock_timeout: float = 0.0, fileops: FileOps | None = None,
+              checkpoint_floor: int | None = None) -> Memory:
+        """:meth:`open` with the test hooks of ``myosotis.testing`` (see there)."""
         p = check_open_args(path, readonly=readonly, durability=durability, clock=clock,
                             lock_timeout=lock_timeout, fileops=fileops,
                             checkpoint_floor=checkpoint_floor)
+        hooks: dict[str, Any] = {} if checkpoint_floor is None else {
+            "checkpoint_floor": checkpoint_floor}
         store = Store.open(p, readonly=readonly, durability=durability,
                            clock=clock or system_clock, fileops=fileops or REAL,
-                           lock_timeout=lock_timeout, checkpoint_floor=checkpoint_floor)
+                           lock_timeout=lock_timeout, **hooks)
         return cls(store, p)
 
     # ------------------------------------------------------------------ plumbing
 
-    @property
-    def store(self) -> Store:
+    def _live_store(self) -> Store:
         """The open store; raises ClosedError, and InterruptedOperationError while an
         interrupted operation left it unsettled (see engine/unsettled.py)."""
         store = self._open_store()
@@ -187,8 +131,8 @@ class Memory(_Reader):
             raise ClosedError(f"{self.path} was closed; open it again to use it")
         return self._store
 
-    def _read_state(self) -> _StateLike:
-        return self.store.state
+    def _read_state(self) -> StateLike:
+        return self._live_store().state
 
     def _stage(self, m: Mutation) -> None:
         store = self._store
@@ -214,7 +158,7 @@ class Memory(_Reader):
 
     @property
     def readonly(self) -> bool:
-        return self.store.readonly
+        return self._live_store().readonly
 
     @property
     def closed(self) -> bool:
@@ -245,8 +189,8 @@ class Memory(_Reader):
 
     def __del__(self) -> None:
         # Like an unclosed file: a memory collected with staged changes says that
-        # they were lost. It does not close the store (a caller may hold
-        # ``mem.store``); the warning must never raise out of a finalizer.
+        # they were lost. It does not close the store (a View or handle may
+        # still hold it); the warning must never raise out of a finalizer.
         store = getattr(self, "_store", None)
         dropped = getattr(store, "pending_count", 0) if store is not None else 0
         if dropped:
@@ -267,15 +211,43 @@ class Memory(_Reader):
             raise InvalidValueError("a node type must be a non-empty string")
         if len(type.encode("utf-8", "surrogatepass")) > MAX_TYPE_NAME:
             raise InvalidValueError(f"node type is longer than {MAX_TYPE_NAME} bytes")
-        store = self.store
+        store = self._live_store()
         node_id = store.state.next_node_id
         store.stage(Create(node_id, type, {k: to_stored(v, self) for k, v in fields.items()}))
         return Node(self, node_id)
 
+    def stage(self, *mutations: Mutation) -> None:
+        """Stage raw mutations (FORMAT.md §6: ``Create``, ``Set``, ``ListInsert``, …)
+        as one edit, all or nothing.
+
+        Each is checked as its commit will encode it (InvalidValueError: a value
+        that is not a stored value, a limit of §11) and against the graph rules
+        (NodeNotFoundError, DeletedNodeError, InvalidOperationError, R50–R53);
+        on any error nothing is staged. Values are copied: changing them later
+        changes nothing staged. References are ``Ref(id)``, not handles.
+        """
+        store = self._live_store()
+        store._require_writer()
+        copies = []
+        for m in mutations:
+            buf = bytearray()
+            put_mutation(buf, m)  # refuses what the file could not hold
+            copies.append(get_mutation(buf, 0, len(buf))[0])  # a copy, as it will be read
+        if len(copies) == 1:
+            self._stage(copies[0])  # a refused mutation stages nothing
+            return
+        # A batch is tried first on a scratch overlay over the staged state
+        # (copy on first write: the staged state does not change), so whatever
+        # refuses one of them refuses the batch before anything is staged.
+        scratch = Overlay(cast(GraphState, store.work))
+        for m in copies:
+            apply(scratch, m)
+        self._stage_all(copies)
+
     @property
     def pending(self) -> int:
         """Number of staged (uncommitted) mutations."""
-        return self.store.pending_count
+        return self._live_store().pending_count
 
     def commit(self, label: str | None = None, *, allow_empty: bool = False) -> Commit | None:
         """Commit staged changes atomically; return the new :class:`Commit`.
@@ -284,7 +256,7 @@ class Memory(_Reader):
         ``allow_empty=True`` (an empty commit, e.g. as a marker). Raises
         WriterFailedError if the write fails (changes stay staged).
         """
-        return self.store.commit(label, allow_empty)
+        return self._live_store().commit(label, allow_empty)
 
     def discard(self) -> int:
         """Drop staged changes; return how many mutations were dropped."""
@@ -298,7 +270,7 @@ class Memory(_Reader):
         commit's own included), none of them stays staged; after an
         interrupted commit the handle refuses further use (InterruptedOperationError).
         """
-        if self.store.pending_count:
+        if self._live_store().pending_count:
             raise InvalidOperationError(
                 "commit or discard the staged changes before starting a transaction")
         try:
@@ -313,11 +285,57 @@ class Memory(_Reader):
             raise
 
     def state_hash(self) -> str:
-        return self.store.state_hash().hex()
+        return self._live_store().state_hash().hex()
 
     def verify(self) -> VerifyReport:
         """Check the whole file against every rule of FORMAT.md (see ``myo fsck``)."""
         return verify_file(self.path)
+
+    @staticmethod
+    def check_file(path: str | os.PathLike[str],
+                   progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        """Check the file at ``path`` against every rule of FORMAT.md without opening it
+        (so a file too damaged to open is still checked); ``myo fsck``.
+
+        Never raises for damage: each problem is a :class:`Finding` of the report.
+        Raises MyosotisError only when the file cannot be read at all.
+        ``progress(done_bytes, total_bytes)`` is called as the check advances.
+        """
+        return verify_file(check_path(path), progress)
+
+    @staticmethod
+    def repair(path: str | os.PathLike[str], *, lock_timeout: float = 0.0) -> RepairResult:
+        """Repair what loses nothing committed (``myo fsck --repair``).
+
+        Takes the writer lock (LockedError while a writer has the file). Cuts a
+        torn tail or a damaged last frame after copying its bytes to
+        ``<file>.recovered-<offset>``; rewrites the file without checkpoints that
+        fail (they are a cache). Other findings are only reported. Returns the
+        report after repair and what was done.
+        """
+        report, actions = repair_file(check_path(path), lock_timeout=lock_timeout)
+        return RepairResult(report, actions)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def writer_lock(path: str | os.PathLike[str], *, timeout: float = 0.0) -> Iterator[None]:
+        """Hold the writer lock of the file at ``path`` without opening it (e.g. to
+        change its stage file); raises LockedError after ``timeout`` seconds."""
+        lock = WriterLock(check_path(path))
+        lock.acquire(timeout)
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def info(self) -> MemoryInfo:
+        """Sizes, versions and history bounds of the open file (O(1); see MemoryInfo)."""
+        return memory_info(self._live_store(), self.path)
+
+    def space(self) -> SpaceUsage:
+        """Bytes by record kind, torn tail and free space: walks every frame header."""
+        self._live_store()
+        return space_usage(self.path)
 
     def compact(self, at: CommitRef | None = None) -> CompactResult:
         """Fold the history up to commit ``at`` (default: the head) into a genesis
@@ -326,7 +344,7 @@ class Memory(_Reader):
         Requires the writer and nothing staged. Atomic: a crash leaves the old file
         or the new one. Commits before ``at`` can no longer be viewed afterwards.
         """
-        store = self.store
+        store = self._live_store()
         store._require_writer()
         if store.pending_count:
             raise InvalidOperationError("commit or discard the staged changes before compacting")
@@ -335,11 +353,11 @@ class Memory(_Reader):
 
     def checkpoint(self) -> bool:
         """Write a checkpoint of the committed state now; False if one already covers it."""
-        return self.store.checkpoint()
+        return self._live_store().checkpoint()
 
     def sync(self) -> None:
         """Make all commits durable now (for ``durability="none"``)."""
-        self.store.sync()
+        self._live_store().sync()
 
     def refresh(self) -> int:
         """Reader: move to the newest commit in the file; return how many commits arrived."""
@@ -359,8 +377,17 @@ class Memory(_Reader):
     @property
     def head(self) -> Commit | None:
         """The newest commit, or None when nothing was ever committed."""
-        s = self.store
+        s = self._live_store()
         return None if s.head_seq == 0 else s.commit_info(s.head_seq)
+
+    def commits(self, *, reverse: bool = False) -> Iterator[Commit]:
+        """The commit records after the compacted base (``info().base_seq``), oldest
+        first (newest first with ``reverse=True``), read one at a time."""
+        s = self._live_store()
+        first, last = s.history.base_seq + 1, s.head_seq
+        seqs = range(last, first - 1, -1) if reverse else range(first, last + 1)
+        for q in seqs:
+            yield s.commit_info(q)
 
     def history(self) -> list[Commit]:
         """Every commit record in the file, oldest first.
@@ -369,13 +396,12 @@ class Memory(_Reader):
         base itself (``mem.commit_info(base)``, ``compacted=True``) can still be
         viewed and diffed, and is ``mem.head`` until the next commit.
         """
-        s = self.store
-        return [s.commit_info(q) for q in range(s.history.base_seq + 1, s.head_seq + 1)]
+        return list(self.commits())
 
     def commit_info(self, commit: CommitRef) -> Commit:
         """The :class:`Commit` named by ``commit`` (see :meth:`resolve`), read from its
         header only."""
-        return self.store.commit_info(self.resolve(commit))
+        return self._live_store().commit_info(self.resolve(commit))
 
     def resolve(self, commit: CommitRef) -> int:
         """The sequence number of a commit named by seq, Commit, full or unique
@@ -385,36 +411,7 @@ class Memory(_Reader):
         12 characters; otherwise, and for any string with a letter a–f, it is
         an id prefix (at least 4 hex digits).
         """
-        s = self.store
-        if isinstance(commit, Commit):
-            if s.history.base_seq < commit.seq <= s.head_seq and \
-                    s.history.commit_id(commit.seq).hex() == commit.id:
-                return commit.seq
-            raise CommitNotFoundError(f"commit {commit.id[:12]} is not in this history")
-        if type(commit) is int:
-            return s.resolve(commit)
-        if isinstance(commit, str):
-            name = commit.strip()
-            if name.upper() == "HEAD" or name.upper().startswith("HEAD~"):
-                back = name[5:] or "0"
-                if not back.isdigit():
-                    raise CommitNotFoundError(f"bad commit name {commit!r}; use HEAD~N")
-                return s.resolve(s.head_seq - int(back))
-            low = name.lower()
-            if name.isdigit() and len(name) < 12:
-                return s.resolve(int(name))
-            if len(low) >= 4 and all(c in "0123456789abcdef" for c in low):
-                hits = [q for q in range(s.history.base_seq, s.head_seq + 1)
-                        if q > 0 and s.history.commit_id(q).hex().startswith(low)]
-                if len(hits) == 1:
-                    return hits[0]
-                if len(hits) > 1:
-                    raise CommitNotFoundError(f"commit id prefix {name!r} is ambiguous; "
-                                              "give more digits")
-            if name.isdigit():
-                return s.resolve(int(name))
-            raise CommitNotFoundError(f"no commit named {commit!r}")
-        raise CommitNotFoundError(f"cannot name a commit with {type(commit).__name__}")
+        return resolve_commit(self._live_store(), commit)
 
     def at(self, commit: CommitRef) -> View:
         """A read-only view of the state after ``commit``."""
@@ -422,34 +419,4 @@ class Memory(_Reader):
 
     def diff(self, a: CommitRef, b: CommitRef) -> Diff:
         """What changed from commit ``a`` to commit ``b``."""
-        return diff_states(self.store, self.resolve(a), self.resolve(b))
-
-
-class View(_Reader):
-    """The read-only state after one commit: the read API of Memory, no changes."""
-
-    def __init__(self, memory: Memory, seq: int) -> None:
-        self._memory = memory
-        self.seq = seq
-        self._hist = memory.store.state_at(seq)
-
-    def _read_state(self) -> HistoricalState:
-        if self._memory.closed:
-            raise ClosedError(f"{self._memory.path} was closed; open it again to use it")
-        return self._hist
-
-    def _where(self) -> str:
-        return f" at commit {self.seq}"
-
-    def state_hash(self) -> str:
-        return state_hash(self._read_state().whole().image()).hex()
-
-    def _stage(self, m: Mutation) -> None:
-        raise ReadOnlyError(f"a view of commit {self.seq} is read-only; change the Memory")
-
-    @property
-    def commit(self) -> Commit:
-        return self._memory.store.commit_info(self.seq)
-
-    def __repr__(self) -> str:
-        return f"<View of commit {self.seq}>"
+        return diff_states(self._live_store(), self.resolve(a), self.resolve(b))

@@ -9,7 +9,7 @@ import typer
 
 from myosotis import __version__
 
-from . import cmd_edit, cmd_inspect, cmd_maint
+from . import cmd_edit, cmd_inspect, cmd_maint, cmd_stage
 from .files import root_obj
 from .output import EXIT_CODES_HELP, MyoGroup, set_colour_mode
 
@@ -76,6 +76,6 @@ def root(
     set_colour_mode(color.value)
 
 
-cmd_edit.register(app)
-cmd_inspect.register(app)
-cmd_maint.register(app)
+# the order of `myo --help` and docs/CLI.md
+for _group in (cmd_edit, cmd_stage, cmd_inspect, cmd_maint):
+    _group.register(app)

@@ -6,21 +6,26 @@ They open the file read-only (no lock) and show committed state, at HEAD or
 
 from __future__ import annotations
 
-import mmap
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import islice
 from typing import Annotated, Any
 
 import typer
 
-from myosotis.api.memory import Memory, View
-from myosotis.engine.diff import MISSING, Diff, FieldChange, NodeChange
-from myosotis.errors import FieldNotFoundError, NodeNotFoundError
-from myosotis.format.constants import HEADER_SIZE, KIND_NAMES
-from myosotis.format.helper import ScanStatus
-from myosotis.format.mutations import Create
-from myosotis.format.walk import walk_file
+from myosotis import (
+    MISSING,
+    Create,
+    DamagedStageError,
+    Diff,
+    FieldChange,
+    FieldNotFoundError,
+    Memory,
+    NodeChange,
+    NodeNotFoundError,
+    Stage,
+    View,
+)
 
 from . import stage as stg
 from .common import (
@@ -30,6 +35,7 @@ from .common import (
     JsonOpt,
     StagedOpt,
     ValueCommand,
+    add_commands,
     commit_json,
     point_json,
     point_text,
@@ -76,8 +82,8 @@ def _node(reader: Reader, nid: int, path: str, seq: int | None) -> Any:
     except NodeNotFoundError:
         if seq is not None:
             try:
-                st = stg.read(path)
-            except stg.DamagedStageError:
+                st = Stage.read(path)
+            except DamagedStageError:
                 st = None
             if st is not None and any(type(op) is Create and op.node == nid
                                       for op in st.ops):
@@ -141,339 +147,325 @@ def _diff_lines(d: Diff) -> list[str]:
     return lines
 
 
-def register(app: typer.Typer) -> None:  # noqa: C901 - one function per command
-    @app.command("history")
-    def history(
-        ctx: typer.Context,
-        limit: LimitOpt = None,
-        reverse: Annotated[bool, typer.Option(
-            "--reverse", help="Oldest first (default: newest first).")] = False,
-        file: FileOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """List the commits, newest first: seq, id, time (UTC) and label.
+def history(
+    ctx: typer.Context,
+    limit: LimitOpt = None,
+    reverse: Annotated[bool, typer.Option(
+        "--reverse", help="Oldest first (default: newest first).")] = False,
+    file: FileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the commits, newest first: seq, id, time (UTC) and label.
 
-        \b
-        Example:
-          myo history
-          myo history -n 5 --json
-        """
-        path = resolve_file(ctx, file)
-        with open_reader(path) as mem:
-            commits = mem.history()[::-1]
-            if limit is not None:
-                commits = commits[:limit]
-            if reverse:
-                commits = commits[::-1]
-            base = mem.store.history.base_seq
-            if json_out:
-                emit_json({"file": path,
-                           "compacted_before": base + 1 if base else None,
-                           "commits": [commit_json(c) for c in commits]})
-                return
-            if not commits:
-                out("no commits" if not base else f"no commits after the compacted base #{base}")
-                return
-            table(["SEQ", "ID", "TIME", "LABEL"],
-                  [[str(c.seq), style(c.id[:12], fg="yellow"), short_time(c.timestamp),
-                    printable(c.label or "")] for c in commits], "rlll")
-            if base:
-                out(f"(commits up to #{base} were folded into a snapshot by compaction)")
+    \b
+    Example:
+      myo history
+      myo history -n 5 --json
+    """
+    path = resolve_file(ctx, file)
+    with open_reader(path) as mem:
+        commits = list(islice(mem.commits(reverse=True), limit))  # newest first
+        if reverse:
+            commits.reverse()
+        base = mem.info().base_seq
+        if json_out:
+            emit_json({"file": path,
+                       "compacted_before": base + 1 if base else None,
+                       "commits": [commit_json(c) for c in commits]})
+            return
+        if not commits:
+            out("no commits" if not base else f"no commits after the compacted base #{base}")
+            return
+        table(["SEQ", "ID", "TIME", "LABEL"],
+              [[str(c.seq), style(c.id[:12], fg="yellow"), short_time(c.timestamp),
+                printable(c.label or "")] for c in commits], "rlll")
+        if base:
+            out(f"(commits up to #{base} were folded into a snapshot by compaction)")
 
-    @app.command("show")
-    def show(
-        ctx: typer.Context,
-        node: NodeArg,
-        at: AtOpt = None,
-        staged: StagedOpt = False,
-        file: FileOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Show one node: type, fields, tombstone and references.
 
-        \b
-        Example:
-          myo show 1
-          myo show 1 --at HEAD~2
-          myo show 1 --at 3f2a --json
-        """
-        path = resolve_file(ctx, file)
-        nid = node_id(node)
-        with reading(path, at, staged) as (mem, reader, seq):
-            n = _node(reader, nid, path, seq)
-            fields = n.fields()
-            refs = [(f, p, t) for f, v in fields.items() for p, t in references(v)]
-            targets = {}
-            for _, _, t in refs:
-                if t not in targets:
-                    tn = reader.get(t)
-                    targets[t] = (tn.type, tn.deleted)
-            if json_out:
-                emit_json({
-                    "id": nid, "type": n.type, "deleted": n.deleted, "at": _where(mem, seq),
-                    "fields": {k: to_json(v) for k, v in fields.items()},
-                    "references": [{"field": f, "path": list(p), "to": t,
-                                    "to_type": targets[t][0], "to_deleted": targets[t][1]}
-                                   for f, p, t in refs]})
-                return
-            mark = style(" (deleted)", fg="red") if n.deleted else ""
-            out(style(f"node {nid} {printable(n.type)}", bold=True) + mark +
-                f"  at {_where_text(mem, seq)}")
-            if fields:
-                table(["FIELD", "VALUE"], [[printable(k), human(v)] for k, v in fields.items()])
+def show(
+    ctx: typer.Context,
+    node: NodeArg,
+    at: AtOpt = None,
+    staged: StagedOpt = False,
+    file: FileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one node: type, fields, tombstone and references.
+
+    \b
+    Example:
+      myo show 1
+      myo show 1 --at HEAD~2
+      myo show 1 --at 3f2a --json
+    """
+    path = resolve_file(ctx, file)
+    nid = node_id(node)
+    with reading(path, at, staged) as (mem, reader, seq):
+        n = _node(reader, nid, path, seq)
+        fields = n.fields()
+        refs = [(f, p, t) for f, v in fields.items() for p, t in references(v)]
+        targets = {}
+        for _, _, t in refs:
+            if t not in targets:
+                tn = reader.get(t)
+                targets[t] = (tn.type, tn.deleted)
+        if json_out:
+            emit_json({
+                "id": nid, "type": n.type, "deleted": n.deleted, "at": _where(mem, seq),
+                "fields": {k: to_json(v) for k, v in fields.items()},
+                "references": [{"field": f, "path": list(p), "to": t,
+                                "to_type": targets[t][0], "to_deleted": targets[t][1]}
+                               for f, p, t in refs]})
+            return
+        mark = style(" (deleted)", fg="red") if n.deleted else ""
+        out(style(f"node {nid} {printable(n.type)}", bold=True) + mark +
+            f"  at {_where_text(mem, seq)}")
+        if fields:
+            table(["FIELD", "VALUE"], [[printable(k), human(v)] for k, v in fields.items()])
+        else:
+            out("(no fields)")
+        if refs:
+            out("references:")
+            for f, p, t in refs:
+                ttype, tdel = targets[t]
+                out(f"  {path_text(f, p)} -> @{t} {printable(ttype)}"
+                    + (" (deleted)" if tdel else ""))
+
+
+def ls(
+    ctx: typer.Context,
+    type_name: Annotated[str | None, typer.Option(
+        "--type", "-t", metavar="TYPE", help="Only nodes of this type.",
+        show_default=False)] = None,
+    deleted: Annotated[bool, typer.Option(
+        "--deleted", "-d", help="Include deleted (tombstoned) nodes.")] = False,
+    at: AtOpt = None,
+    staged: StagedOpt = False,
+    file: FileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List nodes in id order (--deleted adds tombstoned ones).
+
+    \b
+    Example:
+      myo ls
+      myo ls --type Agent --at HEAD~1
+    """
+    path = resolve_file(ctx, file)
+    with reading(path, at, staged) as (mem, reader, seq):
+        nodes = [(n.id, n.type, n.deleted, n.fields())
+                 for n in reader.nodes(type_name, deleted=deleted)]
+        if json_out:
+            emit_json({"at": _where(mem, seq), "type": type_name, "nodes": [
+                {"id": i, "type": t, "deleted": d,
+                 "fields": {k: to_json(v) for k, v in f.items()}}
+                for i, t, d, f in nodes]})
+            return
+        if not nodes:
+            out("no nodes" + (f" of type {printable(type_name)}" if type_name else ""))
+            return
+        if deleted:
+            table(["ID", "TYPE", "DELETED", "FIELDS"],
+                  [[str(i), printable(t), "yes" if d else "", _fields_line(f)]
+                   for i, t, d, f in nodes], "rlll")
+        else:
+            table(["ID", "TYPE", "FIELDS"],
+                  [[str(i), printable(t), _fields_line(f)] for i, t, d, f in nodes],
+                  "rll")
+
+
+def get(
+    ctx: typer.Context,
+    node: NodeArg,
+    field: Annotated[str, typer.Argument(metavar="FIELD", help="Field name.")],
+    steps: InOpt = None,
+    at: AtOpt = None,
+    staged: StagedOpt = False,
+    file: FileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Print one field's value (a string as plain text).
+
+    \b
+    Example:
+      myo get 1 goal
+      myo get 1 config --in network --json
+    """
+    path = resolve_file(ctx, file)
+    nid = node_id(node)
+    with reading(path, at, staged) as (mem, reader, seq):
+        n = _node(reader, nid, path, seq)
+        fields = n.fields()
+        if field not in fields:
+            raise FieldNotFoundError(f"node {nid} ({n.type}) has no field {field!r}")
+        v = fields[field]
+        p: list[int | str] = []
+        for s in steps or []:
+            if isinstance(v, list):
+                try:
+                    i = int(s)
+                    v = v[i]
+                except (ValueError, IndexError):
+                    raise CliError(f"{path_text(field, tuple(p))} has no element {s!r} "
+                                   f"(length {len(v)})") from None
+                p.append(i)
+            elif isinstance(v, dict):
+                if s not in v:
+                    raise CliError(f"{path_text(field, tuple(p))} has no key {s!r}")
+                v = v[s]
+                p.append(s)
             else:
-                out("(no fields)")
-            if refs:
-                out("references:")
-                for f, p, t in refs:
-                    ttype, tdel = targets[t]
-                    out(f"  {path_text(f, p)} -> @{t} {printable(ttype)}"
-                        + (" (deleted)" if tdel else ""))
+                raise CliError(f"{path_text(field, tuple(p))} is not a list or map")
+        if json_out:
+            emit_json({"node": nid, "field": field, "path": p, "at": _where(mem, seq),
+                       "value": to_json(v)})
+        else:
+            # a string as text (lines and tabs kept; --json for the exact value)
+            out(printable(v, keep="\n\t") if isinstance(v, str) else human(v))
 
-    @app.command("ls")
-    def ls(
-        ctx: typer.Context,
-        type_name: Annotated[str | None, typer.Option(
-            "--type", "-t", metavar="TYPE", help="Only nodes of this type.",
-            show_default=False)] = None,
-        deleted: Annotated[bool, typer.Option(
-            "--deleted", "-d", help="Include deleted (tombstoned) nodes.")] = False,
-        at: AtOpt = None,
-        staged: StagedOpt = False,
-        file: FileOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """List nodes in id order (--deleted adds tombstoned ones).
 
-        \b
-        Example:
-          myo ls
-          myo ls --type Agent --at HEAD~1
-        """
-        path = resolve_file(ctx, file)
-        with reading(path, at, staged) as (mem, reader, seq):
-            nodes = [(n.id, n.type, n.deleted, n.fields())
-                     for n in reader.nodes(type_name, deleted=deleted)]
-            if json_out:
-                emit_json({"at": _where(mem, seq), "type": type_name, "nodes": [
-                    {"id": i, "type": t, "deleted": d,
-                     "fields": {k: to_json(v) for k, v in f.items()}}
-                    for i, t, d, f in nodes]})
-                return
-            if not nodes:
-                out("no nodes" + (f" of type {printable(type_name)}" if type_name else ""))
-                return
-            if deleted:
-                table(["ID", "TYPE", "DELETED", "FIELDS"],
-                      [[str(i), printable(t), "yes" if d else "", _fields_line(f)]
-                       for i, t, d, f in nodes], "rlll")
-            else:
-                table(["ID", "TYPE", "FIELDS"],
-                      [[str(i), printable(t), _fields_line(f)] for i, t, d, f in nodes],
-                      "rll")
+def log(
+    ctx: typer.Context,
+    node: NodeArg,
+    limit: LimitOpt = None,
+    file: FileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the commits that changed one node, with what changed.
 
-    @app.command("get", cls=ValueCommand)
-    def get(
-        ctx: typer.Context,
-        node: NodeArg,
-        field: Annotated[str, typer.Argument(metavar="FIELD", help="Field name.")],
-        steps: InOpt = None,
-        at: AtOpt = None,
-        staged: StagedOpt = False,
-        file: FileOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Print one field's value (a string as plain text).
-
-        \b
-        Example:
-          myo get 1 goal
-          myo get 1 config --in network --json
-        """
-        path = resolve_file(ctx, file)
-        nid = node_id(node)
-        with reading(path, at, staged) as (mem, reader, seq):
-            n = _node(reader, nid, path, seq)
-            fields = n.fields()
-            if field not in fields:
-                raise FieldNotFoundError(f"node {nid} ({n.type}) has no field {field!r}")
-            v = fields[field]
-            p: list[int | str] = []
-            for s in steps or []:
-                if isinstance(v, list):
-                    try:
-                        i = int(s)
-                        v = v[i]
-                    except (ValueError, IndexError):
-                        raise CliError(f"{path_text(field, tuple(p))} has no element {s!r} "
-                                       f"(length {len(v)})") from None
-                    p.append(i)
-                elif isinstance(v, dict):
-                    if s not in v:
-                        raise CliError(f"{path_text(field, tuple(p))} has no key {s!r}")
-                    v = v[s]
-                    p.append(s)
-                else:
-                    raise CliError(f"{path_text(field, tuple(p))} is not a list or map")
-            if json_out:
-                emit_json({"node": nid, "field": field, "path": p, "at": _where(mem, seq),
-                           "value": to_json(v)})
-            else:
-                # a string as text (lines and tabs kept; --json for the exact value)
-                out(printable(v, keep="\n\t") if isinstance(v, str) else human(v))
-
-    @app.command("log")
-    def log(
-        ctx: typer.Context,
-        node: NodeArg,
-        limit: LimitOpt = None,
-        file: FileOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """List the commits that changed one node, with what changed.
-
-        \b
-        Example:
-          myo log 1
-          myo log 1 -n 3 --json
-        """
-        path = resolve_file(ctx, file)
-        nid = node_id(node)
-        with open_reader(path) as mem:
-            if nid not in mem:
-                raise NodeNotFoundError(f"no node {nid}")
-            entries = []
-            base = mem.store.history.base_seq
-            for c in reversed(mem.history()):
-                if c.next_node_id <= nid:
-                    break  # the node did not exist yet at or before this commit
-                d = mem.diff(c.seq - 1, c.seq) if c.seq - 1 >= base else None
-                change = next((x for x in d.nodes if x.id == nid), None) if d else None
-                if change is not None:
-                    entries.append((c, change))
-                    if limit is not None and len(entries) >= limit:
-                        break
-            if json_out:
-                emit_json({"node": nid, "commits": [
-                    {**commit_json(c), "status": ch.status,
-                     "fields": [_change_json(fc) for fc in ch.fields]} for c, ch in entries]})
-                return
-            if not entries:
-                out(f"no commit after #{base} changed node {nid}" if base else
-                    f"no commit changed node {nid}")
-                return
-            for c, ch in entries:
-                label = f"  {printable(c.label)}" if c.label else ""
-                what = "" if ch.status == "changed" else f"  ({ch.status} {printable(ch.type)})"
-                out(style(f"#{c.seq} {c.id[:12]}", fg="yellow") + f"  {short_time(c.timestamp)}"
-                    + label + what)
-                for line in _change_lines(ch):
-                    out(line)
-
-    @app.command("diff")
-    def diff(
-        ctx: typer.Context,
-        a: Annotated[str, typer.Argument(metavar="A", help="The older commit.")],
-        b: Annotated[str, typer.Argument(metavar="B", help="The newer commit.",
-                                         show_default=False)] = "HEAD",
-        file: FileOpt = None,
-        json_out: JsonOpt = False,
-    ) -> None:
-        """Show what changed from commit A to commit B (default HEAD).
-
-        Created and deleted nodes, and each changed field with its old and new
-        value. Commits are named by seq, id or unique id prefix, HEAD or HEAD~N;
-        0 is the empty state before the first commit.
-
-        \b
-        Example:
-          myo diff 1 3
-          myo diff HEAD~1
-          myo diff 3f2a 9c1b --json
-        """
-        path = resolve_file(ctx, file)
-        with open_reader(path) as mem:
-            sa, sb = mem.resolve(a), mem.resolve(b)
-            d = mem.diff(sa, sb)
-            if json_out:
-                emit_json({"from": point_json(mem, sa), "to": point_json(mem, sb),
-                           "nodes": [_node_change_json(nc) for nc in d.nodes]})
-                return
-            out(style(f"diff {point_text(mem, sa)} -> {point_text(mem, sb)}", bold=True))
-            if not d.nodes:
-                out("no changes")
-            for line in _diff_lines(d):
+    \b
+    Example:
+      myo log 1
+      myo log 1 -n 3 --json
+    """
+    path = resolve_file(ctx, file)
+    nid = node_id(node)
+    with open_reader(path) as mem:
+        if nid not in mem:
+            raise NodeNotFoundError(f"no node {nid}")
+        entries = []
+        base = mem.info().base_seq
+        for c in mem.commits(reverse=True):
+            if c.next_node_id <= nid:
+                break  # the node did not exist yet at or before this commit
+            d = mem.diff(c.seq - 1, c.seq) if c.seq - 1 >= base else None
+            change = next((x for x in d.nodes if x.id == nid), None) if d else None
+            if change is not None:
+                entries.append((c, change))
+                if limit is not None and len(entries) >= limit:
+                    break
+        if json_out:
+            emit_json({"node": nid, "commits": [
+                {**commit_json(c), "status": ch.status,
+                 "fields": [_change_json(fc) for fc in ch.fields]} for c, ch in entries]})
+            return
+        if not entries:
+            out(f"no commit after #{base} changed node {nid}" if base else
+                f"no commit changed node {nid}")
+            return
+        for c, ch in entries:
+            label = f"  {printable(c.label)}" if c.label else ""
+            what = "" if ch.status == "changed" else f"  ({ch.status} {printable(ch.type)})"
+            out(style(f"#{c.seq} {c.id[:12]}", fg="yellow") + f"  {short_time(c.timestamp)}"
+                + label + what)
+            for line in _change_lines(ch):
                 out(line)
 
-    @app.command("stats")
-    def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -> None:
-        """Show file size, commits, checkpoints, nodes and bytes by kind.
 
-        \b
-        Example:
-          myo stats
-          myo stats --json
-        """
-        path = resolve_file(ctx, file)
-        with open_reader(path) as mem:
-            hist = mem.store.history
-            head_seq, _ = head_of(mem)
-            live = deleted = 0
-            for n in mem.nodes(deleted=True):
-                if n.deleted:
-                    deleted += 1
-                else:
-                    live += 1
-            kinds, torn, free = _frame_bytes(path)
-            doc = {
-                "file": path,
-                "file_size": os.path.getsize(path),
-                "head": point_json(mem, head_seq),
-                "commits": head_seq - hist.base_seq,
-                "compacted_before": hist.base_seq + 1 if hist.base_seq else None,
-                "checkpoints": len(hist.checkpoints),
-                "genesis": hist.has_genesis,
-                "nodes": {"live": live, "deleted": deleted, "total": live + deleted},
-                "next_node_id": mem.next_node_id,
-                "bytes": {"header": HEADER_SIZE, **{k: v[1] for k, v in kinds.items()},
-                          "torn_tail": torn, "free_space": free},
-                "frames": {k: v[0] for k, v in kinds.items()},
-            }
-            if json_out:
-                emit_json(doc)
-                return
-            out(f"file         {printable(path)}  ({doc['file_size']:,} bytes)")
-            out(f"head         {point_text(mem, head_seq)}")
-            extra = f" (after a compacted base #{hist.base_seq})" if hist.base_seq else ""
-            out(f"commits      {doc['commits']:,}{extra}")
-            out(f"checkpoints  {doc['checkpoints']:,}")
-            out(f"nodes        {live:,} live, {deleted:,} deleted (next id {mem.next_node_id})")
-            rows = [["header", "1", f"{HEADER_SIZE:,}"]]
-            rows += [[k, f"{v[0]:,}", f"{v[1]:,}"] for k, v in kinds.items()]
-            if torn:
-                rows.append(["torn tail", "", f"{torn:,}"])
-            if free:
-                rows.append(["free space", "", f"{free:,}"])
-            table(["KIND", "FRAMES", "BYTES"], rows, "lrr")
+def diff(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(metavar="A", help="The older commit.")],
+    b: Annotated[str, typer.Argument(metavar="B", help="The newer commit.",
+                                     show_default=False)] = "HEAD",
+    file: FileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show what changed from commit A to commit B (default HEAD).
+
+    Created and deleted nodes, and each changed field with its old and new
+    value. Commits are named by seq, id or unique id prefix, HEAD or HEAD~N;
+    0 is the empty state before the first commit.
+
+    \b
+    Example:
+      myo diff 1 3
+      myo diff HEAD~1
+      myo diff 3f2a 9c1b --json
+    """
+    path = resolve_file(ctx, file)
+    with open_reader(path) as mem:
+        sa, sb = mem.resolve(a), mem.resolve(b)
+        d = mem.diff(sa, sb)
+        if json_out:
+            emit_json({"from": point_json(mem, sa), "to": point_json(mem, sb),
+                       "nodes": [_node_change_json(nc) for nc in d.nodes]})
+            return
+        out(style(f"diff {point_text(mem, sa)} -> {point_text(mem, sb)}", bold=True))
+        if not d.nodes:
+            out("no changes")
+        for line in _diff_lines(d):
+            out(line)
 
 
-def _frame_bytes(path: str) -> tuple[dict[str, tuple[int, int]], int, int]:
-    """Frames and bytes (frame headers and padding included) per record kind, then
-    the bytes of a torn tail and of free space (FORMAT.md §3, §10)."""
-    kinds: dict[str, tuple[int, int]] = {name: (0, 0) for name in KIND_NAMES.values()}
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size <= HEADER_SIZE:
-            return kinds, 0, 0
-        with mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ) as mm:
-            found = walk_file(mm)  # §10 steps 2-5, as open does it
-            offsets, kinds_seen, valid_end = list(found.offsets), found.kinds, found.end
-    ends = [*offsets[1:], valid_end]
-    for off, kind, end in zip(offsets, kinds_seen, ends, strict=True):
-        name = KIND_NAMES.get(kind, str(kind))
-        n, b = kinds.get(name, (0, 0))
-        kinds[name] = (n + 1, b + end - off)
-    tail = size - valid_end
-    if found.status == ScanStatus.FREE:
-        return kinds, 0, tail
-    return kinds, tail, 0
+def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -> None:
+    """Show file size, commits, checkpoints, nodes and bytes by kind.
+
+    \b
+    Example:
+      myo stats
+      myo stats --json
+    """
+    path = resolve_file(ctx, file)
+    with open_reader(path) as mem:
+        info, space = mem.info(), mem.space()
+        live = deleted = 0
+        for n in mem.nodes(deleted=True):
+            if n.deleted:
+                deleted += 1
+            else:
+                live += 1
+        base = info.base_seq
+        doc = {
+            "file": path,
+            "file_size": space.file_size,
+            "head": point_json(mem, info.head_seq),
+            "commits": info.commits,
+            "compacted_before": base + 1 if base else None,
+            "checkpoints": info.checkpoints,
+            "genesis": info.has_genesis,
+            "nodes": {"live": live, "deleted": deleted, "total": live + deleted},
+            "next_node_id": info.next_node_id,
+            "bytes": {"header": space.header, **{k: v[1] for k, v in space.kinds.items()},
+                      "torn_tail": space.torn_tail, "free_space": space.free},
+            "frames": {k: v[0] for k, v in space.kinds.items()},
+        }
+        if json_out:
+            emit_json(doc)
+            return
+        out(f"file         {printable(path)}  ({doc['file_size']:,} bytes)")
+        out(f"head         {point_text(mem, info.head_seq)}")
+        extra = f" (after a compacted base #{base})" if base else ""
+        out(f"commits      {info.commits:,}{extra}")
+        out(f"checkpoints  {info.checkpoints:,}")
+        out(f"nodes        {live:,} live, {deleted:,} deleted (next id {info.next_node_id})")
+    rows = [["header", "1", f"{space.header:,}"]]
+    rows += [[k, f"{v[0]:,}", f"{v[1]:,}"] for k, v in space.kinds.items()]
+    if space.torn_tail:
+        rows.append(["torn tail", "", f"{space.torn_tail:,}"])
+    if space.free:
+        rows.append(["free space", "", f"{space.free:,}"])
+    table(["KIND", "FRAMES", "BYTES"], rows, "lrr")
+
+
+def register(app: typer.Typer) -> None:
+    """Add history, show, ls, get, log, diff and stats to ``app``."""
+    add_commands(app, [
+        ("history", history, {}),
+        ("show", show, {}),
+        ("ls", ls, {}),
+        ("get", get, {"cls": ValueCommand}),
+        ("log", log, {}),
+        ("diff", diff, {}),
+        ("stats", stats, {}),
+    ])

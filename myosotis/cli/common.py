@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand
 
-from myosotis.api.memory import Memory
-from myosotis.engine.history import Commit
+from myosotis import Commit, Memory
 
 FileOpt = Annotated[str | None, typer.Option(
     "--file", "-f", metavar="PATH",
@@ -107,3 +107,16 @@ class ValueCommand(TyperCommand):
 
         parser._process_opts = process_opts  # type: ignore[method-assign]
         return parser
+
+
+VALUE_COMMAND: dict[str, Any] = {"cls": ValueCommand, "epilog": VALUE_HELP}
+"""Options of a command that takes a VALUE: negative numbers, and the syntax help."""
+
+CommandTable = Sequence[tuple[str, Callable[..., None], dict[str, Any]]]
+
+
+def add_commands(app: typer.Typer, commands: CommandTable) -> None:
+    """Register each ``(name, function, options of typer's app.command)`` on ``app``,
+    in order (the order of ``myo --help`` and docs/CLI.md)."""
+    for name, function, options in commands:
+        app.command(name, **options)(function)

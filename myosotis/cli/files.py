@@ -11,12 +11,10 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
-from myosotis.api.memory import Memory
-from myosotis.errors import LockedError, MyosotisError
-from myosotis.storage.lock import WriterLock
+from myosotis import LockedError, Memory, MyosotisError
 
 from .output import EXIT_USAGE, CliError
 
@@ -90,15 +88,12 @@ def locked(path: str) -> CliError:
 @contextmanager
 def writer_lock(path: str) -> Iterator[None]:
     """Hold the data file's writer lock (``<file>.lock``) without opening the file."""
-    lock = WriterLock(path)
-    try:
-        lock.acquire(lock_timeout())
-    except LockedError:
-        raise locked(path) from None
-    try:
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(Memory.writer_lock(path, timeout=lock_timeout()))
+        except LockedError:
+            raise locked(path) from None
         yield
-    finally:
-        lock.release()
 
 
 @contextmanager

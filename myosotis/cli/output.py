@@ -8,7 +8,8 @@ Exit codes (docs/CLI.md "Exit codes"):
   not a Myosotis file, ...) reported as one line on stderr;
 - 2 usage: the command line is wrong (unknown option, missing argument, no
   file named);
-- 3 corruption: ``fsck`` found problems, or a command met a damaged file.
+- 3 corruption: ``fsck`` found problems, or a command met a damaged file or
+  stage file.
 
 :class:`MyoGroup` is the ONE place where a :class:`~myosotis.MyosotisError`
 (or an ``OSError`` from the file system) becomes a line on stderr and an exit
@@ -30,7 +31,7 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from myosotis.errors import CorruptFileError, MyosotisError
+from myosotis import CorruptFileError, DamagedStageError, MyosotisError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -151,7 +152,7 @@ class MyoGroup(TyperGroup):
                 return super().invoke(ctx)
         except CliError as e:
             fail(e.message, e.code)
-        except CorruptFileError as e:
+        except (CorruptFileError, DamagedStageError) as e:
             fail(str(e), EXIT_CORRUPT)
         except MyosotisError as e:
             fail(str(e), EXIT_ERROR)

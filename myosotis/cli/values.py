@@ -29,9 +29,7 @@ import math
 import re
 from typing import Any
 
-from myosotis.api.handles import Node
-from myosotis.format.constants import INT_MAX, INT_MIN, MAX_NODE_ID
-from myosotis.format.values import Ref
+from myosotis import INT_MAX, INT_MIN, MAX_NODE_ID, Node, Ref
 
 from .output import EXIT_USAGE, CliError, json_safe, printable
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Literal
@@ -39,6 +38,7 @@ from myosotis.errors import (
     ReadOnlyError,
     RecoveredTailWarning,
     WriterFailedError,
+    warn_caller,
 )
 from myosotis.format.constants import (
     CHECKPOINT_FLOOR,
@@ -98,7 +98,7 @@ class Store:
             msg = (f"cut a torn tail of {n} bytes at offset {off} (a crash mid-commit); "
                    f"its bytes are kept in {kept}")
             self.problems.append(msg)
-            warnings.warn(f"{log.path}: {msg}", RecoveredTailWarning, stacklevel=4)
+            warn_caller(f"{log.path}: {msg}", RecoveredTailWarning)
         # The staged state, or an Unsettled stand-in while an operation runs
         # (unsettled.py); _load() settles it.
         self.work: Overlay = Unsettled("opening the file", REOPEN)
@@ -194,7 +194,7 @@ class Store:
                 raise
             msg = f"checkpoint at offset {off} skipped: {e.reason}"
             self.problems.append(msg)
-            warnings.warn(f"{self.log.path}: {msg}", stacklevel=3)
+            warn_caller(f"{self.log.path}: {msg}")
             img = None
         self._images[j] = img
         return img
@@ -390,8 +390,7 @@ class Store:
                 # The commit is durable and stays acknowledged; the handle is
                 # now failed-stop and refuses the next commit.
                 self.problems.append(f"automatic checkpoint failed: {e}")
-                warnings.warn(f"automatic checkpoint after commit {seq} failed: {e}",
-                              stacklevel=2)
+                warn_caller(f"automatic checkpoint after commit {seq} failed: {e}")
         return make_commit(seq, cid, ts, label or "", parent, self.committed.next_node_id)
 
     def checkpoint(self) -> bool:

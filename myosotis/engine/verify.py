@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,7 +28,7 @@ from myosotis.engine.chain import (
 )
 from myosotis.engine.graph import GraphState, apply
 from myosotis.engine.segments import owned
-from myosotis.errors import MyosotisError, UnsupportedVersionError
+from myosotis.errors import MyosotisError, UnsupportedVersionError, warn_caller
 from myosotis.format.constants import (
     FRAME_FLAGS_ALLOWED,
     FRAME_HEADER_SIZE,
@@ -440,6 +439,6 @@ def write_atomically(path: str, data: bytes, fileops: FileOps = REAL,
     try:
         fileops.sync_dir(target)
     except OSError as e:
-        warnings.warn(f"{path} was rewritten, but its directory could not be synced "
-                      f"({e.strerror or e}): a power cut now could bring back the old file, "
-                      "whole", stacklevel=3)
+        warn_caller(f"{path} was rewritten, but its directory could not be synced "
+                    f"({e.strerror or e}): a power cut now could bring back the old file, "
+                    "whole")

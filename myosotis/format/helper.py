@@ -13,6 +13,7 @@ torn tails and corruption).
 
 from __future__ import annotations
 
+import importlib
 import operator
 import os
 from array import array
@@ -46,7 +47,9 @@ _ffi: Any = None
 _lib: Any = None
 if os.environ.get("MYOSOTIS_PURE") != "1":
     try:
-        import myosotis._helper as _compiled
+        # By name: the compiled module has no source, so the import-linter
+        # contracts (pyproject.toml) would take it for the root package.
+        _compiled = importlib.import_module("myosotis._helper")
     except ImportError:
         pass
     else:

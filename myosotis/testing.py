@@ -1,0 +1,39 @@
+"""Hooks for tests of Myosotis and of programs built on it. Public, but not for
+production use: nothing here is needed to use a memory.
+
+- :func:`open_memory`: ``Memory.open`` with injected file operations (fault
+  injection: a failing ``fsync``, a short write, ENOSPC) and a checkpoint
+  floor (how many bytes of commits since the last checkpoint make a writer
+  write a new one; 0 checkpoints after every commit).
+- :func:`store_of`: the engine object behind a memory, for white-box tests.
+  Its interface is internal and may change in any release.
+- :class:`FileOps` and :data:`REAL_FILE_OPS`: the seam the storage layer does
+  its system calls through; subclass ``FileOps`` to inject faults.
+"""
+
+from __future__ import annotations
+
+import os
+
+from myosotis.api.memory import Memory
+from myosotis.engine.store import Clock, Durability, Store
+from myosotis.storage.fileops import REAL as REAL_FILE_OPS
+from myosotis.storage.fileops import FileOps
+
+__all__ = ["FileOps", "REAL_FILE_OPS", "open_memory", "store_of"]
+
+
+def open_memory(path: str | os.PathLike[str], *, readonly: bool = False,
+                durability: Durability = "full", clock: Clock | None = None,
+                lock_timeout: float = 0.0, fileops: FileOps | None = None,
+                checkpoint_floor: int | None = None) -> Memory:
+    """``Memory.open`` with the test hooks ``fileops`` and ``checkpoint_floor`` (bytes
+    >= 0; None: the engine's policy). Checks every argument as ``Memory.open`` does."""
+    return Memory._open(path, readonly=readonly, durability=durability, clock=clock,
+                        lock_timeout=lock_timeout, fileops=fileops,
+                        checkpoint_floor=checkpoint_floor)
+
+
+def store_of(mem: Memory) -> Store:
+    """The engine store behind ``mem`` (ClosedError once closed)."""
+    return mem._live_store()
