@@ -10,6 +10,9 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+# §1 CRC32C: reflected Castagnoli polynomial (init and final xor 0xFFFFFFFF)
+CRC32C_POLY: Final = 0x82F63B78
+
 # §2 File header
 MAGIC: Final = b"MYOSOTIS"
 FORMAT_VERSION: Final = 2  # the newest version read and written (§12); new files start at 1
