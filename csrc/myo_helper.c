@@ -27,21 +27,19 @@ _Static_assert(sizeof(uint32_t) == 4, "uint32_t is 4 bytes");
 _Static_assert(MYO_FRAME_HEADER_SIZE == 16, "FORMAT.md §3: frame header is 16 bytes");
 _Static_assert(MYO_FRAME_ALIGN == 8, "FORMAT.md §3: frames are 8-aligned");
 _Static_assert(MYO_MAX_PAYLOAD == (1L << 30), "FORMAT.md §3: MAX_PAYLOAD = 2^30");
-/* The largest frame (16 + MAX_PAYLOAD + 7) fits easily in u64 arithmetic. */
+/* The largest frame (16 + MAX_PAYLOAD + 7) fits in 32 bits: computing a size cannot wrap. */
 _Static_assert((uint64_t)MYO_FRAME_HEADER_SIZE + MYO_MAX_PAYLOAD + 7u < UINT32_MAX,
                "a frame's size fits in 32 bits");
-
-/* Byte offsets inside a frame header (FORMAT.md §3). */
-enum {
-    FH_PAYLOAD_LENGTH = 0, /* u32 */
-    FH_KIND = 4,           /* u8 */
-    FH_RESERVED = 5,       /* 3 bytes, zero */
-    FH_PAYLOAD_CRC = 8,    /* u32, CRC32C of the payload */
-    FH_HEADER_CRC = 12,    /* u32, CRC32C of header bytes 0..11 */
-};
-
-/* FORMAT.md §4: valid record kinds in format version 1. */
-enum { KIND_MIN = 1, KIND_MAX = 3 };
+/* The frame header: u32 payload_length, u8 kind, u8 flags, 2 reserved bytes,
+ * u32 payload_crc, u32 header_crc (FORMAT.md §3). */
+_Static_assert(MYO_FH_KIND == 4 && MYO_FH_FLAGS == MYO_FH_KIND + 1 &&
+                   MYO_FH_PAYLOAD_CRC == MYO_FH_FLAGS + 3 &&
+                   MYO_FH_HEADER_CRC == MYO_FH_PAYLOAD_CRC + 4 &&
+                   MYO_FRAME_HEADER_SIZE == MYO_FH_HEADER_CRC + 4,
+               "FORMAT.md §3: frame header fields");
+_Static_assert(MYO_KIND_MIN >= 1 && MYO_KIND_MIN <= MYO_KIND_MAX && MYO_KIND_MAX <= 255,
+               "FORMAT.md §4: kind 0 is invalid and kinds are u8");
+_Static_assert(MYO_SCAN_BUDGET_FACTOR >= 1, "FORMAT.md §10 step 3: a positive budget");
 
 static inline uint32_t load_u32le(const uint8_t *p)
 {
@@ -774,19 +772,19 @@ static int frame_ok(const uint8_t *buf, uint64_t len, uint64_t o, int full,
      */
     uint8_t h[MYO_FRAME_HEADER_SIZE];
     memcpy(h, buf + o, sizeof h);
-    uint32_t n = load_u32le(h + FH_PAYLOAD_LENGTH);
-    uint8_t kind = h[FH_KIND];
-    if (kind < KIND_MIN || kind > KIND_MAX) { /* R22 */
+    uint32_t n = load_u32le(h); /* payload_length */
+    uint8_t kind = h[MYO_FH_KIND];
+    if (kind < MYO_KIND_MIN || kind > MYO_KIND_MAX) { /* R22 */
         return 0;
     }
-    /* R23: byte 5 is the flags byte (version 2) or reserved (version 1) */
-    if (((h[FH_RESERVED] & ~allowed_flags) | h[FH_RESERVED + 1] | h[FH_RESERVED + 2]) != 0) {
+    /* R23: the flags byte (reserved in version 1), then two reserved bytes */
+    if (((h[MYO_FH_FLAGS] & ~allowed_flags) | h[MYO_FH_FLAGS + 1] | h[MYO_FH_FLAGS + 2]) != 0) {
         return 0;
     }
     if (n > MYO_MAX_PAYLOAD) { /* R24 */
         return 0;
     }
-    if (myo_crc32c(0, h, FH_HEADER_CRC) != load_u32le(h + FH_HEADER_CRC)) { /* R21 */
+    if (myo_crc32c(0, h, MYO_FH_HEADER_CRC) != load_u32le(h + MYO_FH_HEADER_CRC)) { /* R21 */
         return 0;
     }
     uint32_t pad = padding_of(n);
@@ -801,7 +799,7 @@ static int frame_ok(const uint8_t *buf, uint64_t len, uint64_t o, int full,
                 return 0;
             }
         }
-        if (myo_crc32c(0, payload, n) != load_u32le(h + FH_PAYLOAD_CRC)) { /* R26 */
+        if (myo_crc32c(0, payload, n) != load_u32le(h + MYO_FH_PAYLOAD_CRC)) { /* R26 */
             return 0;
         }
     }
@@ -826,6 +824,47 @@ static int all_zero(const uint8_t *buf, uint64_t n)
         }
     }
     return 1;
+}
+
+/*
+ * The frame at p is bad: MYO_SCAN_FREE, MYO_SCAN_TORN or MYO_SCAN_CORRUPT
+ * (FORMAT.md §10 step 3), with the first frame the search counts as valid in
+ * *next_valid for MYO_SCAN_CORRUPT (left as it is otherwise).
+ */
+static int after_bad_frame(const uint8_t *buf, uint64_t len, uint64_t p, uint8_t flags,
+                           uint64_t *next_valid /* OUT */)
+{
+    assert(p < len && p % MYO_FRAME_ALIGN == 0);
+    if (all_zero(buf + p, len - p)) { /* §10 step 3: a writer's preallocated space */
+        return MYO_SCAN_FREE;
+    }
+    uint64_t q = p;
+    /*
+     * FORMAT.md §10 step 3: the payload of a header-valid candidate is checked
+     * only if its length fits in what is left of a budget of
+     * MYO_SCAN_BUDGET_FACTOR * (len - p), which each payload that fails uses
+     * up; a candidate past the budget counts as valid. So a file made of
+     * overlapping header-valid frames costs linear time, not quadratic, and
+     * the answer errs towards "corrupt" (fail safe).
+     */
+    uint64_t budget = (len - p) > UINT64_MAX / MYO_SCAN_BUDGET_FACTOR
+                          ? UINT64_MAX
+                          : MYO_SCAN_BUDGET_FACTOR * (len - p);
+    /* Candidates need 16 bytes (R20); "len - q >= 24" keeps q + 8 <= len - 16. */
+    while (len - q >= (uint64_t)MYO_FRAME_HEADER_SIZE + MYO_FRAME_ALIGN) {
+        q += MYO_FRAME_ALIGN;
+        uint64_t size = 0;
+        if (!frame_ok(buf, len, q, 0, flags, &size)) {
+            continue;
+        }
+        uint64_t n = load_u32le(buf + q); /* payload_length */
+        if (n > budget || frame_ok(buf, len, q, 1, flags, &size)) {
+            *next_valid = q;
+            return MYO_SCAN_CORRUPT;
+        }
+        budget -= n;
+    }
+    return MYO_SCAN_TORN;
 }
 
 int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payload,
@@ -875,7 +914,7 @@ int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payloa
             break;
         }
         out_offsets[count] = p;
-        out_kinds[count] = buf[p + FH_KIND];
+        out_kinds[count] = buf[p + MYO_FH_KIND];
         count++;
         p += size; /* frame_ok checked size <= len - p */
     }
@@ -883,31 +922,5 @@ int myo_scan(const uint8_t *buf, uint64_t len, uint64_t start, int verify_payloa
     /* The frame at p is bad: free space, torn tail or corruption (FORMAT.md §10). */
     *out_count = count;
     *out_end = p;
-    if (all_zero(buf + p, len - p)) { /* §10 step 3: a writer's preallocated space */
-        return MYO_SCAN_FREE;
-    }
-    uint64_t q = p;
-    /*
-     * FORMAT.md §10 step 3: header-valid candidates have their payloads
-     * checked while the payload bytes checked stay within a budget of
-     * 2 * (len - p); past it, a header-valid candidate counts as valid. So a
-     * file made of overlapping header-valid frames costs linear time, not
-     * quadratic, and the answer errs towards "corrupt" (fail safe).
-     */
-    uint64_t budget = (len - p) > UINT64_MAX / 2 ? UINT64_MAX : 2 * (len - p);
-    /* Candidates need 16 bytes (R20); "len - q >= 24" keeps q + 8 <= len - 16. */
-    while (len - q >= (uint64_t)MYO_FRAME_HEADER_SIZE + MYO_FRAME_ALIGN) {
-        q += MYO_FRAME_ALIGN;
-        uint64_t size = 0;
-        if (!frame_ok(buf, len, q, 0, flags, &size)) {
-            continue;
-        }
-        uint64_t n = load_u32le(buf + q + FH_PAYLOAD_LENGTH);
-        if (n > budget || frame_ok(buf, len, q, 1, flags, &size)) {
-            *out_next_valid = q;
-            return MYO_SCAN_CORRUPT;
-        }
-        budget -= n;
-    }
-    return MYO_SCAN_TORN;
+    return after_bad_frame(buf, len, p, flags, out_next_valid);
 }
