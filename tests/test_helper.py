@@ -9,22 +9,27 @@ C portable path) and are skipped when the C helper is not in use.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import mmap
+import re
 import struct
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from types import ModuleType
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import myosotis
 from myosotis.format import _helper_py as pure
 from myosotis.format import helper
-from myosotis.format.constants import MAX_PAYLOAD
+from myosotis.format.constants import FRAME_FLAG_UNSYNCED, MAX_PAYLOAD
 from myosotis.format.helper import ScanResult, ScanStatus
+from myosotis.format.helper_contract import SEARCH_BUDGET_FACTOR, header_payload_length
 
 C_ACTIVE = helper.IMPLEMENTATION == "c"
 needs_c = pytest.mark.skipif(
@@ -494,6 +499,127 @@ def test_full_batches_then_corruption(impl: ModuleType, monkeypatch: pytest.Monk
     offs = offsets_of(fs)
     data = flip_byte(b"".join(fs), offs[5] + 16)
     expect(scan(impl, data), ScanStatus.CORRUPT, offs[:5], bytes([COMMIT]) * 5, offs[5], offs[6])
+
+
+def _claims_to_the_end(headers: int) -> tuple[bytes, list[int]]:
+    """8 bad bytes, then ``headers`` header-valid frame headers in a row, each claiming
+    a payload up to the end of the buffer with a wrong payload CRC; and their offsets.
+    (An offset in the middle of a header reads payload_crc 0xDEADBEEF as its length:
+    over MAX_PAYLOAD, never a candidate.)"""
+    size = 8 + 16 * headers
+    out, offsets = bytearray(b"\xee" * 8), []
+    while len(out) < size:
+        offsets.append(len(out))
+        out += raw_frame(size - len(out) - 16, COMMIT, b"", payload_crc=0xDEADBEEF)
+    return bytes(out), offsets
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize(("headers", "valid_at"), [(7, 3), (8, 2), (20, 2)])
+def test_search_budget_counts_a_candidate_past_it_as_valid(
+    impl: ModuleType, headers: int, valid_at: int
+) -> None:
+    """§10 step 3: B = 2 * (L - p) payload bytes; each failing payload uses up its length;
+    a candidate whose length exceeds what is left counts as valid, its payload unread.
+    With L = 8 + 16h: the candidates at 8 and 24 fail and leave B = 64; the one at 40
+    claims L - 56 bytes: exactly 64 when h = 7 (still checked, so the one at 56 is past
+    the budget), more when h >= 8."""
+    data, offsets = _claims_to_the_end(headers)
+    assert SEARCH_BUDGET_FACTOR == 2  # the arithmetic above
+    for verify in (True, False):
+        expect(scan(impl, data, 0, verify), ScanStatus.CORRUPT, [], b"", 0, offsets[valid_at])
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_search_without_a_candidate_past_the_budget_is_torn(impl: ModuleType) -> None:
+    """Two failing candidates spend less than the budget: nothing counts as valid."""
+    data, _ = _claims_to_the_end(2)
+    expect(scan(impl, data, 0, True), ScanStatus.TORN, [], b"", 0)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@settings(max_examples=300, deadline=None)
+@given(
+    length=st.one_of(st.integers(0, 300), st.integers(MAX_PAYLOAD + 1, 2**32 - 1)),
+    kind=st.one_of(st.integers(1, 3), st.integers(0, 255)),
+    reserved=st.one_of(st.sampled_from([b"\0\0\0", b"\1\0\0"]), st.binary(min_size=3,
+                                                                            max_size=3)),
+    good_crc=st.booleans(),
+    allowed_flags=st.sampled_from([0, FRAME_FLAG_UNSYNCED]),
+)
+def test_header_rules_of_the_contract_module_are_the_scans(
+    impl: ModuleType, length: int, kind: int, reserved: bytes, good_crc: bool,
+    allowed_flags: int,
+) -> None:
+    """header_payload_length (R21-R24, used by the twin and by walk.py) accepts exactly
+    the headers the scan of each implementation accepts, given room for the payload."""
+    frame = raw_frame(length, kind, b"", reserved=reserved, payload_crc=0)[:16]
+    if not good_crc:
+        frame = flip_byte(frame, 12)
+    n = header_payload_length(frame, allowed_flags, helper.crc32c)
+    room = bytes(length + -length % 8) if length <= 300 else b""
+    result = impl.scan_frames(frame + room, 0, False, allowed_flags)
+    assert (result.status is ScanStatus.CLEAN and list(result.offsets) == [0]) == (n >= 0)
+    assert n in (-1, length)
+
+
+# --------------------------------------------------------------------------
+# the compiled helper's format constants (a stale build is refused)
+# --------------------------------------------------------------------------
+
+HEADER = Path(__file__).resolve().parents[1] / "csrc" / "myo_helper.h"
+
+
+def test_every_constant_of_the_c_header_is_checked_at_import() -> None:
+    """A #define added to csrc/myo_helper.h must be added to the stale-build check."""
+    text = HEADER.read_text(encoding="utf-8")
+    cdef = text[text.index("BEGIN CDEF") : text.index("END CDEF")]
+    defined = set(re.findall(r"^#define (MYO_\w+) ", cdef, re.MULTILINE))
+    assert {n for n in defined if not n.startswith("MYO_SCAN_ERR_")} == set(helper._BUILT_CONSTANTS)
+    if C_ACTIVE:
+        assert {n for n in dir(helper._lib) if n.startswith("MYO_")} == defined
+        helper._check_built(helper._lib)
+
+
+def _import_helper_with(lib: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Run myosotis/format/helper.py afresh with ``lib`` as the compiled helper's lib."""
+    fake = SimpleNamespace(ffi=SimpleNamespace(new_allocator=lambda **_: None), lib=lib)
+    monkeypatch.delenv("MYOSOTIS_PURE", raising=False)
+    monkeypatch.setitem(sys.modules, "myosotis._helper", fake)
+    monkeypatch.setattr(myosotis, "_helper", fake, raising=False)
+    spec = importlib.util.spec_from_file_location("myosotis.format._helper_probe",
+                                                  helper.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_helper_built_with_the_constants_of_constants_py_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = _import_helper_with(SimpleNamespace(**helper._BUILT_CONSTANTS), monkeypatch)
+    assert module.IMPLEMENTATION == "c"
+
+
+@pytest.mark.parametrize(
+    "name", ["MYO_KIND_MAX", "MYO_KIND_MIN", "MYO_FRAME_FLAG_UNSYNCED", "MYO_MAX_PAYLOAD",
+             "MYO_FH_HEADER_CRC", "MYO_SCAN_BUDGET_FACTOR", "MYO_SCAN_TORN"]
+)
+@pytest.mark.parametrize("change", ["other value", "missing"])
+def test_a_stale_helper_build_fails_loudly_at_import(
+    monkeypatch: pytest.MonkeyPatch, name: str, change: str
+) -> None:
+    """A compiled helper whose built-in constant differs from constants.py (a build of
+    older sources, or a #define edited alone: here e.g. one that accepts kind 4) is
+    refused with an ImportError naming the constant, never used quietly."""
+    values = dict(helper._BUILT_CONSTANTS)
+    if change == "missing":  # built before the constant existed
+        del values[name]
+    else:
+        values[name] += 1
+    with pytest.raises(ImportError, match=f"{name} = .*rebuild"):
+        _import_helper_with(SimpleNamespace(**values), monkeypatch)
 
 
 # --------------------------------------------------------------------------

@@ -1,26 +1,36 @@
 """Pure-Python twin of the C helper (``csrc/myo_helper.c``): CRC32C and the frame scan.
 
 :mod:`myosotis.format.helper` uses this module when the compiled
-``myosotis._helper`` cannot be imported or when ``MYOSOTIS_PURE=1`` is set. It
-must give exactly the same result as the C helper for every input, garbage
-included; ``tests/test_helper.py`` checks that differentially. It is slow
-(CRC32C runs at a few MB/s) and meant for portability and as a reference.
-
-Layouts: FORMAT.md §1 (CRC32C), FORMAT.md §3 (frames, rules R20-R27),
-FORMAT.md §10 (the walk, torn tails, corruption).
+``myosotis._helper`` cannot be imported or when ``MYOSOTIS_PURE=1`` is set. Both
+keep the contract of :mod:`myosotis.format.helper_contract` and must give
+exactly the same result for every input, garbage included;
+``tests/test_helper.py`` checks that differentially. This one is slow (CRC32C
+runs at a few MB/s) and meant for portability and as a reference. Its format
+constants come from :mod:`myosotis.format.constants`; the frame header rules
+R21–R24 are :func:`~myosotis.format.helper_contract.header_payload_length`.
 """
 
 from __future__ import annotations
 
-import enum
 import operator
 import struct
 from array import array
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from myosotis.format.constants import FRAME_ALIGN, FRAME_HEADER_SIZE, MAX_PAYLOAD
+from myosotis.format.constants import (
+    CRC32C_POLY,
+    FRAME_ALIGN,
+    FRAME_HEADER_SIZE,
+    FRAME_KIND_OFFSET,
+    FRAME_PAYLOAD_CRC_OFFSET,
+)
+from myosotis.format.helper_contract import (
+    CRC_MAX,
+    SEARCH_BUDGET_FACTOR,
+    ScanResult,
+    ScanStatus,
+    header_payload_length,
+)
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -34,24 +44,18 @@ __all__ = [
     "scan_frames",
 ]
 
-_POLY: Final = 0x82F63B78  # FORMAT.md §1: reflected Castagnoli polynomial
-_MASK32: Final = 0xFFFFFFFF
-_KIND_MIN: Final = 1  # FORMAT.md §4: kinds 1..3 are valid in version 1
-_KIND_MAX: Final = 3
-# FORMAT.md §3 frame header: payload_length u32 | kind u8 | reserved 3 | payload_crc | header_crc
-_FRAME_HEADER: Final = struct.Struct("<IB3sII")
-_HEADER_CRC_SPAN: Final = 12  # header_crc covers header bytes 0..11
-_ZERO3: Final = bytes(3)
 _PAIRS: Final = struct.Struct("<II")
+_U32: Final = struct.Struct("<I")
 
 
 def _make_tables() -> tuple[tuple[int, ...], ...]:
-    """Slicing-by-8 tables of the reflected polynomial (table 0 is the byte table)."""
+    """Slicing-by-8 tables of the reflected polynomial (table 0 is the byte table),
+    the same as the C helper's (tests/test_crc_tables.py)."""
     t0 = []
     for i in range(256):
         c = i
         for _ in range(8):
-            c = (c >> 1) ^ _POLY if c & 1 else c >> 1
+            c = (c >> 1) ^ CRC32C_POLY if c & 1 else c >> 1
         t0.append(c)
     tables = [t0]
     for _ in range(7):
@@ -61,39 +65,6 @@ def _make_tables() -> tuple[tuple[int, ...], ...]:
 
 
 _TABLES: Final = _make_tables()
-
-
-class ScanStatus(enum.IntEnum):
-    """How a scan ended (FORMAT.md §10). Values equal the C ``MYO_SCAN_*`` codes."""
-
-    CLEAN = 0
-    """The frames end exactly at the end of the buffer."""
-    FULL = 1
-    """Internal to the C wrapper (its output array filled up); never returned."""
-    TORN = 2
-    """A bad frame at ``end`` and no valid frame after it: a torn tail."""
-    CORRUPT = 3
-    """A bad frame at ``end`` and a valid frame at ``next_valid``: corruption."""
-    FREE = 4
-    """A bad frame at ``end`` and only zero bytes from there on: free space (§3)."""
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    """The outcome of :func:`scan_frames`.
-
-    ``offsets[i]`` and ``kinds[i]`` are the offset and kind byte of the i-th
-    accepted frame, in file order. ``end`` is the end of the accepted prefix:
-    the buffer length when ``status`` is CLEAN, else the offset of the first
-    bad frame. ``next_valid`` is the offset of the first valid frame after
-    ``end`` when ``status`` is CORRUPT, else ``None``.
-    """
-
-    status: ScanStatus
-    offsets: Sequence[int]
-    kinds: bytes
-    end: int
-    next_valid: int | None
 
 
 def _crc_update(crc: int, data: ReadableBuffer) -> int:
@@ -122,22 +93,16 @@ def _crc_update(crc: int, data: ReadableBuffer) -> int:
 
 
 def crc32c(data: ReadableBuffer, value: int = 0) -> int:
-    """Return the CRC32C (FORMAT.md §1) of ``data``, continuing from ``value``.
-
-    ``data`` is any C-contiguous bytes-like object. ``value`` is a previous
-    result (0 to start), as with :func:`zlib.crc32`: ``crc32c(a + b) ==
-    crc32c(b, crc32c(a))``. Raises ``ValueError`` if ``value`` is not in
-    ``[0, 2**32)`` and ``TypeError`` for a non-contiguous buffer.
-    """
-    value = _check_crc_value(value)
-    return _crc_update(value ^ _MASK32, data) ^ _MASK32
-
-
-def _check_crc_value(value: int) -> int:
+    """CRC32C of ``data`` from ``value``: see :class:`~myosotis.format.helper_contract.Crc32c`."""
     value = operator.index(value)
-    if not 0 <= value <= _MASK32:
+    if not 0 <= value <= CRC_MAX:
         raise ValueError(f"crc32c value must be in [0, 2**32), got {value}")
-    return value
+    return _crc_update(value ^ CRC_MAX, data) ^ CRC_MAX
+
+
+def _crc_of(data: ReadableBuffer) -> int:
+    """:func:`crc32c` from 0, without the check of ``value`` (the header CRC, R21)."""
+    return _crc_update(CRC_MAX, data) ^ CRC_MAX
 
 
 def crc32c_hw() -> bool:
@@ -170,48 +135,26 @@ def _frame_size(mv: memoryview, o: int, full: bool, allowed_flags: int = 0) -> i
     # One copy of the header for every check, as in the C code: a writer may be
     # writing this frame into free space (§3), its bytes visible in any order.
     head = bytes(mv[o : o + FRAME_HEADER_SIZE])
-    n, kind, reserved, payload_crc, header_crc = _FRAME_HEADER.unpack_from(head)
-    if not _KIND_MIN <= kind <= _KIND_MAX:  # R22
-        return 0
-    if reserved[0] & ~allowed_flags or reserved[1:] != _ZERO3[1:]:  # R23: flags, reserved
-        return 0
-    if n > MAX_PAYLOAD:  # R24
-        return 0
-    if crc32c(head[:_HEADER_CRC_SPAN]) != header_crc:  # R21
+    n = header_payload_length(head, allowed_flags, _crc_of)  # R21-R24
+    if n < 0:
         return 0
     pad = (FRAME_ALIGN - n % FRAME_ALIGN) % FRAME_ALIGN
-    size: int = FRAME_HEADER_SIZE + n + pad
+    size = FRAME_HEADER_SIZE + n + pad
     if length - o < size:  # R25
         return 0
     if full:
         body = o + FRAME_HEADER_SIZE
         if any(mv[body + n : body + n + pad]):  # R27
             return 0
-        if crc32c(mv[body : body + n]) != payload_crc:  # R26
-            return 0
+        if _crc_of(mv[body : body + n]) != _U32.unpack_from(head, FRAME_PAYLOAD_CRC_OFFSET)[0]:
+            return 0  # R26
     return size
 
 
 def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool,
                 allowed_flags: int = 0) -> ScanResult:
-    """Walk the frames of ``buf`` from offset ``start`` (FORMAT.md §3, §10).
-
-    ``buf`` is any C-contiguous bytes-like object (bytes, bytearray, mmap,
-    memoryview); offsets are relative to its first byte. Each frame must be
-    valid (R20-R27) when ``verify_payload`` is true, else header-valid
-    (R20-R25). The walk ends with status CLEAN (the frames end exactly at
-    ``len(buf)``), FREE (a bad frame at ``end`` and every byte from there on
-    zero), TORN (a bad frame at ``end``, a non-zero byte after it and no
-    valid frame at any 8-aligned offset after it) or CORRUPT (a bad frame at ``end``; the first
-    valid frame after it is at ``next_valid``). The search after a bad frame
-    always checks frames in full, whatever ``verify_payload`` says.
-    ``allowed_flags``: the bits byte 5 of a frame header may have (R23): 0 in
-    a version-1 file, FRAME_FLAG_UNSYNCED in a version-2 one.
-
-    Raises ``ValueError`` if ``start`` is negative, past the end or not a
-    multiple of 8, and ``TypeError`` for a non-contiguous buffer. The result
-    keeps no reference to ``buf``.
-    """
+    """The §10 walk of ``buf`` from ``start``: see
+    :class:`~myosotis.format.helper_contract.ScanFrames`."""
     offsets: array[int] = array("Q")
     kinds = bytearray()
     # freed by refcount, not a with-block (see crc32c)
@@ -225,20 +168,18 @@ def scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool,
         if not size:
             break
         offsets.append(p)
-        kinds.append(mv[p + 4])
+        kinds.append(mv[p + FRAME_KIND_OFFSET])
         p += size
     else:
         return ScanResult(ScanStatus.CLEAN, offsets, bytes(kinds), length, None)
     if not any(mv[p:]):  # §10 step 3: free space a writer reserved
         return ScanResult(ScanStatus.FREE, offsets, bytes(kinds), p, None)
-    # FORMAT.md §10 step 3, with the same payload budget as the C code:
-    # past 2 * (length - p) payload bytes checked, a header-valid
-    # candidate counts as valid (linear time, fail safe).
-    budget = 2 * (length - p)
+    # FORMAT.md §10 step 3, the budgeted search (linear time, fail safe)
+    budget = SEARCH_BUDGET_FACTOR * (length - p)
     q = p + FRAME_ALIGN
     while length - q >= FRAME_HEADER_SIZE:
         if _frame_size(mv, q, False, flags):
-            n = _FRAME_HEADER.unpack_from(mv, q)[0]
+            n = _U32.unpack_from(mv, q)[0]  # payload_length
             if n > budget or _frame_size(mv, q, True, flags):
                 return ScanResult(ScanStatus.CORRUPT, offsets, bytes(kinds), p, q)
             budget -= n

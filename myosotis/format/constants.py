@@ -10,6 +10,9 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+# §1 CRC32C: reflected Castagnoli polynomial (init and final xor 0xFFFFFFFF)
+CRC32C_POLY: Final = 0x82F63B78
+
 # §2 File header
 MAGIC: Final = b"MYOSOTIS"
 FORMAT_VERSION: Final = 2  # the newest version read and written (§12); new files start at 1
@@ -25,12 +28,21 @@ FRAME_ALIGN: Final = 8
 MAX_PAYLOAD: Final = 1 << 30
 FRAME_FLAG_UNSYNCED: Final = 1  # §3 flags byte (version 2): bytes before may not be durable
 FRAME_FLAGS_ALLOWED: Final = {1: 0, 2: FRAME_FLAG_UNSYNCED}  # R23, by format_version
+# §3 byte offsets of the frame header's fields (payload_length is at 0)
+FRAME_KIND_OFFSET: Final = 4
+FRAME_FLAGS_OFFSET: Final = 5  # then 2 reserved bytes
+FRAME_PAYLOAD_CRC_OFFSET: Final = 8
+FRAME_HEADER_CRC_OFFSET: Final = 12  # header_crc covers the 12 bytes before it
+assert FRAME_HEADER_STRUCT.format == "<IB3sII"  # the offsets above are its fields'
 
 # §4 Record kinds
 KIND_COMMIT: Final = 1
 KIND_CHECKPOINT: Final = 2
 KIND_GENESIS: Final = 3
 KIND_NAMES: Final = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis"}
+KIND_MIN: Final = KIND_COMMIT  # R22: the valid kinds are KIND_MIN..KIND_MAX
+KIND_MAX: Final = KIND_GENESIS
+assert set(KIND_NAMES) == set(range(KIND_MIN, KIND_MAX + 1))
 
 # §5 Value tags
 TAG_NULL: Final = 0x00

@@ -10,6 +10,8 @@ from myosotis.format.constants import (
     FORMAT_VERSION,
     FRAME_ALIGN,
     FRAME_FLAG_UNSYNCED,
+    FRAME_FLAGS_OFFSET,
+    FRAME_HEADER_CRC_OFFSET,
     FRAME_HEADER_SIZE,
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
@@ -90,7 +92,8 @@ def without_flags(frame: bytes) -> bytes:
     """``frame`` (a whole frame) with its flags byte cleared and its header CRC
     recomputed: for a file written whole and synced (compaction, repair), where no
     byte can be unsynced."""
-    if not frame[5]:
+    if not frame[FRAME_FLAGS_OFFSET]:
         return frame
-    head = frame[:5] + b"\0" + frame[6:12]
+    flags = FRAME_FLAGS_OFFSET
+    head = frame[:flags] + b"\0" + frame[flags + 1:FRAME_HEADER_CRC_OFFSET]
     return head + _U32.pack(crc32c(head)) + frame[FRAME_HEADER_SIZE:]

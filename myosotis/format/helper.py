@@ -7,8 +7,11 @@ functions come from the pure-Python twin :mod:`myosotis.format._helper_py`,
 which gives exactly the same results, only slower. :data:`IMPLEMENTATION` says
 which one is active: ``"c"`` or ``"python"``.
 
-Layouts: FORMAT.md §1 (CRC32C), FORMAT.md §3 (frames), FORMAT.md §10 (the walk,
-torn tails and corruption).
+What :func:`crc32c` and :func:`scan_frames` do, return and raise is written
+once, in :mod:`myosotis.format.helper_contract` (which also defines
+:class:`ScanStatus` and :class:`ScanResult`, re-exported here). A compiled
+helper whose built-in format constants differ from
+:mod:`myosotis.format.constants` (a stale build) is refused at import.
 """
 
 from __future__ import annotations
@@ -20,8 +23,26 @@ from array import array
 from typing import TYPE_CHECKING, Any, Final
 
 from myosotis.format import _helper_py
-from myosotis.format._helper_py import ScanResult, ScanStatus
-from myosotis.format.constants import FRAME_ALIGN, FRAME_HEADER_SIZE, MAX_PAYLOAD
+from myosotis.format.constants import (
+    FRAME_ALIGN,
+    FRAME_FLAG_UNSYNCED,
+    FRAME_FLAGS_OFFSET,
+    FRAME_HEADER_CRC_OFFSET,
+    FRAME_HEADER_SIZE,
+    FRAME_KIND_OFFSET,
+    FRAME_PAYLOAD_CRC_OFFSET,
+    KIND_MAX,
+    KIND_MIN,
+    MAX_PAYLOAD,
+)
+from myosotis.format.helper_contract import (
+    CRC_MAX,
+    SEARCH_BUDGET_FACTOR,
+    Crc32c,
+    ScanFrames,
+    ScanResult,
+    ScanStatus,
+)
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -41,7 +62,44 @@ BATCH_FRAMES: int = 65536
 """Frames recorded per C call; the wrapper loops while the C scan reports FULL.
 A module global (read at each call) so tests can make it small."""
 
-_MASK32: Final = 0xFFFFFFFF
+_BUILT_CONSTANTS: Final[dict[str, int]] = {
+    "MYO_FRAME_HEADER_SIZE": FRAME_HEADER_SIZE,
+    "MYO_FRAME_ALIGN": FRAME_ALIGN,
+    "MYO_MAX_PAYLOAD": MAX_PAYLOAD,
+    "MYO_FH_KIND": FRAME_KIND_OFFSET,
+    "MYO_FH_FLAGS": FRAME_FLAGS_OFFSET,
+    "MYO_FH_PAYLOAD_CRC": FRAME_PAYLOAD_CRC_OFFSET,
+    "MYO_FH_HEADER_CRC": FRAME_HEADER_CRC_OFFSET,
+    "MYO_FRAME_FLAG_UNSYNCED": FRAME_FLAG_UNSYNCED,
+    "MYO_KIND_MIN": KIND_MIN,
+    "MYO_KIND_MAX": KIND_MAX,
+    "MYO_SCAN_BUDGET_FACTOR": SEARCH_BUDGET_FACTOR,
+    **{f"MYO_SCAN_{status.name}": status.value for status in ScanStatus},
+}
+"""Every format constant built into the C helper (the ``MYO_*`` ``#define``s of
+``csrc/myo_helper.h`` but its error codes) and the value it must have: the one of
+:mod:`myosotis.format.constants` or :mod:`myosotis.format.helper_contract`."""
+
+
+def _check_built(lib: Any) -> None:
+    """Raise ImportError unless every constant built into ``lib`` (the compiled
+    helper's ``lib``) has its :data:`_BUILT_CONSTANTS` value.
+
+    A helper built from other sources than these (a stale build, or a C
+    constant edited alone) must not be used quietly: it would scan by other rules.
+    """
+    wrong = [
+        f"{name} = {getattr(lib, name, 'missing')} (expected {want})"
+        for name, want in _BUILT_CONSTANTS.items()
+        if getattr(lib, name, None) != want
+    ]
+    if wrong:
+        raise ImportError(
+            f"myosotis._helper does not match myosotis/format/constants.py and "
+            f"helper_contract.py: {', '.join(wrong)}; a stale build? rebuild it with "
+            "`pip install -e .`"
+        )
+
 
 _ffi: Any = None
 _lib: Any = None
@@ -53,6 +111,7 @@ if os.environ.get("MYOSOTIS_PURE") != "1":
     except ImportError:
         pass
     else:
+        _check_built(_compiled.lib)
         _ffi, _lib = _compiled.ffi, _compiled.lib
 
 _new_uncleared: Any = None if _ffi is None else _ffi.new_allocator(should_clear_after_alloc=False)
@@ -60,37 +119,11 @@ _new_uncleared: Any = None if _ffi is None else _ffi.new_allocator(should_clear_
 IMPLEMENTATION: Final[str] = "python" if _lib is None else "c"
 """``"c"`` when the compiled helper is in use, ``"python"`` for the pure twin."""
 
-if _lib is not None:
-    # A compiled helper built from other sources than these (a stale build) must not
-    # be used quietly: its constants must be the ones of FORMAT.md §3 and §10.
-    _expected = (FRAME_HEADER_SIZE, FRAME_ALIGN, MAX_PAYLOAD, 0, 1, 2, 3, 4)
-    _built = (
-        _lib.MYO_FRAME_HEADER_SIZE,
-        _lib.MYO_FRAME_ALIGN,
-        _lib.MYO_MAX_PAYLOAD,
-        _lib.MYO_SCAN_CLEAN,
-        _lib.MYO_SCAN_FULL,
-        _lib.MYO_SCAN_TORN,
-        _lib.MYO_SCAN_CORRUPT,
-        _lib.MYO_SCAN_FREE,
-    )
-    if _built != _expected:
-        raise ImportError(
-            f"myosotis._helper is stale (constants {_built}, expected {_expected}); "
-            "rebuild it with `pip install -e .`"
-        )
-
 
 def _c_crc32c(data: ReadableBuffer, value: int = 0) -> int:
-    """Return the CRC32C (FORMAT.md §1) of ``data``, continuing from ``value``.
-
-    ``data`` is any C-contiguous bytes-like object. ``value`` is a previous
-    result (0 to start), as with :func:`zlib.crc32`: ``crc32c(a + b) ==
-    crc32c(b, crc32c(a))``. Raises ``ValueError`` if ``value`` is not in
-    ``[0, 2**32)`` and ``TypeError`` for a non-contiguous buffer.
-    """
+    """CRC32C of ``data`` from ``value``: see :class:`~myosotis.format.helper_contract.Crc32c`."""
     value = operator.index(value)
-    if not 0 <= value <= _MASK32:
+    if not 0 <= value <= CRC_MAX:
         raise ValueError(f"crc32c value must be in [0, 2**32), got {value}")
     if type(data) is bytes:  # fast path: cffi passes bytes to a const uint8_t * as is
         return int(_lib.myo_crc32c(value, data, len(data)))
@@ -117,27 +150,11 @@ def _c_crc32c_force_portable(on: bool) -> None:
 
 def _c_scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool,
                    allowed_flags: int = 0) -> ScanResult:
-    """Walk the frames of ``buf`` from offset ``start`` (FORMAT.md §3, §10).
-
-    ``buf`` is any C-contiguous bytes-like object (bytes, bytearray, mmap,
-    memoryview); offsets are relative to its first byte. Each frame must be
-    valid (R20-R27) when ``verify_payload`` is true, else header-valid
-    (R20-R25). The walk ends with status CLEAN (the frames end exactly at
-    ``len(buf)``), FREE (a bad frame at ``end`` and every byte from there on
-    zero), TORN (a bad frame at ``end``, a non-zero byte after it and no
-    valid frame at any 8-aligned offset after it) or CORRUPT (a bad frame at ``end``; the first
-    valid frame after it is at ``next_valid``). The search after a bad frame
-    always checks frames in full, whatever ``verify_payload`` says.
-    ``allowed_flags``: the bits byte 5 of a frame header may have (R23): 0 in
-    a version-1 file, FRAME_FLAG_UNSYNCED in a version-2 one.
-
-    Raises ``ValueError`` if ``start`` is negative, past the end or not a
-    multiple of 8, and ``TypeError`` for a non-contiguous buffer. The result
-    keeps no reference to ``buf``.
-    """
+    """The §10 walk of ``buf`` from ``start``: see
+    :class:`~myosotis.format.helper_contract.ScanFrames`."""
     start = operator.index(start)
     batch = operator.index(BATCH_FRAMES)
-    if not 1 <= batch <= _MASK32:
+    if not 1 <= batch < 1 << 32:  # the C call's max_frames is a u32
         raise ValueError(f"BATCH_FRAMES must be in [1, 2**32), got {batch}")
     offsets: array[int] = array("Q")
     kinds = bytearray()
@@ -146,7 +163,8 @@ def _c_scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool,
     length = len(mv)
     if start < 0 or start > length:
         raise ValueError(f"scan start {start} is outside the buffer (length {length})")
-    # Every frame takes at least 16 bytes: a small region needs only a small array.
+    # Every frame takes at least FRAME_HEADER_SIZE bytes: a small region needs only a
+    # small array.
     batch = min(batch, (length - start) // FRAME_HEADER_SIZE + 1)
     out_offsets = _new_uncleared("uint64_t[]", batch)
     out_kinds = _new_uncleared("uint8_t[]", batch)
@@ -186,6 +204,8 @@ def _c_scan_frames(buf: ReadableBuffer, start: int, verify_payload: bool,
     return ScanResult(status, offsets, bytes(kinds), end, next_valid)
 
 
+crc32c: Crc32c
+scan_frames: ScanFrames
 if IMPLEMENTATION == "c":
     crc32c = _c_crc32c
     crc32c_hw = _c_crc32c_hw

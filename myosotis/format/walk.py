@@ -22,26 +22,22 @@ from array import array
 from typing import Any
 
 from myosotis.format.constants import (
+    FRAME_ALIGN,
     FRAME_FLAG_UNSYNCED,
     FRAME_FLAGS_ALLOWED,
+    FRAME_FLAGS_OFFSET,
     FRAME_HEADER_SIZE,
-    FRAME_HEADER_STRUCT,
+    FRAME_KIND_OFFSET,
     HEADER_SIZE,
     KIND_GENESIS,
-    KIND_NAMES,
-    MAX_PAYLOAD,
+    KIND_MAX,
+    KIND_MIN,
 )
 from myosotis.format.header import frame_payload_ok, padding
 from myosotis.format.helper import ScanStatus, crc32c, scan_frames
+from myosotis.format.helper_contract import header_payload_length
 
 SECTOR = 512  # the unit a torn write leaves whole or unwritten (§10 step 5)
-
-
-def _header_valid(head: bytes, allowed_flags: int) -> bool:
-    """R21–R24 on the 16 bytes of a frame header (not R25: see can_be_torn)."""
-    n, kind, reserved, _, header_crc = FRAME_HEADER_STRUCT.unpack(head)
-    return header_crc == crc32c(head[:12]) and kind in KIND_NAMES and \
-        not reserved[0] & ~allowed_flags and reserved[1:] == b"\0\0" and n <= MAX_PAYLOAD
 
 
 def _has_zero_sector(buf: Any, start: int, stop: int) -> bool:
@@ -68,10 +64,10 @@ def can_be_torn(buf: Any, off: int, allowed_flags: int = 0) -> bool:
     if off + FRAME_HEADER_SIZE > size:
         return True
     head = bytes(buf[off:off + FRAME_HEADER_SIZE])
-    if not _header_valid(head, allowed_flags):
+    n = header_payload_length(head, allowed_flags, crc32c)  # R21-R24, not R25
+    if n < 0:
         return _has_zero_sector(buf, off, off + FRAME_HEADER_SIZE)
-    n, kind = FRAME_HEADER_STRUCT.unpack(head)[:2]
-    if kind == KIND_GENESIS:
+    if head[FRAME_KIND_OFFSET] == KIND_GENESIS:
         return False
     end = off + FRAME_HEADER_SIZE + n + padding(n)
     return end > size or _has_zero_sector(buf, off, end)
@@ -122,12 +118,15 @@ def _only_unsynced_after(buf: Any, p: int, allowed_flags: int) -> bool:
     would accept: one without the flag proves the bytes at ``p`` were durable.
     Runs only on damage (the search of §10 step 3 found a valid frame after it)."""
     size = len(buf)
-    kinds = KIND_NAMES
-    for o in range(p + 8, size - FRAME_HEADER_SIZE + 1, 8):
-        if buf[o + 4] in kinds and not buf[o + 6] and not buf[o + 7] and \
-                _header_valid(bytes(buf[o:o + FRAME_HEADER_SIZE]), allowed_flags) and \
-                not buf[o + 5] & FRAME_FLAG_UNSYNCED:
-            return False
+    kind_at, flags_at = FRAME_KIND_OFFSET, FRAME_FLAGS_OFFSET
+    for o in range(p + FRAME_ALIGN, size - FRAME_HEADER_SIZE + 1, FRAME_ALIGN):
+        # The unflagged headers that may pass R22 first (cheap), then R21-R24 on a copy.
+        if not buf[o + flags_at] & FRAME_FLAG_UNSYNCED and \
+                KIND_MIN <= buf[o + kind_at] <= KIND_MAX:
+            head = bytes(buf[o:o + FRAME_HEADER_SIZE])
+            if not head[flags_at] & FRAME_FLAG_UNSYNCED and \
+                    header_payload_length(head, allowed_flags, crc32c) >= 0:
+                return False
     return True
 
 
