@@ -20,7 +20,7 @@ from myosotis.engine.chain import (
     commit_header,
     commit_mutations,
 )
-from myosotis.engine.graph import GraphState, Overlay, apply
+from myosotis.engine.graph import GraphState, Overlay
 from myosotis.engine.history import Commit, History, make_commit
 from myosotis.engine.segments import HistoricalState, Segment
 from myosotis.engine.unsettled import (
@@ -48,7 +48,7 @@ from myosotis.format.constants import (
     SNAPSHOT_PREFIX_SIZE,
 )
 from myosotis.format.image import StateImage, state_hash
-from myosotis.format.mutations import Create, Mutation, put_mutation
+from myosotis.format.mutations import Create, Mutation
 from myosotis.format.records import (
     CommitHeader,
     commit_id,
@@ -233,7 +233,7 @@ class Store:
             try:
                 for m in iter_mutations(payload, h.body):
                     try:
-                        apply(state, m)
+                        m.apply(state)
                     except DecodeError as e:
                         # Not this commit's bytes: a node record of the checkpoint
                         # the state is based on, whose hash was right (§8.4). Its
@@ -307,8 +307,8 @@ class Store:
         buf = self._pending
         mark = len(buf)
         try:
-            put_mutation(buf, m)  # limits and types (InvalidValueError)
-            apply(work, m)  # graph rules (R50–R53)
+            m.put(buf)  # limits and types (InvalidValueError)
+            m.apply(work)  # graph rules (R50–R53)
             # Inside the try: the count must move with the buffer, or the
             # commit record's count would disagree with its mutations (R61).
             self.pending_count += 1

@@ -27,7 +27,7 @@ from myosotis.engine.chain import (
     commit_header,
     commit_mutations,
 )
-from myosotis.engine.graph import GraphState, apply
+from myosotis.engine.graph import GraphState
 from myosotis.engine.segments import owned
 from myosotis.errors import MyosotisError, UnsupportedVersionError
 from myosotis.format.constants import (
@@ -285,7 +285,7 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
             muts = commit_mutations(payload, h, seq, off)
             try:
                 for m in muts:
-                    apply(state, owned(m))
+                    owned(m).apply(state)
             except MyosotisError as e:
                 raise ChainError("rule", f"mutation breaks §6: {e}", off) from None
             check_next_node_id(h, seq, state.next_node_id, off)
