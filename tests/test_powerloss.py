@@ -326,7 +326,7 @@ def expected_run(workload: Workload, directory: Path,
     assert not _run(workload, directory, fs, progress)
     ids, hashes = {}, {}
     with Memory.open(directory / "data.myo", readonly=True) as mem:
-        base = mem.store.history.base_seq
+        base = mem.store.commits.base_seq
         for c in mem.history():
             ids[c.seq] = c.id
             hashes[c.seq] = mem.at(c.seq).state_hash()
@@ -357,7 +357,7 @@ def check_image(image: Path, progress: Progress, expected: Expected, what: str) 
         warnings.simplefilter("ignore")
         with Memory.open(path, readonly=True) as mem:
             head = mem.store.head_seq
-            base = mem.store.history.base_seq
+            base = mem.store.commits.base_seq
             assert progress.acked <= head <= max(progress.attempted, progress.acked), \
                 f"{what}: head {head}, acknowledged {progress.acked}, attempted " \
                 f"{progress.attempted}"

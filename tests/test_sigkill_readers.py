@@ -230,7 +230,7 @@ def run_kills(tmp_path: Path, kills: int, seed: int) -> RunStats:
         assert mem.state_hash() == acks[-1][1]
         for seq, h, _ in acks:
             assert mem.at(seq).state_hash() == h, seq
-        stats.checkpoints = len(mem.store.history.checkpoints)
+        stats.checkpoints = len(mem.store.commits.checkpoints)
         report = mem.verify()
         assert report.ok, [str(f) for f in report.findings]
         assert report.commits == len(acks)

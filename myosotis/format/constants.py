@@ -84,5 +84,7 @@ MAX_NODE_ID: Final = (1 << 63) - 1
 INT_MIN: Final = -(1 << 63)
 INT_MAX: Final = (1 << 63) - 1
 
-# §8.4 Checkpoint policy of the reference writer
+# §8.4 Checkpoint policy of the reference writer: a policy, not a format rule; it
+# is engine/policy.py's. This copy stays only while api/memory.py imports it from
+# here (format must not import the engine); tests/test_policy.py checks they agree.
 CHECKPOINT_FLOOR: Final = 2 << 20

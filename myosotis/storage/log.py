@@ -20,7 +20,7 @@ import errno
 import glob
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,23 +81,10 @@ class FrameIndex:
 # Pauses (s) before the walks a reader repeats to tell a racing writer from damage
 _RESCAN_PAUSES = (0.0, 0.001, 0.01) * 3
 
-FREE_SPACE_GRANULE = 4096
-FREE_SPACE_MAX = 1 << 20
-
-
-def free_space_end(frame_start: int, frame_end: int) -> int:
-    """File size a durable writer leaves after a frame ``[frame_start, frame_end)``
-    that did not fit in the free space (FORMAT.md §3, reference writer policy).
-
-    A sixteenth of the file, at most 1 MiB, rounded up to whole 4 KiB blocks:
-    appends grow the file about once per 6% of its size, and free space
-    costs at most that much. None (``frame_end``) after a frame at least that
-    large: the next such frame would not fit either, so the zeros would only
-    be written twice.
-    """
-    g = FREE_SPACE_GRANULE
-    size = (frame_end + min(frame_end // 16, FREE_SPACE_MAX) + g - 1) // g * g
-    return size if frame_end - frame_start < size - frame_end else frame_end
+FreeSpacePolicy = Callable[[int, int], int]
+"""``(frame_start, frame_end) -> file size``: how far a durable writer fills the
+file with zeros after a frame that did not fit in the free space (FORMAT.md §3;
+the engine's is ``policy.free_space_end``). ``frame_end`` reserves nothing."""
 
 
 def cut_tail(fd: int, path: str, end: int, tail: Any, fileops: FileOps) -> str | None:
@@ -120,10 +107,11 @@ class LogFile:
     """One open data file, for reading (``readonly``) or as its single writer."""
 
     def __init__(self, path: str, fd: int, readonly: bool, fileops: FileOps,
-                 lock: WriterLock | None) -> None:
+                 lock: WriterLock | None, free_space: FreeSpacePolicy | None = None) -> None:
         self.path = path
         self.readonly = readonly
         self.fileops = fileops
+        self.free_space = free_space  # None: durable appends reserve no free space
         self._fd = fd
         self._lock = lock
         self.map = FileMap(fd)
@@ -149,8 +137,11 @@ class LogFile:
 
     @classmethod
     def open(cls, path: str, *, readonly: bool = False, create: bool = True,
-             fileops: FileOps = REAL, lock_timeout: float = 0.0) -> LogFile:
+             fileops: FileOps = REAL, lock_timeout: float = 0.0,
+             free_space: FreeSpacePolicy | None = None) -> LogFile:
         """Open (and for a writer, create and recover) the file at ``path``.
+
+        ``free_space`` is the writer's free-space policy (none by default).
 
         A writer takes the writer lock first (LockedError), creates a missing
         file durably (and writes the header into a 0-byte one), and cuts a torn
@@ -199,7 +190,7 @@ class LogFile:
                 fd = cls._open_fd(path, readonly, fileops)
             if lock is not None:
                 lock.keep_only(fd)
-            log = cls(path, fd, readonly, fileops, lock)
+            log = cls(path, fd, readonly, fileops, lock, free_space)
         except BaseException:
             if lock is not None:
                 lock.abandon()
@@ -510,7 +501,7 @@ class LogFile:
         """Append one frame at ``valid_end``; return its frame index.
 
         A durable append that does not fit in the free space writes new free
-        space after the frame (§3, :func:`free_space_end`).
+        space after the frame, as far as the ``free_space`` policy says (§3).
 
         With ``durable`` the call returns only after the data and the new file
         size are on stable storage. On any OSError the log fails stop: the
@@ -560,7 +551,9 @@ class LogFile:
                 "The change was not committed; close and reopen the file once the disk is fixed"
             ) from e
         size = max(self.size, end)
-        reserved = free_space_end(start, end) if durable and end > self.size else end
+        reserved = end
+        if durable and end > self.size and self.free_space is not None:
+            reserved = self.free_space(start, end)
         if reserved > end:
             # Reserve free space (§3): appends that land in it change neither
             # the file size nor the block map, so their fdatasync need not
