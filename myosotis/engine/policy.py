@@ -31,23 +31,26 @@ def checkpoint_due(bytes_since_checkpoint: int, last_image_size: int, floor: int
 FREE_SPACE_GRANULE: Final = 4096
 """Free space ends on a multiple of this: the page and file-system block size."""
 
+FREE_SPACE_SHARE: Final = 16
+"""Free space is at most a sixteenth of the file: appends grow the file about
+once per 6% of its size, and the zeros cost at most that much."""
+
 FREE_SPACE_MAX: Final = 1 << 20
-"""The most free space reserved at once (1 MiB): a large file does not grow by
-a sixteenth of itself in zeros."""
+"""The most free space reserved at once (1 MiB): past a 16 MiB file, a sixteenth
+would make the one commit that grows the file write that many more zeros, for
+growth that is already rare."""
 
 
 def free_space_end(frame_start: int, frame_end: int) -> int:
     """File size a durable writer leaves after a frame ``[frame_start, frame_end)``
     that did not fit in the free space (FORMAT.md §3).
 
-    A sixteenth of the file, at most 1 MiB, rounded up to whole 4 KiB blocks:
-    appends grow the file about once per 6% of its size, and free space
-    costs at most that much. None (``frame_end``) after a frame at least that
-    large: the next such frame would not fit either, so the zeros would only
-    be written twice.
+    A sixteenth of the file, at most 1 MiB, rounded up to whole 4 KiB blocks.
+    None (``frame_end``) after a frame at least that large: the next such frame
+    would not fit either, so the zeros would only be written twice.
     """
     g = FREE_SPACE_GRANULE
-    size = (frame_end + min(frame_end // 16, FREE_SPACE_MAX) + g - 1) // g * g
+    size = (frame_end + min(frame_end // FREE_SPACE_SHARE, FREE_SPACE_MAX) + g - 1) // g * g
     return size if frame_end - frame_start < size - frame_end else frame_end
 
 

@@ -45,6 +45,7 @@ from myosotis.format.header import (
     check_file_header,
     encode_file_header,
     frame_payload_ok,
+    padding,
     without_flags,
 )
 from myosotis.format.helper import ScanStatus, scan_frames
@@ -158,7 +159,8 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
     for off, kind in zip(offsets, kinds, strict=True):
         n = FRAME_HEADER_STRUCT.unpack_from(mv, off)[0]
         name = KIND_NAMES[kind]
-        rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + FRAME_HEADER_SIZE + n + (-n % 8)
+        rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + FRAME_HEADER_SIZE + n + \
+            padding(n)
     _replay(mv, offsets, kinds, rep, progress, bad_checkpoints)
 
 
@@ -167,7 +169,7 @@ def _check_header(mv: memoryview, size: int, rep: VerifyReport) -> int:
     try:
         return check_file_header(mv, size, rep.path)
     except UnsupportedVersionError as e:
-        rep.findings.append(Finding("error", "version", str(e), 8))
+        rep.findings.append(Finding("error", "version", str(e), 8))  # format_version (§2)
         raise _Stop from None
     except MyosotisError as e:
         rep.findings.append(Finding("error", "header", str(e), 0))
