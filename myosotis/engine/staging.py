@@ -19,7 +19,6 @@ from myosotis.engine.unsettled import (
     REOPEN,
     Unsettled,
     check_settled,
-    is_unsettled,
     remedy_of,
 )
 from myosotis.errors import MyosotisError, WriterFailedError
@@ -49,12 +48,21 @@ def stage(store: Store, m: Mutation) -> None:
     if store.log.readonly:
         store._require_writer()  # raises
     work = store.work
-    # Refused here, not only by the stand-in's attributes: an interrupt inside
-    # stage_into would otherwise replace a stronger stand-in (an interrupted
-    # commit's) by the one discard() settles. (Inline: the hot path.)
+    # Refused here, not only by the stand-in's attributes: the stand-in set
+    # below would otherwise replace a stronger one (an interrupted commit's) by
+    # the one discard() settles. (Inline: the hot path.)
     if type(work) is Unsettled:
         work.fail()
-    stage_into(store, work, m)
+    # Until the last line, an interrupt may leave the overlay, the pending
+    # bytes and their count out of step: refuse them until discard()
+    # (unsettled.py). A shared stand-in: the hot path allocates nothing.
+    store.work = _STAGING
+    try:
+        stage_into(store, work, m)
+    except MyosotisError:
+        store.work = work  # refused, and rolled back by stage_into: nothing changed
+        raise
+    store.work = work
 
 
 def stage_all(store: Store, ms: list[Mutation]) -> None:
@@ -70,27 +78,22 @@ def stage_all(store: Store, ms: list[Mutation]) -> None:
 
 
 def stage_into(store: Store, work: Overlay, m: Mutation) -> None:
-    """Encode ``m`` into the pending bytes and apply it to ``work``, or raise with
-    both as they were (a MyosotisError) or the store unsettled (any other)."""
+    """Encode ``m`` into the pending bytes and apply it to ``work``, or raise a
+    MyosotisError with both as they were. The caller holds the _STAGING stand-in:
+    any other exception leaves them out of step."""
     buf = store.pending_bytes
     mark = len(buf)
     try:
         m.put(buf)  # limits and types (InvalidValueError)
         m.apply(work)  # graph rules (R50–R53)
-        # Inside the try: the count must move with the buffer, or the
-        # commit record's count would disagree with its mutations (R61).
-        store.pending_count += 1
     except MyosotisError:
         # apply() checks every rule before it changes anything, so a
         # rejected mutation leaves the overlay as it was; drop its bytes.
         del buf[mark:]
         raise
-    except BaseException:
-        # An interrupt may have left the overlay, the buffer and the count
-        # out of step: refuse to use them until discard() (unsettled.py).
-        if not is_unsettled(store.work):  # never weaken another operation's stand-in
-            store.work = _STAGING
-        raise
+    # The count moves with the buffer, or the commit record's count would
+    # disagree with its mutations (R61).
+    store.pending_count += 1
 
 
 def discard(store: Store) -> int:
