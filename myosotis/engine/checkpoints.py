@@ -4,8 +4,8 @@ choosing the base a state is built on, and writing a checkpoint.
 A checkpoint is a cache: one that fails its checks (R33, R80) is reported in
 the store's ``problems`` and skipped, and the commits are the truth. The
 genesis of a compacted file is the truth for the history it folded: one that
-fails (R85) makes the file corrupt. When a checkpoint is written is the
-policy's (engine/policy.py).
+fails (R85) makes the file corrupt. When a checkpoint is written after a
+commit is the policy's (engine/policy.py, staging.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import warnings
 from typing import TYPE_CHECKING
 
 from myosotis.engine.history import History
-from myosotis.engine.policy import checkpoint_due
 from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.errors import CorruptFileError, WriterFailedError
 from myosotis.format.constants import FRAME_HEADER_SIZE, KIND_CHECKPOINT, SNAPSHOT_PREFIX_SIZE
@@ -134,20 +133,17 @@ def write_checkpoint(store: Store) -> bool:
     return True
 
 
-def checkpoint_after_commit(store: Store) -> None:
-    """Write a checkpoint if the policy says one is due, after commit ``store.head_seq``
-    (which is durable and acknowledged whatever happens here).
+def auto_checkpoint(store: Store) -> None:
+    """The checkpoint the policy asks for after commit ``store.head_seq`` (which is
+    durable and acknowledged whatever happens here).
 
     A failed checkpoint is reported in ``problems`` and as a warning, not
     raised: the handle is failed-stop and refuses the next commit.
     """
-    if not checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,
-                          store.checkpoint_floor):
-        return
     try:
         store.checkpoint()
     except WriterFailedError as e:
         store.problems.append(f"automatic checkpoint failed: {e}")
         # stacklevel: the warning names the caller of Store.commit, as it always has
         warnings.warn(f"automatic checkpoint after commit {store.head_seq} failed: {e}",
-                      stacklevel=4)
+                      stacklevel=3)

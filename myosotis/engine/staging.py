@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from myosotis.engine.checkpoints import checkpoint_after_commit
+from myosotis.engine.checkpoints import auto_checkpoint
 from myosotis.engine.graph import Overlay
 from myosotis.engine.history import Commit, make_commit
+from myosotis.engine.policy import checkpoint_due
 from myosotis.engine.unsettled import (
     DISCARD,
     REOPEN,
@@ -44,7 +45,8 @@ def settle(store: Store) -> None:
 
 
 def stage(store: Store, m: Mutation) -> None:
-    """See Store.stage."""
+    """Store.stage: validate ``m`` and add it to the uncommitted changes, or raise and
+    change nothing. ``m``'s value is handed over to the staged state."""
     if store.log.readonly:
         store._require_writer()  # raises
     work = store.work
@@ -106,8 +108,10 @@ def discard(store: Store) -> int:
     return n
 
 
-def commit(store: Store, label: str | None, allow_empty: bool) -> Commit | None:
-    """See Store.commit."""
+def commit(store: Store, label: str | None = None, allow_empty: bool = False) -> Commit | None:
+    """Store.commit: write the staged changes as one commit and return it (None when
+    nothing is staged, unless ``allow_empty``). Raises WriterFailedError (the
+    changes stay staged)."""
     store._require_writer()
     if not store.pending_count and not allow_empty:
         return None
@@ -138,5 +142,7 @@ def commit(store: Store, label: str | None, allow_empty: bool) -> Commit | None:
     store.pending_count = 0
     store.bytes_since_checkpoint += len(payload)
     store.work = work  # settled: the commit is the committed state
-    checkpoint_after_commit(store)
+    if checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,
+                      store.checkpoint_floor):
+        auto_checkpoint(store)
     return make_commit(seq, cid, ts, label or "", parent, store.committed.next_node_id)

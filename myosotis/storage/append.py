@@ -24,8 +24,14 @@ if TYPE_CHECKING:
 
 
 def append(log: LogFile, kind: int, payload: bytes, durable: bool) -> int:
-    """See LogFile.append."""
-    _check_can_append(log)
+    """LogFile.append: append one frame at ``valid_end`` (durably if ``durable``);
+    return its frame index. Raises ReadOnlyError, WriterFailedError (fail-stop)."""
+    if log.readonly:
+        raise ReadOnlyError(f"{log.path} is open read-only")
+    if log.failed:
+        raise WriterFailedError(
+            f"{log.path}: an earlier write failed ({log.failed}); nothing more is written "
+            "through this handle. Close and reopen the file to recover")
     start = log.valid_end
     flags = _flags_for(log, start, durable)
     frame = encode_frame(kind, payload, flags)
@@ -35,10 +41,19 @@ def append(log: LogFile, kind: int, payload: bytes, durable: bool) -> int:
     # the same change twice (the Store above is unsettled too: unsettled.py).
     log.failed = "an append was interrupted before it finished"
     _write_frame(log, start, frame)
-    size = _reserve_free_space(log, start, end, durable)
+    size = max(log.size, end)
     if durable:
+        size = _reserve_free_space(log, start, end, size)
         _sync_frame(log, end)
-    return _index_frame(log, kind, start, end, size)
+    # The bookkeeping: the frame joins the index.
+    index = len(log.frames)
+    log.frames.offsets.append(start)
+    log.frames.kinds.append(kind)
+    if log.appended_from is None:
+        log.appended_from = index
+    log.valid_end, log.size, log.free_bytes = end, size, size - end
+    log.failed = None  # the last step: the append is whole
+    return index
 
 
 def sync(log: LogFile) -> None:
@@ -55,15 +70,6 @@ def sync(log: LogFile) -> None:
         log.failed = f"sync failed: {e}"
         raise WriterFailedError(f"{log.path}: fsync failed ({e.strerror}); reopen") from e
     log.synced_to = log.valid_end
-
-
-def _check_can_append(log: LogFile) -> None:
-    if log.readonly:
-        raise ReadOnlyError(f"{log.path} is open read-only")
-    if log.failed:
-        raise WriterFailedError(
-            f"{log.path}: an earlier write failed ({log.failed}); nothing more is written "
-            "through this handle. Close and reopen the file to recover")
 
 
 def _flags_for(log: LogFile, start: int, durable: bool) -> int:
@@ -102,12 +108,11 @@ def _write_frame(log: LogFile, start: int, frame: bytes) -> None:
         ) from e
 
 
-def _reserve_free_space(log: LogFile, start: int, end: int, durable: bool) -> int:
-    """After a durable frame ``[start, end)`` that grew the file, write zeros as far as
-    the log's free-space policy says; return the file size."""
-    size = max(log.size, end)
+def _reserve_free_space(log: LogFile, start: int, end: int, size: int) -> int:
+    """After a durable frame ``[start, end)``, if it grew the file (to ``size``), write
+    zeros as far as the log's free-space policy says; return the file size."""
     reserved = end
-    if durable and end > log.size and log.free_space is not None:
+    if end > log.size and log.free_space is not None:
         reserved = log.free_space(start, end)
     if reserved > end:
         # Reserve free space (§3): appends that land in it change neither
@@ -138,19 +143,6 @@ def _sync_frame(log: LogFile, end: int) -> None:
             "not be durable. This handle refuses further commits: close, reopen and "
             "check mem.head before retrying the change") from e
     log.synced_to = end
-
-
-def _index_frame(log: LogFile, kind: int, start: int, end: int, size: int) -> int:
-    """Add the frame ``[start, end)`` to the log's index; return its index. The last
-    step of an append: the log is no longer failed."""
-    index = len(log.frames)
-    log.frames.offsets.append(start)
-    log.frames.kinds.append(kind)
-    if log.appended_from is None:
-        log.appended_from = index
-    log.valid_end, log.size, log.free_bytes = end, size, size - end
-    log.failed = None  # the last step: the append is whole
-    return index
 
 
 def _move_to_version_2(log: LogFile) -> None:
