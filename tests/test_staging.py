@@ -1,10 +1,11 @@
-"""Staging an edit the rules refuse, interrupted at every line (engine/staging.py).
+"""Staging steps interrupted at every line (engine/staging.py, unsettled.py).
 
 A refused edit is encoded into the pending bytes before the graph rules refuse
 it, and its bytes are then dropped. An interrupt (Ctrl-C) arriving while they
-are dropped once left them in the buffer with the store settled: the next
-commit wrote a commit whose bytes break §6, and the file no longer opened.
-The stand-in of unsettled.py now covers the whole staging step.
+were dropped left them in the buffer with the store settled; one arriving in
+the middle of discard() left the staged changes' count without their bytes.
+Either way the next commit wrote a commit that breaks §6, and the file no
+longer opened. A stand-in of unsettled.py now covers each whole step.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -29,9 +31,10 @@ def _refused_edit(mem: Memory) -> None:
     mem[1]["friend"] = Ref(99)  # encoded, then refused by R51
 
 
-def _run(mem: Memory, at: int) -> tuple[int, BaseException | None]:
-    """Run a refused edit, raising KeyboardInterrupt at the ``at``-th line of Myosotis
-    code (never if 0); return the number of lines run and the exception."""
+def _run(mem: Memory, at: int, step: Callable[[Memory], Any] = _refused_edit,
+         ) -> tuple[int, BaseException | None]:
+    """Run ``step``, raising KeyboardInterrupt at the ``at``-th line of Myosotis code
+    (never if 0); return the number of lines run and the exception."""
     count = 0
 
     def local(frame: FrameType, event: str, arg: Any) -> Any:
@@ -47,7 +50,7 @@ def _run(mem: Memory, at: int) -> tuple[int, BaseException | None]:
 
     sys.settrace(global_)
     try:
-        _refused_edit(mem)
+        step(mem)
     except BaseException as e:  # noqa: BLE001 - the sweep looks at every exception
         return count, e
     finally:
@@ -85,6 +88,34 @@ def test_a_refused_edit_interrupted_at_any_line_never_reaches_a_commit(tmp_path:
             assert again.verify().ok
             assert again[1]["x"] == committed_x
             assert "friend" not in again[1]
+
+
+def test_discard_interrupted_at_any_line_never_reaches_a_commit(tmp_path: Path) -> None:
+    path = str(tmp_path / "base.myo")
+    with Memory.open(path) as mem:
+        mem.create("T", x=1)
+        mem.commit()
+        mem[1]["x"] = 2
+        lines, err = _run(mem, 0, Memory.discard)
+        assert err is None
+    base = Path(path).read_bytes()
+    for at in range(1, lines + 1):
+        p = tmp_path / f"at-{at}.myo"
+        p.write_bytes(base)
+        with Memory.open(p) as mem:
+            mem[1]["x"] = 2
+            _, err = _run(mem, at, Memory.discard)
+            assert isinstance(err, KeyboardInterrupt), (at, err)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    mem.commit()  # a discard interrupted before it changed anything
+                except InterruptedOperationError:
+                    assert mem.discard() in (0, 1)  # as the message says
+            mem.commit(allow_empty=True)
+        with Memory.open(p, readonly=True) as again:  # refused if a commit broke §6
+            assert again.verify().ok
+            assert again[1]["x"] in (1, 2)
 
 
 @pytest.mark.parametrize("many", [False, True])

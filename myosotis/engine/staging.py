@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 # state, so one of each serves every store; see unsettled.py).
 _COMMITTING = Unsettled("commit()", REOPEN)
 _STAGING = Unsettled("staging a change", DISCARD)
+_DISCARDING = Unsettled("discard()", DISCARD)
 
 
 def settle(store: Store) -> None:
@@ -104,6 +105,9 @@ def discard(store: Store) -> int:
     if remedy_of(work) not in (None, DISCARD):
         check_settled(work)
     n = store.pending_count
+    # settle() replaces the pending bytes, their count and the overlay one after
+    # the other: until its last line, a stand-in asks for discard() again.
+    store.work = _DISCARDING
     settle(store)
     return n
 
