@@ -68,7 +68,7 @@ def serve(path: Path) -> Served:
                 assert mem.state_hash() == commits[-1][2]
             for n in mem.nodes(deleted=True):  # decode every node of the head
                 n.fields()
-            return Served(commits, store_of(mem).history.base_seq)
+            return Served(commits, store_of(mem).commits.base_seq)
 
 
 def small_file(path: Path, durability: Literal["full", "none"] = "none") -> None:

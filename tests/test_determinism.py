@@ -195,7 +195,7 @@ def test_replay_from_the_start_reproduces_every_checkpoint_state_hash(
     assert checkpoints
     with Memory.open(replay_only[0], readonly=True) as replay, \
             Memory.open(with_checkpoints[0], readonly=True) as cached:
-        assert store_of(replay).history.checkpoints == []
+        assert store_of(replay).commits.checkpoints == []
         for f in checkpoints:
             seq, cid, stored = checkpoint_fields(a, f)
             assert image_hash(a[f.payload_start + 72:f.payload_end]) == stored  # R80

@@ -197,7 +197,7 @@ def test_compaction_on_a_full_disk_never_damages_the_old_file(small_disk: Path) 
     assert path.read_bytes() == before
     with Memory.open(path, readonly=True) as reader:
         assert reader.state_hash() == head_hash
-        assert store_of(reader).history.base_seq == 0
+        assert store_of(reader).commits.base_seq == 0
 
 
 def _file_with_a_bad_checkpoint(directory: Path) -> tuple[Path, bytes, str]:
@@ -212,7 +212,7 @@ def _file_with_a_bad_checkpoint(directory: Path) -> tuple[Path, bytes, str]:
         mem.commit()
         head_hash = mem.state_hash()
         store = store_of(mem)
-        cp_offset = [store.log.frame_offset(j) for _, j in store.history.checkpoints][0]
+        cp_offset = [store.log.frame_offset(j) for _, j in store.commits.checkpoints][0]
     data = bytearray(path.read_bytes())
     n = struct.unpack_from("<I", data, cp_offset)[0]
     payload = bytearray(data[cp_offset + 16:cp_offset + 16 + n])

@@ -50,7 +50,7 @@ def make_file(path: Path) -> None:
 def break_checkpoint(path: Path) -> None:
     """Make the only checkpoint fail its state hash (R80), CRCs right: what repair drops."""
     with Memory.open(path, readonly=True) as mem:
-        off = [store_of(mem).log.frame_offset(j) for _, j in store_of(mem).history.checkpoints][0]
+        off = [store_of(mem).log.frame_offset(j) for _, j in store_of(mem).commits.checkpoints][0]
     data = bytearray(path.read_bytes())
     n = struct.unpack_from("<I", data, off)[0]
     payload = bytearray(data[off + 16:off + 16 + n])

@@ -4,10 +4,13 @@
   public package (import-linter contracts in pyproject.toml). The check is
   shown to fail on a copy of the package with one forbidden import added, so
   a broken configuration cannot pass silently.
+- Size: no function in myosotis/ is longer than 80 lines.
+- Types: no ``type: ignore`` in the engine.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -21,6 +24,7 @@ import myosotis
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "myosotis"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+MAX_FUNCTION_LINES = 80
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
@@ -76,6 +80,27 @@ def test_a_forbidden_import_breaks_a_contract(package_copy: Path, module: str, l
     assert r.returncode != 0, r.stdout
     assert "1 broken" in r.stdout, r.stdout
     assert module.replace("/", ".").removesuffix(".py") in r.stdout
+
+
+def _functions(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def test_no_function_is_longer_than_80_lines() -> None:
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for fn in _functions(ast.parse(path.read_text(), str(path))):
+            assert fn.end_lineno is not None
+            lines = fn.end_lineno - fn.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                long.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name} ({lines} lines)")
+    assert long == []
+
+
+def test_the_engine_has_no_type_ignore() -> None:
+    hits = [f"{p.relative_to(ROOT)}:{i}" for p in sorted((PACKAGE / "engine").rglob("*.py"))
+            for i, text in enumerate(p.read_text().splitlines(), 1) if "type: ignore" in text]
+    assert hits == []
 
 
 def test_the_public_names_are_exported_and_importable() -> None:

@@ -297,7 +297,7 @@ def test_compaction_after_a_chdir_rewrites_the_file_that_was_opened(
         assert mem.state_hash() == h
     assert os.listdir(tmp_path / "elsewhere") == []
     with Memory.open(tmp_path / "data.myo", readonly=True) as reader:
-        assert store_of(reader).history.has_genesis and reader.state_hash() == h
+        assert store_of(reader).commits.has_genesis and reader.state_hash() == h
 
 
 def test_where_flock_is_emulated_with_byte_range_locks_the_sidecar_is_the_only_lock(

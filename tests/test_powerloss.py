@@ -327,7 +327,7 @@ def expected_run(workload: Workload, directory: Path,
     assert not _run(workload, directory, fs, progress)
     ids, hashes = {}, {}
     with Memory.open(directory / "data.myo", readonly=True) as mem:
-        base = store_of(mem).history.base_seq
+        base = store_of(mem).commits.base_seq
         for c in mem.history():
             ids[c.seq] = c.id
             hashes[c.seq] = mem.at(c.seq).state_hash()
@@ -358,7 +358,7 @@ def check_image(image: Path, progress: Progress, expected: Expected, what: str) 
         warnings.simplefilter("ignore")
         with Memory.open(path, readonly=True) as mem:
             head = store_of(mem).head_seq
-            base = store_of(mem).history.base_seq
+            base = store_of(mem).commits.base_seq
             assert progress.acked <= head <= max(progress.attempted, progress.acked), \
                 f"{what}: head {head}, acknowledged {progress.acked}, attempted " \
                 f"{progress.attempted}"

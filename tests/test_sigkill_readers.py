@@ -232,7 +232,7 @@ def run_kills(tmp_path: Path, kills: int, seed: int) -> RunStats:
         assert mem.state_hash() == acks[-1][1]
         for seq, h, _ in acks:
             assert mem.at(seq).state_hash() == h, seq
-        stats.checkpoints = len(store_of(mem).history.checkpoints)
+        stats.checkpoints = len(store_of(mem).commits.checkpoints)
         report = mem.verify()
         assert report.ok, [str(f) for f in report.findings]
         assert report.commits == len(acks)

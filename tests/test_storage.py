@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from myosotis.engine.policy import free_space_end
 from myosotis.errors import FileMissingError, LockedError, ReadOnlyError
 from myosotis.format.constants import HEADER_SIZE, KIND_COMMIT
 from myosotis.format.header import encode_file_header
-from myosotis.storage.log import LogFile, free_space_end
+from myosotis.storage.log import LogFile
 
 
 def test_new_file_is_exactly_the_header(tmp_path: Path) -> None:
@@ -69,7 +70,7 @@ def test_durable_appends_reserve_free_space_and_fill_it(tmp_path: Path) -> None:
     without growing the file; a frame at least as large as that space gets none;
     durability "none" reserves nothing. A reader sees every frame at each step."""
     path = str(tmp_path / "a.myo")
-    writer = LogFile.open(path)
+    writer = LogFile.open(path, free_space=free_space_end)  # the engine's policy
     reader = LogFile.open(path, readonly=True)
     try:
         writer.append(KIND_COMMIT, b"a" * 100, durable=True)  # frame [32, 152)
@@ -132,7 +133,7 @@ def test_reader_racing_the_writer_over_free_space_sees_frames_not_corruption(
     from myosotis.format import _helper_py
 
     path = str(tmp_path / "a.myo")
-    writer = LogFile.open(path)
+    writer = LogFile.open(path, free_space=free_space_end)
     reader = LogFile.open(path, readonly=True)
     try:
         writer.append(KIND_COMMIT, b"a" * 100, durable=True)
@@ -160,7 +161,7 @@ def test_reader_racing_the_writer_over_free_space_sees_frames_not_corruption(
 
 
 def test_a_writer_handle_refresh_finds_nothing_new(tmp_path: Path) -> None:
-    writer = LogFile.open(str(tmp_path / "a.myo"))
+    writer = LogFile.open(str(tmp_path / "a.myo"), free_space=free_space_end)
     try:
         writer.append(KIND_COMMIT, b"a", durable=True)  # leaves free space
         assert writer.free_bytes > 0 and writer.refresh() == 0

@@ -42,7 +42,7 @@ class MemoryInfo:
 
 
 def memory_info(store: Store, path: str) -> MemoryInfo:
-    log, hist = store.log, store.history
+    log, hist = store.log, store.commits
     return MemoryInfo(
         path=path, format_version=log.version, file_size=log.size, data_end=log.valid_end,
         free_bytes=log.free_bytes,

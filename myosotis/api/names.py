@@ -13,8 +13,8 @@ def resolve_commit(s: Store, commit: CommitRef) -> int:
     """The sequence number of ``commit`` in ``s`` (see ``Memory.resolve``); raises
     CommitNotFoundError."""
     if isinstance(commit, Commit):
-        if s.history.base_seq < commit.seq <= s.head_seq and \
-                s.history.commit_id(commit.seq).hex() == commit.id:
+        if s.commits.base_seq < commit.seq <= s.head_seq and \
+                s.commits.commit_id(commit.seq).hex() == commit.id:
             return commit.seq
         raise CommitNotFoundError(f"commit {commit.id[:12]} is not in this history")
     if type(commit) is int:
@@ -35,8 +35,8 @@ def _resolve_name(s: Store, commit: str) -> int:
     if name.isdigit() and len(name) < 12:
         return s.resolve(int(name))
     if len(low) >= 4 and all(c in "0123456789abcdef" for c in low):
-        hits = [q for q in range(s.history.base_seq, s.head_seq + 1)
-                if q > 0 and s.history.commit_id(q).hex().startswith(low)]
+        hits = [q for q in range(s.commits.base_seq, s.head_seq + 1)
+                if q > 0 and s.commits.commit_id(q).hex().startswith(low)]
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:

@@ -21,26 +21,17 @@ from dataclasses import replace
 from typing import Any
 
 from myosotis import (
-    Create,
-    Delete,
     ForeignStageError,
     InvalidOperationError,
-    ListInsert,
     ListProxy,
-    ListRemove,
-    ListReplace,
-    MapDelete,
     MapProxy,
-    MapSet,
     Memory,
     Mutation,
     MyosotisError,
     Node,
     Path,
-    Set,
     Stage,
     StaleStageError,
-    Unset,
 )
 
 from .files import head_of
@@ -177,54 +168,27 @@ def map_at(node: Node, field_name: str, path: Path) -> MapProxy:
 # --------------------------------------------------------------------------
 # describing operations
 
-_OP_NAMES: dict[type, str] = {
-    Create: "create", Set: "set", Unset: "unset", Delete: "delete",
-    ListInsert: "list-insert", ListRemove: "list-remove", ListReplace: "list-set",
-    MapSet: "map-set", MapDelete: "map-delete",
-}
+class _Look:
+    """How ``myo`` shows the parts of a mutation (the mutation types' Renderer)."""
+
+    def value(self, v: Any) -> str:
+        return human(v)
+
+    def name(self, s: str) -> str:
+        return printable(s)
+
+    def place(self, node: int, field: str, path: Path) -> str:
+        return f"{node}.{path_text(field, path)}"
 
 
-def op_name(op: Mutation) -> str:
-    """The name of an operation in ``myo status`` (docs/CLI.md ``OP``)."""
-    return _OP_NAMES[type(op)]
+_LOOK = _Look()
 
 
 def describe(mutation: Mutation) -> str:
     """One line for people, e.g. ``set 1.goal = "Explore"``."""
-    op: Any = mutation
-    name = op_name(op)
-    if type(op) is Create:
-        fields = " ".join(f"{printable(k)}={human(v)}" for k, v in sorted(op.fields.items()))
-        return f"{name} {op.node} {printable(op.type)}" + (f" {fields}" if fields else "")
-    if type(op) is Delete:
-        return f"{name} {op.node}"
-    text = f"{name} {op.node}.{path_text(op.field, getattr(op, 'path', ()))}"
-    if hasattr(op, "pos"):
-        text += f" at {op.pos}"
-    if hasattr(op, "key"):
-        text += f" [{human(op.key)}]"
-    if hasattr(op, "value"):
-        text += (": " if type(op) is ListInsert else " = ") + human(op.value)
-    return text
+    return mutation.describe(_LOOK)
 
 
 def op_json(mutation: Mutation) -> dict[str, Any]:
     """The JSON form of a staged operation (docs/CLI.md, ``myo status --json``)."""
-    op: Any = mutation
-    d: dict[str, Any] = {"op": op_name(op), "node": op.node}
-    if type(op) is Create:
-        d["type"] = op.type
-        d["fields"] = {k: to_json(v) for k, v in op.fields.items()}
-        return d
-    if type(op) is Delete:
-        return d
-    d["field"] = op.field
-    if hasattr(op, "path"):
-        d["path"] = list(op.path)
-    if hasattr(op, "pos"):
-        d["index"] = op.pos
-    if hasattr(op, "key"):
-        d["key"] = op.key
-    if hasattr(op, "value"):
-        d["value"] = to_json(op.value)
-    return d
+    return mutation.to_json(to_json)

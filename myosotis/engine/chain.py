@@ -1,7 +1,7 @@
 """The commit chain rules, in one place (FORMAT.md §4 R31, R32; §7 R60, R61).
 
 Every reader of commits goes through these functions: replay at open and
-refresh and time travel (engine/store.py, engine/history.py) and the full
+refresh and time travel (engine/loading.py, engine/timetravel.py) and the full
 verification (engine/verify.py), which turns a :class:`ChainError` into a
 finding instead of refusing the file. No I/O.
 """

@@ -45,7 +45,7 @@ class CompactResult:
 
 def compacted_bytes(store: Store, base: int) -> bytes:
     """The bytes of ``store``'s file with history up to commit ``base`` folded."""
-    hist, log = store.history, store.log
+    hist, log = store.commits, store.log
     image = store.state_at(base).whole().image()
     genesis = encode_snapshot(base, hist.commit_id(base), state_hash(image), image)
     parts = [encode_file_header(), encode_frame(KIND_GENESIS, genesis)]
@@ -55,7 +55,7 @@ def compacted_bytes(store: Store, base: int) -> bytes:
     # verbatim, except checkpoints that are not usable (they are a cache), and
     # without FRAME_FLAG_UNSYNCED: the new file is written whole and synced, so
     # it is a version-1 file (§3, §12).
-    usable = {j for seq, j in hist.checkpoints if store.snapshot_image(j, seq) is not None}
+    usable = {j for seq, j in hist.checkpoints if store.snapshots.image(j, seq) is not None}
     for i in range(first, len(log.frames)):
         if log.frames.kinds[i] == KIND_CHECKPOINT and i not in usable:
             continue

@@ -1,4 +1,4 @@
-"""Graph state and the rules of applying mutations (FORMAT.md §6, R50–R53).
+"""Graph states: the targets mutations are applied to (FORMAT.md §6).
 
 Ids are dense: a node is created only with ``id == next_node_id`` and never
 removed (deletion sets a tombstone), so the nodes of a state are exactly the
@@ -6,29 +6,22 @@ ids ``1 .. next_node_id - 1``. :class:`GraphState` is a committed state: a
 base image read in place (a checkpoint or genesis, possibly none) plus the
 nodes decoded or changed since. :class:`Overlay` stages uncommitted changes on
 top of a GraphState by copying a node the first time it is written.
+:class:`SingleNode` holds one node, to replay that node's history.
+
+The rules of applying a mutation (R50–R53) are the mutation's own
+(format/mutations.py, ``Mutation.apply``); the three states implement the
+``GraphTarget`` protocol it is written against, each writing the way that is
+cheapest for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Union
+from typing import Any
 
-from myosotis.errors import DeletedNodeError, InvalidOperationError, NodeNotFoundError
 from myosotis.format.image import StateImage, encode_image, encode_node_record
-from myosotis.format.mutations import (
-    Create,
-    Delete,
-    ListInsert,
-    ListRemove,
-    ListReplace,
-    MapDelete,
-    MapSet,
-    Mutation,
-    Path,
-    Set,
-    Unset,
-)
-from myosotis.format.values import Ref, clone
+from myosotis.format.mutations import GraphTarget, Mutation
+from myosotis.format.values import clone
 
 
 class NodeState:
@@ -91,10 +84,15 @@ class GraphState:
     def writable_field(self, node_id: int, field: str) -> NodeState | None:
         return self.writable(node_id)
 
-    def replace_field(self, node_id: int, field: str, value: Any) -> None:
-        node = self.writable(node_id)
-        assert node is not None
-        node.fields[field] = value
+    def set_field(self, node_id: int, field: str, value: Any) -> bool:
+        """Set the field in place (replay); False if the node is missing or deleted."""
+        n = self.get(node_id)
+        if n is None or n.deleted:
+            return False
+        if self.base is not None:  # without a base every node is written anyway
+            self.dirty.add(node_id)
+        n.fields[field] = value
+        return True
 
     def merge(self, changed: dict[int, NodeState], next_node_id: int) -> None:
         """Take over ``changed`` nodes (an overlay's, after a durable commit)."""
@@ -112,8 +110,8 @@ class GraphState:
             return self.base.type_at(node_id)
         return None
 
-    def add(self, node_id: int, node: NodeState) -> None:
-        self.nodes[node_id] = node
+    def add(self, node_id: int, type_name: str, fields: dict[str, Any]) -> None:
+        self.nodes[node_id] = NodeState(type_name, fields)
         if self.base is not None:
             self.dirty.add(node_id)
         self.next_node_id = node_id + 1
@@ -177,8 +175,25 @@ class Overlay:
         n = self.nodes.get(node_id)
         return n.type if n is not None else self.parent.type_of(node_id)
 
-    def add(self, node_id: int, node: NodeState) -> None:
-        self.nodes[node_id] = node
+    def set_field(self, node_id: int, field: str, value: Any) -> bool:
+        """Stage a new value of the field: the node is copied into the overlay
+        (shallowly) on first write, the new value is the overlay's own and the
+        old one stays shared. False if the node is missing or deleted."""
+        nodes = self.nodes
+        n = nodes.get(node_id)
+        if n is None:
+            n = self.parent.get(node_id)
+            if n is None or n.deleted:
+                return False
+            n = nodes[node_id] = n.shallow_copy()
+        elif n.deleted:
+            return False
+        n.fields[field] = value
+        self._owned.add((node_id, field))
+        return True
+
+    def add(self, node_id: int, type_name: str, fields: dict[str, Any]) -> None:
+        self.nodes[node_id] = NodeState(type_name, fields)
         self.next_node_id = node_id + 1
 
     @property
@@ -197,149 +212,15 @@ class Overlay:
         self._owned = set()
 
 
-# --------------------------------------------------------------------------
-# applying mutations
-
-State = Union[GraphState, Overlay, "SingleNode"]
-
-
-def _check_refs(v: Any, next_node_id: int) -> None:
-    """R51: every reference inside ``v`` names an existing node."""
-    t = type(v)
-    if t is Ref:
-        if not 1 <= v.id < next_node_id:
-            raise NodeNotFoundError(f"reference to node {v.id}, which does not exist")
-    elif t is list:
-        for x in v:
-            if type(x) in (Ref, list, dict):
-                _check_refs(x, next_node_id)
-    elif t is dict:
-        for x in v.values():
-            if type(x) in (Ref, list, dict):
-                _check_refs(x, next_node_id)
-
-
-def _live_node(state: State, node_id: int) -> NodeState:
-    n = state.get(node_id)
-    if n is None:
-        raise NodeNotFoundError(f"node {node_id} does not exist")
-    if n.deleted:
-        raise DeletedNodeError(f"node {node_id} is deleted; a deleted node cannot change (R50)")
-    return n
-
-
-def _walk(node: NodeState, node_id: int, field: str, path: Path) -> Any:
-    """The container ``path`` names inside ``field`` (R52); raises InvalidOperationError."""
-    if field not in node.fields:
-        raise InvalidOperationError(f"node {node_id} has no field {field!r}")
-    cur = node.fields[field]
-    for depth, step in enumerate(path):
-        t = type(cur)
-        if t is list and type(step) is int:
-            if not 0 <= step < len(cur):
-                raise InvalidOperationError(
-                    f"index {step} out of range at step {depth} of the path into {field!r} "
-                    f"(length {len(cur)})")
-            cur = cur[step]
-        elif t is dict and type(step) is str:
-            if step not in cur:
-                raise InvalidOperationError(
-                    f"key {step!r} missing at step {depth} of the path into {field!r}")
-            cur = cur[step]
-        else:
-            raise InvalidOperationError(
-                f"path step {step!r} does not fit a {type(cur).__name__} in field {field!r}")
-    return cur
-
-
-def apply(state: State, m: Mutation) -> None:
-    """Apply ``m`` to ``state`` if the rules allow it, else raise and change nothing.
+def apply(state: GraphTarget, m: Mutation) -> None:
+    """Apply ``m`` to ``state`` if the rules (R50–R53) allow it, else raise and change
+    nothing: ``m.apply(state)``.
 
     Raises NodeNotFoundError, DeletedNodeError or InvalidOperationError. The
     value inside ``m`` is stored as is (not copied): callers hand over a value
     nothing else references.
     """
-    t = type(m)
-    nxt = state.next_node_id
-    if t is Set:  # the most frequent mutation: its checks inlined
-        node_id = m.node
-        v = m.value  # type: ignore[union-attr]
-        if type(v) in (Ref, list, dict):
-            _check_refs(v, nxt)
-        if type(state) is not Overlay:  # replay: change the node in place
-            n = state.get(node_id)
-            if n is None or n.deleted:
-                _live_node(state, node_id)  # raises the right error
-            state.replace_field(node_id, m.field, v)  # type: ignore[union-attr]
-            return
-        # Staging: copy the node into the overlay on first write (shallowly: the
-        # new value is the overlay's own, the old one stays shared).
-        nodes = state.nodes
-        n = nodes.get(node_id)
-        if n is None:
-            n = state.parent.get(node_id)
-            if n is None or n.deleted:
-                _live_node(state, node_id)  # raises the right error
-            n = nodes[node_id] = n.shallow_copy()  # type: ignore[union-attr]
-        elif n.deleted:
-            _live_node(state, node_id)
-        n.fields[m.field] = v  # type: ignore[union-attr]
-        state._owned.add((node_id, m.field))  # type: ignore[union-attr]
-        return
-    if t is Create:
-        if m.node != nxt:
-            raise InvalidOperationError(
-                f"create of node {m.node} but the next id is {nxt} (§6 CREATE)")
-        _check_refs(m.fields, nxt + 1)  # type: ignore[union-attr]
-        state.add(m.node, NodeState(m.type, m.fields))  # type: ignore[union-attr]
-        return
-    if t is Unset:
-        n = _live_node(state, m.node)
-        if m.field not in n.fields:  # type: ignore[union-attr]
-            raise InvalidOperationError(f"node {m.node} has no field {m.field!r} to delete")  # type: ignore[union-attr]
-        del state.writable(m.node).fields[m.field]  # type: ignore[union-attr]
-        return
-    if t is Delete:
-        _live_node(state, m.node)
-        state.writable(m.node).deleted = True  # type: ignore[union-attr]
-        return
-    # path edits: validate against the committed view, then edit the copy
-    n = _live_node(state, m.node)
-    target = _walk(n, m.node, m.field, m.path)  # type: ignore[union-attr]
-    if t in (ListInsert, ListRemove, ListReplace):
-        if type(target) is not list:
-            raise InvalidOperationError(
-                f"field {m.field!r} of node {m.node} at path {list(m.path)} is a "  # type: ignore[union-attr]
-                f"{type(target).__name__}, not a list")
-        size = len(target)
-        idx = m.pos  # type: ignore[union-attr]
-        if not (0 <= idx <= size if t is ListInsert else 0 <= idx < size):
-            raise InvalidOperationError(
-                f"list index {idx} out of range for a list of length {size}")
-    else:
-        if type(target) is not dict:
-            raise InvalidOperationError(
-                f"field {m.field!r} of node {m.node} at path {list(m.path)} is a "  # type: ignore[union-attr]
-                f"{type(target).__name__}, not a map")
-        if t is MapDelete and m.key not in target:  # type: ignore[union-attr]
-            raise InvalidOperationError(f"map has no key {m.key!r} to delete")  # type: ignore[union-attr]
-    if t in (ListInsert, ListReplace, MapSet):
-        v = m.value  # type: ignore[union-attr]
-        if type(v) in (Ref, list, dict):
-            _check_refs(v, nxt)
-    target = _walk(state.writable_field(m.node, m.field), m.node, m.field, m.path)  # type: ignore[arg-type, union-attr]
-    if t is ListInsert:
-        target.insert(m.pos, m.value)  # type: ignore[union-attr]
-    elif t is ListRemove:
-        del target[m.pos]  # type: ignore[union-attr]
-    elif t is ListReplace:
-        target[m.pos] = m.value  # type: ignore[union-attr]
-    elif t is MapSet:
-        target[m.key] = m.value  # type: ignore[union-attr]
-    else:
-        del target[m.key]  # type: ignore[union-attr]
-
-
+    m.apply(state)
 
 
 class SingleNode:
@@ -359,15 +240,19 @@ class SingleNode:
     def get(self, node_id: int) -> NodeState | None:
         return self.node
 
-    writable = get
-
-    def add(self, node_id: int, node: NodeState) -> None:
-        self.node = node
-        self.next_node_id = self._ANY
+    def writable(self, node_id: int) -> NodeState | None:
+        return self.node
 
     def writable_field(self, node_id: int, field: str) -> NodeState | None:
         return self.node
 
-    def replace_field(self, node_id: int, field: str, value: Any) -> None:
-        assert self.node is not None
-        self.node.fields[field] = value
+    def set_field(self, node_id: int, field: str, value: Any) -> bool:
+        n = self.node
+        if n is None or n.deleted:
+            return False
+        n.fields[field] = value
+        return True
+
+    def add(self, node_id: int, type_name: str, fields: dict[str, Any]) -> None:
+        self.node = NodeState(type_name, fields)
+        self.next_node_id = self._ANY

@@ -151,6 +151,14 @@ class History:
         j = self.frame_of(seq)
         return commit_header(self.log.payload(j), seq, None, self.log.frame_offset(j))
 
+    def record(self, seq: int, parent: bytes) -> tuple[memoryview, CommitHeader, int]:
+        """Commit ``seq``'s payload and header, checked for R26, R31 and R32 (it names
+        ``parent``). Returns ``(payload, header, frame offset)``; raises CorruptFileError."""
+        j = self.frame_of(seq)
+        off = self.log.frame_offset(j)
+        payload = self.log.payload(j)
+        return payload, commit_header(payload, seq, parent, off), off
+
     def commit_id(self, seq: int) -> bytes:
         """The id of commit ``seq`` (§9.1); the base's id for ``seq == base_seq``."""
         if seq == self.base_seq:

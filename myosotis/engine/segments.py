@@ -12,20 +12,21 @@ from __future__ import annotations
 
 import bisect
 
-from myosotis.engine.graph import GraphState, NodeState, SingleNode, apply
+from myosotis.engine.graph import GraphState, NodeState, SingleNode
 from myosotis.errors import CorruptFileError, InvalidOperationError, MyosotisError
 from myosotis.format.image import StateImage
-from myosotis.format.mutations import Create, Mutation
+from myosotis.format.mutations import Create, ListInsert, ListReplace, MapSet, Mutation, Set
 from myosotis.format.values import clone
 
 
 def owned(m: Mutation) -> Mutation:
     """``m`` with its value deep-copied where it is a container, so a state can own it."""
-    if type(m) is Create:
+    if isinstance(m, Create):
         return m._replace(fields={k: clone(v) for k, v in m.fields.items()})
-    v = getattr(m, "value", None)
-    if type(v) is list or type(v) is dict:
-        return m._replace(value=clone(v))  # type: ignore[call-arg]
+    if isinstance(m, (Set, ListInsert, ListReplace, MapSet)):
+        v = m.value
+        if type(v) is list or type(v) is dict:
+            return m._replace(value=clone(v))
     return m
 
 
@@ -131,7 +132,7 @@ class HistoricalState:
         one = SingleNode(node_id, node)
         try:
             for m in self._segment.node_mutations(node_id, self.seq):
-                apply(one, owned(m))
+                owned(m).apply(one)
         except InvalidOperationError as e:
             raise CorruptFileError(f"replaying node {node_id} to commit {self.seq}: {e}") from None
         self._nodes[node_id] = one.node
@@ -147,7 +148,7 @@ class HistoricalState:
             g = GraphState(self._base)
             try:
                 for m in self._segment.mutations_between(self._segment.base_seq, self.seq):
-                    apply(g, owned(m))
+                    owned(m).apply(g)
             except MyosotisError as e:
                 raise CorruptFileError(f"replaying to commit {self.seq}: {e}") from None
             self._whole = g

@@ -26,7 +26,7 @@ from myosotis.engine.chain import (
     commit_header,
     commit_mutations,
 )
-from myosotis.engine.graph import GraphState, apply
+from myosotis.engine.graph import GraphState
 from myosotis.engine.segments import owned
 from myosotis.errors import MyosotisError, UnsupportedVersionError, warn_caller
 from myosotis.format.constants import (
@@ -35,8 +35,8 @@ from myosotis.format.constants import (
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     KIND_CHECKPOINT,
-    KIND_COMMIT,
     KIND_GENESIS,
+    KIND_NAMES,
     SNAPSHOT_PREFIX_SIZE,
     ZERO_HASH,
 )
@@ -44,6 +44,7 @@ from myosotis.format.header import (
     check_file_header,
     encode_file_header,
     frame_payload_ok,
+    padding,
     without_flags,
 )
 from myosotis.format.helper import ScanStatus, scan_frames
@@ -62,7 +63,7 @@ from myosotis.storage.fileops import (
     same_file,
 )
 from myosotis.storage.lock import WriterLock, truncation_guard
-from myosotis.storage.log import cut_tail
+from myosotis.storage.recovery import cut_tail
 
 
 @dataclass(frozen=True)
@@ -148,16 +149,37 @@ def verify_file(path: str, progress: Callable[[int, int], None] | None = None) -
 
 def _verify(mv: memoryview, size: int, rep: VerifyReport,
             progress: Callable[[int, int], None] | None) -> None:
+    """Every check, in the order a reader makes them (§10); raises _Stop where the
+    truth itself is damaged."""
+    version = _check_header(mv, size, rep)
+    offsets, kinds = _walk(mv, size, version, rep)
+    bad_checkpoints = _check_payloads(mv, offsets, kinds, rep)
+    rep.frames = len(offsets)
+    for off, kind in zip(offsets, kinds, strict=True):
+        n = FRAME_HEADER_STRUCT.unpack_from(mv, off)[0]
+        name = KIND_NAMES[kind]
+        rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + FRAME_HEADER_SIZE + n + \
+            padding(n)
+    _replay(mv, offsets, kinds, rep, progress, bad_checkpoints)
+
+
+def _check_header(mv: memoryview, size: int, rep: VerifyReport) -> int:
+    """The file's format version (R10–R12), or a finding and _Stop."""
     try:
-        version = check_file_header(mv, size, rep.path)
+        return check_file_header(mv, size, rep.path)
     except UnsupportedVersionError as e:
-        rep.findings.append(Finding("error", "version", str(e), 8))
+        rep.findings.append(Finding("error", "version", str(e), 8))  # format_version (§2)
         raise _Stop from None
     except MyosotisError as e:
         rep.findings.append(Finding("error", "header", str(e), 0))
         raise _Stop from None
-    # The frame walk of §10, the one open does (format/walk.py). Past damage
-    # that valid frames follow (step 4), the walk goes on, to report them too.
+
+
+def _walk(mv: memoryview, size: int, version: int,
+          rep: VerifyReport) -> tuple[list[int], list[int]]:
+    """The frame walk of §10, the one open does (format/walk.py): the offsets and kinds
+    of the valid prefix, with findings for what follows it. Past damage that valid
+    frames follow (step 4), the walk goes on, to report them too."""
     flags = FRAME_FLAGS_ALLOWED[version]
     found = walk(mv, HEADER_SIZE, flags)
     offsets, kinds = list(found.offsets), list(found.kinds)
@@ -193,8 +215,15 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
             found.end))
         found = walk(mv, next_valid, flags)
         next_valid = found.next_valid if found.status == ScanStatus.CORRUPT else None
-    # R26/R27 for every other frame: a checkpoint that fails is only not usable
-    # (R80); any other frame that fails is corruption, and replay stops there.
+    return offsets, kinds
+
+
+def _check_payloads(mv: memoryview, offsets: list[int], kinds: list[int],
+                    rep: VerifyReport) -> set[int]:
+    """R26/R27 for every frame of the walk; return the offsets of the checkpoints that
+    fail. A checkpoint that fails is only not usable (R80); any other frame that
+    fails is corruption, and replay stops there: it and the frames after it are
+    cut from ``offsets`` and ``kinds``."""
     bad_checkpoints: set[int] = set()
     for i, (off, kind) in enumerate(zip(offsets, kinds, strict=True)):
         if frame_payload_ok(mv, off):
@@ -210,12 +239,7 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
                                     off))
         del offsets[i:], kinds[i:]
         break
-    rep.frames = len(offsets)
-    for off, kind in zip(offsets, kinds, strict=True):
-        n = FRAME_HEADER_STRUCT.unpack_from(mv, off)[0]
-        name = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis"}[kind]
-        rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + FRAME_HEADER_SIZE + n + (-n % 8)
-    _replay(mv, offsets, kinds, rep, progress, bad_checkpoints)
+    return bad_checkpoints
 
 
 def _payload(mv: memoryview, off: int) -> memoryview:
@@ -223,10 +247,22 @@ def _payload(mv: memoryview, off: int) -> memoryview:
     return mv[off + FRAME_HEADER_SIZE: off + FRAME_HEADER_SIZE + n]
 
 
+@dataclass
+class _Replay:
+    """The replay of the whole history: the state after commit ``seq``, whose id is
+    ``head``."""
+
+    state: GraphState = field(default_factory=GraphState)
+    seq: int = 0
+    head: bytes = ZERO_HASH
+
+
 def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyReport,
             progress: Callable[[int, int], None] | None, bad_checkpoints: set[int]) -> None:
-    state = GraphState()
-    seq, head = 0, ZERO_HASH
+    """Replay every frame from the start or the genesis, checking each against the
+    rules and each checkpoint against the replay; raises _Stop at the first commit
+    or genesis that breaks one."""
+    r = _Replay()
     total = offsets[-1] if offsets else 0
     for i, (off, kind) in enumerate(zip(offsets, kinds, strict=True)):
         if progress is not None and i % 256 == 0:
@@ -237,64 +273,79 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
                 rep.findings.append(Finding("error", "genesis",
                                             "a genesis frame that is not the first (R30)", off))
                 raise _Stop
-            try:
-                g = decode_snapshot_header(payload)
-                if (g.seq == 0) != (g.commit_id == ZERO_HASH):
-                    raise DecodeError("genesis base_seq and base_commit_id disagree (§8.3)", 0)
-                body = payload[SNAPSHOT_PREFIX_SIZE:]
-                if state_hash(body) != g.state_hash:
-                    raise DecodeError("genesis state hash does not match its image (R85)", 0)
-                img = StateImage(body, off + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
-                img.check_tables(offsets=True)
-                # Every record must decode (§5, §8.1) and every reference
-                # name a node of the image (R72): the genesis is the truth.
-                for i in range(img.node_count):
-                    rec = img.record(i)
-                    for v in rec.fields.values():
-                        for ref in iter_refs(v):
-                            if not 1 <= ref < img.next_node_id:
-                                raise DecodeError(f"node {i + 1} refers to missing node {ref} "
-                                                  "(R72)", 0)
-            except DecodeError as e:
-                rep.findings.append(Finding("error", "genesis", e.reason, off))
-                raise _Stop from None
-            state = GraphState(img)
-            seq, head = g.seq, g.commit_id
-            continue
-        if kind == KIND_CHECKPOINT:
+            _replay_genesis(r, payload, off, rep)
+        elif kind == KIND_CHECKPOINT:
             rep.checkpoints += 1
-            if off in bad_checkpoints:
-                continue  # reported with the frame checks
-            problem, used = _check_checkpoint(payload, seq, head, state)
-            if problem and used:
-                # Its hash is right, so readers use it (R80) and serve its state,
-                # or refuse a malformed record when they read it (§8.4).
-                rep.findings.append(Finding("error", "checkpoint", problem + "; readers use it "
-                                            "(its hash is right) and show its state or refuse "
-                                            "its records; `--repair` drops it", off, seq, True))
-                rep.bad_checkpoints.append(off)
-            elif problem:
-                rep.findings.append(Finding("warning", "checkpoint", problem + "; it is skipped "
-                                            "on open and `--repair` drops it", off, seq, True))
-                rep.bad_checkpoints.append(off)
-            continue
-        seq += 1
-        try:
-            h = commit_header(payload, seq, head, off)
-            muts = commit_mutations(payload, h, seq, off)
-            try:
-                for m in muts:
-                    apply(state, owned(m))
-            except MyosotisError as e:
-                raise ChainError("rule", f"mutation breaks §6: {e}", off) from None
-            check_next_node_id(h, seq, state.next_node_id, off)
-        except ChainError as e:
-            rep.findings.append(Finding("error", e.code, e.reason, e.offset, seq))
-            raise _Stop from None
-        head = commit_id(payload)
-        rep.commits += 1
+            if off not in bad_checkpoints:  # else reported with the frame checks
+                _check_checkpoint_frame(r, payload, off, rep)
+        else:
+            _replay_commit(r, payload, off, rep)
     if progress is not None:
         progress(total, total)
+
+
+def _replay_genesis(r: _Replay, payload: memoryview, off: int, rep: VerifyReport) -> None:
+    """Start the replay from the genesis at ``off`` (§8.3, R85, R72)."""
+    try:
+        g = decode_snapshot_header(payload)
+        if (g.seq == 0) != (g.commit_id == ZERO_HASH):
+            raise DecodeError("genesis base_seq and base_commit_id disagree (§8.3)", 0)
+        body = payload[SNAPSHOT_PREFIX_SIZE:]
+        if state_hash(body) != g.state_hash:
+            raise DecodeError("genesis state hash does not match its image (R85)", 0)
+        img = StateImage(body, off + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
+        img.check_tables(offsets=True)
+        # Every record must decode (§5, §8.1) and every reference
+        # name a node of the image (R72): the genesis is the truth.
+        for i in range(img.node_count):
+            rec = img.record(i)
+            for v in rec.fields.values():
+                for ref in iter_refs(v):
+                    if not 1 <= ref < img.next_node_id:
+                        raise DecodeError(f"node {i + 1} refers to missing node {ref} "
+                                          "(R72)", 0)
+    except DecodeError as e:
+        rep.findings.append(Finding("error", "genesis", e.reason, off))
+        raise _Stop from None
+    r.state = GraphState(img)
+    r.seq, r.head = g.seq, g.commit_id
+
+
+def _check_checkpoint_frame(r: _Replay, payload: memoryview, off: int,
+                            rep: VerifyReport) -> None:
+    """Report the checkpoint at ``off`` if it is unusable or disagrees with the replay."""
+    problem, used = _check_checkpoint(payload, r.seq, r.head, r.state)
+    if problem and used:
+        # Its hash is right, so readers use it (R80) and serve its state,
+        # or refuse a malformed record when they read it (§8.4).
+        rep.findings.append(Finding("error", "checkpoint", problem + "; readers use it "
+                                    "(its hash is right) and show its state or refuse "
+                                    "its records; `--repair` drops it", off, r.seq, True))
+        rep.bad_checkpoints.append(off)
+    elif problem:
+        rep.findings.append(Finding("warning", "checkpoint", problem + "; it is skipped "
+                                    "on open and `--repair` drops it", off, r.seq, True))
+        rep.bad_checkpoints.append(off)
+
+
+def _replay_commit(r: _Replay, payload: memoryview, off: int, rep: VerifyReport) -> None:
+    """Apply the commit at ``off`` (R31, R32, R60, R61, R50–R53), or a finding and _Stop."""
+    r.seq += 1
+    seq = r.seq
+    try:
+        h = commit_header(payload, seq, r.head, off)
+        muts = commit_mutations(payload, h, seq, off)
+        try:
+            for m in muts:
+                owned(m).apply(r.state)
+        except MyosotisError as e:
+            raise ChainError("rule", f"mutation breaks §6: {e}", off) from None
+        check_next_node_id(h, seq, r.state.next_node_id, off)
+    except ChainError as e:
+        rep.findings.append(Finding("error", e.code, e.reason, e.offset, seq))
+        raise _Stop from None
+    r.head = commit_id(payload)
+    rep.commits += 1
 
 
 def _check_checkpoint(payload: memoryview, seq: int, head: bytes,

@@ -95,6 +95,3 @@ MAX_PATH: Final = 64
 MAX_NODE_ID: Final = (1 << 63) - 1
 INT_MIN: Final = -(1 << 63)
 INT_MAX: Final = (1 << 63) - 1
-
-# §8.4 Checkpoint policy of the reference writer
-CHECKPOINT_FLOOR: Final = 2 << 20

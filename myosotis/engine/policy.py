@@ -1,0 +1,61 @@
+"""The reference writer's policies, with the reason for each value.
+
+Any policy makes valid files (FORMAT.md calls these informative); what is
+here decides only speed and size. Two writers with the same policies write
+identical bytes, so a change here changes the bytes new files get (the golden
+vectors of formatspec/ pin them). The storage layer does not import the
+engine: it is handed the free-space policy when a file is opened.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+CHECKPOINT_FLOOR: Final = 2 << 20
+"""Commit bytes after which a checkpoint may be written (FORMAT.md §8.4).
+
+A checkpoint is due once the commits since the newest one hold
+``max(CHECKPOINT_FLOOR, size of that checkpoint's image)`` bytes: opening a
+file then replays at most about one state's worth of commits, and a small
+state is not checkpointed after every few commits (2 MiB replays in well
+under a second)."""
+
+
+def checkpoint_due(bytes_since_checkpoint: int, last_image_size: int, floor: int) -> bool:
+    """Whether the writer appends a checkpoint after a commit (see CHECKPOINT_FLOOR):
+    ``bytes_since_checkpoint`` payload bytes of commits since the newest checkpoint
+    (or genesis, or the start), whose image had ``last_image_size`` bytes."""
+    return bytes_since_checkpoint >= max(floor, last_image_size)
+
+
+FREE_SPACE_GRANULE: Final = 4096
+"""Free space ends on a multiple of this: the page and file-system block size."""
+
+FREE_SPACE_SHARE: Final = 16
+"""Free space is at most a sixteenth of the file: appends grow the file about
+once per 6% of its size, and the zeros cost at most that much."""
+
+FREE_SPACE_MAX: Final = 1 << 20
+"""The most free space reserved at once (1 MiB): past a 16 MiB file, a sixteenth
+would make the one commit that grows the file write that many more zeros, for
+growth that is already rare."""
+
+
+def free_space_end(frame_start: int, frame_end: int) -> int:
+    """File size a durable writer leaves after a frame ``[frame_start, frame_end)``
+    that did not fit in the free space (FORMAT.md §3).
+
+    A sixteenth of the file, at most 1 MiB, rounded up to whole 4 KiB blocks.
+    None (``frame_end``) after a frame at least that large: the next such frame
+    would not fit either, so the zeros would only be written twice.
+    """
+    g = FREE_SPACE_GRANULE
+    size = (frame_end + min(frame_end // FREE_SPACE_SHARE, FREE_SPACE_MAX) + g - 1) // g * g
+    return size if frame_end - frame_start < size - frame_end else frame_end
+
+
+SEGMENT_CACHE: Final = 4
+"""Time-travel segments (the decoded commits after one checkpoint) kept, the
+head's included. A diff reads the states at two commits, each maybe in its own
+segment; with the head's and one more (a view kept open meanwhile) that is
+four. Each segment holds every mutation it decoded, so the cache stays small."""

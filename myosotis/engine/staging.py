@@ -1,0 +1,152 @@
+"""Staging changes and committing them: the writer's side of a store.
+
+A staged mutation is encoded into the store's pending bytes and applied to its
+overlay (``work``) at once, so a commit only frames the bytes already encoded.
+Each operation follows the pattern of engine/unsettled.py: an exception of any
+kind, anywhere, leaves either the state as it was or a stand-in in ``work``
+that says what to do; the durable append is the commit's point of no return.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from myosotis.engine.checkpoints import auto_checkpoint
+from myosotis.engine.graph import Overlay
+from myosotis.engine.history import Commit, make_commit
+from myosotis.engine.policy import checkpoint_due
+from myosotis.engine.unsettled import (
+    DISCARD,
+    REOPEN,
+    Unsettled,
+    check_settled,
+    remedy_of,
+)
+from myosotis.errors import MyosotisError, WriterFailedError
+from myosotis.format.constants import KIND_COMMIT
+from myosotis.format.mutations import Mutation
+from myosotis.format.records import commit_id, encode_commit
+
+if TYPE_CHECKING:
+    from myosotis.engine.store import Store
+
+# The stand-ins of the operations that run on every commit or edit (they hold no
+# state, so one of each serves every store; see unsettled.py).
+_COMMITTING = Unsettled("commit()", REOPEN)
+_STAGING = Unsettled("staging a change", DISCARD)
+_DISCARDING = Unsettled("discard()", DISCARD)
+
+
+def settle(store: Store) -> None:
+    """Nothing staged over the committed state; the last step of every operation
+    that replaced ``committed`` (see unsettled.py)."""
+    store.pending_bytes = bytearray()
+    store.pending_count = 0  # mutations encoded in pending_bytes
+    store.work = Overlay(store.committed)
+
+
+def stage(store: Store, m: Mutation) -> None:
+    """Store.stage: validate ``m`` and add it to the uncommitted changes, or raise and
+    change nothing. ``m``'s value is handed over to the staged state."""
+    if store.log.readonly:
+        store._require_writer()  # raises
+    work = store.work
+    # Refused here, not only by the stand-in's attributes: the stand-in set
+    # below would otherwise replace a stronger one (an interrupted commit's) by
+    # the one discard() settles. (Inline: the hot path.)
+    if type(work) is Unsettled:
+        work.fail()
+    # Until the last line, an interrupt may leave the overlay, the pending
+    # bytes and their count out of step: refuse them until discard()
+    # (unsettled.py). A shared stand-in: the hot path allocates nothing.
+    store.work = _STAGING
+    try:
+        stage_into(store, work, m)
+    except MyosotisError:
+        store.work = work  # refused, and rolled back by stage_into: nothing changed
+        raise
+    store.work = work
+
+
+def stage_all(store: Store, ms: list[Mutation]) -> None:
+    """See Store.stage_all."""
+    if store.log.readonly:
+        store._require_writer()  # raises
+    work = store.work
+    check_settled(work)
+    store.work = _STAGING
+    for m in ms:
+        stage_into(store, work, m)
+    store.work = work
+
+
+def stage_into(store: Store, work: Overlay, m: Mutation) -> None:
+    """Encode ``m`` into the pending bytes and apply it to ``work``, or raise a
+    MyosotisError with both as they were. The caller holds the _STAGING stand-in:
+    any other exception leaves them out of step."""
+    buf = store.pending_bytes
+    mark = len(buf)
+    try:
+        m.put(buf)  # limits and types (InvalidValueError)
+        m.apply(work)  # graph rules (R50–R53)
+    except MyosotisError:
+        # apply() checks every rule before it changes anything, so a
+        # rejected mutation leaves the overlay as it was; drop its bytes.
+        del buf[mark:]
+        raise
+    # The count moves with the buffer, or the commit record's count would
+    # disagree with its mutations (R61).
+    store.pending_count += 1
+
+
+def discard(store: Store) -> int:
+    """See Store.discard."""
+    work = store.work
+    if remedy_of(work) not in (None, DISCARD):
+        check_settled(work)
+    n = store.pending_count
+    # settle() replaces the pending bytes, their count and the overlay one after
+    # the other: until its last line, a stand-in asks for discard() again.
+    store.work = _DISCARDING
+    settle(store)
+    return n
+
+
+def commit(store: Store, label: str | None = None, allow_empty: bool = False) -> Commit | None:
+    """Store.commit: write the staged changes as one commit and return it (None when
+    nothing is staged, unless ``allow_empty``). Raises WriterFailedError (the
+    changes stay staged)."""
+    store._require_writer()
+    if not store.pending_count and not allow_empty:
+        return None
+    work = store.work
+    seq, parent = store.head_seq + 1, store.head_id
+    ts = int(store.clock())
+    payload = encode_commit(seq, ts, parent, work.next_node_id, label or "",
+                            store.pending_count, store.pending_bytes)
+    cid = commit_id(payload)
+    # From here until ``store.work = work`` below, an exception of any kind
+    # leaves the handle failed-stop (unsettled.py): after the append the
+    # commit is in the file, and a retry must not append it a second time.
+    store.work = _COMMITTING
+    try:
+        store.log.append(KIND_COMMIT, payload, store.durable)  # the point of no return
+    except WriterFailedError:
+        # The log refuses every later append itself; the staged changes stay
+        # readable (and are not committed by this handle).
+        store.work = work
+        raise
+    store.commits.index_new_frames()
+    store.commits.remember_id(seq, cid)
+    work.merge_into_parent()
+    # The time-travel segment is not fed here: it decodes new commits from
+    # the file when a past state is read (TimeTravel.segment_for).
+    store.head_seq, store.head_id = seq, cid
+    store.pending_bytes = bytearray()  # the overlay was emptied by merge_into_parent
+    store.pending_count = 0
+    store.bytes_since_checkpoint += len(payload)
+    store.work = work  # settled: the commit is the committed state
+    if checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,
+                      store.checkpoint_floor):
+        auto_checkpoint(store)
+    return make_commit(seq, cid, ts, label or "", parent, store.committed.next_node_id)

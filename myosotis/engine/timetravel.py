@@ -1,0 +1,173 @@
+"""Time travel: the states after past commits, and what changed between two commits
+(FORMAT.md §10 step 8).
+
+A past state is its base snapshot plus the commits after it, decoded into a
+:class:`Segment` (engine/segments.py) and read lazily. Decoding checks R26,
+R31, R32, R60 and the CREATE id rule of §6; the rest of §6 is checked when a
+whole state is replayed. A few segments stay decoded (policy.SEGMENT_CACHE),
+the head's among them: the one after the base of the committed state.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from myosotis.engine.chain import check_next_node_id, commit_mutations
+from myosotis.engine.checkpoints import Snapshots
+from myosotis.engine.history import Commit, History
+from myosotis.engine.policy import SEGMENT_CACHE
+from myosotis.engine.segments import HistoricalState, Segment
+from myosotis.errors import CommitNotFoundError, CorruptFileError
+from myosotis.format.image import StateImage
+from myosotis.format.mutations import Create, Mutation
+from myosotis.format.records import (
+    CommitHeader,
+    commit_id,
+    decode_commit_header,
+    decode_mutations,
+)
+from myosotis.storage.log import LogFile
+
+
+class TimeTravel:
+    """The decoded past of one log. ``head_seq`` arguments are the store's head."""
+
+    def __init__(self, log: LogFile, commits: History, snapshots: Snapshots, base_seq: int,
+                 next_node_id: int) -> None:
+        """``base_seq``, ``next_node_id``: the base of the committed state."""
+        self.log = log
+        self.commits = commits
+        self.snapshots = snapshots
+        self._segments: OrderedDict[int, Segment] = OrderedDict()
+        # The head segment is decoded lazily, on the first read of a past
+        # commit: replay does not keep its mutations, so opening costs memory
+        # for the state only.
+        self.head = Segment(base_seq, next_node_id)
+        self._segments[base_seq] = self.head
+
+    def new_head(self, base_seq: int, next_node_id: int) -> None:
+        """The committed state has a new base (a checkpoint after ``base_seq``)."""
+        self.head = Segment(base_seq, next_node_id)
+        self._remember(self.head)
+
+    def clear(self) -> None:
+        self._segments.clear()
+
+    # ------------------------------------------------------------------ commits
+
+    def resolve(self, seq: int, head_seq: int) -> int:
+        """``seq`` if it names a commit whose state can be read; else CommitNotFoundError."""
+        # seq 0 names the empty state before the first commit (while not compacted)
+        base_seq = self.commits.base_seq
+        if not base_seq <= seq <= head_seq:
+            if 0 <= seq < base_seq:
+                raise CommitNotFoundError(
+                    f"commit {seq} was folded into the genesis snapshot by compaction; the "
+                    f"oldest commit left is {base_seq}")
+            raise CommitNotFoundError(
+                f"no commit {seq}; commits run from {max(1, base_seq)} to {head_seq}")
+        return seq
+
+    def commit_info(self, seq: int) -> Commit:
+        """The commit ``seq`` (which must resolve); the genesis base is marked compacted."""
+        base_next = 1
+        if seq == self.commits.base_seq and self.commits.has_genesis:
+            img = self.snapshots.image(0)
+            assert img is not None  # a bad genesis fails at open (R85)
+            base_next = img.next_node_id
+        return self.commits.info(seq, base_next)
+
+    def _decode_commit(self, seq: int,
+                       parent: bytes) -> tuple[bytes, list[Mutation], CommitHeader, int]:
+        """Commit ``seq`` decoded whole (R26, R31, R32, R61).
+
+        Returns ``(id, mutations, header, frame offset)``.
+        """
+        payload, h, off = self.commits.record(seq, parent)
+        muts = commit_mutations(payload, h, seq, off)
+        cid = commit_id(payload)
+        self.commits.remember_id(seq, cid)
+        return cid, muts, h, off
+
+    # ------------------------------------------------------------------ states
+
+    def state_at(self, seq: int, head_seq: int) -> HistoricalState:
+        """The state after commit ``seq`` (read lazily); raises CommitNotFoundError."""
+        seq = self.resolve(seq, head_seq)
+        segment, base = self.segment_for(seq, head_seq)
+        if seq == segment.base_seq:
+            next_node_id = base.next_node_id if base is not None else 1
+        else:
+            next_node_id = self.commits.header(seq).next_node_id
+        return HistoricalState(seq, segment, base, next_node_id)
+
+    def touched_between(self, a: int, b: int, head_seq: int) -> set[int]:
+        """Ids of nodes changed by commits ``(a, b]``."""
+        seg, _ = self.segment_for(b, head_seq)
+        if seg.base_seq <= a:
+            return seg.touched(a, b)
+        out: set[int] = set()
+        for s in range(a + 1, b + 1):
+            payload = self.commits.commit_payload(s)
+            out.update(m.node for m in decode_mutations(payload,
+                                                        decode_commit_header(payload).body))
+        return out
+
+    # ------------------------------------------------------------------ segments
+
+    def segment_for(self, seq: int, head_seq: int) -> tuple[Segment, StateImage | None]:
+        """The segment whose base is the newest usable snapshot at or before ``seq``,
+        decoded at least up to ``seq``, and that base's image."""
+        base_seq, img = self.snapshots.base_at(seq)
+        seg = self._segments.get(base_seq)
+        if seg is None:
+            seg = Segment(base_seq, img.next_node_id if img is not None else 1)
+        self._remember(seg)
+        if seg.upto < seq:
+            self._extend(seg, seq)
+            if seq < head_seq:
+                self._check_link(seq)
+        return seg, img
+
+    def _remember(self, seg: Segment) -> None:
+        self._segments[seg.base_seq] = seg
+        self._segments.move_to_end(seg.base_seq)
+        while len(self._segments) > SEGMENT_CACHE:
+            oldest = next(iter(self._segments))
+            if self._segments[oldest] is self.head:
+                self._segments.move_to_end(oldest)
+                continue
+            del self._segments[oldest]
+
+    def _check_link(self, seq: int) -> None:
+        """R32 between commit ``seq`` and the next one, if that frame is intact.
+
+        The parent link of commit seq+1 is what vouches for commit ``seq`` when
+        it is read for time travel (FORMAT.md §10 step 8). A damaged next frame
+        is not an error here: it raises when it is read itself.
+        """
+        try:
+            h = self.commits.header(seq + 1)
+        except CorruptFileError:
+            return
+        if h.parent != self.commits.commit_id(seq):
+            raise CorruptFileError(f"commit {seq + 1} does not name commit {seq} as its parent "
+                                   "(R32)", self.log.frame_offset(self.commits.frame_of(seq + 1)))
+
+    def _extend(self, seg: Segment, stop: int) -> None:
+        """Decode commits ``seg.upto+1 .. stop`` into ``seg``, checking R31, R32, R60
+        and the CREATE id rule of §6 (the rest of §6 is checked when a whole state
+        is replayed)."""
+        parent = self.commits.commit_id(seg.upto)
+        for s in range(seg.upto + 1, stop + 1):
+            cid, muts, h, off = self._decode_commit(s, parent)
+            expect = seg.next_node_id
+            for m in muts:
+                if type(m) is Create:
+                    if m.node != expect:
+                        raise CorruptFileError(f"commit {s} creates node {m.node} where "
+                                               f"{expect} is next (§6 CREATE)", off)
+                    expect += 1
+            check_next_node_id(h, s, expect, off)
+            seg.add(s, muts, expect)
+            parent = cid
