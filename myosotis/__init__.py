@@ -47,6 +47,7 @@ from myosotis.errors import (
     WriterFailedError,
 )
 from myosotis.format.constants import INT_MAX, INT_MIN, MAX_NODE_ID
+from myosotis.format.mutation_parts import Path
 from myosotis.format.mutations import (
     Create,
     Delete,
@@ -56,7 +57,6 @@ from myosotis.format.mutations import (
     MapDelete,
     MapSet,
     Mutation,
-    Path,
     Set,
     Unset,
 )

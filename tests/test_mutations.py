@@ -23,6 +23,7 @@ from myosotis.errors import (
     InvalidValueError,
     NodeNotFoundError,
 )
+from myosotis.format.mutation_parts import Path
 from myosotis.format.mutations import (
     MUTATION_TYPES,
     Create,
@@ -33,7 +34,6 @@ from myosotis.format.mutations import (
     MapDelete,
     MapSet,
     Mutation,
-    Path,
     Set,
     Unset,
     get_mutation,

@@ -26,6 +26,7 @@ from myosotis.errors import (
     MissingAttributeError,
 )
 from myosotis.format.constants import MAX_DEPTH
+from myosotis.format.mutation_parts import Path
 from myosotis.format.mutations import (
     Delete,
     ListInsert,
@@ -34,7 +35,6 @@ from myosotis.format.mutations import (
     MapDelete,
     MapSet,
     Mutation,
-    Path,
     Set,
     Unset,
     put_mutation,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from myosotis.engine.history import History
+from myosotis.engine.history import CommitIndex
 from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.errors import CorruptFileError, WriterFailedError, warn_caller
 from myosotis.format.constants import FRAME_HEADER_SIZE, KIND_CHECKPOINT, SNAPSHOT_PREFIX_SIZE
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class Snapshots:
     """The images of one log's checkpoint and genesis frames, checked once and cached."""
 
-    def __init__(self, log: LogFile, commits: History, problems: list[str]) -> None:
+    def __init__(self, log: LogFile, commits: CommitIndex, problems: list[str]) -> None:
         """``problems``: where a skipped checkpoint is reported (the store's list)."""
         self.log = log
         self.commits = commits

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from myosotis.format.image import StateImage, encode_image, encode_node_record
-from myosotis.format.mutations import GraphTarget, Mutation
+from myosotis.format.mutation_parts import GraphTarget
+from myosotis.format.mutations import Mutation
 from myosotis.format.values import clone
 
 

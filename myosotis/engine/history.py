@@ -72,7 +72,7 @@ def _corrupt(e: DecodeError, frame_offset: int) -> CorruptFileError:
     return CorruptFileError(e.reason, frame_offset + FRAME_HEADER_SIZE + (e.offset or 0))
 
 
-class History:
+class CommitIndex:
     """Which frame holds which commit, and where the checkpoints are."""
 
     def __init__(self, log: LogFile) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from myosotis.engine.chain import check_next_node_id
 from myosotis.engine.checkpoints import Snapshots
 from myosotis.engine.graph import GraphState
-from myosotis.engine.history import History
+from myosotis.engine.history import CommitIndex
 from myosotis.engine.staging import settle
 from myosotis.engine.timetravel import TimeTravel
 from myosotis.engine.unsettled import REFRESH, REOPEN, Unsettled, is_unsettled
@@ -36,7 +36,7 @@ _REFRESHING = Unsettled("refresh()", REFRESH)
 def load(store: Store) -> None:
     """Find the newest usable checkpoint and replay the commits after it (§10 step 7),
     then settle the store with nothing staged."""
-    store.commits = commits = History(store.log)
+    store.commits = commits = CommitIndex(store.log)
     store.snapshots = snapshots = Snapshots(store.log, commits, store.problems)
     base_seq, base_img = snapshots.base_at(commits.head_seq)
     store.committed = GraphState(base_img)

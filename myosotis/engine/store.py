@@ -21,7 +21,7 @@ from typing import Literal
 from myosotis.engine import loading, staging
 from myosotis.engine.checkpoints import Snapshots, write_checkpoint
 from myosotis.engine.graph import GraphState, Overlay
-from myosotis.engine.history import Commit, History
+from myosotis.engine.history import Commit, CommitIndex
 from myosotis.engine.policy import CHECKPOINT_FLOOR, free_space_end
 from myosotis.engine.segments import HistoricalState
 from myosotis.engine.timetravel import TimeTravel
@@ -57,7 +57,7 @@ class Store:
     - ``problems``: non-fatal findings (skipped checkpoints, cut torn tails...).
     """
 
-    commits: History
+    commits: CommitIndex
     snapshots: Snapshots
     travel: TimeTravel
     committed: GraphState

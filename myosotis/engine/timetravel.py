@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 from myosotis.engine.chain import check_next_node_id, commit_mutations
 from myosotis.engine.checkpoints import Snapshots
-from myosotis.engine.history import Commit, History
+from myosotis.engine.history import Commit, CommitIndex
 from myosotis.engine.policy import SEGMENT_CACHE
 from myosotis.engine.segments import HistoricalState, Segment
 from myosotis.errors import CommitNotFoundError, CorruptFileError
@@ -32,7 +32,7 @@ from myosotis.storage.log import LogFile
 class TimeTravel:
     """The decoded past of one log. ``head_seq`` arguments are the store's head."""
 
-    def __init__(self, log: LogFile, commits: History, snapshots: Snapshots, base_seq: int,
+    def __init__(self, log: LogFile, commits: CommitIndex, snapshots: Snapshots, base_seq: int,
                  next_node_id: int) -> None:
         """``base_seq``, ``next_node_id``: the base of the committed state."""
         self.log = log
