@@ -155,3 +155,31 @@ def test_the_testing_entry_point(tmp_path: Path) -> None:
         assert mem.info().checkpoints == 1  # a floor of 0: a checkpoint after each commit
         assert store_of(mem).head_seq == 1
     assert not hasattr(Memory, "store")
+
+
+def test_edits_deep_inside_a_field_never_reach_the_committed_state(tmp_path: Path) -> None:
+    """The overlay copies only the containers on an edit's path (Overlay.
+    writable_container): the committed values, shared below those copies,
+    must not change until the commit, and not at all after a discard."""
+    path = tmp_path / "a.myo"
+    with Memory.open(path) as mem:
+        n = mem.create("T", tree={"a": [[1, 2], {"k": [3]}], "b": [4]}, flat=[0] * 5)
+        mem.commit()
+        committed = store_of(mem).state_hash(staged=False)
+        before = n.fields()
+        n.tree["a"][0].append(9)
+        n.tree["a"][1]["k"][0] = 7
+        del n.tree["b"][0]
+        n.tree["a"][1]["new"] = [1]
+        n.tree["a"][1]["new"].append(2)  # inside a value this commit made
+        n.flat.insert(0, -1)
+        assert store_of(mem).state_hash(staged=False) == committed
+        mem.discard()
+        assert n.fields() == before and mem.state_hash() == committed.hex()
+        n.tree["a"][0].append(9)
+        n.tree["a"][0].append(10)  # the overlay's own copy, edited again
+        mem.commit()
+        assert n.tree["a"][0] == [1, 2, 9, 10] and n.tree["b"] == [4]
+    with Memory.open(path, readonly=True) as ro:
+        assert ro[1].tree == {"a": [[1, 2, 9, 10], {"k": [3]}], "b": [4]}
+        assert ro.at(1)[1].tree == before["tree"]

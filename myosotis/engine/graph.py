@@ -20,9 +20,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from myosotis.format.image import StateImage, encode_image, encode_node_record
-from myosotis.format.mutation_parts import GraphTarget
+from myosotis.format.mutation_parts import GraphTarget, Path
 from myosotis.format.mutations import Mutation
-from myosotis.format.values import clone
+
+
+def _at(value: Any, path: Path) -> Any:
+    """The container ``path`` names inside ``value`` (checked before: R52)."""
+    for step in path:
+        value = value[step]
+    return value
 
 
 class NodeState:
@@ -36,7 +42,7 @@ class NodeState:
         self.deleted = deleted
 
     def shallow_copy(self) -> NodeState:
-        """A copy sharing the field values (copy-on-write: see Overlay.writable_field)."""
+        """A copy sharing the field values (copy-on-write: see Overlay.writable_container)."""
         return NodeState(self.type, dict(self.fields), self.deleted)
 
     def record(self) -> bytes:
@@ -82,8 +88,11 @@ class GraphState:
             self.dirty.add(node_id)
         return self.get(node_id)
 
-    def writable_field(self, node_id: int, field: str) -> NodeState | None:
-        return self.writable(node_id)
+    def writable_container(self, node_id: int, field: str, path: Path) -> Any:
+        """The container, to be changed in place (replay)."""
+        n = self.writable(node_id)
+        assert n is not None
+        return _at(n.fields[field], path)
 
     def set_field(self, node_id: int, field: str, value: Any) -> bool:
         """Set the field in place (replay); False if the node is missing or deleted."""
@@ -134,17 +143,21 @@ class GraphState:
 class Overlay:
     """Uncommitted changes staged over a GraphState (copy on first write).
 
-    A node is copied shallowly the first time it is written; a list or map
-    field is copied the first time an edit reaches inside it. So the parent's
-    values are never changed, and staging an edit costs the edited field, not
-    the whole node.
+    The parent's values are never changed. A node is copied shallowly the
+    first time it is written. An edit inside a list or map copies, shallowly,
+    each container on its path the first time an edit reaches through it;
+    the copies are the overlay's own (``_own``) and later edits change them
+    in place. So staging an edit costs the containers on its path (a copy of
+    their slots, not of their contents), never the whole field or node.
     """
 
     def __init__(self, parent: GraphState) -> None:
         self.parent = parent
         self.nodes: dict[int, NodeState] = {}
         self.next_node_id = parent.next_node_id
-        self._owned: set[tuple[int, str]] = set()  # fields whose value this overlay owns
+        # id() -> container for the lists and maps this overlay made: it holds
+        # them, so no id is reused by another object while it is listed here.
+        self._own: dict[int, Any] = {}
 
     def get(self, node_id: int) -> NodeState | None:
         n = self.nodes.get(node_id)
@@ -154,7 +167,7 @@ class Overlay:
         """The node, copied into the overlay (shallowly) on first write.
 
         Callers may replace or remove field values of the result, never edit
-        one in place (use writable_field for that)."""
+        one in place (writable_container gives a container that may be)."""
         n = self.nodes.get(node_id)
         if n is None:
             p = self.parent.get(node_id)
@@ -163,14 +176,21 @@ class Overlay:
             n = self.nodes[node_id] = p.shallow_copy()
         return n
 
-    def writable_field(self, node_id: int, field: str) -> NodeState | None:
-        """The node with ``field``'s value owned by the overlay (deep-copied once)."""
+    def _owned(self, holder: Any, key: Any) -> Any:
+        """``holder[key]``, replaced by a shallow copy the overlay owns unless it is one."""
+        value = holder[key]
+        if id(value) not in self._own:
+            value = holder[key] = value.copy()
+            self._own[id(value)] = value
+        return value
+
+    def writable_container(self, node_id: int, field: str, path: Path) -> Any:
         n = self.writable(node_id)
-        if n is not None and (node_id, field) not in self._owned:
-            if field in n.fields:
-                n.fields[field] = clone(n.fields[field])
-            self._owned.add((node_id, field))
-        return n
+        assert n is not None
+        cur = self._owned(n.fields, field)
+        for step in path:
+            cur = self._owned(cur, step)
+        return cur
 
     def type_of(self, node_id: int) -> str | None:
         n = self.nodes.get(node_id)
@@ -190,7 +210,6 @@ class Overlay:
         elif n.deleted:
             return False
         n.fields[field] = value
-        self._owned.add((node_id, field))
         return True
 
     def add(self, node_id: int, type_name: str, fields: dict[str, Any]) -> None:
@@ -205,12 +224,12 @@ class Overlay:
         """Make the staged changes part of the parent (after a durable commit)."""
         self.parent.merge(self.nodes, self.next_node_id)
         self.nodes = {}
-        self._owned = set()
+        self._own = {}
 
     def reset(self) -> None:
         self.nodes = {}
         self.next_node_id = self.parent.next_node_id
-        self._owned = set()
+        self._own = {}
 
 
 def apply(state: GraphTarget, m: Mutation) -> None:
@@ -244,8 +263,9 @@ class SingleNode:
     def writable(self, node_id: int) -> NodeState | None:
         return self.node
 
-    def writable_field(self, node_id: int, field: str) -> NodeState | None:
-        return self.node
+    def writable_container(self, node_id: int, field: str, path: Path) -> Any:
+        assert self.node is not None
+        return _at(self.node.fields[field], path)
 
     def set_field(self, node_id: int, field: str, value: Any) -> bool:
         n = self.node

@@ -81,8 +81,9 @@ class GraphTarget(Protocol):
         """The node, to replace or remove its field values or set its tombstone."""
         ...
 
-    def writable_field(self, node_id: int, field: str) -> GraphNode | None:
-        """The node, whose ``field`` value may also be edited in place."""
+    def writable_container(self, node_id: int, field: str, path: Path) -> Any:
+        """The list or map at ``path`` inside ``field`` of the live node ``node_id``
+        (R52 already checked), which the caller may edit in place."""
         ...
 
     def add(self, node_id: int, type_name: str, fields: dict[str, Any]) -> None:
@@ -228,10 +229,9 @@ def refuse(state: GraphTarget, node_id: int) -> NoReturn:
     raise AssertionError(f"node {node_id} is live, yet the state refused to write it")
 
 
-def writable(state: GraphTarget, node_id: int, field: str | None = None) -> GraphNode:
-    """The node to change, once :func:`live_node` found it; with ``field``, that
-    field's value may be edited in place."""
-    n = state.writable(node_id) if field is None else state.writable_field(node_id, field)
+def writable(state: GraphTarget, node_id: int) -> GraphNode:
+    """The node to change, once :func:`live_node` found it."""
+    n = state.writable(node_id)
     if n is None:
         raise AssertionError(f"node {node_id} vanished while a mutation was applied")
     return n
@@ -280,7 +280,7 @@ def check_pos(pos: int, size: int, insert: bool = False) -> None:
 
 
 def edited(state: GraphTarget, node_id: int, field: str, path: Path) -> Any:
-    """The container to edit, once checked: the state's own copy of it."""
-    return walk(writable(state, node_id, field), node_id, field, path)
+    """The container to edit, once checked (:func:`container`): the state's own."""
+    return state.writable_container(node_id, field, path)
 
 
