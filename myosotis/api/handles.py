@@ -156,16 +156,19 @@ def to_stored(v: Any, src: Source, depth: int = 0) -> Any:
         "list, tuple, dict with str keys, and nodes (stored as references)")
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None)))  # immutable: returned as they are
+
+
 def to_python(v: Any, src: Source) -> Any:
     """A plain Python copy of a stored value; references become handles."""
     t = type(v)
+    if t in _SCALARS:
+        return v
     if t is list:
-        return [to_python(x, src) for x in v]
+        return [x if type(x) in _SCALARS else to_python(x, src) for x in v]
     if t is dict:
-        return {k: to_python(x, src) for k, x in v.items()}
-    if t is Ref:
-        return Node(src, v.id)
-    return v
+        return {k: x if type(x) in _SCALARS else to_python(x, src) for k, x in v.items()}
+    return Node(src, v.id)  # a Ref: the only other stored type
 
 
 def _wrap(v: Any, src: Source, node_id: int, field: str, path: Path) -> Any:
@@ -232,7 +235,9 @@ class Node:
     def fields(self) -> dict[str, Any]:
         """Every field as a plain Python value (a copy), in field-name order."""
         f = self._state().fields
-        return {k: to_python(f[k], self._src) for k in sorted(f)}
+        src = self._src
+        return {k: v if type(v) in _SCALARS else to_python(v, src)
+                for k, v in sorted(f.items())}
 
     def get(self, name: str, default: Any = None) -> Any:
         f = self._state().fields
