@@ -25,12 +25,12 @@ __all__ = ["FileOps", "REAL_FILE_OPS", "open_memory", "store_of"]
 
 def open_memory(path: str | os.PathLike[str], *, readonly: bool = False,
                 durability: Durability = "full", clock: Clock | None = None,
-                lock_timeout: float = 0.0, fileops: FileOps | None = None,
-                checkpoint_floor: int | None = None) -> Memory:
+                lock_timeout: float = 0.0, node_cache: int | None = None,
+                fileops: FileOps | None = None, checkpoint_floor: int | None = None) -> Memory:
     """``Memory.open`` with the test hooks ``fileops`` and ``checkpoint_floor`` (bytes
     >= 0; None: the engine's policy). Checks every argument as ``Memory.open`` does."""
     return Memory._open(path, readonly=readonly, durability=durability, clock=clock,
-                        lock_timeout=lock_timeout, fileops=fileops,
+                        lock_timeout=lock_timeout, node_cache=node_cache, fileops=fileops,
                         checkpoint_floor=checkpoint_floor)
 
 

@@ -183,3 +183,29 @@ def test_edits_deep_inside_a_field_never_reach_the_committed_state(tmp_path: Pat
     with Memory.open(path, readonly=True) as ro:
         assert ro[1].tree == {"a": [[1, 2, 9, 10], {"k": [3]}], "b": [4]}
         assert ro.at(1)[1].tree == before["tree"]
+
+
+def test_reading_a_large_state_keeps_a_bounded_number_of_nodes_decoded(tmp_path: Path) -> None:
+    """Nodes read from the checkpoint image are cached up to node_cache (the most
+    recent ones); changed nodes are the state and always kept."""
+    path = tmp_path / "a.myo"
+    with Memory.open(path) as mem:
+        for i in range(300):
+            mem.create("N", i=i, tags=[i, "x"])
+        mem.commit()
+        mem.checkpoint()
+    with Memory.open(path, node_cache=16) as mem:
+        committed = store_of(mem).committed
+        assert [n.fields()["i"] for n in mem.nodes()] == list(range(300))
+        assert len(committed._decoded) == 16 and committed.changed == {}
+        for node_id in (1, 150, 300):  # evicted nodes are decoded again, the same
+            assert mem[node_id].tags == [node_id - 1, "x"]
+        mem[5].tags.append("y")
+        mem[7].i = -7
+        mem.commit()
+        assert set(committed.changed) == {5, 7} and len(committed._decoded) <= 16
+        h = mem.state_hash()
+        assert [n.fields()["i"] for n in mem.nodes()][:8] == [0, 1, 2, 3, 4, 5, -7, 7]
+        assert mem[5].tags == [4, "x", "y"]
+    with Memory.open(path, readonly=True) as ro:  # the default cache: the same state
+        assert ro.state_hash() == h and ro[5].tags == [4, "x", "y"] and ro[7].i == -7

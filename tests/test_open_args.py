@@ -68,6 +68,9 @@ def names(directory: Path) -> list[str]:
     ({"fileops": "os"}, "fileops must be a FileOps"),
     ({"checkpoint_floor": -1}, "checkpoint_floor must be an int"),
     ({"checkpoint_floor": 2.5}, "checkpoint_floor must be an int"),
+    ({"node_cache": 0}, "node_cache must be an int >= 1"),
+    ({"node_cache": True}, "node_cache must be an int >= 1"),
+    ({"node_cache": "8"}, "node_cache must be an int >= 1"),
 ])
 def test_a_bad_argument_is_refused_before_anything_is_created(
         tmp_path: Path, kw: dict[str, Any], words: str) -> None:

@@ -34,7 +34,8 @@ def check_path(path: Any) -> str:
 
 
 def check_open_args(path: Any, *, readonly: Any, durability: Any, clock: Any,
-                    lock_timeout: Any, fileops: Any, checkpoint_floor: Any) -> str:
+                    lock_timeout: Any, node_cache: Any, fileops: Any,
+                    checkpoint_floor: Any) -> str:
     """Check every argument of ``Memory.open``; return ``path`` as a ``str``.
 
     Raises InvalidArgumentError for the first bad one.
@@ -54,6 +55,10 @@ def check_open_args(path: Any, *, readonly: Any, durability: Any, clock: Any,
         raise InvalidArgumentError(
             "lock_timeout must be a finite number of seconds >= 0 (0: do not wait), not "
             f"{_got(lock_timeout)}")
+    if node_cache is not None and (isinstance(node_cache, bool) or not isinstance(
+            node_cache, int) or node_cache < 1):
+        raise InvalidArgumentError(
+            f"node_cache must be an int >= 1 (nodes) or None, not {_got(node_cache)}")
     if fileops is not None and not isinstance(fileops, FileOps):
         raise InvalidArgumentError(
             f"fileops must be a FileOps instance or None, not {_got(fileops)}")

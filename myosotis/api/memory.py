@@ -77,7 +77,7 @@ class Memory(Reader):
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, readonly: bool = False,
              durability: Durability = "full", clock: Clock | None = None,
-             lock_timeout: float = 0.0) -> Memory:
+             lock_timeout: float = 0.0, node_cache: int | None = None) -> Memory:
         """Open (or create) the file at ``path``.
 
         ``durability="full"`` (default): ``commit`` returns only after the commit
@@ -90,6 +90,9 @@ class Memory(Reader):
         microseconds since the epoch (inject one for byte-identical files).
         ``lock_timeout`` waits that many seconds for the writer lock. A 0-byte
         file is a new, empty memory (a writer writes the header into it).
+        ``node_cache``: how many nodes read from the newest checkpoint stay
+        decoded, the most recent ones (default 65,536; changed nodes are not
+        counted); memory then stays bounded however much of the state is read.
 
         Every argument is checked before any file is touched
         (InvalidArgumentError), and a failed open leaves nothing it created (no
@@ -98,19 +101,21 @@ class Memory(Reader):
         UnsupportedVersionError, CorruptFileError.
         """
         return cls._open(path, readonly=readonly, durability=durability, clock=clock,
-                         lock_timeout=lock_timeout)
+                         lock_timeout=lock_timeout, node_cache=node_cache)
 
     @classmethod
     def _open(cls, path: str | os.PathLike[str], *, readonly: bool = False,
               durability: Durability = "full", clock: Clock | None = None,
-              lock_timeout: float = 0.0, fileops: FileOps | None = None,
-              checkpoint_floor: int | None = None) -> Memory:
+              lock_timeout: float = 0.0, node_cache: int | None = None,
+              fileops: FileOps | None = None, checkpoint_floor: int | None = None) -> Memory:
         """:meth:`open` with the test hooks of ``myosotis.testing`` (see there)."""
         p = check_open_args(path, readonly=readonly, durability=durability, clock=clock,
-                            lock_timeout=lock_timeout, fileops=fileops,
+                            lock_timeout=lock_timeout, node_cache=node_cache, fileops=fileops,
                             checkpoint_floor=checkpoint_floor)
         hooks: dict[str, Any] = {} if checkpoint_floor is None else {
             "checkpoint_floor": checkpoint_floor}
+        if node_cache is not None:
+            hooks["node_cache"] = node_cache
         store = Store.open(p, readonly=readonly, durability=durability,
                            clock=clock or system_clock, fileops=fileops or REAL,
                            lock_timeout=lock_timeout, **hooks)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from myosotis.engine.policy import NODE_CACHE
 from myosotis.format.image import StateImage, encode_image, encode_node_record
 from myosotis.format.mutation_parts import GraphTarget, Path
 from myosotis.format.mutations import Mutation
@@ -51,42 +52,61 @@ class NodeState:
 
 
 class GraphState:
-    """A committed state: base image + decoded/changed nodes.
+    """A committed state: base image + the nodes changed since it + a bounded cache.
 
-    ``base`` must stay mapped while this state is used. ``nodes`` caches
-    decoded base nodes and holds every node changed since the base; its
-    NodeState objects are owned by this state (mutated in place by replay).
-    ``dirty`` names the nodes that differ from ``base``: the others are
-    written into a new image by copying their base record's bytes.
+    ``base`` must stay mapped while this state is used. ``changed`` holds
+    every node that differs from ``base`` (every node, without a base); its
+    NodeState objects are owned by this state (changed in place by replay)
+    and written into a new image, the others by copying their base record's
+    bytes. Nodes decoded from ``base`` only to be read are kept in a cache of
+    at most ``cache_size`` (engine/policy.py NODE_CACHE): reading the whole
+    of a large state does not keep it decoded.
     """
 
     def __init__(self, base: StateImage | None = None,
-                 cache: dict[int, NodeState] | None = None) -> None:
-        """``cache``: decoded nodes known to equal their records in ``base``."""
+                 changed: dict[int, NodeState] | None = None,
+                 cache_size: int = NODE_CACHE) -> None:
         self.base = base
-        self.nodes: dict[int, NodeState] = cache if cache is not None else {}
-        self.dirty: set[int] = set()
+        self.changed: dict[int, NodeState] = changed if changed is not None else {}
+        self._decoded: dict[int, NodeState] = {}  # insertion order: the oldest goes first
+        self.cache_size = cache_size
         self.next_node_id: int = base.next_node_id if base is not None else 1
 
     def rebased(self, image: StateImage) -> GraphState:
-        """This state on top of ``image`` (a checkpoint of it), keeping decoded nodes."""
+        """This state on top of ``image`` (a checkpoint of it): the changed nodes
+        equal their records there, and become cached reads."""
         assert image.next_node_id == self.next_node_id
-        return GraphState(image, self.nodes)
+        g = GraphState(image, cache_size=self.cache_size)
+        for node_id, n in self.changed.items():
+            g._remember(node_id, n)
+        return g
 
     def get(self, node_id: int) -> NodeState | None:
-        n = self.nodes.get(node_id)
-        if n is None and 1 <= node_id < self.next_node_id and self.base is not None:
-            rec = self.base.get(node_id)
-            if rec is not None:
-                n = NodeState(rec.type, rec.fields, rec.deleted)
-                self.nodes[node_id] = n
+        n = self.changed.get(node_id)
+        if n is None:
+            n = self._decoded.get(node_id)
+            if n is None and 1 <= node_id < self.next_node_id and self.base is not None:
+                rec = self.base.get(node_id)
+                if rec is not None:
+                    n = NodeState(rec.type, rec.fields, rec.deleted)
+                    self._remember(node_id, n)
         return n
+
+    def _remember(self, node_id: int, n: NodeState) -> None:
+        cache = self._decoded
+        cache[node_id] = n
+        if len(cache) > self.cache_size:
+            del cache[next(iter(cache))]
 
     def writable(self, node_id: int) -> NodeState | None:
         """The node, to be changed in place (replay)."""
-        if self.base is not None:  # without a base every node is written anyway
-            self.dirty.add(node_id)
-        return self.get(node_id)
+        n = self.changed.get(node_id)
+        if n is None:
+            n = self.get(node_id)
+            if n is not None:
+                self._decoded.pop(node_id, None)
+                self.changed[node_id] = n
+        return n
 
     def writable_container(self, node_id: int, field: str, path: Path) -> Any:
         """The container, to be changed in place (replay)."""
@@ -96,24 +116,23 @@ class GraphState:
 
     def set_field(self, node_id: int, field: str, value: Any) -> bool:
         """Set the field in place (replay); False if the node is missing or deleted."""
-        n = self.get(node_id)
+        n = self.writable(node_id)
         if n is None or n.deleted:
             return False
-        if self.base is not None:  # without a base every node is written anyway
-            self.dirty.add(node_id)
         n.fields[field] = value
         return True
 
     def merge(self, changed: dict[int, NodeState], next_node_id: int) -> None:
         """Take over ``changed`` nodes (an overlay's, after a durable commit)."""
-        self.nodes.update(changed)
-        if self.base is not None:  # without a base every node is written anyway
-            self.dirty.update(changed)
+        self.changed.update(changed)
+        decoded = self._decoded
+        for node_id in changed:
+            decoded.pop(node_id, None)
         self.next_node_id = next_node_id
 
     def type_of(self, node_id: int) -> str | None:
         """The node's type without decoding its fields when it is still in the base."""
-        n = self.nodes.get(node_id)
+        n = self.changed.get(node_id) or self._decoded.get(node_id)
         if n is not None:
             return n.type
         if self.base is not None and 1 <= node_id < self.next_node_id:
@@ -121,19 +140,19 @@ class GraphState:
         return None
 
     def add(self, node_id: int, type_name: str, fields: dict[str, Any]) -> None:
-        self.nodes[node_id] = NodeState(type_name, fields)
-        if self.base is not None:
-            self.dirty.add(node_id)
+        self.changed[node_id] = NodeState(type_name, fields)
         self.next_node_id = node_id + 1
 
     def image(self) -> bytes:
         """The canonical state image (§8.1); base records are copied as raw bytes."""
-        base, nodes, dirty = self.base, self.nodes, self.dirty
+        base, changed = self.base, self.changed
 
         def records() -> Iterator[tuple[int, bytes | memoryview]]:
             for node_id in range(1, self.next_node_id):
-                if node_id in dirty or base is None:
-                    yield node_id, nodes[node_id].record()
+                n = changed.get(node_id)
+                if n is not None or base is None:
+                    assert n is not None  # without a base every node is changed
+                    yield node_id, n.record()
                 else:  # dense ids: a node not changed since the base is in it
                     yield node_id, base.raw_record_of(node_id)
 

@@ -39,7 +39,7 @@ def load(store: Store) -> None:
     store.commits = commits = CommitIndex(store.log)
     store.snapshots = snapshots = Snapshots(store.log, commits, store.problems)
     base_seq, base_img = snapshots.base_at(commits.head_seq)
-    store.committed = GraphState(base_img)
+    store.committed = GraphState(base_img, cache_size=store.node_cache)
     store.head_seq = base_seq
     store.head_id = commits.commit_id(base_seq)
     store.travel = TimeTravel(store.log, commits, snapshots, base_seq,

@@ -59,3 +59,11 @@ SEGMENT_CACHE: Final = 4
 head's included. A diff reads the states at two commits, each maybe in its own
 segment; with the head's and one more (a view kept open meanwhile) that is
 four. Each segment holds every mutation it decoded, so the cache stays small."""
+
+
+NODE_CACHE: Final = 1 << 16
+"""Nodes a committed state keeps decoded after reading them from its base image
+(a checkpoint or genesis), the most recently decoded ones. Changed nodes are
+not counted: they are the state. 65,536 nodes of a few fields each take tens
+of MiB at most, and re-reading an evicted node decodes one record in place
+(FORMAT.md §8.1), so a scan of a larger state runs in bounded memory."""

@@ -22,7 +22,7 @@ from myosotis.engine import loading, staging
 from myosotis.engine.checkpoints import Snapshots, write_checkpoint
 from myosotis.engine.graph import GraphState, Overlay
 from myosotis.engine.history import Commit, CommitIndex
-from myosotis.engine.policy import CHECKPOINT_FLOOR, free_space_end
+from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE, free_space_end
 from myosotis.engine.segments import HistoricalState
 from myosotis.engine.timetravel import TimeTravel
 from myosotis.engine.unsettled import REOPEN, Unsettled, check_settled
@@ -69,13 +69,14 @@ class Store:
     last_image_size: int
 
     def __init__(self, log: LogFile, durability: Durability, clock: Clock,
-                 checkpoint_floor: int) -> None:
+                 checkpoint_floor: int, node_cache: int = NODE_CACHE) -> None:
         if durability not in ("full", "none"):
             raise MyosotisError(f"durability must be 'full' or 'none', not {durability!r}")
         self.log = log
         self.durable = durability == "full"
         self.clock = clock
         self.checkpoint_floor = checkpoint_floor
+        self.node_cache = node_cache
         self.problems: list[str] = []
         for off, n, kept in log.recovered:
             msg = (f"cut a torn tail of {n} bytes at offset {off} (a crash mid-commit); "
@@ -90,11 +91,12 @@ class Store:
     @classmethod
     def open(cls, path: str, *, readonly: bool = False, durability: Durability = "full",
              clock: Clock = system_clock, fileops: FileOps = REAL, lock_timeout: float = 0.0,
-             checkpoint_floor: int = CHECKPOINT_FLOOR, create: bool = True) -> Store:
+             checkpoint_floor: int = CHECKPOINT_FLOOR, node_cache: int = NODE_CACHE,
+             create: bool = True) -> Store:
         log = LogFile.open(path, readonly=readonly, create=create, fileops=fileops,
                            lock_timeout=lock_timeout, free_space=free_space_end)
         try:
-            return cls(log, durability, clock, checkpoint_floor)
+            return cls(log, durability, clock, checkpoint_floor, node_cache)
         except BaseException:
             log.close()
             raise
@@ -189,8 +191,7 @@ class Store:
         """State hash (§9.2) of the committed state, plus the staged changes if ``staged``."""
         state = self.committed
         if staged and self.work.dirty:
-            state = GraphState(self.committed.base, dict(self.committed.nodes))
-            state.dirty = set(self.committed.dirty)
+            state = GraphState(self.committed.base, dict(self.committed.changed))
             state.merge(self.work.nodes, self.work.next_node_id)
         return state_hash(state.image())
 
