@@ -6,11 +6,13 @@ Usage::
     python bench/run.py [--quick] [--only W1,W3] [--json out.json] [--profile]
 
 Workloads (see bench/README.md): W1 small commits, W2 bulk ingest, W3 cold
-open with short and 10x history, W4 time travel, W5 full scan, W6 bytes
-written by one list append. ``--quick`` shrinks every workload about 10x (a
-smoke run for CI). ``--profile`` adds cProfile hotspots (myosotis/ code only)
-for the Myosotis phases. The exit status is 0 unless something crashed:
-targets are reported (PASS/MISS), never asserted.
+open with short and 10x history, W4 time travel (beside a SQLite history
+table), W5 full scan, W6 list append (bytes, and time on a long vs an empty
+list), W7 scale (1M nodes, 20,000 small commits: build, size, cold open,
+memory, time travel, CLI), W8 ``import myosotis``. ``--quick`` shrinks every
+workload about 10x (a smoke run for CI). ``--profile`` adds cProfile hotspots
+(myosotis/ code only) for the Myosotis phases. The exit status is 0 unless
+something crashed: targets are reported (PASS/MISS), never asserted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import os
 import platform
 import pstats
 import random
+import re
 import shutil
 import sqlite3
 import statistics
@@ -43,12 +46,13 @@ if HERE not in sys.path:  # so `import workloads` works however run.py is starte
 
 import sqlite_engine as sq  # noqa: E402
 import workloads as wl  # noqa: E402
+from child import wchar  # noqa: E402
 
 from myosotis import ListProxy, MapProxy, Memory, Node, Ref  # noqa: E402
 from myosotis.format.helper import IMPLEMENTATION  # noqa: E402
 
 CHILD = os.path.join(HERE, "child.py")
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
 ROUNDS = 5  # W1: engines alternate in this many rounds of commits
 # Estimated seconds for all durable W1 runs together (full, quick); over it the
 # durable variant uses fewer commits (full: 1,000, quick: 100) for every engine.
@@ -72,6 +76,11 @@ def fmt_s(x: float) -> str:
 
 def fmt_ms(x: float) -> str:
     return f"{x * 1e3:.2f} ms"
+
+
+def fmt_t(x: float) -> str:
+    """Seconds from 1 s up, else milliseconds with two decimals."""
+    return f"{x:,.3f} s" if x >= 1 else fmt_ms(x)
 
 
 def fmt_us(x: float) -> str:
@@ -100,20 +109,37 @@ def join_ratios(*parts: str) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def fmt_mib(n: float | None) -> str:
+    return "-" if n is None else f"{n / (1 << 20):.1f} MiB"
+
+
+def fmt_wa(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
 def median(xs: Sequence[float]) -> float:
     return statistics.median(xs)
 
 
-def p99(xs: Sequence[float]) -> float:
+def spread(xs: Sequence[float], fmt: Callable[[float], str]) -> str:
+    """``min - max`` of ``xs``, for the notes beside a median."""
+    return f"{fmt(min(xs))} - {fmt(max(xs))}"
+
+
+def pct(xs: Sequence[float], q: int) -> float:
     s = sorted(xs)
-    return s[max(0, -(-99 * len(s) // 100) - 1)]  # nearest rank
+    return s[max(0, -(-q * len(s) // 100) - 1)]  # nearest rank
+
+
+def p99(xs: Sequence[float]) -> float:
+    return pct(xs, 99)
 
 
 Row = tuple[str, str, str, str, str]
 
 
-def print_table(title: str, rows: list[Row], notes: Sequence[str] = ()) -> None:
-    header: Row = ("", "myosotis", "sqlite", "raw floor", "ratio")
+def print_table(title: str, rows: list[Row], notes: Sequence[str] = (),
+                header: Row = ("", "myosotis", "sqlite", "raw floor", "ratio")) -> None:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
     line = "  ".join("-" * w for w in widths)
     print(f"\n== {title}")
@@ -142,8 +168,10 @@ class W1Files:
     changes: list[list[wl.Change]]
     myo_path: str
     sqlite_path: str
+    sqlite_hist_path: str  # nodes + the history table (W4's peer)
     myo: dict[str, Any]
     sqlite: dict[str, Any]
+    sqlite_hist: dict[str, Any]
 
 
 @dataclass
@@ -154,6 +182,8 @@ class Bench:
     results: dict[str, Any] = field(default_factory=dict)
     targets: list[dict[str, Any]] = field(default_factory=list)
     profiles: dict[str, cProfile.Profile] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # of fresh processes (child_env)
+    child_profiles: list[tuple[str, str]] = field(default_factory=list)
     _w1: W1Files | None = None
 
     def path(self, name: str) -> str:
@@ -182,15 +212,61 @@ class Bench:
             pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(
                 r"myosotis[/\\]", 15)
             out.append((label, buf.getvalue()))
-        return out
+        return out + self.child_profiles
 
     def target(self, name: str, measured: float | None, op: str, limit: float, unit: str,
-               detail: str = "") -> None:
-        """Record a target: ``measured op limit`` (op one of >=, <=, <) passes."""
-        checks = {">=": float.__ge__, "<=": float.__le__, "<": float.__lt__}
-        ok = None if measured is None else bool(checks[op](float(measured), limit))
-        self.targets.append({"target": name, "measured": measured, "op": op, "limit": limit,
-                             "unit": unit, "pass": ok, "detail": detail})
+               detail: str = "", group: str = "earlier") -> None:
+        """Record a target: ``measured op limit`` (op one of >=, <=, <) passes.
+        ``group``: "earlier" (the targets of the issues before #10) or "#10"."""
+        self.targets.append(make_target(name, measured, op, limit, unit, detail, group))
+
+
+def make_target(name: str, measured: float | None, op: str, limit: float, unit: str,
+                detail: str = "", group: str = "earlier") -> dict[str, Any]:
+    checks = {">=": float.__ge__, "<=": float.__le__, "<": float.__lt__}
+    ok = None if measured is None else bool(checks[op](float(measured), limit))
+    return {"target": name, "measured": measured, "op": op, "limit": limit, "unit": unit,
+            "pass": ok, "detail": detail, "group": group}
+
+
+class WriteMeter:
+    """Bytes this process passes to write system calls inside ``with meter:``
+    blocks (``wchar`` of /proc/self/io: pwrite included, mmap stores not);
+    ``total`` is None where there is no /proc."""
+
+    def __init__(self) -> None:
+        self.total: int | None = 0 if wchar() is not None else None
+        self._w0: int | None = None
+
+    def __enter__(self) -> WriteMeter:
+        self._w0 = wchar()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        w1 = wchar()
+        if self.total is not None and self._w0 is not None and w1 is not None:
+            self.total += w1 - self._w0
+
+
+def write_amp(written: int | None, commit_bytes: int | None) -> float | None:
+    """Write amplification: bytes written / bytes of commit frames."""
+    return None if written is None or not commit_bytes else written / commit_bytes
+
+
+def space_dict(mem: Memory) -> dict[str, Any]:
+    """``mem.space()`` as plain JSON (frames and bytes by record kind), as child.py does."""
+    sp = mem.space()
+    return {"header": sp.header, "kinds": {k: list(v) for k, v in sp.kinds.items()},
+            "free": sp.free, "torn_tail": sp.torn_tail}
+
+
+def kind_bytes(space: dict[str, Any] | None, kind: str) -> int | None:
+    return None if space is None else space["kinds"].get(kind, [0, 0])[1]
+
+
+def frame_bytes(space: dict[str, Any]) -> int:
+    """Header + every frame: the bytes of the file up to its last frame."""
+    return space["header"] + sum(b for _n, b in space["kinds"].values())
 
 
 # ---------------------------------------------------------------------------
@@ -229,15 +305,19 @@ class MyoRun:
 
     def __init__(self, b: Bench, path: str, durability: str, label: str) -> None:
         self.b, self.path, self.label = b, path, label
-        self.mem = Memory.open(path, durability=durability)  # type: ignore[arg-type]
+        self.written = WriteMeter()  # around every call into Myosotis
+        with self.written:
+            self.mem = Memory.open(path, durability=durability)  # type: ignore[arg-type]
         self.create_s = self.commits_s = 0.0
         self.commits = 0
+        self.rounds: list[float] = []  # seconds of each run() call
         self.size_created = self.size_before = self.cps_before = -1
 
     def create(self, nodes: list[dict[str, Any]]) -> None:
         kwargs = myo_kwargs(nodes)
         create, mem = self.mem.create, self.mem
-        with self.b.profiled(f"{self.label}: create {len(nodes):,} nodes + commit"):
+        with self.b.profiled(f"{self.label}: create {len(nodes):,} nodes + commit"), \
+                self.written:
             t0 = time.perf_counter()
             for kw in kwargs:
                 create(wl.NODE_TYPE, **kw)
@@ -247,12 +327,13 @@ class MyoRun:
 
     def scratch(self, pairs: Sequence[tuple[int, int]]) -> None:
         get, mem = self.mem.get, self.mem
-        for node_id, value in pairs:
-            n = get(node_id)
-            n.scratch = value
-            mem.commit()
-            del n.scratch
-            mem.commit()
+        with self.written:
+            for node_id, value in pairs:
+                n = get(node_id)
+                n.scratch = value
+                mem.commit()
+                del n.scratch
+                mem.commit()
 
     def run(self, cmts: list[list[wl.Change]]) -> None:
         """Apply and commit ``cmts`` (values already in Myosotis form), timed."""
@@ -261,16 +342,19 @@ class MyoRun:
             self.size_before = info.data_end  # frames, not free space
             self.cps_before = info.checkpoints
         get, mem = self.mem.get, self.mem
-        with self.b.profiled(f"{self.label}: change commits"):
+        with self.b.profiled(f"{self.label}: change commits"), self.written:
             t0 = time.perf_counter()
             for c in cmts:
                 for node_id, fname, value in c:
                     get(node_id)[fname] = value
                 mem.commit()
-            self.commits_s += time.perf_counter() - t0
+            took = time.perf_counter() - t0
+        self.commits_s += took
+        self.rounds.append(took)
         self.commits += len(cmts)
 
     def finish(self) -> dict[str, Any]:
+        """Close the memory; its figures (write amplification: see :func:`write_amp`)."""
         mem = self.mem
         try:
             size_end = os.path.getsize(self.path)  # free space (FORMAT.md §3) included
@@ -278,29 +362,46 @@ class MyoRun:
             log_end = info.data_end
             head = mem.head
             cps = info.checkpoints
-            return {"create_s": self.create_s, "commits_s": self.commits_s,
-                    "commits": self.commits, "size_created": self.size_created,
-                    "size_end": size_end, "free_space": size_end - log_end,
-                    "bytes_per_commit": (log_end - self.size_before) / max(1, self.commits),
-                    "checkpoints_during_commits": cps - self.cps_before, "checkpoints": cps,
-                    "head_seq": head.seq if head else 0, "state_hash": mem.state_hash()}
+            space = space_dict(mem)
+            out = {"create_s": self.create_s, "commits_s": self.commits_s,
+                   "commits": self.commits, "round_s": self.rounds,
+                   "size_created": self.size_created,
+                   "size_end": size_end, "free_space": size_end - log_end,
+                   "bytes_per_commit": (log_end - self.size_before) / max(1, self.commits),
+                   "checkpoints_during_commits": cps - self.cps_before, "checkpoints": cps,
+                   "head_seq": head.seq if head else 0, "state_hash": mem.state_hash(),
+                   "space": space}
         finally:
-            mem.close()
+            with self.written:
+                mem.close()
+        commit_bytes = kind_bytes(space, "commit")
+        out["wchar"] = self.written.total
+        out["write_amp"] = write_amp(self.written.total, commit_bytes)
+        out["write_amp_file"] = write_amp(frame_bytes(space), commit_bytes)
+        return out
 
 
 class SqliteRun:
     """The same work on SQLite (see sqlite_engine.py)."""
 
-    def __init__(self, path: str, synchronous: str) -> None:
-        self.path = path
-        self.con = sq.connect(path, synchronous)
+    def __init__(self, path: str, synchronous: str, history: bool = False) -> None:
+        """``history``: also fill the history table (one row per field change, in the
+        same transactions), numbering commits as Myosotis does."""
+        self.path, self.history = path, history
+        self.written = WriteMeter()
+        with self.written:
+            self.con = sq.connect(path, synchronous, history)
         self.create_s = self.commits_s = 0.0
         self.commits = 0
+        self.seq = 0  # commits made so far
+        self.rounds: list[float] = []
 
     def create(self, nodes: list[dict[str, Any]]) -> None:
-        t0 = time.perf_counter()
-        sq.create_nodes(self.con, nodes)
-        self.create_s += time.perf_counter() - t0
+        self.seq += 1
+        with self.written:
+            t0 = time.perf_counter()
+            sq.create_nodes(self.con, nodes, 1, self.seq if self.history else None)
+            self.create_s += time.perf_counter() - t0
 
     def scratch(self, pairs: Sequence[tuple[int, int]]) -> None:
         for node_id, value in pairs:
@@ -308,18 +409,28 @@ class SqliteRun:
             sq.unset_field(self.con, node_id, "scratch")
 
     def run(self, changes: list[list[wl.Change]]) -> None:
-        apply, con = sq.apply_commit, self.con
-        t0 = time.perf_counter()
-        for c in changes:
-            apply(con, c)
-        self.commits_s += time.perf_counter() - t0
+        apply, con, seq = sq.apply_commit, self.con, self.seq
+        with self.written:
+            t0 = time.perf_counter()
+            if self.history:
+                for i, c in enumerate(changes, seq + 1):
+                    apply(con, c, i)
+            else:
+                for c in changes:
+                    apply(con, c)
+            took = time.perf_counter() - t0
+        self.commits_s += took
+        self.rounds.append(took)
         self.commits += len(changes)
+        self.seq += len(changes)
 
     def finish(self) -> dict[str, Any]:
         state = sq.dump_state(self.con)
-        size = sq.file_bytes(self.con, self.path)
+        with self.written:
+            size = sq.file_bytes(self.con, self.path)
         return {"create_s": self.create_s, "commits_s": self.commits_s,
-                "commits": self.commits, "size_end": size,
+                "commits": self.commits, "round_s": self.rounds, "size_end": size,
+                "wchar": self.written.total,
                 "content_sha256": hashlib.sha256(wl.canonical(state).encode()).hexdigest()}
 
 
@@ -332,6 +443,7 @@ class RawRun:
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_TRUNC, 0o644)
         self.seconds = 0.0
         self.commits = 0
+        self.rounds: list[float] = []  # seconds of each run() call
 
     def run(self, commits: int) -> None:
         fd, buf, sync = self.fd, self.buf, self.sync
@@ -342,7 +454,9 @@ class RawRun:
                 view = view[os.write(fd, view):]
             if sync is not None:
                 sync(fd)
-        self.seconds += time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        self.seconds += took
+        self.rounds.append(took)
         self.commits += commits
 
     def finish(self) -> float:
@@ -363,15 +477,84 @@ def myo_dump(path: str) -> dict[int, dict[str, Any]]:
         return {n.id: plain(n.fields()) for n in mem.nodes()}
 
 
-def run_child(req: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    """Run bench/child.py in a fresh interpreter; return its JSON and the wall time."""
+def child_env(tmp: str) -> dict[str, str]:
+    """The environment of every fresh process: bytecode is cached (a user's normal
+    set-up), in a tree under the temporary directory so the checkout is not
+    touched; ``PYTHONDONTWRITEBYTECODE`` is dropped."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
+    return env
+
+
+def run_child(b: Bench, req: dict[str, Any],
+              profile_label: str | None = None) -> tuple[dict[str, Any], float]:
+    """Run bench/child.py in a fresh interpreter; return its JSON and the wall time.
+    With ``--profile`` and a ``profile_label``, the child profiles its work (its
+    figures then include cProfile overhead) and its hotspots are kept."""
+    if b.profile and profile_label:
+        req = {**req, "profile": True}
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, CHILD, json.dumps(req)], capture_output=True,
-                          text=True, cwd=HERE)
+                          text=True, cwd=HERE, env=b.env)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"child {req} failed ({proc.returncode}):\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1]), wall
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "profile" in out and profile_label:
+        b.child_profiles.append((f"{profile_label} (fresh process)", out.pop("profile")))
+    return out, wall
+
+
+def run_cmd(b: Bench, argv: list[str]) -> dict[str, Any]:
+    """Run a command from a small launcher process (child.py, mode "command"), output
+    discarded: its ``wall_s``, ``maxrss_bytes`` and ``launcher_vmhwm_bytes``
+    (see child.run_command)."""
+    out, _wall = run_child(b, {"mode": "command", "argv": argv, "cwd": b.tmp})
+    return out
+
+
+def peak_rss(out: dict[str, Any]) -> int:
+    """A child's peak RSS: VmHWM where there is /proc (ru_maxrss of a child on Linux
+    starts from its parent's RSS at spawn), else ru_maxrss."""
+    v = out.get("vmhwm_bytes")
+    return v if v is not None else out["maxrss_bytes"]
+
+
+def warm_bytecode(b: Bench) -> None:
+    """Fill the bytecode cache of the fresh processes (see :func:`child_env`): compile
+    the myosotis package, then run each kind of child once on a tiny file."""
+    import myosotis
+
+    progress("warming the bytecode cache of the fresh processes")
+    pkg = os.path.dirname(os.path.abspath(myosotis.__file__))
+    subprocess.run([sys.executable, "-m", "compileall", "-q", pkg], check=True, env=b.env,
+                   stdout=subprocess.DEVNULL)
+    path = b.path("warm.myo")
+    with Memory.open(path, durability="none") as mem:
+        mem.create(wl.NODE_TYPE, name="warm", friend=None)
+        mem.commit()
+    sql = b.path("warm.sqlite")
+    con = sq.connect(sql, "OFF", history=True)
+    sq.create_nodes(con, [{"name": "warm"}], 1, 1)
+    con.close()
+    for engine, p in (("myosotis", path), ("sqlite", sql)):
+        run_child(b, {"mode": "open_read", "engine": engine, "path": p, "node": 1,
+                      "field": "name"})
+        run_child(b, {"mode": "at_read", "engine": engine, "path": p,
+                      "queries": [[1, 1, "name"]]})
+    myo = myo_cli()
+    for argv in ([myo, "--version"], [myo, "show", "1", "-f", path],
+                 [myo, "history", "-n", "10", "-f", path]):
+        run_cmd(b, argv)
+    for p in (path, sql):
+        for extra in ("", "-wal", "-shm", ".lock"):
+            if os.path.exists(p + extra):
+                os.unlink(p + extra)
+
+
+def myo_cli() -> str:
+    """The ``myo`` script of this interpreter's environment."""
+    return os.path.join(os.path.dirname(sys.executable), "myo")
 
 
 # ---------------------------------------------------------------------------
@@ -382,7 +565,8 @@ def w1_files(b: Bench) -> W1Files:
     """The W1 data and non-durable files (W3-W5 read them); built once.
 
     Myosotis and SQLite run in interleaved rounds, so load from other
-    processes on the machine hits both alike.
+    processes on the machine hits both alike. A third engine, SQLite with the
+    history table, does the same commits in the same rounds (W4 reads it).
     """
     if b._w1 is None:
         s = b.sizes
@@ -390,15 +574,19 @@ def w1_files(b: Bench) -> W1Files:
         nodes = wl.initial_nodes(s.nodes)
         changes = wl.change_commits(s.nodes, s.commits)
         mchanges = myo_changes(changes)
-        mp, sp = b.path("w1.myo"), b.path("w1.sqlite")
-        progress("W1: myosotis durability=none and sqlite synchronous=OFF, interleaved")
+        mp, sp, hp = b.path("w1.myo"), b.path("w1.sqlite"), b.path("w1hist.sqlite")
+        progress("W1: myosotis durability=none, sqlite synchronous=OFF and sqlite + history "
+                 "table, interleaved")
         myo, sql = MyoRun(b, mp, "none", "W1 myosotis durability=none"), SqliteRun(sp, "OFF")
+        hist = SqliteRun(hp, "OFF", history=True)
         myo.create(nodes)
         sql.create(nodes)
+        hist.create(nodes)
         for lo, hi in chunks(len(changes), ROUNDS):
             myo.run(mchanges[lo:hi])
             sql.run(changes[lo:hi])
-        b._w1 = W1Files(nodes, changes, mp, sp, myo.finish(), sql.finish())
+            hist.run(changes[lo:hi])
+        b._w1 = W1Files(nodes, changes, mp, sp, hp, myo.finish(), sql.finish(), hist.finish())
     return b._w1
 
 
@@ -418,7 +606,7 @@ def durable_commit_count(b: Bench, bytes_per_commit: int) -> tuple[int, float]:
 def run_w1(b: Bench) -> None:
     s = b.sizes
     f = w1_files(b)
-    myo, sql = f.myo, f.sqlite
+    myo, sql, hist = f.myo, f.sqlite, f.sqlite_hist
     n = s.commits
     bpc = round(myo["bytes_per_commit"])
     raw = RawRun(b.path("w1.raw"), bpc, None)
@@ -454,6 +642,11 @@ def run_w1(b: Bench) -> None:
     same_sql = hashlib.sha256(ref.encode()).hexdigest() == sql["content_sha256"]
 
     size_ratio = ratio(myo["size_end"], sql["size_end"])
+    same_hist = hist["content_sha256"] == sql["content_sha256"]
+    # #10: the median over the rounds of the per-round ratio (engines alternate per round)
+    round_vs_sql = [q / m for m, q in zip(myo["round_s"], sql["round_s"], strict=True)]
+    round_vs_fdatasync = [r / m for m, r in zip(myo_d["round_s"], raw_d.rounds, strict=True)]
+    rate_hist = n / hist["commits_s"]
     rows: list[Row] = [
         (f"create {s.nodes:,} nodes in 1 commit (s)", fmt_s(myo["create_s"]),
          fmt_s(sql["create_s"]), "-", fmt_ratio(ratio(myo["create_s"], sql["create_s"]),
@@ -461,11 +654,18 @@ def run_w1(b: Bench) -> None:
         (f"commits/s, no fsync ({n:,} commits)", fmt_rate(rate_myo), fmt_rate(rate_sql),
          fmt_rate(rate_raw), join_ratios(fmt_ratio(ratio(rate_myo, rate_sql), "sqlite"),
                                          fmt_ratio(ratio(rate_myo, rate_raw), "raw"))),
+        ("  median of the per-round ratios", "", "", "",
+         f"{median(round_vs_sql):.2f}x sqlite ({spread(round_vs_sql, lambda x: f'{x:.2f}')})"),
+        ("  sqlite with the history table (W4)", "", fmt_rate(rate_hist), "",
+         fmt_ratio(ratio(rate_myo, rate_hist), "sqlite+history")),
         (f"commits/s, durable ({n_d:,} commits)", fmt_rate(drate_myo), fmt_rate(drate_sql),
          fmt_rate(drate_raw), join_ratios(fmt_ratio(ratio(drate_myo, drate_sql), "sqlite"),
                                           fmt_ratio(ratio(drate_myo, drate_raw), "raw"))),
         ("  durable floor with fdatasync instead", "", "", fmt_rate(drate_rawd),
          fmt_ratio(ratio(drate_myo, drate_rawd), "raw fdatasync")),
+        ("  median of the per-round ratios", "", "", "",
+         f"{median(round_vs_fdatasync):.2f}x raw fdatasync "
+         f"({spread(round_vs_fdatasync, lambda x: f'{x:.2f}')})"),
         ("mean bytes appended per commit", fmt_int(myo["bytes_per_commit"]), "-",
          fmt_int(bpc), ""),
         ("  same, durable run", fmt_int(myo_d["bytes_per_commit"]), "-", fmt_int(bpc), ""),
@@ -473,6 +673,15 @@ def run_w1(b: Bench) -> None:
          ""),
         ("file size after W1", fmt_bytes(myo["size_end"]), fmt_bytes(sql["size_end"]), "-",
          fmt_ratio(size_ratio, "sqlite")),
+        ("  sqlite with the history table", "", fmt_bytes(hist["size_end"]), "-",
+         fmt_ratio(ratio(myo["size_end"], hist["size_end"]), "sqlite+history")),
+        ("bytes written (write system calls)", fmt_bytes(myo["wchar"] or 0),
+         fmt_bytes(sql["wchar"] or 0), "-", fmt_ratio(ratio(myo["wchar"], sql["wchar"]),
+                                                       "sqlite")),
+        ("write amplification (written / commit frames)", fmt_wa(myo["write_amp"]), "-", "-",
+         ""),
+        ("  same, durable run", fmt_wa(myo_d["write_amp"]), "-", "-", ""),
+        ("  file frames / commit frames", fmt_wa(myo["write_amp_file"]), "-", "-", ""),
     ]
     notes = [
         "myosotis: durability='none' / 'full'; sqlite: WAL, synchronous=OFF / FULL; "
@@ -486,7 +695,15 @@ def run_w1(b: Bench) -> None:
         f"({fmt_int(sql['size_end'])} B); myosotis: {fmt_int(myo['size_end'])} B, "
         f"{myo['checkpoints']} checkpoint(s) in the file.",
         f"final state = reference model: myosotis {'yes' if same_myo else 'NO'}, "
-        f"sqlite {'yes' if same_sql else 'NO'}.",
+        f"sqlite {'yes' if same_sql else 'NO'}, sqlite+history "
+        f"{'yes' if same_sql and same_hist else 'NO'}.",
+        "per-round ratios: each of the rounds times every engine on the same commits; the "
+        "#10 targets use the median of those ratios (spread = min - max in brackets).",
+        "sqlite+history: the same commits plus one history row per field change, in the same "
+        "transactions (context: what keeping history costs SQLite).",
+        "bytes written: wchar of /proc/self/io around each engine's calls (pwrite counted); "
+        "write amplification = bytes Myosotis wrote / bytes of the commit frames in its file "
+        "(mem.space()); the file-frames line counts what stays in the file instead.",
         f"fsync probe before the durable run: {probe_rate:,.0f} append+fsync/s.",
         f"durable myosotis file: {fmt_bytes(myo_d['size_end'])}, of which "
         f"{fmt_int(myo_d['free_space'])} B free space after the last frame (FORMAT.md §3: "
@@ -502,11 +719,15 @@ def run_w1(b: Bench) -> None:
         "commits": n, "durable_commits": n_d, "durable_reduced": reduced,
         "myosotis": {**myo, "commits_per_s": rate_myo},
         "sqlite": {**sql, "commits_per_s": rate_sql},
+        "sqlite_history": {**hist, "commits_per_s": rate_hist},
+        "round_ratio_vs_sqlite": round_vs_sql,
+        "round_ratio_durable_vs_fdatasync": round_vs_fdatasync,
         "raw": {"commits_per_s": rate_raw, "bytes_per_commit": bpc},
         "durable": {"myosotis": {**myo_d, "commits_per_s": drate_myo},
                     "sqlite": {**sql_d, "commits_per_s": drate_sql},
                     "raw_fsync": {"commits_per_s": drate_raw, "bytes_per_commit": bpc},
-                    "raw_fdatasync": {"commits_per_s": drate_rawd}},
+                    "raw_fdatasync": {"commits_per_s": drate_rawd,
+                                      "round_s": raw_d.rounds}},
         "state_matches_reference": {"myosotis": same_myo, "sqlite": same_sql},
         "size_ratio": size_ratio,
     }
@@ -532,10 +753,14 @@ def run_w2(b: Bench) -> None:
                                "commits": commits, "path": b.path(f"w2.{engine}")}
         if engine == "raw":
             req["bytes_per_commit"] = round(res["myosotis"]["file_bytes"] / commits)
-        out, wall = run_child(req)
+        out, wall = run_child(b, req, "W2 myosotis ingest" if engine == "myosotis" else None)
         out["process_wall_s"] = wall
+        out["peak_rss_bytes"] = peak_rss(out)
         res[engine] = out
     m, q, r = res["myosotis"], res["sqlite"], res["raw"]
+    commit_bytes = kind_bytes(m["space"], "commit")
+    m["write_amp"] = write_amp(m["wchar"], commit_bytes)
+    m["write_amp_file"] = write_amp(frame_bytes(m["space"]), commit_bytes)
 
     def three(key: str, fmt: Callable[[float], str]) -> Row:
         return ("", fmt(m[key]), fmt(q[key]), fmt(r[key]),
@@ -547,11 +772,17 @@ def run_w2(b: Bench) -> None:
         ("nodes/s", fmt_rate(total / m["seconds"]), fmt_rate(total / q["seconds"]),
          "-", fmt_ratio(ratio(q["seconds"], m["seconds"]), "sqlite")),
         ("file bytes", *three("file_bytes", fmt_bytes)[1:]),
-        ("peak RSS of the process", *three("maxrss_bytes", fmt_bytes)[1:]),
+        ("peak RSS of the process", *three("peak_rss_bytes", fmt_bytes)[1:]),
         ("process wall time", *three("process_wall_s", fmt_s)[1:]),
+        ("bytes written (write system calls)", fmt_bytes(m["wchar"] or 0),
+         fmt_bytes(q["wchar"] or 0), "-", fmt_ratio(ratio(m["wchar"], q["wchar"]), "sqlite")),
+        ("write amplification (written / commit frames)", fmt_wa(m["write_amp"]), "-", "-",
+         ""),
+        ("  file frames / commit frames", fmt_wa(m["write_amp_file"]), "-", "-", ""),
     ]
     notes = [
-        "each engine in a fresh process; RSS = ru_maxrss at the end; the raw-floor process "
+        "each engine in a fresh process; peak RSS = VmHWM at the end (not ru_maxrss: on "
+        "Linux a child's ru_maxrss starts from its parent's RSS); the raw-floor process "
         "generates the same data (untimed) and appends+fsyncs the mean Myosotis bytes per "
         "commit, so its RSS is the interpreter + data baseline.",
         "myosotis durability='full' (with its automatic checkpoints: "
@@ -595,8 +826,8 @@ def run_w3(b: Bench) -> None:
     progress(f"W3: {s.open_runs} fresh processes per configuration")
     for _ in range(s.open_runs):
         for engine, hist, path in configs:  # interleaved, so drift hits all alike
-            out, w = run_child({"mode": "open_read", "engine": engine, "path": path,
-                                "node": node_id, "field": fname})
+            out, w = run_child(b, {"mode": "open_read", "engine": engine, "path": path,
+                                   "node": node_id, "field": fname})
             inproc[(engine, hist)].append(out["seconds"])
             wall[(engine, hist)].append(w)
             values[(engine, hist)].add(out["value"])
@@ -707,32 +938,80 @@ def run_w4(b: Bench) -> None:
         answers = [plain(v) for v in got]
     finally:
         mem.close()
-    wrong = 0
-    for (seq, node_id, k), a in zip(queries, answers, strict=True):
-        seqs, vals = timeline[(node_id, k)]
-        if vals[bisect.bisect_right(seqs, seq) - 1] != a:
-            wrong += 1
-    rest = times[1:]
+
+    # the peer: the history table filled in the same W1 commits, fresh connection
+    t0 = time.perf_counter()
+    con = sqlite3.connect(f.sqlite_hist_path)
+    sql_open_s = time.perf_counter() - t0
+    sql_times: list[float] = []
+    sql_answers: list[Any] = []
+    value_at = sq.value_at
+    try:
+        for seq, node_id, k in queries:
+            t0 = clock()
+            v = value_at(con, node_id, k, seq)
+            sql_times.append(clock() - t0)
+            sql_answers.append(v)
+    finally:
+        con.close()
+
+    def wrong_answers(got: list[Any]) -> int:
+        bad = 0
+        for (seq, node_id, k), a in zip(queries, got, strict=True):
+            seqs, vals = timeline[(node_id, k)]
+            if vals[bisect.bisect_right(seqs, seq) - 1] != a:
+                bad += 1
+        return bad
+
+    wrong, sql_wrong = wrong_answers(answers), wrong_answers(sql_answers)
+    rest, sql_rest = times[1:], sql_times[1:]
+    med_ratio = ratio(median(rest), median(sql_rest))
+    p99_ratio = ratio(p99(rest), p99(sql_rest))
+
+    def row(label: str, fn: Callable[[list[float]], float], shown_ratio: bool = True) -> Row:
+        mv, sv = fn(rest), fn(sql_rest)
+        return (label, fmt_us(mv), fmt_us(sv), "-",
+                fmt_ratio(ratio(mv, sv), "sqlite history") if shown_ratio else "")
+
     rows: list[Row] = [
-        ("first call (may build an index)", fmt_us(times[0]), "n/a", "-", ""),
-        (f"median of the other {len(rest):,}", fmt_us(median(rest)), "n/a", "-", ""),
-        ("p99", fmt_us(p99(rest)), "n/a", "-", ""),
-        ("mean", fmt_us(statistics.fmean(rest)), "n/a", "-", ""),
-        ("max", fmt_us(max(rest)), "n/a", "-", ""),
-        ("calls over 1 ms", fmt_int(sum(t > 1e-3 for t in rest)), "n/a", "-", ""),
-        ("Memory.open before the first call", fmt_ms(open_s), "n/a", "-", ""),
+        ("first call (may build an index)", fmt_us(times[0]), fmt_us(sql_times[0]), "-",
+         fmt_ratio(ratio(times[0], sql_times[0]), "sqlite history")),
+        row(f"median of the other {len(rest):,}", median),
+        row("p99", p99),
+        row("mean", statistics.fmean),
+        row("max", max),
+        ("calls over 1 ms", fmt_int(sum(t > 1e-3 for t in rest)),
+         fmt_int(sum(t > 1e-3 for t in sql_rest)), "-", ""),
+        ("Memory.open / sqlite3.connect before the first call", fmt_ms(open_s),
+         fmt_ms(sql_open_s), "-", ""),
+        ("file size (sqlite: nodes + history table)", fmt_bytes(f.myo["size_end"]),
+         fmt_bytes(f.sqlite_hist["size_end"]), "-",
+         fmt_ratio(ratio(f.myo["size_end"], f.sqlite_hist["size_end"]), "sqlite history")),
     ]
     notes = [
         f"mem.at(seq)[node][field] at a random past commit (1..{head:,}), random node and "
         "field, one fresh Memory on the W1 file.",
-        "sqlite: no history to read, skipped.",
-        f"answers checked against the reference model: {len(queries) - wrong:,}/"
-        f"{len(queries):,} correct.",
+        "sqlite history: the same queries on a table with one row per field change (node, "
+        "field, seq, value JSON; index on (node, field, seq)) filled in the same W1 commits: "
+        "SELECT value ... WHERE node=? AND field=? AND seq<=? ORDER BY seq DESC LIMIT 1, then "
+        "json.loads; one fresh connection.",
+        f"answers checked against the reference model: myosotis {len(queries) - wrong:,}/"
+        f"{len(queries):,} correct, sqlite history {len(queries) - sql_wrong:,}/"
+        f"{len(queries):,}.",
+        "times: lower is better; ratio = myosotis / sqlite history.",
     ]
-    print_table("W4 time travel", rows, notes)
+    print_table("W4 time travel", rows, notes,
+                header=("", "myosotis", "sqlite history", "raw floor", "ratio"))
     b.results["W4"] = {"first_s": times[0], "median_s": median(rest), "p99_s": p99(rest),
                        "mean_s": statistics.fmean(rest), "max_s": max(rest), "open_s": open_s,
-                       "wrong": wrong, "queries": len(queries)}
+                       "wrong": wrong, "queries": len(queries),
+                       "sqlite_history": {"first_s": sql_times[0], "median_s": median(sql_rest),
+                                          "p99_s": p99(sql_rest),
+                                          "mean_s": statistics.fmean(sql_rest),
+                                          "max_s": max(sql_rest), "open_s": sql_open_s,
+                                          "wrong": sql_wrong,
+                                          "size": f.sqlite_hist["size_end"]},
+                       "median_ratio": med_ratio, "p99_ratio": p99_ratio}
     b.target("W4 time-travel read median", median(rest) * 1e6, "<", 100.0, "µs",
              f"p99 {fmt_us(p99(rest))}, first {fmt_us(times[0])}")
 
@@ -841,41 +1120,569 @@ def run_w6(b: Bench) -> None:
     finally:
         con.close()
     mm, sm = median(myo_growth), median(sql_growth)
+    tm = w6_timing(b)
+    long_len, n_t = s.time_list_len, s.time_appends
+    t_long, t_empty = median(tm["long_s"]), median(tm["empty_s"])
     rows: list[Row] = [
         ("bytes written per append commit (median)", fmt_int(mm), fmt_int(sm), "-",
          fmt_ratio(ratio(mm, sm), "sqlite")),
         ("  min / max", f"{min(myo_growth)} / {max(myo_growth)}",
          f"{min(sql_growth)} / {max(sql_growth)}", "-", ""),
         ("file size after creating the list", fmt_bytes(myo_first), "-", "-", ""),
+        (f"append+commit time, {long_len:,}-element list (median)", fmt_us(t_long), "-", "-",
+         fmt_ratio(ratio(t_long, t_empty), "empty list")),
+        ("append+commit time, empty list (median)", fmt_us(t_empty), "-", "-", ""),
+        ("  p90, long / empty list", f"{fmt_us(pct(tm['long_s'], 90))} / "
+         f"{fmt_us(pct(tm['empty_s'], 90))}", "-", "-", ""),
+        (f"  bytes per append commit, {long_len:,} / empty list (median)",
+         f"{fmt_int(median(tm['long_growth']))} / {fmt_int(median(tm['empty_growth']))}", "-",
+         "-", ""),
     ]
     notes = [
         f"{k} commits, each appending one int to a {length:,}-element list (node.items."
         "append(x); commit), growth of the file per commit; sqlite: read JSON, append, "
         "write back, growth of db + wal (WAL frames are whole pages).",
         f"myosotis list content after the appends correct: {'yes' if myo_ok else 'NO'}.",
+        f"append+commit time: {n_t} commits on a node whose list starts with {long_len:,} "
+        f"elements, alternating with {n_t} on a node whose list starts empty (each in its "
+        "own file, durability='none'); time per commit from before node.items.append(x) to "
+        f"after commit(); contents correct: {'yes' if tm['ok'] else 'NO'}.",
     ]
-    print_table("W6 one append to a 10,000-element list", rows, notes)
+    print_table(f"W6 list append: bytes on a {length:,}-element list, time on a "
+                f"{long_len:,}-element list vs an empty one", rows, notes)
     b.results["W6"] = {"myosotis_growth": myo_growth, "sqlite_growth": sql_growth,
-                       "myosotis_median": mm, "sqlite_median": sm}
+                       "myosotis_median": mm, "sqlite_median": sm,
+                       "append_time": {**tm, "long_len": long_len, "median_long_s": t_long,
+                                       "median_empty_s": t_empty,
+                                       "long_over_empty": ratio(t_long, t_empty)}}
     b.target("bytes written by one list append", mm, "<", 100.0, "B",
              f"min {min(myo_growth)}, max {max(myo_growth)}")
+
+
+def w6_timing(b: Bench) -> dict[str, Any]:
+    """Append+commit time on a long list vs on a list that starts empty, alternating."""
+    s = b.sizes
+    n = s.time_appends
+    progress(f"W6: {n} append+commit on a {s.time_list_len:,}-element list and {n} on an "
+             "empty list, alternating")
+    lp, ep = b.path("w6long.myo"), b.path("w6empty.myo")
+    times: dict[str, list[float]] = {"long": [], "empty": []}
+    growth: dict[str, list[int]] = {"long": [], "empty": []}
+    clock = time.perf_counter
+    with Memory.open(lp, durability="none") as long_mem, \
+            Memory.open(ep, durability="none") as empty_mem:
+        long_node = long_mem.create(wl.NODE_TYPE, items=list(range(s.time_list_len)))
+        long_mem.commit()
+        empty_node = empty_mem.create(wl.NODE_TYPE, items=[])
+        empty_mem.commit()
+        runs = (("long", long_mem, long_node, lp), ("empty", empty_mem, empty_node, ep))
+        for i in range(n):
+            for key, mem, node, path in runs:
+                size = os.path.getsize(path)
+                with b.profiled(f"W6 append+commit on a {s.time_list_len:,}-element list") \
+                        if key == "long" else _null():
+                    t0 = clock()
+                    node.items.append(i)
+                    mem.commit()
+                    times[key].append(clock() - t0)
+                growth[key].append(os.path.getsize(path) - size)
+        ok = (len(long_node.items) == s.time_list_len + n and long_node.items[-1] == n - 1
+              and list(empty_node.items) == list(range(n)))
+    return {"long_s": times["long"], "empty_s": times["empty"],
+            "long_growth": growth["long"], "empty_growth": growth["empty"], "ok": ok}
+
+
+# ---------------------------------------------------------------------------
+# W7
+
+
+def open_runs(b: Bench, configs: Sequence[tuple[str, str]], node_id: int, fname: str,
+              runs: int) -> dict[str, list[dict[str, Any]]]:
+    """``runs`` fresh processes per (engine, path) that open the file and read one field,
+    interleaved so drift hits all alike."""
+    res: dict[str, list[dict[str, Any]]] = {e: [] for e, _ in configs}
+    for _ in range(runs):
+        for engine, path in configs:
+            out, wall = run_child(b, {"mode": "open_read", "engine": engine, "path": path,
+                                      "node": node_id, "field": fname})
+            out["process_wall_s"] = wall
+            res[engine].append(out)
+    return res
+
+
+def med_of(outs: list[dict[str, Any]], key: str) -> float | None:
+    xs = [o[key] for o in outs if o.get(key) is not None]
+    return median(xs) if xs else None
+
+
+def w7_creation_seq(node_id: int, nodes: int, commits: int) -> int:
+    """The commit that created ``node_id`` in the W7 build (wl.node_batches)."""
+    return min((node_id - 1) // (nodes // commits), commits - 1) + 1
+
+
+def run_w7(b: Bench) -> None:
+    s = b.sizes
+    n, bc, nc = s.w7_nodes, s.w7_build_commits, s.w7_commits
+    mp, sp, hp = b.path("w7.myo"), b.path("w7.sqlite"), b.path("w7hist.sqlite")
+    engines = (("myosotis", mp), ("sqlite", sp), ("sqlite+history", hp))
+
+    build: dict[str, dict[str, Any]] = {}
+    for name, path in engines:
+        progress(f"W7: {name} build of {n:,} nodes in {bc} commits (fresh process)")
+        req: dict[str, Any] = {"mode": "ingest", "total": n, "commits": bc, "path": path}
+        if name == "myosotis":
+            req.update(engine="myosotis", durability="none")
+        else:
+            req.update(engine="sqlite", synchronous="OFF", history=name != "sqlite")
+        out, wall = run_child(b, req, "W7 myosotis build" if name == "myosotis" else None)
+        out["process_wall_s"] = wall
+        out["peak_rss_bytes"] = peak_rss(out)
+        build[name] = out
+
+    node_id = random.Random(wl.QUERY_SEED + 2).randint(1, n)
+    fname = "name"
+    progress(f"W7: {s.w7_open_runs} fresh open + read processes per engine, after the build")
+    opened_built = open_runs(b, (("myosotis", mp), ("sqlite", sp)), node_id, fname,
+                             s.w7_open_runs)
+
+    small: dict[str, dict[str, Any]] = {}
+    for name, path in engines:
+        progress(f"W7: {name}, {nc:,} small commits (fresh process)")
+        out, wall = run_child(b, {"mode": "commits", "engine": name.split("+")[0],
+                                  "path": path, "nodes": n, "commits": nc,
+                                  "first_seq": bc + 1, "history": name != "sqlite"
+                                  and name != "myosotis"},
+                              "W7 myosotis small commits" if name == "myosotis" else None)
+        out["process_wall_s"] = wall
+        small[name] = out
+    head = small["myosotis"]["head_seq"]
+
+    progress(f"W7: {s.w7_open_runs} fresh open + read processes per engine, after the "
+             "small commits")
+    opened = open_runs(b, (("myosotis", mp), ("sqlite", sp), ("noop", "")), node_id, fname,
+                       s.w7_open_runs)
+
+    # time travel: a few fresh processes, each timing its first and second at(c) read
+    rng = random.Random(wl.QUERY_SEED + 4)
+
+    def query() -> list[Any]:
+        node = rng.randint(1, n)
+        return [rng.randint(w7_creation_seq(node, n, bc), head), node, rng.choice(wl.FIELDS)]
+
+    qsets = [[query(), query()] for _ in range(s.w7_tt_runs)]
+    progress(f"W7: {s.w7_tt_runs} fresh processes per engine timing their first at(c) reads")
+    at_res: dict[str, list[dict[str, Any]]] = {"myosotis": [], "sqlite+history": []}
+    for qs in qsets:
+        for name, path in (("myosotis", mp), ("sqlite+history", hp)):
+            out, wall = run_child(b, {"mode": "at_read", "engine": name.split("+")[0],
+                                      "path": path, "queries": qs})
+            out["process_wall_s"] = wall
+            at_res[name].append(out)
+    agree = sum(a == c for m, q in zip(at_res["myosotis"], at_res["sqlite+history"],
+                                       strict=True)
+                for a, c in zip(m["values"], q["values"], strict=True))
+    if b.profile:  # extra processes, not part of the figures
+        run_child(b, {"mode": "open_read", "engine": "myosotis", "path": mp, "node": node_id,
+                      "field": fname}, "W7 open + read one field after the small commits")
+        run_child(b, {"mode": "at_read", "engine": "myosotis", "path": mp,
+                      "queries": qsets[0]}, "W7 open + first two mem.at(c)[node][field]")
+
+    # the CLI, which opens the file on every command
+    myo = myo_cli()
+    cmds = {"myo --version": [myo, "--version"],
+            "myo show 1": [myo, "show", "1", "-f", mp],
+            "myo history -n 10": [myo, "history", "-n", "10", "-f", mp]}
+    progress(f"W7: CLI commands, {s.cli_runs} runs each")
+    cli: dict[str, dict[str, list[float]]] = {k: {"wall_s": [], "rss_bytes": []} for k in cmds}
+    launcher: list[float] = []
+    for _ in range(s.cli_runs):
+        for key, argv in cmds.items():
+            out = run_cmd(b, argv)
+            cli[key]["wall_s"].append(out["wall_s"])
+            cli[key]["rss_bytes"].append(out["maxrss_bytes"])
+            if out["launcher_vmhwm_bytes"] is not None:
+                launcher.append(out["launcher_vmhwm_bytes"])
+    cli_med = {k: median(v["wall_s"]) for k, v in cli.items()}
+
+    # figures
+    mb, qb, hb = build["myosotis"], build["sqlite"], build["sqlite+history"]
+    mc, qc, hc = small["myosotis"], small["sqlite"], small["sqlite+history"]
+    commit_build = kind_bytes(mb["space"], "commit")
+    commit_before, commit_end = kind_bytes(mc["space_before"], "commit"), \
+        kind_bytes(mc["space"], "commit")
+    wa_build = write_amp(mb["wchar"], commit_build)
+    wa_small = write_amp(mc["wchar"], None if commit_end is None or commit_before is None
+                         else commit_end - commit_before)
+    wa_all = write_amp(None if mb["wchar"] is None or mc["wchar"] is None
+                       else mb["wchar"] + mc["wchar"], commit_end)
+    wa_file = write_amp(frame_bytes(mc["space"]), commit_end)
+    cp_bytes_build = kind_bytes(mb["space"], "checkpoint")
+    cp_bytes_end = kind_bytes(mc["space"], "checkpoint")
+
+    om_b, oq_b = med_of(opened_built["myosotis"], "seconds"), \
+        med_of(opened_built["sqlite"], "seconds")
+    om, oq = med_of(opened["myosotis"], "seconds"), med_of(opened["sqlite"], "seconds")
+    rm_b, rq_b = med_of(opened_built["myosotis"], "vmhwm_bytes"), \
+        med_of(opened_built["sqlite"], "vmhwm_bytes")
+    rm, rq = med_of(opened["myosotis"], "vmhwm_bytes"), med_of(opened["sqlite"], "vmhwm_bytes")
+    r_noop = med_of(opened["noop"], "vmhwm_bytes")
+    first_m = median([o["times"][0] for o in at_res["myosotis"]])
+    second_m = median([o["times"][1] for o in at_res["myosotis"]])
+    first_h = median([o["times"][0] for o in at_res["sqlite+history"]])
+    second_h = median([o["times"][1] for o in at_res["sqlite+history"]])
+    at_open_m = med_of(at_res["myosotis"], "open_s")
+    at_open_h = med_of(at_res["sqlite+history"], "open_s")
+    size_ratio_build = ratio(mb["file_bytes"], qb["file_bytes"])
+    size_ratio = ratio(mc["file_bytes"], qc["file_bytes"])
+    values_built = {o["value"] for e in opened_built.values() for o in e}
+    values_end = {o["value"] for k, e in opened.items() if k != "noop" for o in e}
+
+    def three(label: str, m: float | None, q: float | None, h: float | None,
+              fmt: Callable[[float], str], what: str = "sqlite") -> Row:
+        return (label, "-" if m is None else fmt(m), "-" if q is None else fmt(q),
+                "-" if h is None else fmt(h), fmt_ratio(ratio(m, q), what))
+
+    def ms_spread(outs: list[dict[str, Any]], key: str = "seconds") -> str:
+        return spread([o[key] for o in outs], fmt_t)
+
+    rows: list[Row] = [
+        three(f"build {n:,} nodes in {bc} commits", mb["seconds"], qb["seconds"], hb["seconds"],
+              fmt_s, "sqlite time"),
+        three("  peak RSS of the build process", mb["peak_rss_bytes"], qb["peak_rss_bytes"],
+              hb["peak_rss_bytes"], fmt_bytes),
+        three("file size after the build", mb["file_bytes"], qb["file_bytes"],
+              hb["file_bytes"], fmt_bytes),
+        three(f"{nc:,} small commits", mc["seconds"], qc["seconds"], hc["seconds"], fmt_s,
+              "sqlite time"),
+        three("  commits/s", nc / mc["seconds"], nc / qc["seconds"], nc / hc["seconds"],
+              fmt_rate),
+        three("  open of the writer before them", mc["open_s"], qc["open_s"], hc["open_s"],
+              fmt_t),
+        three("file size after the small commits", mc["file_bytes"], qc["file_bytes"],
+              hc["file_bytes"], fmt_bytes),
+        three("bytes written, build", mb["wchar"], qb["wchar"], hb["wchar"], fmt_bytes),
+        three("bytes written, small commits", mc["wchar"], qc["wchar"], hc["wchar"], fmt_bytes),
+        ("write amplification, build / small commits / all", f"{fmt_wa(wa_build)} / "
+         f"{fmt_wa(wa_small)} / {fmt_wa(wa_all)}", "-", "-", ""),
+        ("  file frames / commit frames", fmt_wa(wa_file), "-", "-", ""),
+        ("checkpoints after the build / the small commits",
+         f"{mb['checkpoints']} / {mc['checkpoints']}", "-", "-", ""),
+        ("  checkpoint bytes after the build / the small commits",
+         f"{fmt_bytes(cp_bytes_build or 0)} / {fmt_bytes(cp_bytes_end or 0)}", "-", "-", ""),
+        three("cold open + read 1 field, after the build", om_b, oq_b, None, fmt_t),
+        three("cold open + read 1 field, after the small commits", om, oq, None, fmt_t),
+        three("peak RSS (VmHWM) of that process, after the build", rm_b, rq_b, None, fmt_mib),
+        three("peak RSS (VmHWM) of that process, after the small commits", rm, rq, None,
+              fmt_mib),
+        three("  import of the engine in that process", med_of(opened["myosotis"], "import_s"),
+              med_of(opened["sqlite"], "import_s"), None, fmt_t),
+        three("  whole process wall, after the small commits",
+              med_of(opened["myosotis"], "process_wall_s"),
+              med_of(opened["sqlite"], "process_wall_s"), None, fmt_t),
+        ("at(c)[node].field, first call in a process", fmt_t(first_m), "—", fmt_t(first_h),
+         fmt_ratio(ratio(first_m, first_h), "sqlite+history")),
+        ("  second call (another commit)", fmt_t(second_m), "—", fmt_t(second_h),
+         fmt_ratio(ratio(second_m, second_h), "sqlite+history")),
+        ("  open before the first call", fmt_t(at_open_m or 0), "—", fmt_t(at_open_h or 0),
+         ""),
+    ]
+    notes = [
+        f"{n:,} nodes of the W1 shape in {bc} commits, then {nc:,} W1-like commits of 1-5 "
+        "field changes on random nodes; myosotis durability='none', sqlite WAL "
+        "synchronous=OFF; every build and the small commits each in a fresh process, data "
+        "generation untimed; RSS of a build process = its VmHWM.",
+        "sqlite+history: the same schema plus the history table of W4, filled in the same "
+        "transactions (its own database); it is the peer of at(c). The plain sqlite column "
+        "is the peer of every other figure and target.",
+        f"cold open: median of {s.w7_open_runs} fresh processes per engine, interleaved "
+        f"(spread myosotis {ms_spread(opened_built['myosotis'])} after the build, "
+        f"{ms_spread(opened['myosotis'])} after the small commits); in-process time from "
+        f"just before Memory.open (as the writer) / sqlite3.connect to after reading node "
+        f"{node_id:,} field {fname!r}; the engine's import is timed separately. VmHWM of a "
+        f"process that only starts: {fmt_mib(r_noop)}.",
+        f"values read after the build: {', '.join(sorted(values_built))}; after the small "
+        f"commits: {', '.join(sorted(values_end))} "
+        f"({'same in all' if len(values_built) == len(values_end) == 1 else 'DIFFERENT'}).",
+        f"at(c): {s.w7_tt_runs} fresh processes per engine, each opening the file (untimed "
+        f"here) and reading two (random commit >= the node's creation, random node, random "
+        f"field), first call included; medians; spread of the first calls: "
+        f"{ms_spread_list([o['times'][0] for o in at_res['myosotis']])}; answers equal "
+        f"between the engines: {agree}/{2 * len(qsets)}.",
+        "write amplification = bytes written (wchar of /proc/self/io of the Myosotis "
+        "process) / bytes of the commit frames in the file (mem.space()); build: the build "
+        "process over the build's commits; small commits: the commit process over the "
+        "commit frames it added; all: both processes over every commit frame. Checkpoints "
+        "are what it writes beyond the commits.",
+        "ratio = myosotis / sqlite (lower is better for times, sizes and memory).",
+    ]
+    print_table(f"W7 scale: {n:,} nodes in {bc} commits, then {nc:,} small commits", rows,
+                notes, header=("", "myosotis", "sqlite", "sqlite+history", "ratio"))
+
+    crow: list[Row] = []
+    for key, v in cli.items():
+        crow.append((key + ("" if key == "myo --version" else " (W7 file)"),
+                     fmt_t(cli_med[key]), "-", "-", spread(v["wall_s"], fmt_t)))
+        if v["rss_bytes"]:
+            crow.append(("  peak RSS", fmt_mib(median(v["rss_bytes"])), "-", "-", ""))
+    print_table("W7 the myo CLI on the W7 file", crow,
+                [f"wall time of the whole command ({myo}), output discarded, launched from a "
+                 f"small process (bench/child.py); median of {s.cli_runs} runs; `myo --version` "
+                 "opens no file (interpreter + CLI start-up).",
+                 "peak RSS = ru_maxrss from wait4 in that launcher: on Linux it is at least "
+                 "the launcher's own VmHWM "
+                 f"({fmt_mib(max(launcher)) if launcher else 'unknown'}), below any myo "
+                 "command's."],
+                header=("", "myosotis", "-", "-", "spread (min - max)"))
+
+    b.results["W7"] = {
+        "nodes": n, "build_commits": bc, "small_commits": nc, "node": node_id, "field": fname,
+        "build": build, "small_commits_run": small,
+        "open_read_after_build": opened_built, "open_read_after_commits": opened,
+        "median_open_read_s": {"after_build": {"myosotis": om_b, "sqlite": oq_b},
+                               "after_commits": {"myosotis": om, "sqlite": oq}},
+        "median_vmhwm_bytes": {"after_build": {"myosotis": rm_b, "sqlite": rq_b},
+                               "after_commits": {"myosotis": rm, "sqlite": rq},
+                               "noop": r_noop},
+        "at": {"queries": qsets, "runs": at_res, "median_first_s": first_m,
+               "median_second_s": second_m, "sqlite_history_median_first_s": first_h,
+               "sqlite_history_median_second_s": second_h, "answers_agree": agree},
+        "size_ratio_after_build": size_ratio_build, "size_ratio": size_ratio,
+        "write_amp": {"build": wa_build, "small_commits": wa_small, "all": wa_all,
+                      "file": wa_file},
+        "cli": {k: {**v, "median_wall_s": cli_med[k]} for k, v in cli.items()},
+    }
+
+
+def ms_spread_list(xs: list[float]) -> str:
+    return spread(xs, fmt_t)
+
+
+# ---------------------------------------------------------------------------
+# W8
+
+
+IMPORT_CODE = ("import time; t0 = time.perf_counter(); import myosotis; "
+               "print(time.perf_counter() - t0)")
+
+
+def run_w8(b: Bench) -> None:
+    s = b.sizes
+    runs = s.import_runs
+    progress(f"W8: import myosotis in {runs} fresh processes")
+    py = sys.executable
+    subprocess.run([py, "-c", IMPORT_CODE], check=True, env=b.env, capture_output=True)
+    times: list[float] = []
+    walls: list[float] = []
+    noop: list[float] = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run([py, "-c", IMPORT_CODE], check=True, env=b.env,
+                              capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+        times.append(float(proc.stdout.strip()))
+        t0 = time.perf_counter()
+        subprocess.run([py, "-c", "pass"], check=True, env=b.env, capture_output=True)
+        noop.append(time.perf_counter() - t0)
+    # where the time goes: -X importtime of one more process
+    proc = subprocess.run([py, "-X", "importtime", "-c", "import myosotis"], check=True,
+                          env=b.env, capture_output=True, text=True)
+    tree = parse_importtime(proc.stderr)
+    med = median(times)
+    rows: list[Row] = [
+        ("import myosotis (in-process, median)", fmt_ms(med), "-", "-", spread(times, fmt_ms)),
+        ("whole process wall", fmt_ms(median(walls)), "-", fmt_ms(median(noop)),
+         fmt_ratio(ratio(median(walls), median(noop)), "python -c pass")),
+        ("-X importtime: myosotis cumulative", fmt_ms(tree["myosotis_us"] / 1e6), "-", "-",
+         f"{tree['modules']} modules imported by it"),
+    ]
+    rows += [(f"  {name}", fmt_ms(self_us / 1e6), "-", "-", f"cumulative {fmt_ms(cum_us / 1e6)}")
+             for name, self_us, cum_us in tree["top_self"]]
+    notes = [
+        f"median of {runs} fresh processes: perf_counter around `import myosotis` in "
+        "`python -c`, bytecode cached (warm cache under the temporary directory); raw floor "
+        "column = `python -c pass`.",
+        "indented rows: the modules with the largest own import time under `import "
+        "myosotis` (-X importtime, one process; its clock adds some overhead).",
+    ]
+    print_table("W8 import myosotis", rows, notes,
+                header=("", "myosotis", "-", "raw floor", "spread / note"))
+    b.results["W8"] = {"import_s": times, "median_import_s": med, "process_wall_s": walls,
+                       "noop_wall_s": noop, "importtime": tree}
+
+
+def parse_importtime(stderr: str) -> dict[str, Any]:
+    """``-X importtime`` lines of ``import myosotis``: its cumulative time and the
+    modules of its subtree with the largest own time (microseconds)."""
+    entries: list[tuple[int, int, int, str]] = []  # (depth, self, cumulative, name)
+    pat = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+    for line in stderr.splitlines():
+        m = pat.match(line)
+        if m:
+            entries.append((len(m.group(3)) // 2, int(m.group(1)), int(m.group(2)),
+                            m.group(4)))
+    top = [i for i, e in enumerate(entries) if e[3] == "myosotis" and e[0] == 0]
+    if not top:
+        return {"myosotis_us": 0, "modules": 0, "top_self": []}
+    end = top[-1]
+    start = end
+    while start > 0 and entries[start - 1][0] > 0:  # the subtree precedes its root
+        start -= 1
+    sub = entries[start:end + 1]
+    top_self = sorted(sub, key=lambda e: -e[1])[:8]
+    return {"myosotis_us": entries[end][2], "modules": len(sub),
+            "top_self": [(e[3], e[1], e[2]) for e in top_self]}
 
 
 # ---------------------------------------------------------------------------
 # main
 
 
-def print_summary(b: Bench) -> None:
-    print("\n== Targets")
-    for t in b.targets:
-        m = t["measured"]
+def issue10_targets(b: Bench) -> list[dict[str, Any]]:
+    """The targets of issue #10, in its order, from this run's results; a target
+    whose workload did not run is reported n/a."""
+    r = b.results
+    w1, w2, w3, w4, w5 = (r.get(w) for w in ("W1", "W2", "W3", "W4", "W5"))
+    w6, w7, w8 = r.get("W6"), r.get("W7"), r.get("W8")
+    out: list[dict[str, Any]] = []
+
+    def t(name: str, measured: float | None, op: str, limit: float, unit: str,
+          detail: str = "") -> None:
+        out.append(make_target(name, measured, op, limit, unit, detail, "#10"))
+
+    def ms(x: float | None) -> float | None:
+        return None if x is None else x * 1e3
+
+    def mib(x: float | None) -> float | None:
+        return None if x is None else x / (1 << 20)
+
+    not_run = "workload not run"
+    med3 = w3["median_inprocess_s"] if w3 else {}
+    t("cold open + read 1 field, W1 file (fresh process, import excluded)",
+      ms(med3.get("myosotis/short")), "<=", 3.0, "ms",
+      f"sqlite {fmt_ms(med3['sqlite/short'])}" if w3 else not_run)
+    t(f"cold open + read 1 field, {b.sizes.history_factor}x-history file",
+      ms(med3.get("myosotis/long")), "<=", 3.0, "ms",
+      f"sqlite {fmt_ms(med3['sqlite/long'])}" if w3 else not_run)
+    o7 = w7["median_open_read_s"] if w7 else {}
+    for phase, label in (("after_build", "right after the build"),
+                         ("after_commits", "after the small commits")):
+        t(f"W7 cold open + read 1 field, {label}",
+          ms(o7[phase]["myosotis"]) if w7 else None, "<=", 20.0, "ms",
+          f"sqlite {fmt_ms(o7[phase]['sqlite'])}" if w7 else not_run)
+    h7 = w7["median_vmhwm_bytes"] if w7 else {}
+    t("W7 peak RSS (VmHWM) of a fresh process: open + read 1 field",
+      mib(h7["after_commits"]["myosotis"]) if w7 else None, "<=", 40.0, "MiB",
+      f"after the build {fmt_mib(h7['after_build']['myosotis'])}; sqlite "
+      f"{fmt_mib(h7['after_commits']['sqlite'])}; python alone {fmt_mib(h7['noop'])}"
+      if w7 else not_run)
+    a7 = w7["at"] if w7 else {}
+    t("W7 mem.at(c)[node].field, first call in a fresh process (median)",
+      ms(a7.get("median_first_s")), "<=", 10.0, "ms",
+      f"second call {fmt_ms(a7['median_second_s'])}; sqlite history first "
+      f"{fmt_ms(a7['sqlite_history_median_first_s'])}" if w7 else not_run)
+    h4 = w4["sqlite_history"] if w4 else {}
+    t("W4 time-travel median vs SQLite history median", w4["median_ratio"] if w4 else None,
+      "<=", 1.0, "x", f"{fmt_us(w4['median_s'])} vs {fmt_us(h4['median_s'])}"
+      if w4 else not_run)
+    t("W4 time-travel p99 vs SQLite history p99", w4["p99_ratio"] if w4 else None, "<=", 3.0,
+      "x", f"{fmt_us(w4['p99_s'])} vs {fmt_us(h4['p99_s'])}" if w4 else not_run)
+    m2, q2 = (w2["myosotis"], w2["sqlite"]) if w2 else ({}, {})
+    t("W2 ingest time vs SQLite", ratio(m2.get("seconds"), q2.get("seconds")), "<=", 1.0, "x",
+      f"{fmt_s(m2['seconds'])} vs {fmt_s(q2['seconds'])}" if w2 else not_run)
+    t("W2 ingest peak RSS vs SQLite", ratio(m2.get("peak_rss_bytes"), q2.get("peak_rss_bytes")),
+      "<=", 1.5, "x", f"{fmt_mib(m2['peak_rss_bytes'])} vs {fmt_mib(q2['peak_rss_bytes'])} "
+      "(VmHWM)" if w2 else not_run)
+    t("W5 full-scan rate vs SQLite", ratio(w5["myosotis_nodes_per_s"],
+                                           w5["sqlite_nodes_per_s"]) if w5 else None,
+      ">=", 1.0, "x", f"{fmt_rate(w5['myosotis_nodes_per_s'])} vs "
+      f"{fmt_rate(w5['sqlite_nodes_per_s'])}" if w5 else not_run)
+    t("W1 file size vs SQLite", w1["size_ratio"] if w1 else None, "<=", 1.0, "x",
+      f"{fmt_bytes(w1['myosotis']['size_end'])} vs {fmt_bytes(w1['sqlite']['size_end'])}"
+      if w1 else not_run)
+    if w7:
+        sizes7 = (w7["small_commits_run"]["myosotis"]["file_bytes"],
+                  w7["small_commits_run"]["sqlite"]["file_bytes"])
+    t("W7 file size vs SQLite, after the small commits", w7["size_ratio"] if w7 else None,
+      "<=", 1.0, "x", f"{fmt_bytes(sizes7[0])} vs {fmt_bytes(sizes7[1])}; after the build "
+      f"{w7['size_ratio_after_build']:.2f}x" if w7 else not_run)
+    if w1:
+        rs, rd = w1["round_ratio_vs_sqlite"], w1["round_ratio_durable_vs_fdatasync"]
+    t("W1 non-durable commit rate vs SQLite synchronous=OFF", median(rs) if w1 else None,
+      ">=", 3.0, "x", f"median of {len(rs)} rounds, spread {min(rs):.2f}-{max(rs):.2f}x; "
+      f"{w1['myosotis']['commits_per_s']:,.0f}/s vs {w1['sqlite']['commits_per_s']:,.0f}/s"
+      if w1 else not_run)
+    t("W1 durable commit rate vs raw append+fdatasync floor", median(rd) if w1 else None,
+      ">=", 0.9, "x", f"median of {len(rd)} rounds, spread {min(rd):.2f}-{max(rd):.2f}x; "
+      f"{w1['durable']['myosotis']['commits_per_s']:,.0f}/s vs "
+      f"{w1['durable']['raw_fdatasync']['commits_per_s']:,.0f}/s "
+      f"({w1['durable_commits']:,} commits)" if w1 else not_run)
+    at6 = w6["append_time"] if w6 else {}
+    t(f"W6 append+commit, {b.sizes.time_list_len:,}-element list vs empty list",
+      at6.get("long_over_empty"), "<=", 1.5, "x",
+      f"{fmt_us(at6['median_long_s'])} vs {fmt_us(at6['median_empty_s'])}; "
+      f"{w6['myosotis_median']:.0f} B per append" if w6 else not_run)
+    t("import myosotis (fresh process, cached bytecode)",
+      ms(w8["median_import_s"]) if w8 else None, "<=", 30.0, "ms",
+      f"median of {len(w8['import_s'])}, spread {spread(w8['import_s'], fmt_ms)}"
+      if w8 else not_run)
+    cli = w7["cli"] if w7 else {}
+    for key in ("myo show 1", "myo history -n 10"):
+        t(f"`{key}` on the W7 file, wall", ms(cli[key]["median_wall_s"]) if w7 else None,
+          "<=", 250.0, "ms", f"median of {len(cli[key]['wall_s'])}; `myo --version` "
+          f"{fmt_ms(cli['myo --version']['median_wall_s'])}" if w7 else not_run)
+    return out
+
+
+def write_amp_rows(b: Bench) -> list[tuple[str, str]]:
+    """Write amplification (#10) of each workload that ran: (label, figures)."""
+    r = b.results
+    rows: list[tuple[str, str]] = []
+    if "W1" in r:
+        w1 = r["W1"]
+        rows.append(("W1 small commits", f"{fmt_wa(w1['myosotis']['write_amp'])} "
+                     f"(durable run {fmt_wa(w1['durable']['myosotis']['write_amp'])}; file "
+                     f"frames / commit frames {fmt_wa(w1['myosotis']['write_amp_file'])})"))
+    if "W2" in r:
+        m = r["W2"]["myosotis"]
+        rows.append(("W2 bulk ingest", f"{fmt_wa(m['write_amp'])} (file frames / commit "
+                     f"frames {fmt_wa(m['write_amp_file'])}; {m['checkpoints']} checkpoints)"))
+    if "W7" in r:
+        wa = r["W7"]["write_amp"]
+        rows.append(("W7 scale", f"build {fmt_wa(wa['build'])}, small commits "
+                     f"{fmt_wa(wa['small_commits'])}, all {fmt_wa(wa['all'])} (file frames / "
+                     f"commit frames {fmt_wa(wa['file'])})"))
+    return rows
+
+
+def print_targets(title: str, targets: list[dict[str, Any]]) -> None:
+    print(f"\n== {title}")
+    if not targets:
+        print("  (none: their workloads did not run)")
+    for t in targets:
+        m, unit = t["measured"], t["unit"]
         status = "n/a " if t["pass"] is None else ("PASS" if t["pass"] else "MISS")
         op = t["op"]
-        shown = "-" if m is None else (f"{m:.2f}{t['unit']}" if t["unit"] == "x"
-                                       else f"{m:,.1f} {t['unit']}")
-        limit = f"{t['limit']:g}{t['unit']}" if t["unit"] == "x" else \
-            f"{t['limit']:g} {t['unit']}"
+        if m is None:
+            shown = "-"
+        elif unit == "x":
+            shown = f"{m:.2f}{unit}"
+        elif unit == "ms" and m < 100:
+            shown = f"{m:,.2f} {unit}"
+        else:
+            shown = f"{m:,.1f} {unit}"
+        limit = f"{t['limit']:g}{unit}" if unit == "x" else f"{t['limit']:g} {unit}"
         print(f"  {status}  {t['target']}: {shown} (target {op} {limit}; {t['detail']})")
+
+
+def print_summary(b: Bench, issue10: list[dict[str, Any]]) -> None:
+    print_targets("Targets of the earlier issues", b.targets)
+    quick = " (--quick: smaller sizes, not the targets' sizes)" if b.sizes is wl.QUICK else ""
+    print_targets(f"#10 targets{quick}", issue10)
+    wa = write_amp_rows(b)
+    if wa:
+        print("\n== Write amplification (#10): bytes written / bytes of commit frames")
+        for label, text in wa:
+            print(f"  {label}: {text}")
 
 
 def load_average() -> str:
@@ -908,7 +1715,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown workload(s) {unknown}; choose from {', '.join(WORKLOADS)}")
     sizes = wl.QUICK if args.quick else wl.FULL
     tmp = tempfile.mkdtemp(prefix="myosotis-bench-", dir=args.tmpdir)
-    b = Bench(sizes, tmp, args.profile)
+    b = Bench(sizes, tmp, args.profile, env=child_env(tmp))
     env = environment()
     started = time.perf_counter()
     print(f"Myosotis benchmark ({'quick' if args.quick else 'full'}), seed {wl.SEED}")
@@ -919,25 +1726,37 @@ def main(argv: list[str] | None = None) -> int:
         print("  PROFILING ON: Myosotis timings below include cProfile overhead; "
               "do not compare them")
     runners = {"W1": run_w1, "W2": run_w2, "W3": run_w3, "W4": run_w4, "W5": run_w5,
-               "W6": run_w6}
+               "W6": run_w6, "W7": run_w7, "W8": run_w8}
+    spent: dict[str, float] = {}
     try:
+        if any(w in only for w in ("W2", "W3", "W7", "W8")):  # they start fresh processes
+            t0 = time.perf_counter()
+            warm_bytecode(b)
+            spent["warm-up"] = time.perf_counter() - t0
         for w in WORKLOADS:
             if w in only:
+                t0 = time.perf_counter()
                 runners[w](b)
+                spent[w] = time.perf_counter() - t0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.perf_counter() - started
-    print_summary(b)
+    issue10 = issue10_targets(b)
+    print_summary(b, issue10)
     for label, text in b.profile_reports():
         print(f"\n== Profile: {label} (top myosotis/ functions by own time)")
         print("\n".join(line for line in text.splitlines()
                         if line.strip() and not line.startswith(("   Ordered", "   List"))))
-    print(f"\nTotal benchmark time {elapsed:.1f} s; {load_average()}")
+    print(f"\nTime per workload: {', '.join(f'{k} {v:.1f} s' for k, v in spent.items())}")
+    print(f"Total benchmark time {elapsed:.1f} s; {load_average()}")
     if args.json_out:
         with open(args.json_out, "w") as fh:
             json.dump({"environment": env, "quick": args.quick, "sizes": sizes.as_dict(),
-                       "workloads": only, "elapsed_s": elapsed, "results": b.results,
-                       "targets": b.targets}, fh, indent=2, default=str)
+                       "workloads": only, "elapsed_s": elapsed, "workload_s": spent,
+                       "results": b.results, "targets": b.targets,
+                       "issue10_targets": issue10,
+                       "write_amplification": dict(write_amp_rows(b))},
+                      fh, indent=2, default=str)
     return 0
 
 

@@ -42,6 +42,15 @@ class Sizes:
     scan_runs: int  # W5 full scans (median)
     list_len: int  # W6 list length
     list_appends: int  # W6 appends, one commit each (median growth)
+    time_list_len: int  # W6 timing: append+commit on a list this long vs on an empty list
+    time_appends: int  # W6 timing: commits per list (median time)
+    w7_nodes: int  # W7 nodes, built in w7_build_commits commits
+    w7_build_commits: int
+    w7_commits: int  # W7 small commits after the build
+    w7_open_runs: int  # W7 fresh processes per open + read configuration (median)
+    w7_tt_runs: int  # W7 fresh processes timing the first at(c) read (median)
+    cli_runs: int  # W7 runs of each myo command (median)
+    import_runs: int  # W8 fresh processes timing `import myosotis` (median)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -49,10 +58,14 @@ class Sizes:
 
 FULL = Sizes(nodes=10_000, commits=5_000, durable_commits=5_000, bulk_nodes=200_000,
              bulk_commits=20, history_factor=10, open_runs=7, tt_queries=1_000, scan_runs=5,
-             list_len=10_000, list_appends=50)
+             list_len=10_000, list_appends=50, time_list_len=20_000, time_appends=200,
+             w7_nodes=1_000_000, w7_build_commits=100, w7_commits=20_000, w7_open_runs=3,
+             w7_tt_runs=5, cli_runs=3, import_runs=7)
 QUICK = Sizes(nodes=1_000, commits=500, durable_commits=500, bulk_nodes=20_000,
               bulk_commits=20, history_factor=10, open_runs=5, tt_queries=100, scan_runs=3,
-              list_len=10_000, list_appends=20)
+              list_len=10_000, list_appends=20, time_list_len=20_000, time_appends=50,
+              w7_nodes=100_000, w7_build_commits=100, w7_commits=2_000, w7_open_runs=3,
+              w7_tt_runs=5, cli_runs=3, import_runs=5)
 
 
 def _tags(rng: random.Random) -> list[str]:
