@@ -122,11 +122,6 @@ class Stage:
         (made for another file at this path, S12), against ``mem``'s head."""
         return _status(mem, self)
 
-    def committed_seq(self, mem: Memory) -> int | None:
-        """The seq of the commit this stage's intent produced, if it is in ``mem``'s
-        history (S9)."""
-        return _committed_by_intent(mem, self)
-
 
 # --------------------------------------------------------------------------
 # bytes (STAGE.md §2)
@@ -265,6 +260,8 @@ def _head(mem: Memory) -> tuple[int, str]:
 
 
 def _committed_by_intent(mem: Memory, stage: Stage) -> int | None:
+    """The seq of the commit this stage's intent produced, if it is in ``mem``'s
+    history (S9)."""
     it = stage.intent
     head_seq, _ = _head(mem)
     if it is None or head_seq <= stage.base_seq:
