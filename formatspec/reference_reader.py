@@ -458,10 +458,11 @@ def apply(state: State, m: dict[str, Any], where: int) -> None:
 
     value = copy.deepcopy(m["value"] if "value" in m
                           else {"map": m["fields"]} if op == "CREATE" else None)
-    # R51 (as read here): a reference must name a node that exists before this
-    # mutation; a CREATE therefore cannot reference the node it creates.
+    # R51: a reference names a node that exists before this mutation, or, in the
+    # fields of a CREATE, the node being created (its id is next_node_id: §6).
+    limit = state.next_node_id + 1 if op == "CREATE" else state.next_node_id
     for r in refs(value):
-        if not 1 <= r < state.next_node_id:
+        if not 1 <= r < limit:
             raise fail("R51", f"reference to node {r}, which does not exist")
     if op != "CREATE":  # R50: every mutation but CREATE names a live node
         node = state.nodes.get(nid)

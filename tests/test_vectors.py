@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from myosotis import CorruptFileError, Memory, Node
+from myosotis import CorruptFileError, Create, Memory, Node, Ref
 from myosotis.engine.verify import verify_file
 from myosotis.format.constants import KIND_COMMIT
 from myosotis.format.header import encode_frame
@@ -384,3 +384,18 @@ def test_writing_refuses_to_overwrite_an_existing_vector(tmp_path: Path) -> None
 def test_repr_of_self_referencing_node_terminates(tmp_path: Path) -> None:
     with Memory.open(copy_vector("all_values", tmp_path), readonly=True) as mem:
         assert "Values" in repr(mem.get(1))
+
+
+def test_a_node_that_references_itself_at_creation_is_read_by_every_reader(
+        tmp_path: Path) -> None:
+    """R51: the fields of a CREATE may reference the node being created. The engine
+    writes and reads it; the reference reader, written from FORMAT.md, must agree."""
+    path = tmp_path / "self.myo"
+    with Memory.open(path) as mem:
+        mem.stage(Create(1, "Loop", {"me": Ref(1), "xs": [Ref(1)]}))
+        mem.commit()
+        h = mem.state_hash()
+    dump = reference_reader.read_file(path.read_bytes()).data
+    assert dump["state"]["state_hash"] == h
+    with Memory.open(path, readonly=True) as ro:
+        assert ro[1].me.id == 1 and ro.verify().ok
