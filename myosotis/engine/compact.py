@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from myosotis.engine.store import Store
 from myosotis.engine.unsettled import REOPEN, Unsettled
-from myosotis.engine.verify import write_atomically
 from myosotis.errors import MyosotisError, WriterFailedError
 from myosotis.format.constants import (
     FRAME_HEADER_SIZE,
@@ -31,6 +30,7 @@ from myosotis.format.constants import (
 from myosotis.format.header import encode_file_header, encode_frame, padding, without_flags
 from myosotis.format.image import state_hash
 from myosotis.format.records import encode_snapshot
+from myosotis.storage.rewrite import write_atomically
 
 
 @dataclass(frozen=True)
