@@ -232,7 +232,7 @@ class Memory(Reader):
         changes nothing staged. References are ``Ref(id)``, not handles.
         """
         store = self._live_store()
-        store._require_writer()
+        store.require_writer()
         copies = []
         for m in mutations:
             buf = bytearray()
@@ -350,7 +350,7 @@ class Memory(Reader):
         or the new one. Commits before ``at`` can no longer be viewed afterwards.
         """
         store = self._live_store()
-        store._require_writer()
+        store.require_writer()
         if store.pending_count:
             raise InvalidOperationError("commit or discard the staged changes before compacting")
         base = store.head_seq if at is None else self.resolve(at)

@@ -49,7 +49,7 @@ def stage(store: Store, m: Mutation) -> None:
     """Store.stage: validate ``m`` and add it to the uncommitted changes, or raise and
     change nothing. ``m``'s value is handed over to the staged state."""
     if store.log.readonly:
-        store._require_writer()  # raises
+        store.require_writer()  # raises
     work = store.work
     # Refused here, not only by the stand-in's attributes: the stand-in set
     # below would otherwise replace a stronger one (an interrupted commit's) by
@@ -71,7 +71,7 @@ def stage(store: Store, m: Mutation) -> None:
 def stage_all(store: Store, ms: list[Mutation]) -> None:
     """See Store.stage_all."""
     if store.log.readonly:
-        store._require_writer()  # raises
+        store.require_writer()  # raises
     work = store.work
     check_settled(work)
     store.work = _STAGING
@@ -116,7 +116,7 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
     """Store.commit: write the staged changes as one commit and return it (None when
     nothing is staged, unless ``allow_empty``). Raises WriterFailedError (the
     changes stay staged)."""
-    store._require_writer()
+    store.require_writer()
     if not store.pending_count and not allow_empty:
         return None
     work = store.work

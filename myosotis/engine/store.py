@@ -130,7 +130,7 @@ class Store:
 
     # ------------------------------------------------------------------ staging
 
-    def _require_writer(self) -> None:
+    def require_writer(self) -> None:
         if self.log.readonly:
             raise ReadOnlyError(f"{self.log.path} is open read-only; open it without "
                                 "readonly=True to change it")
@@ -184,7 +184,7 @@ class Store:
 
     def checkpoint(self) -> bool:
         """Append a checkpoint of the committed state; False if one already covers it."""
-        self._require_writer()
+        self.require_writer()
         return write_checkpoint(self)
 
     def state_hash(self, staged: bool = True) -> bytes:
