@@ -209,3 +209,24 @@ def test_reading_a_large_state_keeps_a_bounded_number_of_nodes_decoded(tmp_path:
         assert mem[5].tags == [4, "x", "y"]
     with Memory.open(path, readonly=True) as ro:  # the default cache: the same state
         assert ro.state_hash() == h and ro[5].tags == [4, "x", "y"] and ro[7].i == -7
+
+
+def test_a_batch_is_encoded_as_staged_mutation_by_mutation(tmp_path: Path) -> None:
+    """Trying a batch first (Store.stage_all) must not change its mutations: a
+    CREATE followed by edits of the new node is recorded as given, byte for byte
+    what staging them one by one records."""
+    batch = (Create(1, "A", {"a": 1}), Set(1, "x", 2), Unset(1, "a"), ListInsert(1, "x2", (), 0, 3))
+    one_by_one, together = tmp_path / "one.myo", tmp_path / "batch.myo"
+    for path in (one_by_one, together):
+        with Memory.open(path, clock=lambda: 1_700_000_000_000_000) as mem:
+            if path == together:
+                with pytest.raises(InvalidOperationError):  # x2 does not exist
+                    mem.stage(*batch)
+                assert mem.pending == 0
+                mem.stage(*batch[:3])
+            else:
+                for m in batch[:3]:
+                    mem.stage(m)
+            mem.commit("c")
+            assert mem[1].fields() == {"x": 2}
+    assert one_by_one.read_bytes() == together.read_bytes()

@@ -8,8 +8,8 @@ become path-addressed mutations (FORMAT.md §6), so ``node.items.append(x)``
 writes one small mutation and is never silently lost.
 
 Every mutator is all or nothing: one that needs several mutations (``extend``,
-``update``, ``clear``, ``reverse``, ``del lst[a:b]``) first tries all of them
-on a scratch copy of the one container they edit (:func:`_stage_all`), so a
+``update``, ``clear``, ``reverse``, ``del lst[a:b]``) stages them as one batch
+(``Store.stage_all``, which tries the whole batch before it stages any), so a
 rejected change stages nothing.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, MutableSequence
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
-from myosotis.engine.graph import NodeState, SingleNode, apply
+from myosotis.engine.graph import NodeState
 from myosotis.errors import (
     FieldNotFoundError,
     InvalidOperationError,
@@ -37,7 +37,6 @@ from myosotis.format.mutations import (
     Mutation,
     Set,
     Unset,
-    put_mutation,
 )
 from myosotis.format.values import Ref, clone
 
@@ -54,59 +53,6 @@ class Source(Protocol):
     def _stage(self, m: Mutation) -> None: ...
     def _stage_all(self, ms: list[Mutation]) -> None: ...
     def _owns(self, handle: Node) -> bool: ...
-
-
-# --------------------------------------------------------------------------
-# all-or-nothing staging
-
-
-def _copy_along(v: Any, path: Path) -> Any:
-    """``v`` with the containers along ``path`` copied shallowly (a bad step stops the
-    copy: graph.apply reports it before editing anything)."""
-    t = type(v)
-    if t is not list and t is not dict:
-        return v
-    c: Any = list(v) if t is list else dict(v)
-    if path:
-        step = path[0]
-        if (t is list and type(step) is int and 0 <= step < len(c)) or \
-                (t is dict and type(step) is str and step in c):
-            c[step] = _copy_along(c[step], path[1:])
-    return c
-
-
-def _stage_all(src: Source, node_id: int, field: str, path: Path,
-               ms: list[Mutation]) -> None:
-    """Stage every mutation of ``ms`` (edits of one container: ``field`` at ``path``
-    of node ``node_id``), or raise and stage none.
-
-    One mutation goes straight to ``src._stage``, which already rolls a
-    rejected one back. Several are first tried, in order, on a scratch copy of
-    the node in which only the containers along ``path`` are copied: each is
-    encoded (``put_mutation``: types and limits) and applied (``graph.apply``:
-    R50–R53, the rules staging checks), so whatever would reject one of them
-    half way rejects the batch here, before anything is staged. A batch that
-    passes is staged as one edit (``Store.stage_all``): an interrupt between
-    two of its mutations leaves the memory asking for ``discard()``.
-    """
-    if len(ms) > 1:
-        state = src._read_state()
-        node = state.get(node_id)
-        if node is not None:
-            fields = dict(node.fields)
-            if field in fields:
-                fields[field] = _copy_along(fields[field], path)
-            node = NodeState(node.type, fields, node.deleted)
-        scratch = SingleNode(node_id, node)
-        scratch.next_node_id = state.next_node_id  # references are checked (R51)
-        buf = bytearray()
-        for m in ms:
-            put_mutation(buf, m)
-            apply(scratch, m)
-            buf.clear()
-        src._stage_all(ms)
-    elif ms:
-        src._stage(ms[0])
 
 
 def _same_place(value: Any, src: Source, node_id: int, field: str, path: Path) -> bool:
@@ -404,7 +350,7 @@ class ListProxy(_Proxy, MutableSequence[Any]):
         self._src._stage(ListRemove(self._node, self._field, self._path, j))
 
     def _stage_all(self, ms: list[Mutation]) -> None:
-        _stage_all(self._src, self._node, self._field, self._path, ms)
+        self._src._stage_all(ms)
 
     def insert(self, index: int, value: Any) -> None:
         j = self._index(index, len(self._expect()), insert=True)
@@ -493,7 +439,7 @@ class MapProxy(_Proxy, MutableMapping[str, Any]):
         self._src._stage(MapDelete(self._node, self._field, self._path, key))
 
     def _stage_all(self, ms: list[Mutation]) -> None:
-        _stage_all(self._src, self._node, self._field, self._path, ms)
+        self._src._stage_all(ms)
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Set every key of ``other`` (a mapping or key/value pairs) and ``kwargs``, as

@@ -6,7 +6,7 @@ import contextlib
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from myosotis.api.args import check_open_args, check_path
 from myosotis.api.handles import Node, to_stored
@@ -15,7 +15,6 @@ from myosotis.api.names import CommitRef, resolve_commit
 from myosotis.api.view import Reader, StateLike, View
 from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
-from myosotis.engine.graph import GraphState, Overlay, apply
 from myosotis.engine.history import Commit
 from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
@@ -238,16 +237,7 @@ class Memory(Reader):
             buf = bytearray()
             put_mutation(buf, m)  # refuses what the file could not hold
             copies.append(get_mutation(buf, 0, len(buf))[0])  # a copy, as it will be read
-        if len(copies) == 1:
-            self._stage(copies[0])  # a refused mutation stages nothing
-            return
-        # A batch is tried first on a scratch overlay over the staged state
-        # (copy on first write: the staged state does not change), so whatever
-        # refuses one of them refuses the batch before anything is staged.
-        scratch = Overlay(cast(GraphState, store.work))
-        for m in copies:
-            apply(scratch, m)
-        self._stage_all(copies)
+        self._stage_all(copies)  # checked whole first: a refused one stages none
 
     @property
     def pending(self) -> int:

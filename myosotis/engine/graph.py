@@ -170,10 +170,12 @@ class Overlay:
     their slots, not of their contents), never the whole field or node.
     """
 
-    def __init__(self, parent: GraphState) -> None:
+    def __init__(self, parent: GraphState | Overlay) -> None:
+        """``parent``: the committed state, or an overlay to try changes on without
+        changing it (a scratch, see staging.stage_all)."""
         self.parent = parent
         self.nodes: dict[int, NodeState] = {}
-        self.next_node_id = parent.next_node_id
+        self.next_node_id: int = parent.next_node_id
         # id() -> container for the lists and maps this overlay made: it holds
         # them, so no id is reused by another object while it is listed here.
         self._own: dict[int, Any] = {}
@@ -232,7 +234,9 @@ class Overlay:
         return True
 
     def add(self, node_id: int, type_name: str, fields: dict[str, Any]) -> None:
-        self.nodes[node_id] = NodeState(type_name, fields)
+        # The field dict is the node's own (later edits of the node change it),
+        # not the CREATE's: a scratch overlay must leave a mutation as it was.
+        self.nodes[node_id] = NodeState(type_name, dict(fields))
         self.next_node_id = node_id + 1
 
     @property
@@ -241,7 +245,9 @@ class Overlay:
 
     def merge_into_parent(self) -> None:
         """Make the staged changes part of the parent (after a durable commit)."""
-        self.parent.merge(self.nodes, self.next_node_id)
+        parent = self.parent
+        assert isinstance(parent, GraphState), "only the store's own overlay is merged"
+        parent.merge(self.nodes, self.next_node_id)
         self.nodes = {}
         self._own = {}
 

@@ -70,10 +70,21 @@ def stage(store: Store, m: Mutation) -> None:
 
 def stage_all(store: Store, ms: list[Mutation]) -> None:
     """See Store.stage_all."""
+    if len(ms) == 1:
+        stage(store, ms[0])  # rolls a refused one back by itself
+        return
     if store.log.readonly:
         store.require_writer()  # raises
     work = store.work
     check_settled(work)
+    # The batch is tried first, in order, on a scratch overlay over the staged
+    # state, encoded and applied as staging does it: the scratch copies what it
+    # edits, so ``work`` does not change, and whatever refuses one mutation
+    # refuses the batch here, before anything is staged.
+    scratch, scratch_bytes = Overlay(work), bytearray()
+    for m in ms:
+        m.put(scratch_bytes)
+        m.apply(scratch)
     store.work = _STAGING
     for m in ms:
         stage_into(store, work, m)

@@ -145,12 +145,11 @@ class Store:
     keep or change it."""
 
     def stage_all(self, ms: list[Mutation]) -> None:
-        """Stage every mutation of ``ms`` as one edit.
+        """Stage every mutation of ``ms`` as one edit, or raise and stage none.
 
-        The caller has checked the batch against the same rules (the API does
-        it on a scratch copy), so each stages. Were one refused part way, or an
-        interrupt to arrive between two, the earlier ones could not be taken
-        back: the store is unsettled for the whole batch and stays so until
+        The batch is checked whole on a scratch overlay first (encoding limits
+        and R50–R53), so a refused one stages nothing. An interrupt between two
+        of its mutations cannot be taken back: the store is then unsettled until
         ``discard()`` (unsettled.py), never half-edited in silence.
         """
         staging.stage_all(self, ms)
