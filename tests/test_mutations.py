@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from myosotis.cli.output import printable
-from myosotis.cli.values import human, path_text
+from myosotis.cli.stage import describe
 from myosotis.cli.values import to_json as cli_to_json
 from myosotis.engine.graph import GraphState, NodeState, Overlay, SingleNode
 from myosotis.errors import (
@@ -82,19 +81,6 @@ class PlainRenderer:
 
     def place(self, node: int, field: str, path: Path) -> str:
         return f"{node}.{field}" + "".join(f"[{json.dumps(s)}]" for s in path)
-
-
-class CliRenderer:
-    """The command line's look, from its own functions (cli/values.py, cli/output.py)."""
-
-    def value(self, v: Any) -> str:
-        return human(v)
-
-    def name(self, s: str) -> str:
-        return printable(s)
-
-    def place(self, node: int, field: str, path: Path) -> str:
-        return f"{node}.{path_text(field, path)}"
 
 
 def test_every_type_has_its_name_and_opcode() -> None:
@@ -311,7 +297,7 @@ def test_a_single_node_state_replays_one_nodes_history() -> None:
 @pytest.mark.parametrize(("m", "text", "as_json"), [(m, t, j) for m, _, t, j in EXAMPLES],
                          ids=IDS)
 def test_describe_and_to_json(m: Mutation, text: str, as_json: dict[str, Any]) -> None:
-    assert m.describe(CliRenderer()) == text
+    assert describe(m) == text  # the command line's renderer (cli/stage.py)
     plain = m.describe(PlainRenderer())
     assert plain.split()[0] == m.NAME
     d = m.to_json(cli_to_json)
