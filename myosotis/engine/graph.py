@@ -104,8 +104,10 @@ class GraphState:
         if n is None:
             n = self.get(node_id)
             if n is not None:
-                self._decoded.pop(node_id, None)
+                # changed first: get() looks there first, so the node is never
+                # missing nor read from its old cache entry in between
                 self.changed[node_id] = n
+                self._decoded.pop(node_id, None)
         return n
 
     def writable_container(self, node_id: int, field: str, path: Path) -> Any:
