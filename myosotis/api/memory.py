@@ -16,6 +16,7 @@ from myosotis.api.view import Reader, StateLike, View
 from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
 from myosotis.engine.history import Commit
+from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE
 from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
 from myosotis.engine.verify import VerifyReport, repair_file, verify_file
@@ -111,13 +112,11 @@ class Memory(Reader):
         p = check_open_args(path, readonly=readonly, durability=durability, clock=clock,
                             lock_timeout=lock_timeout, node_cache=node_cache, fileops=fileops,
                             checkpoint_floor=checkpoint_floor)
-        hooks: dict[str, Any] = {} if checkpoint_floor is None else {
-            "checkpoint_floor": checkpoint_floor}
-        if node_cache is not None:
-            hooks["node_cache"] = node_cache
-        store = Store.open(p, readonly=readonly, durability=durability,
-                           clock=clock or system_clock, fileops=fileops or REAL,
-                           lock_timeout=lock_timeout, **hooks)
+        store = Store.open(
+            p, readonly=readonly, durability=durability, clock=clock or system_clock,
+            fileops=fileops or REAL, lock_timeout=lock_timeout,
+            checkpoint_floor=CHECKPOINT_FLOOR if checkpoint_floor is None else checkpoint_floor,
+            node_cache=NODE_CACHE if node_cache is None else node_cache)
         return cls(store, p)
 
     # ------------------------------------------------------------------ plumbing
@@ -145,10 +144,7 @@ class Memory(Reader):
         store.stage(m)
 
     def _stage_all(self, ms: list[Mutation]) -> None:
-        store = self._store
-        if store is None:
-            raise ClosedError(f"{self.path} was closed; open it again to use it")
-        store.stage_all(ms)
+        self._open_store().stage_all(ms)
 
     def get(self, node_id: int) -> Node:
         """The node with this id (deleted nodes too); raises NodeNotFoundError."""
