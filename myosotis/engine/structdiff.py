@@ -75,6 +75,10 @@ def _key(v: Any) -> Hashable:
 def value_ops(path: Path, old: Any, new: Any) -> Iterator[ValueOp]:
     """The ops that turn ``old`` into ``new`` at ``path`` (none when they are equal).
 
+    Two maps are compared key by key, two lists element by element, unless both
+    are non-empty and have nothing in common (no key, no element): that is one
+    ``change`` of the whole, which reads better than a line per element.
+
     Cost: the sizes of the two values where they are containers of the same
     kind (each map key and list element is looked at once, plus the edit
     script of the differing middle of each list), else one comparison.
@@ -89,6 +93,9 @@ def value_ops(path: Path, old: Any, new: Any) -> Iterator[ValueOp]:
 
 
 def _map_ops(path: Path, old: dict[str, Any], new: dict[str, Any]) -> Iterator[ValueOp]:
+    if old and new and old.keys().isdisjoint(new.keys()):
+        yield (path, CHANGE, old, new)  # nothing in common: one map replaced another
+        return
     for k in sorted(old.keys() | new.keys()):
         if k not in new:
             yield ((*path, k), REMOVE, old[k], None)
@@ -109,7 +116,11 @@ def _list_ops(path: Path, old: list[Any], new: list[Any]) -> Iterator[ValueOp]:
     if lo == hi_a and lo == hi_b:
         return
     mid_a, mid_b = old[lo:hi_a], new[lo:hi_b]
-    for a0, a1, b0, b1 in hunks(mid_a, mid_b):
+    runs = hunks(mid_a, mid_b)
+    if lo == 0 and runs == [(0, n, 0, m)] and n and m:
+        yield (path, CHANGE, old, new)  # no element in common: one list replaced another
+        return
+    for a0, a1, b0, b1 in runs:
         yield from _hunk_ops(path, mid_a, mid_b, lo, (a0, a1, b0, b1))
 
 
