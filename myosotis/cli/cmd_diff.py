@@ -22,7 +22,8 @@ from .output import emit_json, json_safe, out, printable, style
 from .values import human, path_text
 
 WIDTH = 80  # characters of one value in the text output; --json has the whole value
-LIMIT = 500  # ops shown by default: `myo diff HEAD~1` after a huge change stays readable
+LIMIT = 500  # lines of changes shown by default: `myo diff HEAD~1` after a huge change
+# stays readable (and the terminal usable); --all shows everything, --json gives all
 
 
 def _cut(text: str, width: int) -> str:
@@ -59,14 +60,23 @@ def _where(op: DiffOp) -> str:
     return path_text(str(op.path[0]), tuple(op.path[1:]))
 
 
+FIELDS = 20  # fields shown of a created (or uncreated) node
+
+
+def _fields(fields: dict[str, Any], mark: str, colour: str) -> list[str]:
+    lines = [style(f"  {mark} {path_text(k, ())}: {short(v)}", fg=colour)
+             for k, v in islice(fields.items(), FIELDS)]
+    if len(fields) > FIELDS:
+        lines.append(style(f"    ... {len(fields) - FIELDS:,} more fields", dim=True))
+    return lines
+
+
 def _op_lines(op: DiffOp) -> list[str]:
     """The lines of one op under its node's header."""
     if op.op == "create":  # each field of the new node, as if added
-        return [style(f"  + {path_text(k, ())}: {short(v)}", fg="green")
-                for k, v in op.new.items()]
+        return _fields(op.new, "+", "green")
     if op.op == "uncreate":
-        return [style(f"  - {path_text(k, ())}: {short(v)}", fg="red")
-                for k, v in op.old.items()]
+        return _fields(op.old, "-", "red")
     if op.op in ("delete", "undelete"):
         return [style(f"    ({op.op}d)", fg="red" if op.op == "delete" else "green")]
     if op.op in ("add", "insert"):
@@ -90,22 +100,28 @@ def _header(op: DiffOp) -> tuple[str, bool]:
 
 
 def _show_ops(d: Diff, limit: int | None) -> None:
+    """Print the ops, at most ``limit`` lines of them (headers included), then how
+    many ops were left out."""
     last = None
+    used = 0
     ops = d.ops()
-    for shown, op in enumerate(ops):
-        if limit is not None and shown >= limit:
+    for op in ops:
+        lines: list[str] = []
+        said = False
+        if op.node != last:
+            head, said = _header(op)
+            lines.append(head)
+        if not said:
+            lines += _op_lines(op)
+        if limit is not None and used + len(lines) > limit:
             rest = 1 + sum(1 for _ in ops)
             out(style(f"... {rest:,} more ops not shown (--limit N, --all, or --json)",
                       dim=True))
             return
-        said = False
-        if op.node != last:
-            head, said = _header(op)
-            out(head)
-            last = op.node
-        if not said:
-            for line in _op_lines(op):
-                out(line)
+        for line in lines:
+            out(line)
+        used += len(lines)
+        last = op.node
     if last is None:
         out("no changes")
 
@@ -136,7 +152,8 @@ def diff(
         "--field", metavar="FIELD", help="Only changes in this field (repeat for more); "
         "leaves out node creations and deletions.", show_default=False)] = None,
     limit: Annotated[int, typer.Option(
-        "--limit", "-n", metavar="N", min=1, help="Show at most N changes.")] = LIMIT,
+        "--limit", "-n", metavar="N", min=1,
+        help="Show at most N lines of changes (the rest is counted).")] = LIMIT,
     show_all: Annotated[bool, typer.Option("--all", help="Show every change.")] = False,
     file: FileOpt = None,
     json_out: JsonOpt = False,

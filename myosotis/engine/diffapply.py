@@ -92,10 +92,13 @@ class _Plan:
         if op.op == "create":
             self._create(op)
             return
-        self._live(op)
         if op.op == "delete":
+            if op.node < self.state.next_node_id:  # else created by this diff just before
+                self._live(op)
             self.deletes.append(Delete(op.node))
-        elif len(op.path) == 1:
+            return
+        self._live(op)
+        if len(op.path) == 1:
             self._field(op)
         else:
             self._inner(op)
