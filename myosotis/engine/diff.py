@@ -23,9 +23,6 @@ from myosotis.engine.structdiff import MISSING, value_ops
 from myosotis.format.mutation_parts import Path
 from myosotis.format.values import clone, values_equal
 
-OP_KINDS = ("create", "delete", "add", "remove", "change", "insert", "uncreate", "undelete")
-"""Every ``DiffOp.op``, in the order docs/DIFF.md describes them."""
-
 
 class DiffOp(NamedTuple):
     """One change: at ``path`` of node ``node`` (of type ``type``), ``op`` turned ``old``
