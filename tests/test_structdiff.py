@@ -328,9 +328,35 @@ def test_a_conflict_names_node_and_path_and_stages_nothing(mem: Memory) -> None:
     d = mem.diff(1, 2)
     mem.create("X")  # something staged already, kept as it is
     before = (mem.pending, mem.state_hash())
-    with pytest.raises(DiffConflictError, match=r'node 1 m\["k"\], expected 1 but found 2'):
-        mem.apply(d)  # the memory is at state 2, not 1, where the diff changes m
+    with pytest.raises(DiffConflictError, match=r"node 1 items\[2\], the list there is not "
+                       r"as at commit 1 \(3 elements here, 2 there"):
+        mem.apply(d)  # the memory is at state 2, not 1, where the diff changes items
     assert (mem.pending, mem.state_hash()) == before
+    with pytest.raises(DiffConflictError, match=r'node 1 m\["k"\], expected 1 but found 2'):
+        mem.apply(d.filter(field="m"))
+    assert (mem.pending, mem.state_hash()) == before
+
+
+def test_map_keys_apply_alone_but_a_list_must_be_as_it_was(mem: Memory) -> None:
+    n = mem.create("A", m={"k": 1, "j": 1}, items=[1, 2, 3])
+    mem.commit()
+    n.m["k"] = 2
+    n.items.insert(1, 9)
+    mem.commit()
+    d = mem.diff(1, 2)
+    n.m["k"] = 1
+    n.m["j"] = "diverged"  # another key: the diff still applies to k
+    mem.commit()
+    mem.apply(d.filter(field="m"))
+    assert n.m == {"k": 2, "j": "diverged"}
+    mem.discard()
+    n.items = [1, 2, 3]
+    n.items[2] = 4  # position 1 still exists, but the list is not the one diffed
+    with pytest.raises(DiffConflictError, match=r"items\[1\], the list there is not as at"):
+        mem.apply(d.filter(field="items"))
+    n.items[2] = 3
+    mem.apply(d.filter(field="items"))
+    assert n.items == [1, 9, 2, 3]
 
 
 def test_creates_apply_only_at_the_same_next_node_id(mem: Memory, tmp_path: Path) -> None:

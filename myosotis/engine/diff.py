@@ -317,6 +317,11 @@ def node_change(node_id: int, na: NodeState | None, nb: NodeState | None, type_n
     return NodeChange(node_id, type_name, status, tuple(changes))
 
 
+def state_a(d: Diff) -> HistoricalState:
+    """The state after the diff's commit ``a`` (for engine/diffapply.py)."""
+    return d._src.a
+
+
 def diff_states(store: Store, a: int, b: int, alive: Callable[[], object] = lambda: None,
                 ) -> Diff:
     """Compare the states after commits ``a`` and ``b`` (either order), lazily.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from myosotis.engine.diff import state_a
 from myosotis.engine.diff_render import path_text, short_value
 from myosotis.engine.graph import NodeState
 from myosotis.engine.structdiff import MISSING
@@ -78,7 +79,10 @@ class _Plan:
         self.later: list[Mutation] = []
         self.edits: list[Mutation] = []
         self.deletes: list[Mutation] = []
-        self.scratch: dict[tuple[int, str], Any] = {}
+        self.scratch: dict[tuple[int, str], Any] = {}  # (node, field) -> current value
+        self.at_a: dict[tuple[int, str], Any] = {}  # the same at commit a
+        # the scratch lists compared with a's, by id (held, so no id is reused)
+        self.checked: dict[int, list[Any]] = {}
 
     def mutations(self) -> list[Mutation]:
         return [*self.creates, *self.later, *self.edits, *self.deletes]
@@ -152,39 +156,45 @@ class _Plan:
             self.edits.append(Unset(op.node, name) if op.op == "remove"
                               else Set(op.node, name, op.new))
         self.scratch[(op.node, name)] = MISSING if op.op == "remove" else clone(op.new)
+        self.at_a[(op.node, name)] = self.scratch[(op.node, name)]  # never edited again
+
+    def _expected(self, op: DiffOp) -> Any:
+        """The field as it was at ``a``, with the ops so far applied (the same paths
+        lead to the same places in it as in the current value)."""
+        key = (op.node, str(op.path[0]))
+        if key not in self.at_a:
+            n = state_a(self.d).get(op.node)
+            self.at_a[key] = clone(n.fields[key[1]]) if n is not None and \
+                key[1] in n.fields else MISSING
+        return self.at_a[key]
 
     def _inner(self, op: DiffOp) -> None:
         name, inner, last = str(op.path[0]), op.path[1:-1], op.path[-1]
-        box = self._current(op)
+        box, was = self._current(op), self._expected(op)
         for step in inner:
-            box = _step(box, step)
+            box, was = _step(box, step), _step(was, step)
         if type(last) is int:
-            self._list_op(op, name, inner, box, last)
+            self._list_op(op, box, was, last)
         else:
-            self._map_op(op, name, inner, box, last)
+            self._map_op(op, box, last)
+        _edit(box, op, last)
+        _edit(was, op, last)
+        self.edits.append(_mutation(op, name, inner, last))
 
-    def _list_op(self, op: DiffOp, name: str, inner: tuple[int | str, ...], box: Any,
-                 pos: int) -> None:
+    def _list_op(self, op: DiffOp, box: Any, was: Any, pos: int) -> None:
+        """Checks: positions carry no context of their own, so the whole list must
+        be as it was at ``a`` (checked at the first op on it)."""
         if type(box) is not list:
             raise _Conflict(f"the value there is not a list but {_short(box)}")
-        if op.op == "insert":
-            if pos > len(box):
-                raise _Conflict(f"the list has {len(box)} elements, too few to insert at {pos}")
-            box.insert(pos, clone(op.new))
-            self.edits.append(ListInsert(op.node, name, inner, pos, op.new))
-            return
-        if pos >= len(box):
-            raise _Conflict(f"the list has only {len(box)} elements")
-        _expect(box[pos], op.old)
-        if op.op == "remove":
-            del box[pos]
-            self.edits.append(ListRemove(op.node, name, inner, pos))
-        else:
-            box[pos] = clone(op.new)
-            self.edits.append(ListReplace(op.node, name, inner, pos, op.new))
+        if id(box) not in self.checked:
+            if not values_equal(box, was):
+                raise _Conflict(f"the list there is not as at commit {self.d.a} ({len(box)} "
+                                f"elements here, {len(was)} there: {_short(box)})")
+            self.checked[id(box)] = box
+        if op.op != "insert":
+            _expect(box[pos], op.old)
 
-    def _map_op(self, op: DiffOp, name: str, inner: tuple[int | str, ...], box: Any,
-                key: int | str) -> None:
+    def _map_op(self, op: DiffOp, box: Any, key: int | str) -> None:
         if type(box) is not dict:
             raise _Conflict(f"the value there is not a map but {_short(box)}")
         k = str(key)
@@ -195,12 +205,30 @@ class _Plan:
             raise _Conflict("the key is absent here")
         else:
             _expect(box[k], op.old)
+
+
+def _edit(box: Any, op: DiffOp, last: int | str) -> None:
+    """Apply ``op`` to the container it edits (checked before)."""
+    if op.op == "insert":
+        box.insert(last, clone(op.new))
+    elif op.op == "remove":
+        del box[last]
+    else:
+        box[last] = clone(op.new)
+
+
+def _mutation(op: DiffOp, name: str, inner: tuple[int | str, ...],
+              last: int | str) -> Mutation:
+    """The §6 mutation of an op inside a container."""
+    if type(last) is int:
+        if op.op == "insert":
+            return ListInsert(op.node, name, inner, last, op.new)
         if op.op == "remove":
-            del box[k]
-            self.edits.append(MapDelete(op.node, name, inner, k))
-        else:
-            box[k] = clone(op.new)
-            self.edits.append(MapSet(op.node, name, inner, k, op.new))
+            return ListRemove(op.node, name, inner, last)
+        return ListReplace(op.node, name, inner, last, op.new)
+    if op.op == "remove":
+        return MapDelete(op.node, name, inner, str(last))
+    return MapSet(op.node, name, inner, str(last), op.new)
 
 
 def _short(v: Any) -> str:
