@@ -4,7 +4,8 @@
 (``touched_between``: the cost follows the changes, not the size of the
 state) and returns a lazy :class:`Diff`. Its ops are computed node by node
 as they are read (engine/structdiff.py for the values), so a huge diff
-streams; nothing but the touched ids is held. How a diff is shown (``str``,
+streams: the ops are never all held (the two historical states do keep the
+nodes they decoded, as every read of a past commit does). How a diff is shown (``str``,
 HTML, JSON) is in engine/diff_render.py, how it is applied in
 engine/diffapply.py.
 """

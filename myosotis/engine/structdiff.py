@@ -52,7 +52,8 @@ list element inserted. ``remove`` also removes a list element."""
 MAX_EDIT_DISTANCE = 2000
 """Above this many inserted plus removed elements in one list (after trimming
 the common ends), the edit script is not searched for: the differing middle is
-replaced element by element (pairs, then the excess inserted or removed). The
+replaced element by element (pairs, then the excess inserted or removed; the
+whole list as one change when nothing at either end is common). The
 search costs about D² steps in Python; beyond this a minimal script would cost
 seconds, and a list changed that much is better read as rewritten anyway."""
 
