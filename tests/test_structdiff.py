@@ -219,6 +219,22 @@ def test_one_append_is_one_insert_for_any_list(items: list[Any], x: Any) -> None
     assert ops[0][0][0] == "f"
 
 
+SCALARS = st.none() | st.booleans() | st.integers(-5, 5) | st.floats() | st.text(max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=3), values(0), max_size=8), st.text(max_size=3),
+       SCALARS)
+def test_one_key_set_is_one_op_for_any_map(m: dict[str, Any], key: str, v: Any) -> None:
+    new = {**m, key: v}
+    ops = list(value_ops(("f",), m, new))
+    if key in m and same_value(m[key], v):
+        assert ops == []
+    else:
+        assert len(ops) == 1 and ops[0][0] == ("f", key)
+        assert ops[0][1] == ("change" if key in m else "add")
+
+
 # --------------------------------------------------------------------------
 # Diff as a sequence, and how it is shown
 
