@@ -16,8 +16,9 @@ from myosotis.api.names import CommitRef
 from myosotis.api.stagefile import Stage, StageIntent, StageStatus
 from myosotis.api.view import View
 from myosotis.engine.compact import CompactResult
-from myosotis.engine.diff import MISSING, Diff, FieldChange, NodeChange
+from myosotis.engine.diff import Diff, DiffOp, DiffStat, FieldChange, NodeChange
 from myosotis.engine.history import Commit
+from myosotis.engine.structdiff import MISSING
 from myosotis.engine.verify import Finding, VerifyReport
 from myosotis.errors import (
     ClosedError,
@@ -25,6 +26,7 @@ from myosotis.errors import (
     CorruptFileError,
     DamagedStageError,
     DeletedNodeError,
+    DiffConflictError,
     FieldNotFoundError,
     FileMissingError,
     ForeignStageError,
@@ -68,7 +70,8 @@ __all__ = [
     # opening, reading, changing
     "Memory", "View", "Node", "ListProxy", "MapProxy", "Ref", "CommitRef",
     # history and inspection
-    "Commit", "Diff", "NodeChange", "FieldChange", "MISSING", "MemoryInfo", "SpaceUsage",
+    "Commit", "Diff", "DiffOp", "DiffStat", "NodeChange", "FieldChange", "MISSING",
+    "MemoryInfo", "SpaceUsage",
     # maintenance
     "VerifyReport", "Finding", "RepairResult", "CompactResult",
     # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
@@ -78,7 +81,8 @@ __all__ = [
     "INT_MIN", "INT_MAX", "MAX_NODE_ID",
     # errors and warnings
     "MyosotisError", "ClosedError", "CommitNotFoundError", "CorruptFileError",
-    "DamagedStageError", "DeletedNodeError", "FieldNotFoundError", "FileMissingError",
+    "DamagedStageError", "DeletedNodeError", "DiffConflictError", "FieldNotFoundError",
+    "FileMissingError",
     "ForeignStageError", "InterruptedOperationError", "InvalidArgumentError",
     "InvalidOperationError", "InvalidValueError", "LockedError", "MissingAttributeError",
     "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",

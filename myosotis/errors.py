@@ -138,6 +138,13 @@ class DeletedNodeError(InvalidOperationError):
     """The node is tombstoned: it stays readable but can no longer change."""
 
 
+class DiffConflictError(InvalidOperationError):
+    """``Memory.apply(diff)`` refused: the memory is not in the diff's state ``a``
+    where the diff's ops touch it (the message names the node and the path), or
+    the diff creates nodes and the memory's next node id is not ``a``'s.
+    Nothing was staged."""
+
+
 class StageError(MyosotisError):
     """Something is wrong with a data file's stage (``<file>.stage``, formatspec/STAGE.md).
 

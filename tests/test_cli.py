@@ -501,18 +501,24 @@ def test_log_lists_the_commits_that_changed_one_node(cli: Run, agent_file: Path)
 def test_diff_shows_created_deleted_and_changed_fields(cli: Run, agent_file: Path) -> None:
     cli("delete", "2")
     cli("commit", "gone")
-    doc = js(cli("diff", "1", "HEAD", "--json"))
-    assert set(doc) == {"from", "to", "nodes"}
+    doc = js(cli("diff", "1", "HEAD", "--json"))  # the schema of docs/DIFF.md
+    assert set(doc) == {"schema", "version", "from", "to", "stat", "ops"}
+    assert (doc["schema"], doc["version"]) == ("myosotis.diff", 1)
     assert doc["from"]["seq"] == 1 and doc["to"]["seq"] == 4
-    by_id = {n["id"]: n for n in doc["nodes"]}
-    assert by_id[1]["status"] == "changed"
-    assert by_id[2]["status"] == "created"  # created after 1 and deleted since: created
-    assert js(cli("diff", "3", "4", "--json"))["nodes"] == [
-        {"id": 2, "type": "Tool", "status": "deleted", "fields": []}]
-    assert js(cli("diff", "0", "1", "--json"))["nodes"][0]["status"] == "created"
+    assert doc["ops"] == [
+        {"node": 1, "type": "Agent", "op": "change", "path": ["goal"], "old": "Explore",
+         "new": "Rest"},
+        {"node": 1, "type": "Agent", "op": "add", "path": ["tool"], "new": {"@ref": 2}},
+        # created after 1 and deleted since: created (without the name unset since)
+        {"node": 2, "type": "Tool", "op": "create", "path": [], "new": {}},
+        {"node": 2, "type": "Tool", "op": "delete", "path": []}]
+    assert js(cli("diff", "3", "4", "--json"))["ops"] == [
+        {"node": 2, "type": "Tool", "op": "delete", "path": []}]
+    assert js(cli("diff", "0", "1", "--json"))["ops"][0]["op"] == "create"
     text = cli("diff", "HEAD~3").stdout
     assert "~ node 1 Agent" in text and '    goal: "Explore" -> "Rest"' in text
-    assert "+ node 2 Tool (created)" in text
+    assert "  + tool: @2" in text
+    assert "+ node 2 Tool (created)\n    (deleted)" in text
     assert "\x1b[" not in text  # no colour when stdout is not a terminal
     assert cli("diff", "2", "2").stdout.splitlines()[-1] == "no changes"
 

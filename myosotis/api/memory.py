@@ -15,6 +15,7 @@ from myosotis.api.names import CommitRef, resolve_commit
 from myosotis.api.view import Reader, StateLike, View
 from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
+from myosotis.engine.diffapply import mutations_for
 from myosotis.engine.history import Commit
 from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE
 from myosotis.engine.store import Clock, Durability, Store, system_clock
@@ -409,5 +410,27 @@ class Memory(Reader):
         return View(self, self.resolve(commit))
 
     def diff(self, a: CommitRef, b: CommitRef) -> Diff:
-        """What changed from commit ``a`` to commit ``b``."""
-        return diff_states(self._live_store(), self.resolve(a), self.resolve(b))
+        """What changed from commit ``a`` to commit ``b`` (either order), down to the
+        path inside each field (see :class:`Diff`, docs/DIFF.md).
+
+        Costs the commits between the two (the touched node ids) now, and the
+        touched nodes as the ops are read; never the whole state.
+        """
+        return diff_states(self._live_store(), self.resolve(a), self.resolve(b),
+                           self._live_store)
+
+    def apply(self, diff: Diff) -> int:
+        """Stage the mutations that turn the state where ``diff`` touches it from its
+        commit ``a`` into its commit ``b``, as one edit; return how many.
+
+        Raises DiffConflictError, staging nothing, when this memory's state (staged
+        changes included) differs from ``a`` at a node or path an op touches, when
+        the diff creates nodes and ``next_node_id`` is not ``a``'s (ids are never
+        reused), or when it goes back in time over a create or a delete. Other
+        refusals are those of :meth:`stage`. Cost: the ops of the diff.
+        """
+        store = self._live_store()
+        store.require_writer()
+        ms = mutations_for(diff, store.state)
+        self.stage(*ms)
+        return len(ms)

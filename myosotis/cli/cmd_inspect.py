@@ -1,4 +1,4 @@
-"""Read commands: history, show, ls, get, log, stats, diff.
+"""Read commands: history, show, ls, get, log, stats (diff: cmd_diff.py).
 
 They open the file read-only (no lock) and show committed state, at HEAD or
 ``--at COMMIT``; ``--staged`` adds the staged changes (show, ls, get).
@@ -17,7 +17,6 @@ from myosotis import (
     MISSING,
     Create,
     DamagedStageError,
-    Diff,
     FieldChange,
     FieldNotFoundError,
     Memory,
@@ -112,11 +111,6 @@ def _change_json(fc: FieldChange) -> dict[str, Any]:
     return d
 
 
-def _node_change_json(nc: NodeChange) -> dict[str, Any]:
-    return {"id": nc.id, "type": nc.type, "status": nc.status,
-            "fields": [_change_json(fc) for fc in nc.fields]}
-
-
 def _change_lines(nc: NodeChange, indent: str = "    ") -> list[str]:
     lines = []
     for fc in nc.fields:
@@ -128,22 +122,6 @@ def _change_lines(nc: NodeChange, indent: str = "    ") -> list[str]:
         else:
             lines.append(indent + f"{name}: " + style(human(fc.old), fg="red") + " -> "
                          + style(human(fc.new), fg="green"))
-    return lines
-
-
-_STATUS = {"created": ("+", "green"), "deleted": ("-", "red"), "changed": ("~", "yellow"),
-           "uncreated": ("-", "red"), "undeleted": ("+", "green")}
-
-
-def _diff_lines(d: Diff) -> list[str]:
-    lines = []
-    for nc in d.nodes:
-        mark, colour = _STATUS.get(nc.status, ("~", "yellow"))
-        head = f"{mark} node {nc.id} {printable(nc.type)}"
-        if nc.status != "changed":
-            head += f" ({nc.status})"
-        lines.append(style(head, fg=colour, bold=True))
-        lines += _change_lines(nc)
     return lines
 
 
@@ -373,41 +351,6 @@ def log(
                 out(line)
 
 
-def diff(
-    ctx: typer.Context,
-    a: Annotated[str, typer.Argument(metavar="A", help="The older commit.")],
-    b: Annotated[str, typer.Argument(metavar="B", help="The newer commit.",
-                                     show_default=False)] = "HEAD",
-    file: FileOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Show what changed from commit A to commit B (default HEAD).
-
-    Created and deleted nodes, and each changed field with its old and new
-    value. Commits are named by seq, id or unique id prefix, HEAD or HEAD~N;
-    0 is the empty state before the first commit.
-
-    \b
-    Example:
-      myo diff 1 3
-      myo diff HEAD~1
-      myo diff 3f2a 9c1b --json
-    """
-    path = resolve_file(ctx, file)
-    with open_reader(path) as mem:
-        sa, sb = mem.resolve(a), mem.resolve(b)
-        d = mem.diff(sa, sb)
-        if json_out:
-            emit_json({"from": point_json(mem, sa), "to": point_json(mem, sb),
-                       "nodes": [_node_change_json(nc) for nc in d.nodes]})
-            return
-        out(style(f"diff {point_text(mem, sa)} -> {point_text(mem, sb)}", bold=True))
-        if not d.nodes:
-            out("no changes")
-        for line in _diff_lines(d):
-            out(line)
-
-
 def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -> None:
     """Show file size, commits, checkpoints, nodes and bytes by kind.
 
@@ -459,13 +402,12 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
 
 
 def register(app: typer.Typer) -> None:
-    """Add history, show, ls, get, log, diff and stats to ``app``."""
+    """Add history, show, ls, get, log and stats to ``app``."""
     add_commands(app, [
         ("history", history, {}),
         ("show", show, {}),
         ("ls", ls, {}),
         ("get", get, {"cls": ValueCommand}),
         ("log", log, {}),
-        ("diff", diff, {}),
         ("stats", stats, {}),
     ])

@@ -144,7 +144,7 @@ as they are; only values use the `@` escapes.
 | `ls` | `{"at": AT, "type": str\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "fields": {name: value}}]}` |
 | `get` | `{"node": int, "field": str, "path": [int\\|str], "at": AT, "value": value}` |
 | `log` | `{"node": int, "commits": [COMMIT + {"status": str, "fields": [CHANGE]}]}` (newest first) |
-| `diff` | `{"from": AT', "to": AT', "nodes": [{"id": int, "type": str, "status": "created"\\|"deleted"\\|"changed"\\|"uncreated"\\|"undeleted", "fields": [CHANGE]}]}` with `AT' = {"seq", "id"}` |
+| `diff` | `{"schema": "myosotis.diff", "version": 1, "from": AT', "to": AT', "stat": STAT, "ops": [OP]}` with `AT' = {"seq", "id"}`, one `OP = {"node": int, "type": str, "op": "create"\\|"delete"\\|"add"\\|"remove"\\|"change"\\|"insert"\\|"uncreate"\\|"undelete", "path": [str, int\\|str, ...], "old": value, "new": value}` per change; with `--stat`, no `"ops"`. Full schema: docs/DIFF.md |
 | `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
 | `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
 | `create` | `{"id": int, "type": str, "staged": true}` |
