@@ -12,6 +12,7 @@ from myosotis.api.args import check_open_args, check_path
 from myosotis.api.handles import Node, to_stored
 from myosotis.api.info import MemoryInfo, SpaceUsage, memory_info, space_usage
 from myosotis.api.names import CommitRef, resolve_commit
+from myosotis.api.notebook import nodes_html
 from myosotis.api.view import Reader, StateLike, View
 from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
@@ -28,6 +29,7 @@ from myosotis.errors import (
     UncommittedChangesWarning,
 )
 from myosotis.format.constants import MAX_TYPE_NAME
+from myosotis.format.display import short_repr
 from myosotis.format.mutations import Create, Mutation, get_mutation, put_mutation
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.lock import WriterLock
@@ -137,6 +139,9 @@ class Memory(Reader):
     def _read_state(self) -> StateLike:
         return self._live_store().state
 
+    def _owner(self) -> Memory:
+        return self
+
     def _stage(self, m: Mutation) -> None:
         store = self._store
         if store is None:
@@ -200,8 +205,12 @@ class Memory(Reader):
 
     def __repr__(self) -> str:
         if self._store is None:
-            return f"<Memory {self.path!r} closed>"
-        return f"<Memory {self.path!r} head={self._store.head_seq}>"
+            return f"<Memory {short_repr(self.path)} closed>"
+        return f"<Memory {short_repr(self.path)} head={self._store.head_seq}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook table of the nodes, staged changes included (bounded, escaped)."""
+        return nodes_html(self, f"{self.path} at commit {self._live_store().head_seq}")
 
     # ------------------------------------------------------------------ changes
 

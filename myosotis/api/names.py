@@ -5,6 +5,7 @@ from __future__ import annotations
 from myosotis.engine.history import Commit
 from myosotis.engine.store import Store
 from myosotis.errors import CommitNotFoundError
+from myosotis.format.display import short_repr
 
 CommitRef = int | str | Commit
 
@@ -29,7 +30,7 @@ def _resolve_name(s: Store, commit: str) -> int:
     if name.upper() == "HEAD" or name.upper().startswith("HEAD~"):
         back = name[5:] or "0"
         if not back.isdigit():
-            raise CommitNotFoundError(f"bad commit name {commit!r}; use HEAD~N")
+            raise CommitNotFoundError(f"bad commit name {short_repr(commit)}; use HEAD~N")
         return s.resolve(s.head_seq - int(back))
     low = name.lower()
     if name.isdigit() and len(name) < 12:
@@ -40,8 +41,8 @@ def _resolve_name(s: Store, commit: str) -> int:
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
-            raise CommitNotFoundError(f"commit id prefix {name!r} is ambiguous; "
+            raise CommitNotFoundError(f"commit id prefix {short_repr(name)} is ambiguous; "
                                       "give more digits")
     if name.isdigit():
         return s.resolve(int(name))
-    raise CommitNotFoundError(f"no commit named {commit!r}")
+    raise CommitNotFoundError(f"no commit named {short_repr(commit)}")

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from myosotis.api import explore
+from myosotis.api.explore import Follow, Starts, WalkStep
 from myosotis.api.handles import Node
+from myosotis.api.names import CommitRef
+from myosotis.api.notebook import nodes_html
 from myosotis.engine.graph import GraphState, NodeState, Overlay
 from myosotis.engine.history import Commit
 from myosotis.engine.segments import HistoricalState
@@ -81,6 +85,49 @@ class Reader:
     def next_node_id(self) -> int:
         return self._read_state().next_node_id
 
+    # ------------------------------------------------------------ traversal (api/explore.py)
+
+    def _owner(self) -> Memory:
+        raise NotImplementedError
+
+    def _reader_at(self, at: CommitRef | None) -> Reader:
+        """This reader, or a view of commit ``at`` of the same memory."""
+        return self if at is None else self._owner().at(at)
+
+    def walk(self, start: Starts, depth: int | None = None, at: CommitRef | None = None,
+             follow: Follow = None) -> Iterator[WalkStep]:
+        """The nodes reachable from ``start`` (an id or handle, or several) through
+        references, breadth-first, each once, as :class:`WalkStep`\\ s.
+
+        References are found in fields and anywhere inside their lists and maps;
+        a node's references are followed in a fixed order (fields by name, list
+        elements by index, map keys sorted), so the order is deterministic.
+        Starts come first (depth 0). ``depth`` bounds how many references are
+        followed (``None``: no bound). ``at`` reads commit ``at`` instead (any
+        name :meth:`Memory.resolve` takes, or a datetime). ``follow`` picks the
+        references followed (see ``Follow``: field names, or a callable given
+        source, path and target). Tombstoned nodes are reached and walked
+        through like others (their references are still there); pass a
+        ``follow`` that checks ``source.deleted`` to stop at them.
+
+        Raises NodeNotFoundError (a start), CommitNotFoundError,
+        InvalidArgumentError (a bad ``depth`` or ``follow``) before the first
+        step. Cost: O(nodes reached + their references), lazily as iterated.
+        """
+        return explore.walk(self._reader_at(at), start, depth, follow)
+
+    def reachable(self, roots: Starts, at: CommitRef | None = None,
+                  follow: Follow = None) -> set[int]:
+        """Ids of every node reachable from ``roots`` through references, the roots
+        included (see :meth:`walk` for ``at``, ``follow``, errors and cost)."""
+        return explore.reachable(self._reader_at(at), roots, follow)
+
+    def orphans(self, roots: Starts, at: CommitRef | None = None,
+                follow: Follow = None) -> list[int]:
+        """Ids of the live (not tombstoned) nodes that no root reaches, in id order
+        (see :meth:`walk`). Cost: O(all nodes): every node is read once."""
+        return explore.orphans(self._reader_at(at), roots, follow)
+
     def state_hash(self) -> str:
         """BLAKE3-256 of the state image (FORMAT.md §9.2), as hex; staged changes count."""
         raise NotImplementedError
@@ -102,6 +149,9 @@ class View(Reader):
     def _where(self) -> str:
         return f" at commit {self.seq}"
 
+    def _owner(self) -> Memory:
+        return self._memory
+
     def state_hash(self) -> str:
         return state_hash(self._read_state().whole().image()).hex()
 
@@ -114,3 +164,7 @@ class View(Reader):
 
     def __repr__(self) -> str:
         return f"<View of commit {self.seq}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook table of the view's nodes (bounded rows, HTML-escaped)."""
+        return nodes_html(self, f"view of commit {self.seq}")

@@ -48,6 +48,7 @@ from myosotis.format.constants import (
     OP_SET,
     OP_UNSET,
 )
+from myosotis.format.display import short_repr
 from myosotis.format.mutation_parts import (
     GraphTarget,
     Path,
@@ -223,7 +224,7 @@ class Unset(NamedTuple):
         n = live_node(state, self.node)
         if self.field not in n.fields:
             raise InvalidOperationError(
-                f"node {self.node} has no field {self.field!r} to delete")
+                f"node {self.node} has no field {short_repr(self.field)} to delete")
         del writable(state, self.node).fields[self.field]
 
     def describe(self, r: Renderer) -> str:
@@ -467,7 +468,7 @@ class MapDelete(NamedTuple):
     def apply(self, state: GraphTarget) -> None:
         target = container(state, self.node, self.field, self.path, dict, "map")
         if self.key not in target:
-            raise InvalidOperationError(f"map has no key {self.key!r} to delete")
+            raise InvalidOperationError(f"map has no key {short_repr(self.key)} to delete")
         del edited(state, self.node, self.field, self.path)[self.key]
 
     def describe(self, r: Renderer) -> str:

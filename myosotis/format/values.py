@@ -35,6 +35,7 @@ from myosotis.format.constants import (
     TAG_STR,
     TAG_TRUE,
 )
+from myosotis.format.display import short_repr
 
 _F64 = struct.Struct("<d")
 _pack_f64 = _F64.pack
@@ -257,7 +258,8 @@ def sorted_keys(m: dict[str, Any], what: str = "map key") -> list[str]:
     """
     for k in m:
         if type(k) is not str:
-            raise InvalidValueError(f"{what} {k!r} is not a str; map keys must be strings")
+            raise InvalidValueError(f"{what} {short_repr(k)} is not a str; map keys must be "
+                                    f"strings")
     return sorted(m)
 
 
