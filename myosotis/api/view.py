@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from myosotis.api import explore
+from myosotis.api import explore, picture
 from myosotis.api.explore import Follow, Starts, WalkStep
 from myosotis.api.handles import Node
 from myosotis.api.names import CommitRef
 from myosotis.api.notebook import nodes_html
+from myosotis.api.picture import GraphFormat
 from myosotis.engine.graph import GraphState, NodeState, Overlay
 from myosotis.engine.history import Commit
 from myosotis.engine.segments import HistoricalState
-from myosotis.errors import ClosedError, NodeNotFoundError, ReadOnlyError
+from myosotis.errors import ClosedError, InvalidArgumentError, NodeNotFoundError, ReadOnlyError
 from myosotis.format.image import state_hash
 from myosotis.format.mutations import Mutation
 
@@ -127,6 +128,33 @@ class Reader:
         """Ids of the live (not tombstoned) nodes that no root reaches, in id order
         (see :meth:`walk`). Cost: O(all nodes): every node is read once."""
         return explore.orphans(self._reader_at(at), roots, follow)
+
+    def graph(self, nodes: Starts | None = None, depth: int | None = 1,
+              at: CommitRef | None = None, fields: Iterable[str] | None = None,
+              format: GraphFormat = "dot", max_nodes: int = picture.MAX_NODES) -> str:
+        """A picture of part of the graph: Graphviz DOT text, or SVG.
+
+        ``nodes`` (an id or handle, or several) and everything within ``depth``
+        references of them (``None``: all reachable), or, with ``nodes=None``,
+        every node (tombstones too; ``depth`` unused). At most ``max_nodes`` are
+        drawn, in breadth-first order; a note counts the rest. Each node is a
+        box labelled ``#id Type`` and, one per line, the fields named in
+        ``fields`` (default: up to 8 fields that hold no reference), values cut
+        to 40 characters; tombstones are dashed and grey. Each reference
+        between two drawn nodes is an edge labelled with its path
+        (``items[2]["k"]``). The text is deterministic and every user string
+        is escaped (api/picture.py). ``at``: as in :meth:`walk`.
+
+        ``format="svg"`` runs Graphviz ``dot -Tsvg`` from PATH and returns the
+        SVG; MissingProgramError when it is not installed, RenderError when it
+        fails. Also raises NodeNotFoundError, CommitNotFoundError,
+        InvalidArgumentError. Cost: O(drawn nodes + their references), plus
+        one pass over the rest to count them.
+        """
+        if format not in ("dot", "svg"):
+            raise InvalidArgumentError(f"format must be 'dot' or 'svg', not {format!r}")
+        text = picture.to_dot(self._reader_at(at), nodes, depth, fields, max_nodes)
+        return text if format == "dot" else picture.render_svg(text)
 
     def state_hash(self) -> str:
         """BLAKE3-256 of the state image (FORMAT.md §9.2), as hex; staged changes count."""
