@@ -153,7 +153,8 @@ def render_svg(dot_text: str, timeout: float = 120.0) -> str:
     if program is None:
         raise MissingProgramError(
             "rendering SVG needs the Graphviz program `dot`, which is not on PATH; install "
-            "Graphviz (e.g. `apt install graphviz`) or ask for format='dot'")
+            "Graphviz (e.g. `apt install graphviz`), or ask for the DOT text instead "
+            "(format='dot'; `myo graph --format dot`)")
     try:
         done = subprocess.run([program, "-Tsvg"], input=dot_text.encode("utf-8"),
                               capture_output=True, timeout=timeout, check=False)

@@ -42,7 +42,17 @@ from .common import (
     short_time,
 )
 from .files import head_of, open_reader, open_writer, resolve_file
-from .output import EXIT_USAGE, CliError, emit_json, out, printable, style, table
+from .output import (
+    EXIT_USAGE,
+    CliError,
+    emit_json,
+    out,
+    printable,
+    style,
+    table,
+    table_lines,
+)
+from .pager import page
 from .values import human, node_id, path_text, references, to_json
 
 Reader = Memory | View
@@ -152,19 +162,43 @@ def history(
     limit: LimitOpt = None,
     reverse: Annotated[bool, typer.Option(
         "--reverse", help="Oldest first (default: newest first).")] = False,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="COMMIT|TIME",
+        help="Only this commit and later ones, or (an ISO time such as 2026-11-29T10:00Z) "
+             "commits made at or after that time.", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="COMMIT|TIME",
+        help="Only this commit and earlier ones, or commits made at or before that time.",
+        show_default=False)] = None,
+    label: Annotated[str | None, typer.Option(
+        "--label", metavar="REGEX",
+        help="Only commits whose label matches this regular expression (re.search).",
+        show_default=False)] = None,
+    at: Annotated[str | None, typer.Option(
+        "--at", metavar="COMMIT",
+        help="The history as of COMMIT: it and the commits before it.",
+        show_default=False)] = None,
     file: FileOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List the commits, newest first: seq, id, time (UTC) and label.
 
+    Times are the writer's clock, which may go backwards: --since/--until with a
+    time keep each commit whose own time is in range.
+
     \b
     Example:
       myo history
       myo history -n 5 --json
+      myo history --since 2026-11-01 --label '^deploy'
     """
     path = resolve_file(ctx, file)
+    if at is not None and until is not None:
+        raise CliError("--at and --until do not go together; give one", EXIT_USAGE)
     with open_reader(path) as mem:
-        commits = list(islice(mem.commits(reverse=True), limit))  # newest first
+        found = mem.commits(since=since, until=until if at is None else at, label=label,
+                            reverse=True)
+        commits = list(islice(found, limit))  # newest first
         if reverse:
             commits.reverse()
         base = mem.info().base_seq
@@ -174,13 +208,18 @@ def history(
                        "commits": [commit_json(c) for c in commits]})
             return
         if not commits:
-            out("no commits" if not base else f"no commits after the compacted base #{base}")
+            filtered = since is not None or until is not None or at is not None or \
+                label is not None
+            out("no commits match" if filtered else "no commits" if not base else
+                f"no commits after the compacted base #{base}")
             return
-        table(["SEQ", "ID", "TIME", "LABEL"],
-              [[str(c.seq), style(c.id[:12], fg="yellow"), short_time(c.timestamp),
-                printable(c.label or "")] for c in commits], "rlll")
+        lines = table_lines(["SEQ", "ID", "TIME", "LABEL"],
+                            [[str(c.seq), style(c.id[:12], fg="yellow"),
+                              short_time(c.timestamp), printable(c.label or "")]
+                             for c in commits], "rlll")
         if base:
-            out(f"(commits up to #{base} were folded into a snapshot by compaction)")
+            lines.append(f"(commits up to #{base} were folded into a snapshot by compaction)")
+        page(lines)
 
 
 def show(
@@ -408,19 +447,23 @@ def diff(
             out(line)
 
 
-def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -> None:
+def stats(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
+          json_out: JsonOpt = False) -> None:
     """Show file size, commits, checkpoints, nodes and bytes by kind.
+
+    With --at, the node counts are those of that commit (the rest is the file's).
 
     \b
     Example:
       myo stats
       myo stats --json
+      myo stats --at HEAD~10
     """
     path = resolve_file(ctx, file)
-    with open_reader(path) as mem:
+    with reading(path, at, False) as (mem, reader, seq):
         info, space = mem.info(), mem.space()
         live = deleted = 0
-        for n in mem.nodes(deleted=True):
+        for n in reader.nodes(deleted=True):
             if n.deleted:
                 deleted += 1
             else:
@@ -435,7 +478,8 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
             "checkpoints": info.checkpoints,
             "genesis": info.has_genesis,
             "nodes": {"live": live, "deleted": deleted, "total": live + deleted},
-            "next_node_id": info.next_node_id,
+            "nodes_at": point_json(mem, seq if seq is not None else info.head_seq),
+            "next_node_id": reader.next_node_id,
             "bytes": {"header": space.header, **{k: v[1] for k, v in space.kinds.items()},
                       "torn_tail": space.torn_tail, "free_space": space.free},
             "frames": {k: v[0] for k, v in space.kinds.items()},
@@ -448,7 +492,8 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
         extra = f" (after a compacted base #{base})" if base else ""
         out(f"commits      {info.commits:,}{extra}")
         out(f"checkpoints  {info.checkpoints:,}")
-        out(f"nodes        {live:,} live, {deleted:,} deleted (next id {info.next_node_id})")
+        out(f"nodes        {live:,} live, {deleted:,} deleted (next id {reader.next_node_id})"
+            + (f" at {point_text(mem, seq)}" if at is not None and seq is not None else ""))
     rows = [["header", "1", f"{space.header:,}"]]
     rows += [[k, f"{v[0]:,}", f"{v[1]:,}"] for k, v in space.kinds.items()]
     if space.torn_tail:
