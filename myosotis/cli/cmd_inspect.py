@@ -478,12 +478,13 @@ def stats(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
             "checkpoints": info.checkpoints,
             "genesis": info.has_genesis,
             "nodes": {"live": live, "deleted": deleted, "total": live + deleted},
-            "nodes_at": point_json(mem, seq if seq is not None else info.head_seq),
             "next_node_id": reader.next_node_id,
             "bytes": {"header": space.header, **{k: v[1] for k, v in space.kinds.items()},
                       "torn_tail": space.torn_tail, "free_space": space.free},
             "frames": {k: v[0] for k, v in space.kinds.items()},
         }
+        if at is not None and seq is not None:
+            doc["nodes_at"] = point_json(mem, seq)  # the counts above are of that commit
         if json_out:
             emit_json(doc)
             return

@@ -160,9 +160,9 @@ as they are; only values use the `@` escapes.
 | `get` | `{"node": int, "field": str, "path": [int\\|str], "at": AT, "value": value}` |
 | `log` | `{"node": int, "commits": [COMMIT + {"status": str, "fields": [CHANGE]}]}` (newest first) |
 | `diff` | `{"from": AT', "to": AT', "nodes": [{"id": int, "type": str, "status": "created"\\|"deleted"\\|"changed"\\|"uncreated"\\|"undeleted", "fields": [CHANGE]}]}` with `AT' = {"seq", "id"}` |
-| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT', "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
-| `walk` | `{"at": AT', "start": int, "depth": int\|null, "follow": [str]\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "depth": int, "parent": int\|null, "via": [str\|int]}], "truncated": bool}` (breadth-first; `via` is the path of the reference in `parent` that reached the node, `[]` for the start) |
-| `graph` | `{"at": AT', "format": "dot"\|"svg", "output": str\|null, "text": str\|null}` (`text` is null when written to `--output`) |
+| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT' (only with `--at`), "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
+| `walk` | `{"at": AT', "start": int, "depth": int\\|null, "follow": [str]\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "depth": int, "parent": int\\|null, "via": [str\\|int]}], "truncated": bool}` (breadth-first; `via` is the path of the reference in `parent` that reached the node, `[]` for the start) |
+| `graph` | `{"at": AT', "format": "dot"\\|"svg", "output": str\\|null, "text": str\\|null}` (`text` is null when written to `--output`) |
 | `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
 | `create` | `{"id": int, "type": str, "staged": true}` |
 | `commit` | `COMMIT + {"changes": int}` |
