@@ -95,7 +95,8 @@ def test_commits_and_at_equal_brute_force_with_a_clock_that_goes_back(
         try:
             for lab in labels:
                 mem.commit(label=lab or None, allow_empty=True)
-            rows = [(i + 1, us, lab) for i, (us, lab) in enumerate(zip(stamps, labels))]
+            rows = [(i + 1, us, lab)
+                    for i, (us, lab) in enumerate(zip(stamps, labels, strict=True))]
             since, until = bound(data, stamps, "since"), bound(data, stamps, "until")
             label = data.draw(st.none() | st.sampled_from(["deploy", "^fix", "(?i)fix", "^$"]))
             want = expected(rows, since, until, label)
