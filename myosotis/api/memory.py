@@ -212,7 +212,9 @@ class Memory(Reader):
 
     def _repr_html_(self) -> str:
         """A notebook table of the nodes, staged changes included (bounded, escaped)."""
-        return nodes_html(self, f"{self.path} at commit {self._live_store().head_seq}")
+        store = self._live_store()
+        staged = f" + {store.pending_count} staged changes" if store.pending_count else ""
+        return nodes_html(self, f"{self.path} at commit {store.head_seq}{staged}")
 
     # ------------------------------------------------------------------ changes
 
