@@ -75,6 +75,18 @@ def test_walk_errors_are_one_line(cli: Run, graph_file: Path) -> None:
     assert "no commit 7" in one_error_line(cli("walk", "1", "--at", "7", code=1))
 
 
+def test_orphans_lists_live_nodes_no_root_reaches(cli: Run, graph_file: Path) -> None:
+    assert doc(cli("orphans", "1", "--json"))["orphans"] == []  # 4 is deleted
+    d = doc(cli("orphans", "1", "--at", "1", "--json"))
+    assert d["orphans"] == [{"id": 4, "type": "Loose"}] and d["count"] == 1
+    cut = doc(cli("orphans", "3", "-n", "1", "--json"))
+    assert cut["at"]["seq"] == 2 and cut["roots"] == [3]
+    assert cut["count"] == 2 and cut["orphans"] == [{"id": 1, "type": "Agent"}]  # 1 and 2
+    assert "every live node is reachable" in cli("orphans", "1").stdout
+    text = cli("orphans", "3", "--limit", "1").stdout
+    assert "2 orphans at #2" in text and "--limit 0" in text
+
+
 def test_graph_prints_dot_writes_files_and_json(cli: Run, graph_file: Path,
                                                 tmp_path: Path) -> None:
     dot = cli("graph", "1", "--depth", "2").stdout

@@ -98,5 +98,8 @@ def test_html_of_node_memory_view_and_commit_escapes_and_is_bounded(mem: Memory)
     assert "71 more not shown" in full  # 121 nodes, 50 rows
     assert "line-through" in full  # the tombstone is marked
     assert "line-through" not in mem.at(1)._repr_html_()
+    mem.create("Staged")
+    assert "+ 1 staged changes" in mem._repr_html_()
+    mem.discard()
     node = n._repr_html_()
     assert "(deleted)" in node and "big" in node and "(+9999" in node

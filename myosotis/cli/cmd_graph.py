@@ -1,6 +1,7 @@
-"""Graph commands: walk (what a node reaches) and graph (a Graphviz picture).
+"""Graph commands: walk (what a node reaches), orphans (what no root reaches) and graph
+(a Graphviz picture).
 
-Thin layers over ``Memory.walk`` and ``Memory.graph``: they open the file
+Thin layers over ``Memory.walk``, ``Memory.orphans`` and ``Memory.graph``: they open the file
 read-only and read committed state at HEAD or ``--at COMMIT``. Long human
 output goes through the pager when stdout is a terminal (cli/pager.py).
 """
@@ -96,6 +97,50 @@ def walk(
         page(lines)
 
 
+def orphans(
+    ctx: typer.Context,
+    roots: Annotated[list[str], typer.Argument(
+        metavar="ROOT...", help="Root node ids (12 or @12).")],
+    limit: Annotated[int, typer.Option(
+        "--limit", "-n", metavar="N", min=0,
+        help="Show at most N nodes (0: all).")] = 1000,
+    at: AtOpt = None,
+    file: FileOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the live nodes that no ROOT reaches through references.
+
+    Reads every node once. Tombstoned nodes are never listed, but references
+    in them still count.
+
+    \b
+    Example:
+      myo orphans 1
+      myo orphans 1 2 --at HEAD~1 --json
+    """
+    path = resolve_file(ctx, file)
+    ids = [node_id(r) for r in roots]
+    with open_reader(path) as mem:
+        reader, seq = _reader(mem, at)
+        found = reader.orphans(ids)
+        shown = found if limit == 0 else found[:limit]
+        if json_out:
+            emit_json({"at": point_json(mem, seq), "roots": ids, "count": len(found),
+                       "orphans": [{"id": i, "type": reader[i].type} for i in shown]})
+            return
+        where = point_text(mem, seq)
+        if not found:
+            out(f"no orphans at {where}: every live node is reachable")
+            return
+        lines = [style(f"{len(found):,} orphan{'s' if len(found) != 1 else ''} at {where}",
+                       bold=True)]
+        lines += table_lines(["ID", "TYPE"], [[str(i), printable(reader[i].type)]
+                                              for i in shown], "rl")
+        if len(shown) < len(found):
+            lines.append(f"(showing {len(shown)}; --limit 0 shows all)")
+        page(lines)
+
+
 class GraphFormat(str, Enum):
     dot = "dot"
     svg = "svg"
@@ -173,8 +218,9 @@ def graph(
 
 
 def register(app: typer.Typer) -> None:
-    """Add walk and graph to ``app``."""
+    """Add walk, orphans and graph to ``app``."""
     add_commands(app, [
         ("walk", walk, {}),
+        ("orphans", orphans, {}),
         ("graph", graph, {}),
     ])

@@ -162,6 +162,7 @@ as they are; only values use the `@` escapes.
 | `diff` | `{"from": AT', "to": AT', "nodes": [{"id": int, "type": str, "status": "created"\\|"deleted"\\|"changed"\\|"uncreated"\\|"undeleted", "fields": [CHANGE]}]}` with `AT' = {"seq", "id"}` |
 | `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT' (only with `--at`), "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
 | `walk` | `{"at": AT', "start": int, "depth": int\\|null, "follow": [str]\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "depth": int, "parent": int\\|null, "via": [str\\|int]}], "truncated": bool}` (breadth-first; `via` is the path of the reference in `parent` that reached the node, `[]` for the start) |
+| `orphans` | `{"at": AT', "roots": [int], "count": int, "orphans": [{"id": int, "type": str}]}` (id order; at most `--limit`, `count` is all of them) |
 | `graph` | `{"at": AT', "format": "dot"\\|"svg", "output": str\\|null, "text": str\\|null}` (`text` is null when written to `--output`) |
 | `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
 | `create` | `{"id": int, "type": str, "staged": true}` |
