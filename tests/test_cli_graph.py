@@ -199,6 +199,15 @@ def test_short_output_piped_output_and_cat_are_printed_directly(
     assert tty.getvalue().count("\n") == 52
 
 
+def test_a_pager_that_is_not_installed_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stdout", tty)
+    monkeypatch.setenv("LINES", "10")
+    monkeypatch.setenv("MYO_PAGER", "no-such-pager-here --flag")
+    pager.page([f"line {i}" for i in range(50)])
+    assert tty.getvalue().count("line") == 50
+
+
 def test_commands_in_a_pipe_never_page(cli: Run, graph_file: Path, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     seen = _capture_pager(tmp_path, monkeypatch)

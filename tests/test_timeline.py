@@ -195,6 +195,25 @@ def test_other_names(mem_path: str) -> None:
         assert mem.resolve(when(EPOCH_US + 2)) == 2  # FixedClock: +1 us per commit
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-29", dt.datetime(2026, 11, 29, tzinfo=UTC)),
+    ("2026-11-29T10:00Z", dt.datetime(2026, 11, 29, 10, tzinfo=UTC)),
+    ("2026-11-29 10:00:05.5+0130",
+     dt.datetime(2026, 11, 29, 10, 0, 5, 500_000, tzinfo=dt.timezone(dt.timedelta(hours=1.5)))),
+    ("2026-11-29t10:00:05.000001-05:00",
+     dt.datetime(2026, 11, 29, 15, 0, 5, 1, tzinfo=UTC)),
+])
+def test_times_in_names(mem_path: str, text: str, expected: dt.datetime) -> None:
+    us = (expected - when(0)) // dt.timedelta(microseconds=1)
+    with Memory.open(mem_path, clock=ListClock([us - 1, us, us + 1])) as mem:
+        for _ in range(3):
+            mem.commit(allow_empty=True)
+        assert mem.resolve(text) == 2
+        for bad in ("2026-02-30", "2026-11-29T25:00", "2026-11-29T10:00+9999"):
+            with pytest.raises(InvalidArgumentError, match="not a valid date"):
+                mem.resolve(bad)
+
+
 def test_a_time_before_the_kept_history_after_compaction_says_so(mem_path: str) -> None:
     with Memory.open(mem_path, clock=FixedClock()) as mem:
         for i in range(4):

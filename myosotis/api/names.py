@@ -37,8 +37,8 @@ from myosotis.format.display import short_repr
 CommitRef = int | str | Commit | _dt.datetime
 
 _HEX = frozenset("0123456789abcdef")
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?"
-                  r"(?:Z|[+-]\d{2}:?\d{2})?", re.IGNORECASE)
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?"
+                  r"(Z|[+-]\d{2}:?\d{2})?", re.IGNORECASE)
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
@@ -69,16 +69,21 @@ def to_microseconds(t: _dt.datetime) -> int:
 def parse_time(text: str) -> _dt.datetime | None:
     """The datetime an ISO 8601 name gives (UTC unless it has an offset), or None
     when ``text`` is not one; InvalidArgumentError for an impossible date."""
-    if not _ISO.fullmatch(text):
+    m = _ISO.fullmatch(text)
+    if m is None:
         return None
-    iso = text.upper().replace(" ", "T")
-    if iso.endswith("Z"):
-        iso = iso[:-1] + "+00:00"
+    year, month, day, hh, mm, ss, frac, zone = m.groups()
     try:
-        t = _dt.datetime.fromisoformat(iso)
+        tz = _dt.timezone.utc
+        if zone is not None and zone.upper() != "Z":
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            tz = _dt.timezone(sign * _dt.timedelta(hours=int(digits[:2]),
+                                                   minutes=int(digits[2:])))
+        return _dt.datetime(int(year), int(month), int(day), int(hh or 0), int(mm or 0),
+                            int(ss or 0), int((frac or "0").ljust(6, "0")), tzinfo=tz)
     except ValueError:
-        raise InvalidArgumentError(f"{text!r} is not a valid date or time") from None
-    return t if t.tzinfo is not None else t.replace(tzinfo=_dt.timezone.utc)
+        raise InvalidArgumentError(f"{short_repr(text)} is not a valid date or time") from None
 
 
 def seq_at_time(s: Store, t: _dt.datetime) -> int:
@@ -119,6 +124,8 @@ def _resolve_digits(s: Store, name: str) -> int:
     n = int(name)
     is_seq = s.commits.base_seq <= n <= s.head_seq
     hits = _prefix_hits(s, name) if len(name) >= 4 else []
+    if is_seq and hits == [n]:
+        return n  # both readings name the same commit
     if is_seq and hits:
         ids = ", ".join(f"#{q} (id:{s.commits.commit_id(q).hex()[:12]})" for q in hits[:3])
         raise CommitNotFoundError(

@@ -3,13 +3,14 @@
 ``$MYO_PAGER``, else ``$PAGER``, else ``less``, run through the shell with
 ``LESS=FRX`` unless ``LESS`` is set (quit if one screen, keep colours, do not
 clear the screen). Output that fits the terminal, output to a pipe or a file,
-and ``MYO_PAGER=cat`` (or an empty one) are printed directly; a pager that
-cannot be started is skipped the same way. JSON output is never paged.
+``MYO_PAGER=cat`` (or an empty one) and a pager that is not installed are
+printed directly. JSON output is never paged.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,14 @@ def pager_command() -> str | None:
     if cmd is None:
         cmd = "less"
     cmd = cmd.strip()
-    return None if cmd in ("", "cat") else cmd
+    if cmd in ("", "cat"):
+        return None
+    try:
+        program = shlex.split(cmd)[0]
+    except (ValueError, IndexError):
+        return None
+    # a pager that is not installed would swallow the output: print it instead
+    return cmd if shutil.which(program) is not None else None
 
 
 def page(lines: Sequence[str]) -> None:
