@@ -75,6 +75,21 @@ def test_error_messages_quote_values_bounded(mem: Memory) -> None:
     assert len(str(e2.value)) < BOUND
 
 
+def test_a_huge_int_is_refused_with_a_short_message_and_nothing_staged(mem: Memory) -> None:
+    """Python refuses to print an int of more than 4300 digits (ValueError): the message
+    must not try, or the edit would fail with a non-Myosotis error half-way."""
+    n = mem.create("A", items=[1])
+    mem.commit()
+    for bad in (lambda: setattr(n, "x", 10**10_000), lambda: n.items.append([10**5_000]),
+                lambda: mem.stage(Set(10**10_000, "x", 1))):
+        with pytest.raises(InvalidValueError, match="int of") as e:
+            bad()
+        assert len(str(e.value)) < BOUND
+    assert mem.pending == 0
+    with pytest.raises(IndexError, match="int of"):
+        n.items[10**10_000]
+
+
 def _text_of(html: str) -> str:
     """What a browser shows: tags dropped, entities decoded."""
     import html as h

@@ -335,7 +335,7 @@ class ListProxy(_Proxy, MutableSequence[Any]):
         if insert:
             return min(max(j, 0), size)
         if not 0 <= j < size:
-            raise IndexError(f"list index {i} out of range (length {size})")
+            raise IndexError(f"list index {short_repr(i)} out of range (length {size})")
         return j
 
     @overload

@@ -59,6 +59,11 @@ def _put(value: Any, out: list[str], budget: list[int]) -> None:
         _put_items(value.items(), len(value), out, budget,
                    lambda kv: _put_pair(kv, out, budget))
         out.append("}")
+    elif t is int and value.bit_length() > 256:
+        # repr would be long, or refused (sys.set_int_max_str_digits): its size says enough
+        text = f"<int of {value.bit_length()} bits>"
+        budget[0] -= len(text)
+        out.append(text)
     else:
         text = clip(repr(value), max(budget[0], 8))
         budget[0] -= len(text)

@@ -121,7 +121,7 @@ class Renderer(Protocol):
 def put_head(out: bytearray, op: int, node: int) -> None:
     """The opcode and node id of every mutation."""
     if type(node) is not int or not 0 < node <= MAX_NODE_ID:
-        raise InvalidValueError(f"node id {node!r} is out of range (§11)")
+        raise InvalidValueError(f"node id {short_repr(node)} is out of range (§11)")
     out.append(op)
     put_uvarint(out, node)
 
@@ -139,7 +139,8 @@ def put_path(out: bytearray, path: Path) -> None:
     for step in path:
         if type(step) is int:
             if not 0 <= step < U64_LIMIT:
-                raise InvalidValueError(f"list index {step} in a path is out of range (§11)")
+                raise InvalidValueError(
+                    f"list index {short_repr(step)} in a path is out of range (§11)")
             out.append(PATH_INDEX)
             put_uvarint(out, step)
         else:
@@ -156,7 +157,7 @@ def put_edit_head(out: bytearray, op: int, node: int, field: str, path: Path) ->
 
 def put_pos(out: bytearray, pos: int) -> None:
     if type(pos) is not int or not 0 <= pos < U64_LIMIT:
-        raise InvalidValueError(f"list index {pos!r} is out of range (§11)")
+        raise InvalidValueError(f"list index {short_repr(pos)} is out of range (§11)")
     put_uvarint(out, pos)
 
 

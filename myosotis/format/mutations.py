@@ -161,7 +161,7 @@ class Set(NamedTuple):
     def put(self, out: bytearray) -> None:
         node = self.node
         if type(node) is not int or not 0 < node <= MAX_NODE_ID:
-            raise InvalidValueError(f"node id {node!r} is out of range (§11)")
+            raise InvalidValueError(f"node id {short_repr(node)} is out of range (§11)")
         out.append(OP_SET)
         if node < 0x4000:  # one or two uvarint bytes: most ids, inlined
             if node < 0x80:

@@ -192,8 +192,8 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
     elif t is int:
         if v < INT_MIN or v > INT_MAX:
             raise InvalidValueError(
-                f"integer {v} is out of the signed 64-bit range [{INT_MIN}, {INT_MAX}]; "
-                "store it as a string if you need more"
+                f"integer {short_repr(v)} is out of the signed 64-bit range "
+                f"[{INT_MIN}, {INT_MAX}]; store it as a string if you need more"
             )
         out.append(TAG_INT)
         put_svarint(out, v)
@@ -202,7 +202,7 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
         out += _pack_f64(v)
     elif t is Ref:
         if not 1 <= v.id <= MAX_NODE_ID:
-            raise InvalidValueError(f"reference to node id {v.id} is out of range")
+            raise InvalidValueError(f"reference to node id {short_repr(v.id)} is out of range")
         out.append(TAG_REF)
         put_uvarint(out, v.id)
     elif t is list or t is tuple:
@@ -230,7 +230,7 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
                 "str, list, dict with str keys, and node handles (references)"
             )
         if rid < 1 or rid > MAX_NODE_ID:
-            raise InvalidValueError(f"reference to node id {rid} is out of range")
+            raise InvalidValueError(f"reference to node id {short_repr(rid)} is out of range")
         out.append(TAG_REF)
         put_uvarint(out, rid)
 
