@@ -10,6 +10,7 @@ from myosotis.api.handles import Node
 from myosotis.engine import traverse
 from myosotis.engine.segments import HistoricalState
 from myosotis.errors import InvalidArgumentError
+from myosotis.format.display import short_repr
 
 if TYPE_CHECKING:
     from myosotis.api.view import Reader, StateLike
@@ -80,15 +81,17 @@ def edge_filter(reader: Reader, follow: Follow) -> traverse.EdgeFilter | None:
     return lambda a, path, b: path[0] in names
 
 
-def _depth(depth: int | None) -> int | None:
+def check_depth(depth: int | None) -> int | None:
+    """``depth`` if it is None or an int >= 0; else InvalidArgumentError."""
     if depth is not None and (type(depth) is not int or depth < 0):
-        raise InvalidArgumentError(f"depth must be None or an int >= 0, not {depth!r}")
+        raise InvalidArgumentError(
+            f"depth must be None or an int >= 0, not {short_repr(depth, 40)}")
     return depth
 
 
 def walk(reader: Reader, starts: Starts, depth: int | None, follow: Follow) -> Iterator[WalkStep]:
     """See :meth:`Reader.walk`. Arguments are checked before the first step."""
-    ids, d, f = start_ids(reader, starts), _depth(depth), edge_filter(reader, follow)
+    ids, d, f = start_ids(reader, starts), check_depth(depth), edge_filter(reader, follow)
     return _steps(reader, ids, d, f)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import TYPE_CHECKING, Literal
 
-from myosotis.api.explore import Starts, start_ids
+from myosotis.api.explore import Starts, check_depth, start_ids
 from myosotis.engine import traverse
 from myosotis.engine.graph import NodeState
 from myosotis.errors import InvalidArgumentError, MissingProgramError, RenderError
@@ -113,10 +113,10 @@ def _chosen(reader: Reader, nodes: Starts | None, depth: int | None,
 def to_dot(reader: Reader, nodes: Starts | None, depth: int | None,
            fields: Iterable[str] | None, max_nodes: int = MAX_NODES) -> str:
     """See :meth:`Reader.graph` (the DOT text)."""
-    if depth is not None and (type(depth) is not int or depth < 0):
-        raise InvalidArgumentError(f"depth must be None or an int >= 0, not {depth!r}")
+    check_depth(depth)
     if type(max_nodes) is not int or max_nodes < 1:
-        raise InvalidArgumentError(f"max_nodes must be an int >= 1, not {max_nodes!r}")
+        raise InvalidArgumentError(
+            f"max_nodes must be an int >= 1, not {short_repr(max_nodes, 40)}")
     if isinstance(fields, str):
         fields = [fields]
     chosen = None if fields is None else list(fields)

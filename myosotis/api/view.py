@@ -15,6 +15,7 @@ from myosotis.engine.graph import GraphState, NodeState, Overlay
 from myosotis.engine.history import Commit
 from myosotis.engine.segments import HistoricalState
 from myosotis.errors import ClosedError, InvalidArgumentError, NodeNotFoundError, ReadOnlyError
+from myosotis.format.display import short_repr
 from myosotis.format.image import state_hash
 from myosotis.format.mutations import Mutation
 
@@ -137,7 +138,8 @@ class Reader:
         ``nodes`` (an id or handle, or several) and everything within ``depth``
         references of them (``None``: all reachable), or, with ``nodes=None``,
         every node (tombstones too; ``depth`` unused). At most ``max_nodes`` are
-        drawn, in breadth-first order; a note counts the rest. Each node is a
+        drawn, the first ones in breadth-first (or id) order; a note counts the
+        rest. Each node is a
         box labelled ``#id Type`` and, one per line, the fields named in
         ``fields`` (default: up to 8 fields that hold no reference), values cut
         to 40 characters; tombstones are dashed and grey. Each reference
@@ -152,7 +154,8 @@ class Reader:
         one pass over the rest to count them.
         """
         if format not in ("dot", "svg"):
-            raise InvalidArgumentError(f"format must be 'dot' or 'svg', not {format!r}")
+            raise InvalidArgumentError(
+                f"format must be 'dot' or 'svg', not {short_repr(format, 40)}")
         text = picture.to_dot(self._reader_at(at), nodes, depth, fields, max_nodes)
         return text if format == "dot" else picture.render_svg(text)
 
