@@ -100,7 +100,7 @@ def walk(
 def orphans(
     ctx: typer.Context,
     roots: Annotated[list[str], typer.Argument(
-        metavar="ROOT...", help="Root node ids (12 or @12).")],
+        metavar="ROOT", help="Root node ids (12 or @12).")],
     limit: Annotated[int, typer.Option(
         "--limit", "-n", metavar="N", min=0,
         help="Show at most N nodes (0: all).")] = 1000,
@@ -165,7 +165,7 @@ def _write_output(target: str, text: str) -> None:
 def graph(
     ctx: typer.Context,
     nodes: Annotated[list[str] | None, typer.Argument(
-        metavar="[NODE]...", help="Start nodes (default: every node).",
+        metavar="NODE", help="Start nodes (default: every node).",
         show_default=False)] = None,
     depth: Annotated[int, typer.Option(
         "--depth", "-d", metavar="N", min=0,
