@@ -154,6 +154,16 @@ def test_commit_names_on_the_command_line(cli: Run, graph_file: Path) -> None:
     assert "seq:N" in one_error_line(cli("show", "1", "--at", "nonsense", code=1))
 
 
+def test_show_cuts_long_values_and_get_prints_them_whole(cli: Run, tmp_path: Path) -> None:
+    with Memory.open(str(tmp_path / "big.myo")) as mem:
+        mem.create("Big", s="x" * 10_000_000)
+        mem.commit()
+    text = cli("show", "1").stdout
+    assert len(text) < 2_000 and "9,999,702 more characters" in text
+    assert "`myo get NODE s` prints all" in text
+    assert len(cli("get", "1", "s").stdout) == 10_000_001
+
+
 # --------------------------------------------------------------------------
 # the pager
 

@@ -107,6 +107,16 @@ def _fields_line(fields: dict[str, Any], width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+SHOW_WIDTH = 300  # characters of one value in `myo show`; `myo get` prints it whole
+
+
+def _cut(text: str, field: str) -> str:
+    if len(text) <= SHOW_WIDTH:
+        return text
+    return (f"{text[:SHOW_WIDTH]}… ({len(text) - SHOW_WIDTH:,} more characters; "
+            f"`myo get NODE {printable(field)}` prints all)")
+
+
 def _change_json(fc: FieldChange) -> dict[str, Any]:
     d: dict[str, Any] = {"field": fc.field}
     if fc.old is MISSING:
@@ -258,18 +268,20 @@ def show(
                                for f, p, t in refs]})
             return
         mark = style(" (deleted)", fg="red") if n.deleted else ""
-        out(style(f"node {nid} {printable(n.type)}", bold=True) + mark +
-            f"  at {_where_text(mem, seq)}")
+        lines = [style(f"node {nid} {printable(n.type)}", bold=True) + mark +
+                 f"  at {_where_text(mem, seq)}"]
         if fields:
-            table(["FIELD", "VALUE"], [[printable(k), human(v)] for k, v in fields.items()])
+            lines += table_lines(["FIELD", "VALUE"], [[printable(k), _cut(human(v), k)]
+                                                      for k, v in fields.items()])
         else:
-            out("(no fields)")
+            lines.append("(no fields)")
         if refs:
-            out("references:")
+            lines.append("references:")
             for f, p, t in refs:
                 ttype, tdel = targets[t]
-                out(f"  {path_text(f, p)} -> @{t} {printable(ttype)}"
-                    + (" (deleted)" if tdel else ""))
+                lines.append(f"  {path_text(f, p)} -> @{t} {printable(ttype)}"
+                             + (" (deleted)" if tdel else ""))
+        page(lines)
 
 
 def ls(
@@ -305,13 +317,13 @@ def ls(
             out("no nodes" + (f" of type {printable(type_name)}" if type_name else ""))
             return
         if deleted:
-            table(["ID", "TYPE", "DELETED", "FIELDS"],
-                  [[str(i), printable(t), "yes" if d else "", _fields_line(f)]
-                   for i, t, d, f in nodes], "rlll")
+            page(table_lines(["ID", "TYPE", "DELETED", "FIELDS"],
+                             [[str(i), printable(t), "yes" if d else "", _fields_line(f)]
+                              for i, t, d, f in nodes], "rlll"))
         else:
-            table(["ID", "TYPE", "FIELDS"],
-                  [[str(i), printable(t), _fields_line(f)] for i, t, d, f in nodes],
-                  "rll")
+            page(table_lines(["ID", "TYPE", "FIELDS"],
+                             [[str(i), printable(t), _fields_line(f)]
+                              for i, t, d, f in nodes], "rll"))
 
 
 def get(
