@@ -141,6 +141,17 @@ scripts. A time names the commit with the highest sequence number whose
 timestamp is at or before it; timestamps are the writer's clock, which may go
 backwards, so this is not always the commit that was the head at that moment.
 
+## Long output
+
+Human output is bounded and, on a terminal, paged as git does it: `history`,
+`show`, `ls`, `walk` and `orphans` go through `$MYO_PAGER`, else `$PAGER`,
+else `less` (with `LESS=FRX` unless `LESS` is set: it quits at once when the
+text fits one screen). Output to a pipe or a file is never paged, nor is
+`--json`; `MYO_PAGER=cat` turns paging off, and a pager that is not installed
+is skipped. `show` cuts a value after 300 characters (`myo get` prints it
+whole), `walk` and `orphans` stop after `--limit` nodes (default 1000), and
+`graph` draws at most `--max-nodes` (default 500).
+
 ## JSON output
 
 Every read command (and `create`, `commit`, `discard`, `status`, `checkpoint`,
