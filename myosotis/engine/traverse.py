@@ -73,11 +73,13 @@ def bfs(state: ReadableState, starts: Iterable[int], depth: int | None,
     Each reachable node is yielded once, with the first edge that reached it
     in breadth-first order (``parent`` None and path ``()`` for a start, at
     depth 0); nodes at ``depth`` are yielded but not expanded (``None``: no
-    bound). Every start must exist (the caller checks). A target that does not
-    exist in ``state`` (impossible in a valid file, R53) is skipped.
+    bound). Every start must exist (the caller checks). A target outside the
+    state's ids (impossible in a valid file, R53) is skipped; each node is read
+    once, when it is expanded.
     """
     seen: set[int] = set()
     queue: deque[tuple[int, int]] = deque()
+    end = state.next_node_id  # ids are dense (R73): a target exists iff 1 <= id < end
     for s in starts:
         if s not in seen:
             seen.add(s)
@@ -91,7 +93,7 @@ def bfs(state: ReadableState, starts: Iterable[int], depth: int | None,
         if node is None:
             continue
         for path, target in edges(node):
-            if target in seen or state.get(target) is None:
+            if target in seen or not 1 <= target < end:
                 continue
             if follow is not None and not follow(node_id, path, target):
                 continue
