@@ -9,6 +9,7 @@ The public API is exactly the names in ``__all__`` below, plus
 change in any release. docs/ARCHITECTURE.md describes it.
 """
 
+from myosotis.api.explore import WalkStep
 from myosotis.api.handles import ListProxy, MapProxy, Node
 from myosotis.api.info import MemoryInfo, SpaceUsage
 from myosotis.api.memory import Memory, RepairResult
@@ -36,12 +37,14 @@ from myosotis.errors import (
     InvalidValueError,
     LockedError,
     MissingAttributeError,
+    MissingProgramError,
     MyosotisError,
     NodeNotFoundError,
     NotAMyosotisFileError,
     NotARegularFileError,
     ReadOnlyError,
     RecoveredTailWarning,
+    RenderError,
     StageError,
     StaleStageError,
     UncommittedChangesWarning,
@@ -72,6 +75,7 @@ __all__ = [
     # history and inspection
     "Commit", "Diff", "DiffOp", "DiffStat", "NodeChange", "FieldChange", "MISSING",
     "MemoryInfo", "SpaceUsage",
+    "WalkStep",
     # maintenance
     "VerifyReport", "Finding", "RepairResult", "CompactResult",
     # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
@@ -87,6 +91,7 @@ __all__ = [
     "InvalidOperationError", "InvalidValueError", "LockedError", "MissingAttributeError",
     "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",
     "StageError", "StaleStageError", "UnsupportedVersionError", "WriterFailedError",
+    "RenderError", "MissingProgramError",
     "RecoveredTailWarning", "UncommittedChangesWarning",
     "__version__",
 ]

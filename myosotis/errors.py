@@ -145,6 +145,15 @@ class DiffConflictError(InvalidOperationError):
     Nothing was staged."""
 
 
+class RenderError(MyosotisError):
+    """An external program that renders a picture (Graphviz ``dot``) failed."""
+
+
+class MissingProgramError(RenderError):
+    """An external program that is needed (Graphviz ``dot`` for SVG) is not on PATH;
+    the message names it and says how to do without it."""
+
+
 class StageError(MyosotisError):
     """Something is wrong with a data file's stage (``<file>.stage``, formatspec/STAGE.md).
 

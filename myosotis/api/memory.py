@@ -8,10 +8,13 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
+from myosotis.api import timeline
 from myosotis.api.args import check_open_args, check_path
 from myosotis.api.handles import Node, to_stored
 from myosotis.api.info import MemoryInfo, SpaceUsage, memory_info, space_usage
 from myosotis.api.names import CommitRef, resolve_commit
+from myosotis.api.notebook import nodes_html
+from myosotis.api.timeline import LabelFilter
 from myosotis.api.view import Reader, StateLike, View
 from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
@@ -29,6 +32,7 @@ from myosotis.errors import (
     UncommittedChangesWarning,
 )
 from myosotis.format.constants import MAX_TYPE_NAME
+from myosotis.format.display import short_repr
 from myosotis.format.mutations import Create, Mutation, get_mutation, put_mutation
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.lock import WriterLock
@@ -138,6 +142,9 @@ class Memory(Reader):
     def _read_state(self) -> StateLike:
         return self._live_store().state
 
+    def _owner(self) -> Memory:
+        return self
+
     def _stage(self, m: Mutation) -> None:
         store = self._store
         if store is None:
@@ -201,8 +208,14 @@ class Memory(Reader):
 
     def __repr__(self) -> str:
         if self._store is None:
-            return f"<Memory {self.path!r} closed>"
-        return f"<Memory {self.path!r} head={self._store.head_seq}>"
+            return f"<Memory {short_repr(self.path)} closed>"
+        return f"<Memory {short_repr(self.path)} head={self._store.head_seq}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook table of the nodes, staged changes included (bounded, escaped)."""
+        store = self._live_store()
+        staged = f" + {store.pending_count} staged changes" if store.pending_count else ""
+        return nodes_html(self, f"{self.path} at commit {store.head_seq}{staged}")
 
     # ------------------------------------------------------------------ changes
 
@@ -372,17 +385,25 @@ class Memory(Reader):
         s = self._live_store()
         return None if s.head_seq == 0 else s.commit_info(s.head_seq)
 
-    def commits(self, *, reverse: bool = False) -> Iterator[Commit]:
+    def commits(self, *, since: CommitRef | None = None, until: CommitRef | None = None,
+                label: LabelFilter = None, reverse: bool = False) -> Iterator[Commit]:
         """The commit records after the compacted base (``info().base_seq``), oldest
-        first (newest first with ``reverse=True``), read one at a time."""
-        s = self._live_store()
-        first, last = s.commits.base_seq + 1, s.head_seq
-        seqs = range(last, first - 1, -1) if reverse else range(first, last + 1)
-        for q in seqs:
-            yield s.commit_info(q)
+        first (newest first with ``reverse=True``), read one at a time: constant
+        memory, O(commits in the range) header reads.
+
+        ``since``/``until`` bound the list, both inclusive: a commit name (see
+        :meth:`resolve`) bounds the sequence numbers; a ``datetime`` (or an ISO
+        8601 string) keeps the commits whose timestamp is at or after ``since``
+        / at or before ``until``, each commit on its own (timestamps come from the
+        writer's clock and may go backwards, so this filters, it never stops
+        early). ``label``: a regular expression that must be found
+        (``re.search``) in the label (``""`` when there is none). Arguments are
+        checked at the call: CommitNotFoundError, InvalidArgumentError.
+        """
+        return timeline.commits(self._live_store(), since, until, label, reverse)
 
     def history(self) -> list[Commit]:
-        """Every commit record in the file, oldest first.
+        """Every commit record in the file, oldest first: ``list(mem.commits())``.
 
         After compaction these are the commits after the genesis base; the
         base itself (``mem.commit_info(base)``, ``compacted=True``) can still be
@@ -396,17 +417,25 @@ class Memory(Reader):
         return self._live_store().commit_info(self.resolve(commit))
 
     def resolve(self, commit: CommitRef) -> int:
-        """The sequence number of a commit named by seq, Commit, full or unique
-        prefix id, ``HEAD`` or ``HEAD~N``.
+        """The sequence number of a commit named by seq (an ``int``, or ``"seq:N"``),
+        ``Commit``, full or unique prefix id (``"id:HEX"``, 4+ hex digits),
+        ``HEAD`` or ``HEAD~N``, or a time (a ``datetime`` or an ISO 8601 string:
+        the newest commit at or before it).
 
-        A string of decimal digits is a sequence number when it is shorter than
-        12 characters; otherwise, and for any string with a letter a–f, it is
-        an id prefix (at least 4 hex digits).
+        A string of decimal digits is read as a sequence number and, with 4
+        digits or more, as an id prefix: the one reading that names a commit
+        wins; when both do, CommitNotFoundError lists both and says how to
+        write each (api/names.py states the whole rule). Raises
+        CommitNotFoundError.
         """
         return resolve_commit(self._live_store(), commit)
 
     def at(self, commit: CommitRef) -> View:
-        """A read-only view of the state after ``commit``."""
+        """A read-only view of the state after ``commit`` (any name :meth:`resolve`
+        takes). Given a ``datetime``, the newest commit (highest seq) whose
+        timestamp is at or before it: timestamps come from the writer's clock,
+        which may go backwards, so this scans headers back from the head,
+        O(commits after it). Raises CommitNotFoundError."""
         return View(self, self.resolve(commit))
 
     def diff(self, a: CommitRef, b: CommitRef) -> Diff:

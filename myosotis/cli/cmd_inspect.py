@@ -41,7 +41,17 @@ from .common import (
     short_time,
 )
 from .files import head_of, open_reader, open_writer, resolve_file
-from .output import EXIT_USAGE, CliError, emit_json, out, printable, style, table
+from .output import (
+    EXIT_USAGE,
+    CliError,
+    emit_json,
+    out,
+    printable,
+    style,
+    table,
+    table_lines,
+)
+from .pager import page
 from .values import human, node_id, path_text, references, to_json
 
 Reader = Memory | View
@@ -96,6 +106,16 @@ def _fields_line(fields: dict[str, Any], width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+SHOW_WIDTH = 300  # characters of one value in `myo show`; `myo get` prints it whole
+
+
+def _cut(text: str, field: str) -> str:
+    if len(text) <= SHOW_WIDTH:
+        return text
+    return (f"{text[:SHOW_WIDTH]}… ({len(text) - SHOW_WIDTH:,} more characters; "
+            f"`myo get NODE {printable(field)}` prints all)")
+
+
 def _change_json(fc: FieldChange) -> dict[str, Any]:
     d: dict[str, Any] = {"field": fc.field}
     if fc.old is MISSING:
@@ -130,19 +150,43 @@ def history(
     limit: LimitOpt = None,
     reverse: Annotated[bool, typer.Option(
         "--reverse", help="Oldest first (default: newest first).")] = False,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="COMMIT|TIME",
+        help="Only this commit and later ones, or (an ISO time such as 2026-11-29T10:00Z) "
+             "commits made at or after that time.", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="COMMIT|TIME",
+        help="Only this commit and earlier ones, or commits made at or before that time.",
+        show_default=False)] = None,
+    label: Annotated[str | None, typer.Option(
+        "--label", metavar="REGEX",
+        help="Only commits whose label matches this regular expression (re.search).",
+        show_default=False)] = None,
+    at: Annotated[str | None, typer.Option(
+        "--at", metavar="COMMIT",
+        help="The history as of COMMIT: it and the commits before it.",
+        show_default=False)] = None,
     file: FileOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List the commits, newest first: seq, id, time (UTC) and label.
 
+    Times are the writer's clock, which may go backwards: --since/--until with a
+    time keep each commit whose own time is in range.
+
     \b
     Example:
       myo history
       myo history -n 5 --json
+      myo history --since 2026-11-01 --label '^deploy'
     """
     path = resolve_file(ctx, file)
+    if at is not None and until is not None:
+        raise CliError("--at and --until do not go together; give one", EXIT_USAGE)
     with open_reader(path) as mem:
-        commits = list(islice(mem.commits(reverse=True), limit))  # newest first
+        found = mem.commits(since=since, until=until if at is None else at, label=label,
+                            reverse=True)
+        commits = list(islice(found, limit))  # newest first
         if reverse:
             commits.reverse()
         base = mem.info().base_seq
@@ -152,13 +196,18 @@ def history(
                        "commits": [commit_json(c) for c in commits]})
             return
         if not commits:
-            out("no commits" if not base else f"no commits after the compacted base #{base}")
+            filtered = since is not None or until is not None or at is not None or \
+                label is not None
+            out("no commits match" if filtered else "no commits" if not base else
+                f"no commits after the compacted base #{base}")
             return
-        table(["SEQ", "ID", "TIME", "LABEL"],
-              [[str(c.seq), style(c.id[:12], fg="yellow"), short_time(c.timestamp),
-                printable(c.label or "")] for c in commits], "rlll")
+        lines = table_lines(["SEQ", "ID", "TIME", "LABEL"],
+                            [[str(c.seq), style(c.id[:12], fg="yellow"),
+                              short_time(c.timestamp), printable(c.label or "")]
+                             for c in commits], "rlll")
         if base:
-            out(f"(commits up to #{base} were folded into a snapshot by compaction)")
+            lines.append(f"(commits up to #{base} were folded into a snapshot by compaction)")
+        page(lines)
 
 
 def show(
@@ -197,18 +246,20 @@ def show(
                                for f, p, t in refs]})
             return
         mark = style(" (deleted)", fg="red") if n.deleted else ""
-        out(style(f"node {nid} {printable(n.type)}", bold=True) + mark +
-            f"  at {_where_text(mem, seq)}")
+        lines = [style(f"node {nid} {printable(n.type)}", bold=True) + mark +
+                 f"  at {_where_text(mem, seq)}"]
         if fields:
-            table(["FIELD", "VALUE"], [[printable(k), human(v)] for k, v in fields.items()])
+            lines += table_lines(["FIELD", "VALUE"], [[printable(k), _cut(human(v), k)]
+                                                      for k, v in fields.items()])
         else:
-            out("(no fields)")
+            lines.append("(no fields)")
         if refs:
-            out("references:")
+            lines.append("references:")
             for f, p, t in refs:
                 ttype, tdel = targets[t]
-                out(f"  {path_text(f, p)} -> @{t} {printable(ttype)}"
-                    + (" (deleted)" if tdel else ""))
+                lines.append(f"  {path_text(f, p)} -> @{t} {printable(ttype)}"
+                             + (" (deleted)" if tdel else ""))
+        page(lines)
 
 
 def ls(
@@ -244,13 +295,13 @@ def ls(
             out("no nodes" + (f" of type {printable(type_name)}" if type_name else ""))
             return
         if deleted:
-            table(["ID", "TYPE", "DELETED", "FIELDS"],
-                  [[str(i), printable(t), "yes" if d else "", _fields_line(f)]
-                   for i, t, d, f in nodes], "rlll")
+            page(table_lines(["ID", "TYPE", "DELETED", "FIELDS"],
+                             [[str(i), printable(t), "yes" if d else "", _fields_line(f)]
+                              for i, t, d, f in nodes], "rlll"))
         else:
-            table(["ID", "TYPE", "FIELDS"],
-                  [[str(i), printable(t), _fields_line(f)] for i, t, d, f in nodes],
-                  "rll")
+            page(table_lines(["ID", "TYPE", "FIELDS"],
+                             [[str(i), printable(t), _fields_line(f)]
+                              for i, t, d, f in nodes], "rll"))
 
 
 def get(
@@ -351,19 +402,23 @@ def log(
                 out(line)
 
 
-def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -> None:
+def stats(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
+          json_out: JsonOpt = False) -> None:
     """Show file size, commits, checkpoints, nodes and bytes by kind.
+
+    With --at, the node counts are those of that commit (the rest is the file's).
 
     \b
     Example:
       myo stats
       myo stats --json
+      myo stats --at HEAD~10
     """
     path = resolve_file(ctx, file)
-    with open_reader(path) as mem:
+    with reading(path, at, False) as (mem, reader, seq):
         info, space = mem.info(), mem.space()
         live = deleted = 0
-        for n in mem.nodes(deleted=True):
+        for n in reader.nodes(deleted=True):
             if n.deleted:
                 deleted += 1
             else:
@@ -378,11 +433,13 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
             "checkpoints": info.checkpoints,
             "genesis": info.has_genesis,
             "nodes": {"live": live, "deleted": deleted, "total": live + deleted},
-            "next_node_id": info.next_node_id,
+            "next_node_id": reader.next_node_id,
             "bytes": {"header": space.header, **{k: v[1] for k, v in space.kinds.items()},
                       "torn_tail": space.torn_tail, "free_space": space.free},
             "frames": {k: v[0] for k, v in space.kinds.items()},
         }
+        if at is not None and seq is not None:
+            doc["nodes_at"] = point_json(mem, seq)  # the counts above are of that commit
         if json_out:
             emit_json(doc)
             return
@@ -391,7 +448,8 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
         extra = f" (after a compacted base #{base})" if base else ""
         out(f"commits      {info.commits:,}{extra}")
         out(f"checkpoints  {info.checkpoints:,}")
-        out(f"nodes        {live:,} live, {deleted:,} deleted (next id {info.next_node_id})")
+        out(f"nodes        {live:,} live, {deleted:,} deleted (next id {reader.next_node_id})"
+            + (f" at {point_text(mem, seq)}" if at is not None and seq is not None else ""))
     rows = [["header", "1", f"{space.header:,}"]]
     rows += [[k, f"{v[0]:,}", f"{v[1]:,}"] for k, v in space.kinds.items()]
     if space.torn_tail:

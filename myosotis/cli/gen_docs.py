@@ -120,11 +120,37 @@ VALUE, read in this order:
 
 ## Naming commits
 
-`--at COMMIT`, `diff A B` and `compact --at` take a commit named as in the
-library (`Memory.resolve`): a sequence number (`3`), a full or unique-prefix id
-of at least 4 hex digits (`3f2a9c`), `HEAD` or `HEAD~N`. A name of 4 or more
-digits that is also an id prefix names that commit (as in the library). `0` is
-the empty state before the first commit (for `diff`).
+`--at COMMIT`, `diff A B`, `compact --at` and `history --since/--until` take a
+commit named as in the library (`Memory.resolve`):
+
+| name | means |
+|------|-------|
+| `HEAD`, `HEAD~N` | the newest commit, N commits before it |
+| `3`, `seq:3` | sequence number 3 (`0`: the empty state before the first commit, for `diff`) |
+| `3f2a9c`, `id:3f2a9c` | the commit whose id starts with these hex digits (4 to 64; must be unique) |
+| `21888` | digits only: a sequence number **or** an id prefix (4+ digits), whichever names a commit |
+| `2026-11-29`, `2026-11-29T10:00:00Z` | a time (UTC unless it has an offset): the newest commit made at or before it |
+
+A name of decimal digits is read both ways: the 12-digit ids that `myo
+history` shows may have no letter, and a short prefix of them looks like a
+sequence number. When only one reading names a commit, that one is used. When
+both do (seq 21888 exists and an id starts with `21888`), `myo` stops with
+exit code 1 and a message naming both commits; say `seq:21888` or
+`id:21888ae1` instead. `seq:` and `id:` are never ambiguous: use them in
+scripts. A time names the commit with the highest sequence number whose
+timestamp is at or before it; timestamps are the writer's clock, which may go
+backwards, so this is not always the commit that was the head at that moment.
+
+## Long output
+
+Human output is bounded and, on a terminal, paged as git does it: `history`,
+`show`, `ls`, `walk` and `orphans` go through `$MYO_PAGER`, else `$PAGER`,
+else `less` (with `LESS=FRX` unless `LESS` is set: it quits at once when the
+text fits one screen). Output to a pipe or a file is never paged, nor is
+`--json`; `MYO_PAGER=cat` turns paging off, and a pager that is not installed
+is skipped. `show` cuts a value after 300 characters (`myo get` prints it
+whole), `walk` and `orphans` stop after `--limit` nodes (default 1000), and
+`graph` draws at most `--max-nodes` (default 500).
 
 ## JSON output
 
@@ -145,7 +171,10 @@ as they are; only values use the `@` escapes.
 | `get` | `{"node": int, "field": str, "path": [int\\|str], "at": AT, "value": value}` |
 | `log` | `{"node": int, "commits": [COMMIT + {"status": str, "fields": [CHANGE]}]}` (newest first) |
 | `diff` | `{"schema": "myosotis.diff", "version": 1, "from": AT', "to": AT', "stat": STAT, "ops": [OP]}` with `AT' = {"seq", "id"}`, one `OP = {"node": int, "type": str, "op": "create"\\|"delete"\\|"add"\\|"remove"\\|"change"\\|"insert"\\|"uncreate"\\|"undelete", "path": [str, int\\|str, ...], "old": value, "new": value}` per change; with `--stat`, no `"ops"`. Full schema: docs/DIFF.md |
-| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
+| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT' (only with `--at`), "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
+| `walk` | `{"at": AT', "start": int, "depth": int\\|null, "follow": [str]\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "depth": int, "parent": int\\|null, "via": [str\\|int]}], "truncated": bool}` (breadth-first; `via` is the path of the reference in `parent` that reached the node, `[]` for the start) |
+| `orphans` | `{"at": AT', "roots": [int], "count": int, "orphans": [{"id": int, "type": str}]}` (id order; at most `--limit`, `count` is all of them) |
+| `graph` | `{"at": AT', "format": "dot"\\|"svg", "output": str\\|null, "text": str\\|null}` (`text` is null when written to `--output`) |
 | `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
 | `create` | `{"id": int, "type": str, "staged": true}` |
 | `commit` | `COMMIT + {"changes": int}` |

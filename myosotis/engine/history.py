@@ -21,6 +21,7 @@ from myosotis.format.constants import (
     KIND_GENESIS,
     ZERO_HASH,
 )
+from myosotis.format.display import HTML_CELL, clip, html_table, short_repr
 from myosotis.format.records import (
     CommitHeader,
     SnapshotHeader,
@@ -57,8 +58,23 @@ class Commit(NamedTuple):
         return _EPOCH + _dt.timedelta(microseconds=self.timestamp_us)
 
     def __str__(self) -> str:
-        label = f" {self.label!r}" if self.label else ""
+        label = f" {short_repr(self.label, 80)}" if self.label else ""
         return f"#{self.seq} {self.id[:12]}{label}"
+
+    def __repr__(self) -> str:
+        # bounded: a label may be 16 MiB (FORMAT.md §11)
+        return (f"Commit(seq={self.seq}, id={self.id!r}, timestamp_us={self.timestamp_us}, "
+                f"label={short_repr(self.label)}, parent={self.parent!r}, "
+                f"next_node_id={self.next_node_id}, compacted={self.compacted})")
+
+    def _repr_html_(self) -> str:
+        """A notebook table of the commit's fields (bounded, HTML-escaped)."""
+        ts = self.timestamp
+        rows = [["seq", str(self.seq)], ["id", self.id],
+                ["time", "(compacted)" if ts is None else ts.isoformat()],
+                ["label", clip(self.label or "", HTML_CELL)], ["parent", self.parent or ""],
+                ["next_node_id", str(self.next_node_id)]]
+        return html_table(["", ""], rows, caption=f"commit #{self.seq} {self.id[:12]}")
 
 
 def make_commit(seq: int, cid: bytes, timestamp_us: int, label: str, parent: bytes,

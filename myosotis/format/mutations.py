@@ -48,6 +48,7 @@ from myosotis.format.constants import (
     OP_SET,
     OP_UNSET,
 )
+from myosotis.format.display import short_repr
 from myosotis.format.mutation_parts import (
     GraphTarget,
     Path,
@@ -160,7 +161,7 @@ class Set(NamedTuple):
     def put(self, out: bytearray) -> None:
         node = self.node
         if type(node) is not int or not 0 < node <= MAX_NODE_ID:
-            raise InvalidValueError(f"node id {node!r} is out of range (§11)")
+            raise InvalidValueError(f"node id {short_repr(node)} is out of range (§11)")
         out.append(OP_SET)
         if node < 0x4000:  # one or two uvarint bytes: most ids, inlined
             if node < 0x80:
@@ -223,7 +224,7 @@ class Unset(NamedTuple):
         n = live_node(state, self.node)
         if self.field not in n.fields:
             raise InvalidOperationError(
-                f"node {self.node} has no field {self.field!r} to delete")
+                f"node {self.node} has no field {short_repr(self.field)} to delete")
         del writable(state, self.node).fields[self.field]
 
     def describe(self, r: Renderer) -> str:
@@ -467,7 +468,7 @@ class MapDelete(NamedTuple):
     def apply(self, state: GraphTarget) -> None:
         target = container(state, self.node, self.field, self.path, dict, "map")
         if self.key not in target:
-            raise InvalidOperationError(f"map has no key {self.key!r} to delete")
+            raise InvalidOperationError(f"map has no key {short_repr(self.key)} to delete")
         del edited(state, self.node, self.field, self.path)[self.key]
 
     def describe(self, r: Renderer) -> str:
