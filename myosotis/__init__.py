@@ -18,6 +18,7 @@ from myosotis.api.view import View
 from myosotis.engine.compact import CompactResult
 from myosotis.engine.diff import MISSING, Diff, FieldChange, NodeChange
 from myosotis.engine.history import Commit
+from myosotis.engine.node_history import LogEntry, Referrer
 from myosotis.engine.verify import Finding, VerifyReport
 from myosotis.errors import (
     ClosedError,
@@ -28,6 +29,7 @@ from myosotis.errors import (
     FieldNotFoundError,
     FileMissingError,
     ForeignStageError,
+    IndexRebuiltWarning,
     InterruptedOperationError,
     InvalidArgumentError,
     InvalidOperationError,
@@ -69,6 +71,7 @@ __all__ = [
     "Memory", "View", "Node", "ListProxy", "MapProxy", "Ref", "CommitRef",
     # history and inspection
     "Commit", "Diff", "NodeChange", "FieldChange", "MISSING", "MemoryInfo", "SpaceUsage",
+    "LogEntry", "Referrer",
     # maintenance
     "VerifyReport", "Finding", "RepairResult", "CompactResult",
     # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
@@ -83,6 +86,6 @@ __all__ = [
     "InvalidOperationError", "InvalidValueError", "LockedError", "MissingAttributeError",
     "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",
     "StageError", "StaleStageError", "UnsupportedVersionError", "WriterFailedError",
-    "RecoveredTailWarning", "UncommittedChangesWarning",
+    "RecoveredTailWarning", "UncommittedChangesWarning", "IndexRebuiltWarning",
     "__version__",
 ]
