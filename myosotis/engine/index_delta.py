@@ -154,12 +154,19 @@ class Delta:
         if seq != self.tip[0] + 1:
             raise ValueError(f"commit {seq} added to an index delta that ends at {self.tip[0]}")
         del self.chain[seq - self.start - 1:]
+        # rows an interrupted add of this commit left behind go first
+        for node, _, _ in rows.touches:
+            _drop_from(self.touches.get(node), seq)
+        for key in rows.fieldrefs:
+            _drop_from(self.fieldrefs.get(key), seq)
+        for dst, _, _, _ in rows.events:
+            _drop_from(self.events.get(dst), seq)
         for node, off, field in rows.touches:
-            _put(self.touches, node, (seq, off, field), seq)
+            self.touches.setdefault(node, []).append((seq, off, field))
         for key, refs in rows.fieldrefs.items():
-            _put(self.fieldrefs, key, (seq, refs), seq)
+            self.fieldrefs.setdefault(key, []).append((seq, refs))
         for dst, src, field, live in rows.events:
-            _put(self.events, dst, (seq, src, field, live), seq)
+            self.events.setdefault(dst, []).append((seq, src, field, live))
         self.chain.append((seq, cid))
         self.rows += len(rows.touches) + len(rows.events) + 1
         self.tip = (seq, cid)
@@ -190,11 +197,6 @@ class Delta:
         return touches, fieldrefs, events
 
 
-def _put(table: dict[Any, list[Any]], key: Any, row: tuple[Any, ...], seq: int) -> None:
-    rows = table.get(key)
-    if rows is None:
-        table[key] = [row]
-        return
-    while rows and rows[-1][0] >= seq:  # left by an interrupted add of this commit
+def _drop_from(rows: list[Any] | None, seq: int) -> None:
+    while rows and rows[-1][0] >= seq:
         rows.pop()
-    rows.append(row)
