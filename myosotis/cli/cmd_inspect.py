@@ -1,4 +1,4 @@
-"""Read commands: history, show, ls, get, log, stats, diff.
+"""Read commands: history, show, ls, get, stats, diff (per-node history: cmd_history.py).
 
 They open the file read-only (no lock) and show committed state, at HEAD or
 ``--at COMMIT``; ``--staged`` adds the staged changes (show, ls, get).
@@ -325,54 +325,6 @@ def get(
             out(printable(v, keep="\n\t") if isinstance(v, str) else human(v))
 
 
-def log(
-    ctx: typer.Context,
-    node: NodeArg,
-    limit: LimitOpt = None,
-    file: FileOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """List the commits that changed one node, with what changed.
-
-    \b
-    Example:
-      myo log 1
-      myo log 1 -n 3 --json
-    """
-    path = resolve_file(ctx, file)
-    nid = node_id(node)
-    with open_reader(path) as mem:
-        if nid not in mem:
-            raise NodeNotFoundError(f"no node {nid}")
-        entries = []
-        base = mem.info().base_seq
-        for c in mem.commits(reverse=True):
-            if c.next_node_id <= nid:
-                break  # the node did not exist yet at or before this commit
-            d = mem.diff(c.seq - 1, c.seq) if c.seq - 1 >= base else None
-            change = next((x for x in d.nodes if x.id == nid), None) if d else None
-            if change is not None:
-                entries.append((c, change))
-                if limit is not None and len(entries) >= limit:
-                    break
-        if json_out:
-            emit_json({"node": nid, "commits": [
-                {**commit_json(c), "status": ch.status,
-                 "fields": [_change_json(fc) for fc in ch.fields]} for c, ch in entries]})
-            return
-        if not entries:
-            out(f"no commit after #{base} changed node {nid}" if base else
-                f"no commit changed node {nid}")
-            return
-        for c, ch in entries:
-            label = f"  {printable(c.label)}" if c.label else ""
-            what = "" if ch.status == "changed" else f"  ({ch.status} {printable(ch.type)})"
-            out(style(f"#{c.seq} {c.id[:12]}", fg="yellow") + f"  {short_time(c.timestamp)}"
-                + label + what)
-            for line in _change_lines(ch):
-                out(line)
-
-
 def diff(
     ctx: typer.Context,
     a: Annotated[str, typer.Argument(metavar="A", help="The older commit.")],
@@ -459,13 +411,12 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
 
 
 def register(app: typer.Typer) -> None:
-    """Add history, show, ls, get, log, diff and stats to ``app``."""
+    """Add history, show, ls, get, diff and stats to ``app`` (log: cmd_history.py)."""
     add_commands(app, [
         ("history", history, {}),
         ("show", show, {}),
         ("ls", ls, {}),
         ("get", get, {"cls": ValueCommand}),
-        ("log", log, {}),
         ("diff", diff, {}),
         ("stats", stats, {}),
     ])

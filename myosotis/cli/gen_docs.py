@@ -143,7 +143,9 @@ as they are; only values use the `@` escapes.
 | `show` | `{"id": int, "type": str, "deleted": bool, "at": AT, "fields": {name: value}, "references": [{"field": str, "path": [int\\|str], "to": int, "to_type": str, "to_deleted": bool}]}` |
 | `ls` | `{"at": AT, "type": str\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "fields": {name: value}}]}` |
 | `get` | `{"node": int, "field": str, "path": [int\\|str], "at": AT, "value": value}` |
-| `log` | `{"node": int, "commits": [COMMIT + {"status": str, "fields": [CHANGE]}]}` (newest first) |
+| `log` | `{"node": int, "field": str\\|null, "at": AT', "commits": [COMMIT + {"changes": [OP]}]}` (newest first; `changes`: that commit's operations on the node, or on the field) |
+| `blame` | `{"node": int, "at": AT', "fields": {name: COMMIT}}` (the commit that last set each field) |
+| `refs` | `{"node": int, "at": AT', "referrers": [{"node": int, "type": str, "field": str, "path": [int\\|str]}]}` (sorted by node, then path) |
 | `diff` | `{"from": AT', "to": AT', "nodes": [{"id": int, "type": str, "status": "created"\\|"deleted"\\|"changed"\\|"uncreated"\\|"undeleted", "fields": [CHANGE]}]}` with `AT' = {"seq", "id"}` |
 | `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
 | `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
