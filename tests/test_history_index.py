@@ -21,7 +21,7 @@ from crashutil import read_line, spawn_python
 from model import FixedClock
 
 from myosotis import IndexRebuiltWarning, Memory, Ref
-from myosotis.engine.policy import INDEX_FLUSH_ROWS
+from myosotis.engine import history_index
 
 
 def build(path: Path, commits: int = 30, seed: int = 1, durability: str = "full") -> None:
@@ -180,16 +180,17 @@ def test_an_index_ahead_of_the_file_is_cut_back(built: Path, tmp_path: Path) -> 
     assert got == fresh_answers(old)
 
 
-def test_a_writer_flushes_while_it_runs(tmp_path: Path) -> None:
+def test_a_writer_flushes_while_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(history_index, "INDEX_FLUSH_ROWS", 64)
     path = tmp_path / "f.myo"
     with Memory.open(path, durability="none") as mem:
         a = mem.create("A")
         mem.commit()
-        for i in range(INDEX_FLUSH_ROWS // 2 + 10):  # two rows per commit
+        for i in range(100):  # one row per commit
             a.n = i
             mem.commit()
-        assert index_head(path) > 1
-        assert len(list(mem.log(a, "n"))) == INDEX_FLUSH_ROWS // 2 + 10
+        assert index_head(path) == 64
+        assert len(list(mem.log(a, "n"))) == 100
 
 
 CHILD = r'''

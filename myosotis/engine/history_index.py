@@ -27,15 +27,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from myosotis.engine.index_delta import NONE, Delta, Refs, commit_rows
+from myosotis.engine.index_delta import Delta, add_commit, refs_of
 from myosotis.engine.index_file import IndexFile, IndexUnusable, Meta, sidecar_path
 from myosotis.engine.policy import INDEX_CATCHUP_ROWS, INDEX_FLUSH_ROWS
 from myosotis.errors import IndexRebuiltWarning, MyosotisError, warn_caller
 from myosotis.format.records import commit_id, decode_commit_header
-from myosotis.format.values import iter_refs
 from myosotis.storage.lock import WriterLock
 
 if TYPE_CHECKING:
@@ -49,6 +48,7 @@ class HistoryIndex:
         self.store = store
         self.path = sidecar_path(store.log.path)
         self.file: IndexFile | None = None
+        self.failed = False  # indexing a commit failed: wait for the next catch-up
         self._attach()
 
     # ------------------------------------------------------------------ attaching
@@ -146,12 +146,8 @@ class HistoryIndex:
         seq, d = self.base[0], self.delta
         for nid, rec in img:
             for name, v in rec.fields.items():
-                refs = frozenset(iter_refs(v))
-                if refs:
-                    d.fieldrefs[(nid, name)] = [(seq, refs)]
-                    for dst in sorted(refs):
-                        d.events.setdefault(dst, []).append((seq, nid, name, 1))
-                    d.rows += len(refs)
+                d.events.extend((dst, seq, nid, name) for dst in sorted(refs_of(v)))
+        d.tip = (d.tip[0], d.tip[1], len(d.touches), len(d.events))
 
     def check(self) -> None:
         """Re-attach when the store's file changed under this index (compaction)."""
@@ -168,18 +164,16 @@ class HistoryIndex:
         d = self.delta
         if d.upto != seq - 1:
             return  # behind the file: the next query catches up
-        state = self.store.committed
-
-        def value_after(src: int, name: str) -> Any:
-            n = state.get(src)
-            return None if n is None else n.fields.get(name)
-
-        d.add(seq, cid, commit_rows(payload, body, self._old_refs, value_after))
+        add_commit(d, seq, cid, payload, body)
         if d.rows >= INDEX_FLUSH_ROWS:
             self.flush()
 
     def catch_up(self) -> None:
         """Index the commits the index lacks, up to the store's head."""
+        if self.failed:  # its rows may be half-added: start again from the sidecar
+            self.close()
+            self._attach()
+            self.failed = False
         self.check()
         s, d = self.store, self.delta
         if d.upto >= s.head_seq:
@@ -189,26 +183,11 @@ class HistoryIndex:
             payload, h, _ = s.commits.record(seq, parent)  # R26, R31, R32
             cid = commit_id(payload)
             d = self.delta
-            d.add(seq, cid, commit_rows(payload, h.body, self._old_refs, _reader_at(s, seq)))
+            add_commit(d, seq, cid, payload, h.body)
             parent = cid
             if d.rows >= limit and not self.flush():  # bounded memory if it can write
                 limit = d.rows * 2  # a reader that cannot write: try again later
         self.flush()
-
-    def _old_refs(self, src: int, name: str) -> Refs:
-        refs = self.delta.field_refs(src, name)
-        if refs is not None:
-            return refs
-        f = self.file
-        if f is None:
-            return NONE
-        try:
-            found = f.field_refs(src, name, self.main_upto)
-        except IndexUnusable as e:
-            # the rows indexed so far cannot be trusted either: start again
-            self._discard(str(e))
-            raise _Restart() from None
-        return NONE if found is None else found
 
     def flush(self) -> bool:
         """Move the rows held in memory to the sidecar, when this handle may write it;
@@ -263,13 +242,13 @@ class HistoryIndex:
 
     def _append(self, f: IndexFile) -> None:
         d = self.delta
-        touches, fieldrefs, events = d.sidecar_rows()
+        touches, events = d.sidecar_rows()
         try:
-            done = f.append(d.start, d.tip, d.chain, touches, fieldrefs, events)
+            done = f.append(d.start, (d.tip[0], d.tip[1]), d.chain, touches, events)
         except IndexUnusable:
             return  # kept in memory; the next attach discards the sidecar
         if done:
-            self.main_upto, self.delta = d.upto, Delta(*d.tip)
+            self.main_upto, self.delta = d.upto, Delta(d.tip[0], d.tip[1])
 
     @contextlib.contextmanager
     def _reader_lock(self) -> Iterator[bool]:
@@ -302,16 +281,11 @@ class HistoryIndex:
         rows = self._main(lambda f: f.touches(node, min(upto, self.main_upto)))
         return rows + self.delta.touches_of(node, upto)
 
-    def referrers(self, dst: int, upto: int) -> set[tuple[int, str]]:
-        """``(src, field)`` of every field that references ``dst`` after commit ``upto``."""
-        live: set[tuple[int, str]] = set()
+    def places(self, dst: int, upto: int) -> set[tuple[int, str]]:
+        """``(src, field)`` of every field into which commits ``<= upto`` wrote a value
+        referencing ``dst``: its referrers after ``upto`` are among them."""
         rows = self._main(lambda f: f.ref_events(dst, min(upto, self.main_upto)))
-        for _, src, name, on in rows + self.delta.events_of(dst, upto):
-            if on:
-                live.add((src, name))
-            else:
-                live.discard((src, name))
-        return live
+        return {(src, name) for _, src, name in rows + self.delta.events_of(dst, upto)}
 
     def _main(self, query: Any) -> list[Any]:
         f = self.file
@@ -344,26 +318,19 @@ def with_index(store: Store, job: Any) -> Any:
 def index_commit(store: Store, seq: int, cid: bytes, payload: bytes) -> None:
     """Index commit ``seq``, just written by the store's writer. Never raises an
     Exception: the commit stands whatever happens to its derived index."""
+    index = store.index
+    if index is not None and index.failed:
+        return  # the next query catches up (and warns no more per commit)
     try:
         index = store.history_index()
         index.check()
         index.note_commit(seq, cid, payload, decode_commit_header(payload).body)
     except Exception as e:  # noqa: BLE001 - derived data must never fail a commit
-        dropped, store.index = store.index, None
-        if dropped is not None:
-            with contextlib.suppress(Exception):
-                dropped.close()
+        if store.index is not None:
+            store.index.failed = True
         warn_caller(f"{sidecar_path(store.log.path)}: indexing commit {seq} failed ({e}); "
-                    "the next query catches the index up", IndexRebuiltWarning)
-
-
-def _reader_at(store: Store, seq: int) -> Callable[[int, str], Any]:
-    """Reads field ``name`` of ``src`` after commit ``seq`` (time travel; only an edit
-    that may have dropped a reference asks for it)."""
-    def value_at(src: int, name: str) -> Any:
-        n = store.state_at(seq).get(src)
-        return None if n is None else n.fields.get(name)
-    return value_at
+                    "commits are no longer indexed as they are written: the next query "
+                    "catches the index up", IndexRebuiltWarning)
 
 
 __all__ = ["HistoryIndex", "index_commit", "with_index"]

@@ -22,12 +22,10 @@ Schema (``SCHEMA_VERSION``), every table keyed by what a query asks for:
 - ``touch(node, seq, off, field)``: one row per mutation: commit ``seq``
   changed ``node``; the mutation starts at payload offset ``off`` of that
   commit; ``field`` is NULL for CREATE and DELETE (the node as a whole).
-- ``fieldrefs(src, field, seq, dsts)``: the set of node ids that field
-  ``field`` of ``src`` references after commit ``seq``, written when it
-  changes (``dsts``: ascending ids, comma-separated; '' for none).
-- ``refev(dst, seq, src, field, live)``: ``live`` 1: from commit ``seq`` on,
-  field ``field`` of ``src`` references ``dst``; 0: from ``seq`` on it no
-  longer does. Folding a node's events up to a commit gives its referrers.
+- ``refev(dst, seq, src, field)``: commit ``seq`` wrote a value holding a
+  reference to ``dst`` into field ``field`` of ``src``. The referrers of
+  ``dst`` after commit ``c`` are among the places of its rows up to ``c``;
+  the query reads each at ``c`` and keeps those that still reference it.
 
 Only a process holding the data file's writer lock writes here, so two
 writers never interleave; SQLite's own locking keeps readers consistent.
@@ -42,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable
 from typing import NamedTuple, cast
 
 SCHEMA_VERSION = 1
@@ -52,15 +49,12 @@ _SCHEMA = (
     "CREATE TABLE chain(seq INTEGER PRIMARY KEY, id BLOB NOT NULL)",
     "CREATE TABLE touch(node INTEGER, seq INTEGER, off INTEGER, field TEXT, "
     "PRIMARY KEY(node, seq, off)) WITHOUT ROWID",
-    "CREATE TABLE fieldrefs(src INTEGER, field TEXT, seq INTEGER, dsts TEXT NOT NULL, "
-    "PRIMARY KEY(src, field, seq)) WITHOUT ROWID",
-    "CREATE TABLE refev(dst INTEGER, seq INTEGER, src INTEGER, field TEXT, live INTEGER, "
+    "CREATE TABLE refev(dst INTEGER, seq INTEGER, src INTEGER, field TEXT, "
     "PRIMARY KEY(dst, seq, src, field)) WITHOUT ROWID",
 )
 
 TouchRow = tuple[int, int, int, "str | None"]  # node, seq, off, field
-FieldRefsRow = tuple[int, str, int, str]  # src, field, seq, dsts
-RefEventRow = tuple[int, int, int, str, int]  # dst, seq, src, field, live
+RefEventRow = tuple[int, int, int, str]  # dst, seq, src, field
 
 
 class IndexUnusable(Exception):  # noqa: N818 - internal signal, never reaches a user
@@ -78,14 +72,6 @@ def sidecar_path(data_path: str) -> str:
     """Where the index of the data file at ``data_path`` lives: every name of the
     file (symlink, relative path) meets the same sidecar."""
     return os.path.realpath(data_path) + ".idx"
-
-
-def encode_ids(ids: Iterable[int]) -> str:
-    return ",".join(map(str, sorted(ids)))
-
-
-def decode_ids(text: str) -> frozenset[int]:
-    return frozenset(int(x) for x in text.split(",")) if text else frozenset()
 
 
 class IndexFile:
@@ -165,8 +151,7 @@ class IndexFile:
     # ------------------------------------------------------------------ writing
 
     def append(self, expect_head: int, head: tuple[int, bytes], chain: list[tuple[int, bytes]],
-               touches: list[TouchRow], fieldrefs: list[FieldRefsRow],
-               events: list[RefEventRow]) -> bool:
+               touches: list[TouchRow], events: list[RefEventRow]) -> bool:
         """Add the rows of commits ``(expect_head, head]`` in one transaction; False
         (nothing written) when the index's head is no longer ``expect_head``."""
         try:
@@ -178,9 +163,7 @@ class IndexFile:
                 return False
             self.db.executemany("INSERT OR REPLACE INTO chain VALUES (?, ?)", chain)
             self.db.executemany("INSERT OR REPLACE INTO touch VALUES (?, ?, ?, ?)", touches)
-            self.db.executemany("INSERT OR REPLACE INTO fieldrefs VALUES (?, ?, ?, ?)",
-                                fieldrefs)
-            self.db.executemany("INSERT OR REPLACE INTO refev VALUES (?, ?, ?, ?, ?)", events)
+            self.db.executemany("INSERT OR REPLACE INTO refev VALUES (?, ?, ?, ?)", events)
             self.db.executemany("UPDATE meta SET value=? WHERE key=?", [
                 (str(head[0]), "head_seq"), (head[1].hex(), "head_id")])
             self.db.execute("COMMIT")  # the flush's durable point (as durable as SQLite's OFF)
@@ -195,7 +178,7 @@ class IndexFile:
         try:
             self._rollback()
             self.db.execute("BEGIN IMMEDIATE")
-            for table in ("chain", "touch", "fieldrefs", "refev"):
+            for table in ("chain", "touch", "refev"):
                 self.db.execute(f"DELETE FROM {table} WHERE seq > ?", (seq,))
             self.db.executemany("UPDATE meta SET value=? WHERE key=?", [
                 (str(seq), "head_seq"), (seq_id.hex(), "head_id")])
@@ -212,15 +195,8 @@ class IndexFile:
             "SELECT seq, off, field FROM touch WHERE node=? AND seq<=? ORDER BY seq, off",
             (node, upto)))
 
-    def field_refs(self, src: int, field: str, upto: int) -> frozenset[int] | None:
-        """What field ``field`` of ``src`` references after commit ``upto``; None when it
-        never referenced anything."""
-        rows = self._rows("SELECT dsts FROM fieldrefs WHERE src=? AND field=? AND seq<=? "
-                          "ORDER BY seq DESC LIMIT 1", (src, field, upto))
-        return decode_ids(str(rows[0][0])) if rows else None
-
-    def ref_events(self, dst: int, upto: int) -> list[tuple[int, int, str, int]]:
-        """``(seq, src, field, live)`` events of ``dst`` in commits ``<= upto``, in order."""
-        return cast(list[tuple[int, int, str, int]], self._rows(
-            "SELECT seq, src, field, live FROM refev WHERE dst=? AND seq<=? ORDER BY seq",
+    def ref_events(self, dst: int, upto: int) -> list[tuple[int, int, str]]:
+        """``(seq, src, field)``: where ``dst`` was referenced by commits ``<= upto``."""
+        return cast(list[tuple[int, int, str]], self._rows(
+            "SELECT seq, src, field FROM refev WHERE dst=? AND seq<=? ORDER BY seq",
             (dst, upto)))

@@ -136,7 +136,9 @@ def node_referrers(store: Store, node: int, upto: int) -> list[Referrer]:
     """The places that reference ``node`` after commit ``upto``, sorted by node then
     path (tombstoned nodes included: their fields are kept). Raises NodeNotFoundError."""
     _check_node(store, node, upto)
-    fields = with_index(store, lambda ix: ix.referrers(node, upto))
+    # the places a value referencing the node was ever written to, each read at
+    # ``upto``: those that still reference it are the answer
+    fields = with_index(store, lambda ix: ix.places(node, upto))
     out: list[Referrer] = []
     for src, name in sorted(fields):
         n = _node_at(store, src, upto)

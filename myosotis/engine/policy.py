@@ -71,8 +71,8 @@ of MiB at most, and re-reading an evicted node decodes one record in place
 
 # The history index (engine/history_index.py): a writer moves the rows it keeps
 # in memory to the sidecar once they reach this many (and at sync, checkpoint
-# and close), so a commit pays one SQLite transaction per ~1,000 small commits.
-INDEX_FLUSH_ROWS: Final = 4096
+# and close), so a commit pays one SQLite transaction per ~3,000 small commits.
+INDEX_FLUSH_ROWS: Final = 16_384
 
 # While a query catches up a long history, rows are flushed at this many, so
 # indexing a large file holds a bounded number of them in memory.
