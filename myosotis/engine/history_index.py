@@ -316,8 +316,8 @@ def with_index(store: Store, job: Any) -> Any:
 
 
 def index_commit(store: Store, seq: int, cid: bytes, payload: bytes) -> None:
-    """Index commit ``seq``, just written by the store's writer. Never raises an
-    Exception: the commit stands whatever happens to its derived index."""
+    """Index commit ``seq``, just written by the store's writer. Raises nothing but an
+    interrupt: the commit stands whatever happens to its derived index."""
     index = store.index
     if index is not None and index.failed:
         return  # the next query catches up (and warns no more per commit)
@@ -325,7 +325,11 @@ def index_commit(store: Store, seq: int, cid: bytes, payload: bytes) -> None:
         index = store.history_index()
         index.check()
         index.note_commit(seq, cid, payload, decode_commit_header(payload).body)
-    except Exception as e:  # noqa: BLE001 - derived data must never fail a commit
+    except (MyosotisError, OSError, ValueError, IndexUnusable, _Restart) as e:
+        # Derived data never fails a commit: what a damaged sidecar, a full disk or
+        # a bad row can raise is reported, and the index waits for a query to catch
+        # up. An interrupt (KeyboardInterrupt, MemoryError) still reaches the caller,
+        # with the commit made and the delta's tip where it was.
         if store.index is not None:
             store.index.failed = True
         warn_caller(f"{sidecar_path(store.log.path)}: indexing commit {seq} failed ({e}); "
