@@ -1,10 +1,12 @@
 """Per-node history, blame and referrers, answered through the history index
 (engine/history_index.py), never by scanning the history.
 
-Each query costs the index rows of the one node (its changes, or the
-reference events of the fields that point at it) plus, per row, the commit
-header and the one mutation it names, decoded in place; referrers also read
-each referring field at the commit asked for, to give exact paths.
+Each query costs the index rows of the one node (its changes, or the places
+values referencing it were written to) plus, per row, the commit header and
+the one mutation it names, decoded in place. A node at a past commit (for
+blame's field names, and for each place a referrer may be) is rebuilt from
+its own mutations, found through the index, not by time travel: that would
+decode every commit between the checkpoint before the commit and it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from myosotis.engine.graph import NodeState, SingleNode
 from myosotis.engine.history import Commit
 from myosotis.engine.history_index import HistoryIndex, with_index
-from myosotis.errors import NodeNotFoundError
+from myosotis.errors import CorruptFileError, InvalidOperationError, NodeNotFoundError
 from myosotis.format.mutations import Create, Delete, Mutation, get_mutation
 from myosotis.format.values import Ref
 
 if TYPE_CHECKING:
-    from myosotis.engine.graph import NodeState
     from myosotis.engine.store import Store
 
 # A path from a node: the field name, then list indexes and map keys.
@@ -88,9 +90,30 @@ def _entries(store: Store, by_seq: dict[int, list[int]],
             yield LogEntry(store.commit_info(seq), muts)
 
 
-def _node_at(store: Store, node: int, upto: int) -> NodeState | None:
-    state = store.committed if upto == store.head_seq else store.state_at(upto)
-    return state.get(node)
+def _node_at(store: Store, node: int, upto: int,
+             rows: list[tuple[int, int, str | None]] | None = None) -> NodeState | None:
+    """The node after commit ``upto``: at the head, from the committed state; at a
+    past commit, rebuilt from its own mutations through the index (its ``rows``
+    if given), on the compacted base's record when it has one. O(changes of the
+    node), where a time-travel read would decode the commits around ``upto``."""
+    if upto == store.head_seq:
+        return store.committed.get(node)
+    if rows is None:
+        rows = with_index(store, lambda ix: ix.touches(node, upto))
+    base = None
+    if store.commits.has_genesis:
+        img = store.snapshots.image(0)
+        rec = img.get(node) if img is not None else None
+        if rec is not None:
+            base = NodeState(rec.type, rec.fields, rec.deleted)
+    one = SingleNode(node, base)
+    try:
+        for seq, off, _ in rows:
+            # decoded afresh: the values are this replay's own to change
+            _mutation(store.commits.commit_payload(seq), off).apply(one)
+    except InvalidOperationError as e:
+        raise CorruptFileError(f"replaying node {node} to commit {upto}: {e}") from None
+    return one.node
 
 
 def node_blame(store: Store, node: int, upto: int) -> dict[str, Commit]:
@@ -98,7 +121,7 @@ def node_blame(store: Store, node: int, upto: int) -> dict[str, Commit]:
     compacted base for a field set before it). Raises NodeNotFoundError."""
     _check_node(store, node, upto)
     rows = with_index(store, lambda ix: ix.touches(node, upto))
-    n = _node_at(store, node, upto)
+    n = _node_at(store, node, upto, rows)
     base = store.commits.base_seq
     # A node's first mutation is its CREATE, unless it was already in the
     # compacted base: then the base set the fields no later commit touched.
