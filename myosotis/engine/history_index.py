@@ -90,7 +90,10 @@ class HistoryIndex:
     def _reset(self, seq: int, cid: bytes) -> None:
         self.main_upto = seq
         self.delta = Delta(seq, cid)
-        self._genesis_rows()
+        # An index that starts at a compacted base starts with the references of
+        # the genesis state: added before the first query or flush (not here,
+        # where a commit may be waiting: they cost a walk of the whole image).
+        self.genesis_due = self.store.commits.has_genesis and seq == self.base[0]
 
     def _open(self, writable: bool) -> IndexFile | None:
         if not writable and not os.path.exists(self.path):
@@ -136,18 +139,19 @@ class HistoryIndex:
             return False
 
     def _genesis_rows(self) -> None:
-        """A compacted file's genesis state references nodes from the base on."""
-        s = self.store
-        if not s.commits.has_genesis or self.main_upto != self.base[0]:
+        """Add the genesis state's references (seq: the base), once, if due."""
+        if not self.genesis_due:
             return
-        img = s.snapshots.image(0)
-        if img is None:
-            return
+        img = self.store.snapshots.image(0)
         seq, d = self.base[0], self.delta
-        for nid, rec in img:
+        rows: list[tuple[int, int, int, str]] = []
+        for nid, rec in img or ():
             for name, v in rec.fields.items():
-                d.events.extend((dst, seq, nid, name) for dst in sorted(refs_of(v)))
-        d.tip = (d.tip[0], d.tip[1], len(d.touches), len(d.events))
+                rows.extend((dst, seq, nid, name) for dst in sorted(refs_of(v)))
+        # between two commits' rows, in one step: the tip covers them or not
+        d.events[d.tip[3]:] = rows
+        d.tip = (d.tip[0], d.tip[1], d.tip[2], len(d.events))
+        self.genesis_due = False
 
     def check(self) -> None:
         """Re-attach when the store's file changed under this index (compaction)."""
@@ -175,6 +179,7 @@ class HistoryIndex:
             self._attach()
             self.failed = False
         self.check()
+        self._genesis_rows()
         s, d = self.store, self.delta
         if d.upto >= s.head_seq:
             return
@@ -192,6 +197,7 @@ class HistoryIndex:
     def flush(self) -> bool:
         """Move the rows held in memory to the sidecar, when this handle may write it;
         True when nothing is left in memory."""
+        self._genesis_rows()
         d = self.delta
         if d.upto == d.start:
             return True
