@@ -8,7 +8,7 @@ commit. They open the file read-only and read committed state only.
 from __future__ import annotations
 
 from itertools import islice
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -34,9 +34,19 @@ def _commit_line(c: Commit) -> str:
     return style(f"#{c.seq} {c.id[:12]}", fg="yellow") + f"  {short_time(c.timestamp)}" + label
 
 
+def _at_head(mem: Memory, seq: int) -> bool:
+    return seq == mem.resolve("HEAD")
+
+
+def _describe_node(mem: Memory, nid: int, seq: int) -> str:
+    """``Type`` (a type never changes, so it is read at HEAD: no time travel) and,
+    at HEAD, whether the node is deleted."""
+    n = mem[nid]
+    return printable(n.type) + (" (deleted)" if _at_head(mem, seq) and n.deleted else "")
+
+
 def _node_title(mem: Memory, nid: int, seq: int) -> str:
-    n = mem.at(seq)[nid] if seq != mem.resolve("HEAD") else mem[nid]
-    return f"node {nid} {printable(n.type)}" + (" (deleted)" if n.deleted else "")
+    return f"node {nid} {_describe_node(mem, nid, seq)}"
 
 
 def log(
@@ -137,18 +147,16 @@ def refs(
     with open_reader(path) as mem:
         seq = _upto(mem, at)
         found = mem.referrers(nid, at=seq)
-        view: Any = mem.at(seq)
         if json_out:
             emit_json({"node": nid, "at": point_json(mem, seq), "referrers": [
-                {"node": r.node, "type": view[r.node].type, "field": r.path[0],
+                {"node": r.node, "type": mem[r.node].type, "field": r.path[0],
                  "path": list(r.path[1:])} for r in found]})
             return
         if not found:
             out(f"nothing references node {nid}")
         for r in found:
-            src = view[r.node]
             where = f"@{r.node}.{path_text(str(r.path[0]), tuple(r.path[1:]))}"
-            out(where + f"  ({printable(src.type)}" + (", deleted)" if src.deleted else ")"))
+            out(f"{where}  {_describe_node(mem, r.node, seq)}")
 
 
 def register(app: typer.Typer) -> None:
