@@ -225,20 +225,27 @@ class HistoryIndex:
 
     def _writable_for_reader(self) -> IndexFile | None:
         """The sidecar opened for writing by a reader holding the writer lock, ready to
-        take the reader's rows (emptied when they start at the base)."""
+        take the reader's rows: a new one when they start at the base and the
+        sidecar holds anything else (a new file, so that other readers' open
+        connections keep reading the old one, whole)."""
         d = self.delta
+        f: IndexFile | None = None
         try:
             f = IndexFile(self.path, True)
             meta = f.meta()
-            if meta is None or d.start == self.base[0] and \
-                    (meta.base_seq, meta.base_id, meta.head_seq) != (*self.base, d.start):
+            if meta is None:
                 f.create(*self.base)
-            return f
+            if meta is None or d.start != self.base[0] or \
+                    (meta.base_seq, meta.base_id, meta.head_seq) == (*self.base, d.start):
+                return f
         except IndexUnusable:
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)  # damaged, and no writer is using it: start again
+            pass  # damaged: replaced below
+        if f is not None:
+            f.close()
         if d.start != self.base[0]:
             return None
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)  # no writer is running: nobody else writes it
         try:
             f = IndexFile(self.path, True)
             f.create(*self.base)
