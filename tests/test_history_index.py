@@ -198,6 +198,8 @@ import random, sys
 sys.path.insert(0, sys.argv[2])
 from test_history_index import write
 from myosotis import Memory
+from myosotis.engine import history_index
+history_index.INDEX_FLUSH_ROWS = 5  # flush often: a kill may land inside one
 rng = random.Random(int(sys.argv[3]))
 with Memory.open(sys.argv[1], durability=sys.argv[4]) as mem:
     for i in range(10_000):
