@@ -19,6 +19,7 @@ from myosotis.api.view import View
 from myosotis.engine.compact import CompactResult
 from myosotis.engine.diff import Diff, DiffOp, DiffStat, FieldChange, NodeChange
 from myosotis.engine.history import Commit
+from myosotis.engine.node_history import LogEntry, Referrer
 from myosotis.engine.structdiff import MISSING
 from myosotis.engine.verify import Finding, VerifyReport
 from myosotis.errors import (
@@ -31,6 +32,7 @@ from myosotis.errors import (
     FieldNotFoundError,
     FileMissingError,
     ForeignStageError,
+    IndexRebuiltWarning,
     InterruptedOperationError,
     InvalidArgumentError,
     InvalidOperationError,
@@ -76,6 +78,7 @@ __all__ = [
     "Commit", "Diff", "DiffOp", "DiffStat", "NodeChange", "FieldChange", "MISSING",
     "MemoryInfo", "SpaceUsage",
     "WalkStep",
+        "LogEntry", "Referrer",
     # maintenance
     "VerifyReport", "Finding", "RepairResult", "CompactResult",
     # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
@@ -92,6 +95,6 @@ __all__ = [
     "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",
     "StageError", "StaleStageError", "UnsupportedVersionError", "WriterFailedError",
     "RenderError", "MissingProgramError",
-    "RecoveredTailWarning", "UncommittedChangesWarning",
+    "RecoveredTailWarning", "UncommittedChangesWarning", "IndexRebuiltWarning",
     "__version__",
 ]

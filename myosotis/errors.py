@@ -204,3 +204,9 @@ class RecoveredTailWarning(UserWarning):
     were copied first to the file the message names (``<file>.recovered-<offset>``).
     Usually they are what a crash mid-commit left and can be deleted.
     """
+
+
+class IndexRebuiltWarning(UserWarning):
+    """The history index sidecar (``<file>.idx``) could not be used (damaged, or an
+    index of another history) and is rebuilt from the log. Nothing is lost: the
+    index is derived data; the warning only explains a slower first query."""

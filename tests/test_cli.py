@@ -483,17 +483,19 @@ def test_get_prints_one_value(cli: Run, agent_file: Path) -> None:
 
 def test_log_lists_the_commits_that_changed_one_node(cli: Run, agent_file: Path) -> None:
     doc = js(cli("log", "1", "--json"))
+    assert set(doc) == {"node", "field", "at", "commits"}
     assert [c["seq"] for c in doc["commits"]] == [2, 1]
-    assert all(set(c) == COMMIT_KEYS | {"status", "fields"} for c in doc["commits"])
-    assert doc["commits"][1]["status"] == "created"
-    assert doc["commits"][0]["fields"] == [
-        {"field": "goal", "change": "changed", "old": "Explore", "new": "Rest"},
-        {"field": "tool", "change": "added", "new": {"@ref": 2}}]
+    assert all(set(c) == COMMIT_KEYS | {"changes"} for c in doc["commits"])
+    assert doc["commits"][1]["changes"] == [
+        {"op": "create", "node": 1, "type": "Agent", "fields": {"goal": "Explore"}}]
+    assert doc["commits"][0]["changes"] == [
+        {"op": "set", "node": 1, "field": "goal", "value": "Rest"},
+        {"op": "set", "node": 1, "field": "tool", "value": {"@ref": 2}}]
     tool = js(cli("log", "2", "--json"))["commits"]
     assert [c["seq"] for c in tool] == [3, 2]
-    assert tool[0]["fields"] == [{"field": "name", "change": "removed", "old": "hammer"}]
+    assert tool[0]["changes"] == [{"op": "unset", "node": 2, "field": "name"}]
     text = cli("log", "1").stdout
-    assert '    goal: "Explore" -> "Rest"' in text and "(created Agent)" in text
+    assert 'set 1.goal = "Rest"' in text and text.startswith("node 1 Agent")
     assert len(js(cli("log", "1", "-n", "1", "--json"))["commits"]) == 1
     assert "no node 7" in one_error_line(cli("log", "7", code=1))
 
@@ -650,7 +652,8 @@ def test_every_command_has_an_example_and_is_in_the_docs() -> None:
     helps = command_helps()
     names = [n for n, _ in helps]
     expected = {"init", "create", "set", "unset", "delete", "status", "commit", "discard",
-                "history", "show", "ls", "get", "log", "diff", "stats", "checkpoint", "fsck",
+                "history", "show", "ls", "get", "log", "blame", "refs", "diff", "stats",
+                "checkpoint", "fsck",
                 "compact", "list", "list append", "list insert", "list set", "list remove",
                 "map", "map set", "map delete", "walk", "orphans", "graph"}
     assert {n.removeprefix("myo ") for n in names[1:]} == expected

@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
-from myosotis.api import timeline
+from myosotis.api import node_queries, timeline
 from myosotis.api.args import check_open_args, check_path
 from myosotis.api.handles import Node, to_stored
 from myosotis.api.info import MemoryInfo, SpaceUsage, memory_info, space_usage
@@ -20,6 +20,7 @@ from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
 from myosotis.engine.diffapply import mutations_for
 from myosotis.engine.history import Commit
+from myosotis.engine.node_history import LogEntry, Referrer
 from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE
 from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
@@ -463,3 +464,37 @@ class Memory(Reader):
         ms = mutations_for(diff, store.state)
         self.stage(*ms)
         return len(ms)
+
+    # ------------------------------------------------------------------ per node
+
+    def log(self, node: int | Node, field: str | None = None, *,
+            at: CommitRef | None = None) -> Iterator[LogEntry]:
+        """The commits that changed ``node`` (an id or a handle), newest first, each a
+        :class:`LogEntry` ``(commit, mutations)`` with that commit's mutations of the
+        node, decoded; with ``field``, only the commits (and mutations) that changed
+        that field (a CREATE counts for the fields it sets). ``at``: only commits up
+        to that one (default: the head). Committed history only, after the
+        compacted base.
+
+        Raises NodeNotFoundError (no such node at ``at``), CommitNotFoundError.
+        Cost: through the history index (``<file>.idx``, caught up first with the
+        commits it lacks), O(changes of the node), not a scan of the history.
+        """
+        return node_queries.log(self, node, field, at)
+
+    def blame(self, node: int | Node, *, at: CommitRef | None = None) -> dict[str, Commit]:
+        """Each field of ``node`` after commit ``at`` (default: the head), by name, ->
+        the :class:`Commit` that last set it (``compacted=True`` for the compacted
+        base). Raises NodeNotFoundError, CommitNotFoundError. Cost: O(changes of
+        the node) through the history index (plus a time-travel read of the node
+        when ``at`` is not the head)."""
+        return node_queries.blame(self, node, at)
+
+    def referrers(self, node: int | Node, *, at: CommitRef | None = None) -> list[Referrer]:
+        """The places that reference ``node`` after commit ``at`` (default: the head):
+        :class:`Referrer` ``(node, path)`` pairs, the path being the field name then
+        list indexes and map keys, sorted; tombstoned referrers included (their
+        fields are kept). Raises NodeNotFoundError, CommitNotFoundError. Cost:
+        through the history index, O(reference changes of fields that ever pointed
+        at the node), plus one read of each referring field."""
+        return node_queries.referrers(self, node, at)

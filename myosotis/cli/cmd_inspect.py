@@ -1,4 +1,5 @@
-"""Read commands: history, show, ls, get, log, stats (diff: cmd_diff.py).
+"""Read commands: history, show, ls, get, stats (diff: cmd_diff.py; per-node
+history: cmd_history.py).
 
 They open the file read-only (no lock) and show committed state, at HEAD or
 ``--at COMMIT``; ``--staged`` adds the staged changes (show, ls, get).
@@ -14,13 +15,10 @@ from typing import Annotated, Any
 import typer
 
 from myosotis import (
-    MISSING,
     Create,
     DamagedStageError,
-    FieldChange,
     FieldNotFoundError,
     Memory,
-    NodeChange,
     NodeNotFoundError,
     Stage,
     View,
@@ -114,35 +112,6 @@ def _cut(text: str, field: str) -> str:
         return text
     return (f"{text[:SHOW_WIDTH]}… ({len(text) - SHOW_WIDTH:,} more characters; "
             f"`myo get NODE {printable(field)}` prints all)")
-
-
-def _change_json(fc: FieldChange) -> dict[str, Any]:
-    d: dict[str, Any] = {"field": fc.field}
-    if fc.old is MISSING:
-        d["change"] = "added"
-    elif fc.new is MISSING:
-        d["change"] = "removed"
-    else:
-        d["change"] = "changed"
-    if fc.old is not MISSING:
-        d["old"] = to_json(fc.old)
-    if fc.new is not MISSING:
-        d["new"] = to_json(fc.new)
-    return d
-
-
-def _change_lines(nc: NodeChange, indent: str = "    ") -> list[str]:
-    lines = []
-    for fc in nc.fields:
-        name = printable(fc.field)
-        if fc.old is MISSING:
-            lines.append(indent + style(f"+ {name}: {human(fc.new)}", fg="green"))
-        elif fc.new is MISSING:
-            lines.append(indent + style(f"- {name}: {human(fc.old)}", fg="red"))
-        else:
-            lines.append(indent + f"{name}: " + style(human(fc.old), fg="red") + " -> "
-                         + style(human(fc.new), fg="green"))
-    return lines
 
 
 def history(
@@ -354,54 +323,6 @@ def get(
             out(printable(v, keep="\n\t") if isinstance(v, str) else human(v))
 
 
-def log(
-    ctx: typer.Context,
-    node: NodeArg,
-    limit: LimitOpt = None,
-    file: FileOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """List the commits that changed one node, with what changed.
-
-    \b
-    Example:
-      myo log 1
-      myo log 1 -n 3 --json
-    """
-    path = resolve_file(ctx, file)
-    nid = node_id(node)
-    with open_reader(path) as mem:
-        if nid not in mem:
-            raise NodeNotFoundError(f"no node {nid}")
-        entries = []
-        base = mem.info().base_seq
-        for c in mem.commits(reverse=True):
-            if c.next_node_id <= nid:
-                break  # the node did not exist yet at or before this commit
-            d = mem.diff(c.seq - 1, c.seq) if c.seq - 1 >= base else None
-            change = next((x for x in d.nodes if x.id == nid), None) if d else None
-            if change is not None:
-                entries.append((c, change))
-                if limit is not None and len(entries) >= limit:
-                    break
-        if json_out:
-            emit_json({"node": nid, "commits": [
-                {**commit_json(c), "status": ch.status,
-                 "fields": [_change_json(fc) for fc in ch.fields]} for c, ch in entries]})
-            return
-        if not entries:
-            out(f"no commit after #{base} changed node {nid}" if base else
-                f"no commit changed node {nid}")
-            return
-        for c, ch in entries:
-            label = f"  {printable(c.label)}" if c.label else ""
-            what = "" if ch.status == "changed" else f"  ({ch.status} {printable(ch.type)})"
-            out(style(f"#{c.seq} {c.id[:12]}", fg="yellow") + f"  {short_time(c.timestamp)}"
-                + label + what)
-            for line in _change_lines(ch):
-                out(line)
-
-
 def stats(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
           json_out: JsonOpt = False) -> None:
     """Show file size, commits, checkpoints, nodes and bytes by kind.
@@ -460,12 +381,11 @@ def stats(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
 
 
 def register(app: typer.Typer) -> None:
-    """Add history, show, ls, get, log and stats to ``app``."""
+    """Add history, show, ls, get and stats to ``app``."""
     add_commands(app, [
         ("history", history, {}),
         ("show", show, {}),
         ("ls", ls, {}),
         ("get", get, {"cls": ValueCommand}),
-        ("log", log, {}),
         ("stats", stats, {}),
     ])

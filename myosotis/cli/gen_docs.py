@@ -169,7 +169,9 @@ as they are; only values use the `@` escapes.
 | `show` | `{"id": int, "type": str, "deleted": bool, "at": AT, "fields": {name: value}, "references": [{"field": str, "path": [int\\|str], "to": int, "to_type": str, "to_deleted": bool}]}` |
 | `ls` | `{"at": AT, "type": str\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "fields": {name: value}}]}` |
 | `get` | `{"node": int, "field": str, "path": [int\\|str], "at": AT, "value": value}` |
-| `log` | `{"node": int, "commits": [COMMIT + {"status": str, "fields": [CHANGE]}]}` (newest first) |
+| `log` | `{"node": int, "field": str\\|null, "at": AT', "commits": [COMMIT + {"changes": [OP]}]}` (newest first; `changes`: that commit's operations on the node, or on the field) |
+| `blame` | `{"node": int, "at": AT', "fields": {name: COMMIT}}` (the commit that last set each field) |
+| `refs` | `{"node": int, "at": AT', "referrers": [{"node": int, "type": str, "field": str, "path": [int\\|str]}]}` (sorted by node, then path) |
 | `diff` | `{"schema": "myosotis.diff", "version": 1, "from": AT', "to": AT', "stat": STAT, "ops": [OP]}` with `AT' = {"seq", "id"}`, one `OP = {"node": int, "type": str, "op": "create"\\|"delete"\\|"add"\\|"remove"\\|"change"\\|"insert"\\|"uncreate"\\|"undelete", "path": [str, int\\|str, ...], "old": value, "new": value}` per change; with `--stat`, no `"ops"`. Full schema: docs/DIFF.md |
 | `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT' (only with `--at`), "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
 | `walk` | `{"at": AT', "start": int, "depth": int\\|null, "follow": [str]\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "depth": int, "parent": int\\|null, "via": [str\\|int]}], "truncated": bool}` (breadth-first; `via` is the path of the reference in `parent` that reached the node, `[]` for the start) |

@@ -67,3 +67,13 @@ NODE_CACHE: Final = 1 << 16
 not counted: they are the state. 65,536 nodes of a few fields each take tens
 of MiB at most, and re-reading an evicted node decodes one record in place
 (FORMAT.md §8.1), so a scan of a larger state runs in bounded memory."""
+
+
+# The history index (engine/history_index.py): a writer moves the rows it keeps
+# in memory to the sidecar once they reach this many (and at sync, checkpoint
+# and close), so a commit pays one SQLite transaction per ~3,000 small commits.
+INDEX_FLUSH_ROWS: Final = 16_384
+
+# While a query catches up a long history, rows are flushed at this many, so
+# indexing a large file holds a bounded number of them in memory.
+INDEX_CATCHUP_ROWS: Final = 200_000

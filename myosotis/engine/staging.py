@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from myosotis.engine.checkpoints import auto_checkpoint
 from myosotis.engine.graph import Overlay
 from myosotis.engine.history import Commit, make_commit
+from myosotis.engine.history_index import index_commit
 from myosotis.engine.policy import checkpoint_due
 from myosotis.engine.unsettled import (
     DISCARD,
@@ -157,6 +158,7 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
     store.pending_count = 0
     store.bytes_since_checkpoint += len(payload)
     store.work = work  # settled: the commit is the committed state
+    index_commit(store, seq, cid, payload)  # derived data: never fails the commit
     if checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,
                       store.checkpoint_floor):
         auto_checkpoint(store)

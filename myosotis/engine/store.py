@@ -22,6 +22,7 @@ from myosotis.engine import loading, staging
 from myosotis.engine.checkpoints import Snapshots, write_checkpoint
 from myosotis.engine.graph import GraphState, Overlay
 from myosotis.engine.history import Commit, CommitIndex
+from myosotis.engine.history_index import HistoryIndex
 from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE, free_space_end
 from myosotis.engine.segments import HistoricalState
 from myosotis.engine.timetravel import TimeTravel
@@ -86,6 +87,9 @@ class Store:
         # The staged state, or an Unsettled stand-in while an operation runs
         # (unsettled.py); load() settles it.
         self.work: Overlay = Unsettled("opening the file", REOPEN)
+        # The per-node history index (history_index.py), opened on first use:
+        # opening a memory does not touch its sidecar.
+        self.index: HistoryIndex | None = None
         loading.load(self)
 
     @classmethod
@@ -123,7 +127,16 @@ class Store:
         """
         return loading.refresh(self)
 
+    def history_index(self) -> HistoryIndex:
+        """The history index of this file, opened (not caught up) on first use."""
+        if self.index is None:
+            self.index = HistoryIndex(self)
+        return self.index
+
     def close(self) -> None:
+        index, self.index = self.index, None
+        if index is not None:
+            index.close()  # flushes what a writer indexed; never raises for the index
         self.travel.clear()
         self.snapshots.clear()
         self.log.close()
@@ -184,7 +197,10 @@ class Store:
     def checkpoint(self) -> bool:
         """Append a checkpoint of the committed state; False if one already covers it."""
         self.require_writer()
-        return write_checkpoint(self)
+        done = write_checkpoint(self)
+        if self.index is not None:
+            self.index.flush()
+        return done
 
     def state_hash(self, staged: bool = True) -> bytes:
         """State hash (§9.2) of the committed state, plus the staged changes if ``staged``."""
@@ -195,8 +211,11 @@ class Store:
         return state_hash(state.image())
 
     def sync(self) -> None:
-        """Make every commit so far durable (useful with durability "none")."""
+        """Make every commit so far durable (useful with durability "none"), and flush
+        the history index's rows held in memory."""
         self.log.sync()
+        if self.index is not None:
+            self.index.flush()
 
     # ------------------------------------------------------------------ history
 
