@@ -11,6 +11,7 @@ change in any release. docs/ARCHITECTURE.md describes it.
 
 from myosotis.api.handles import ListProxy, MapProxy, Node
 from myosotis.api.info import MemoryInfo, SpaceUsage
+from myosotis.api.legacy import MigrateResult
 from myosotis.api.memory import Memory, RepairResult
 from myosotis.api.names import CommitRef
 from myosotis.api.stagefile import Stage, StageIntent, StageStatus
@@ -30,6 +31,7 @@ from myosotis.errors import (
     ForeignStageError,
     InterruptedOperationError,
     InvalidArgumentError,
+    InvalidDocumentError,
     InvalidOperationError,
     InvalidValueError,
     LockedError,
@@ -70,7 +72,7 @@ __all__ = [
     # history and inspection
     "Commit", "Diff", "NodeChange", "FieldChange", "MISSING", "MemoryInfo", "SpaceUsage",
     # maintenance
-    "VerifyReport", "Finding", "RepairResult", "CompactResult",
+    "VerifyReport", "Finding", "RepairResult", "CompactResult", "MigrateResult",
     # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
     "Mutation", "Path", "Create", "Set", "Unset", "Delete", "ListInsert", "ListRemove",
     "ListReplace", "MapSet", "MapDelete", "Stage", "StageIntent", "StageStatus",
@@ -80,7 +82,8 @@ __all__ = [
     "MyosotisError", "ClosedError", "CommitNotFoundError", "CorruptFileError",
     "DamagedStageError", "DeletedNodeError", "FieldNotFoundError", "FileMissingError",
     "ForeignStageError", "InterruptedOperationError", "InvalidArgumentError",
-    "InvalidOperationError", "InvalidValueError", "LockedError", "MissingAttributeError",
+    "InvalidDocumentError", "InvalidOperationError", "InvalidValueError", "LockedError",
+    "MissingAttributeError",
     "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",
     "StageError", "StaleStageError", "UnsupportedVersionError", "WriterFailedError",
     "RecoveredTailWarning", "UncommittedChangesWarning",
