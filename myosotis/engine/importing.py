@@ -69,7 +69,13 @@ def _nodes(x: Any, where: str) -> list[tuple[int, str, dict[str, Any], bool, str
 
 
 def _optional_id(x: Any, where: str) -> bytes:
-    return ZERO_ID if x is None else hex_id(x, where)
+    """A commit id or null (no commit): never 64 zeros, which is no commit's id."""
+    if x is None:
+        return ZERO_ID
+    cid = hex_id(x, where)
+    if cid == ZERO_ID:
+        raise refuse(where, "no commit has the id of 64 zeros: write null for no commit")
+    return cid
 
 
 def _commit(b: Builder, c: Any, where: str, required: tuple[str, ...],

@@ -1,0 +1,333 @@
+"""Canonical JSON export and import (formatspec/EXPORT.md).
+
+Properties: for random histories over every value kind, a state export
+imports to a file with the same state hash and head (E30), a history export
+to a file with every commit id (E31), at the head and at any past commit,
+from a compacted file too (E23); the export bytes are a function of the
+state alone (E10); import refuses hostile documents with their JSON location
+and creates no file (E40-E44).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from model import FixedClock
+
+from myosotis import (
+    INT_MAX,
+    INT_MIN,
+    InvalidDocumentError,
+    Memory,
+    MyosotisError,
+    Ref,
+)
+
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
+
+U64 = (1 << 64) - 1
+FLOATS = st.integers(0, U64).map(lambda b: struct.unpack("<d", struct.pack("<Q", b))[0]) | \
+    st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan, 1.5])
+TEXT = st.text(st.characters(codec="utf-8"), max_size=8)
+SCALARS = st.none() | st.booleans() | st.integers(INT_MIN, INT_MAX) | FLOATS | TEXT | \
+    st.integers(1, 6).map(lambda k: ("ref", k))
+VALUES = st.recursive(SCALARS, lambda c: st.lists(c, max_size=3) |
+                      st.dictionaries(TEXT, c, max_size=3), max_leaves=8)
+FIELDS = st.sampled_from(["a", "b", "goal", "ünï"])
+ACTIONS = st.lists(st.tuples(
+    st.sampled_from(["create", "set", "unset", "delete", "append", "mapset"]),
+    st.integers(1, 6), FIELDS, VALUES), min_size=1, max_size=6)
+HISTORIES = st.lists(ACTIONS, min_size=1, max_size=5)
+
+
+def _value(v: Any, n: int) -> Any:
+    """A drawn value with ``("ref", k)`` turned into a reference to an existing node."""
+    if isinstance(v, tuple):
+        return Ref(min(v[1], n)) if n else None
+    if isinstance(v, list):
+        return [_value(x, n) for x in v]
+    if isinstance(v, dict):
+        return {k: _value(x, n) for k, x in v.items()}
+    return v
+
+
+def _act(mem: Memory, kind: str, k: int, field: str, v: Any) -> None:
+    n = len(mem) + sum(1 for _ in mem.nodes(deleted=True))
+    value = _value(v, n)
+    try:
+        if kind == "create" or n == 0:
+            mem.create("T", **{field: value})
+            return
+        node = mem[min(k, n)]
+        if kind == "set":
+            node[field] = value
+        elif kind == "unset":
+            del node[field]
+        elif kind == "delete":
+            node.delete()
+        elif kind == "append":
+            node[field] = [*node.get(field, [])] if isinstance(node.get(field), list) else []
+            node[field].append(value)
+        else:
+            node[field] = {"k": value}
+            node[field]["j"] = value
+    except (MyosotisError, KeyError, AttributeError, TypeError):
+        pass  # refused: nothing staged (R50 on a tombstone, a missing field)
+
+
+def build(path: Path, history: list[list[tuple[str, int, str, Any]]]) -> Memory:
+    mem = Memory.open(path, clock=FixedClock())
+    for i, actions in enumerate(history):
+        for a in actions:
+            _act(mem, *a)
+        mem.commit(f"c{i}" if i % 2 else None, allow_empty=True)
+    return mem
+
+
+def export_bytes(mem: Memory, **kw: Any) -> bytes:
+    buf = io.BytesIO()
+    mem.export(buf, **kw)
+    return buf.getvalue()
+
+
+def imported(data: bytes, path: Path) -> Memory:
+    return Memory.import_(io.BytesIO(data), path)
+
+
+# ---------------------------------------------------------------------- round trips
+
+
+@SETTINGS
+@given(HISTORIES, st.data())
+def test_state_and_history_round_trip_at_any_commit(tmp_path_factory: Any, history: Any,
+                                                   data: st.DataObject) -> None:
+    d = tmp_path_factory.mktemp("rt")
+    with build(d / "src.myo", history) as mem:
+        at = data.draw(st.integers(0, mem.head.seq if mem.head else 0), label="at")
+        state = export_bytes(mem, at=at)
+        hist = export_bytes(mem, at=at, history=True)
+        want_hash = mem.at(at).state_hash()
+        want_ids = [c.id for c in mem.history()][:at]
+        with imported(state, d / "state.myo") as copy:
+            assert copy.state_hash() == want_hash
+            assert (copy.head.seq, copy.head.id) == (at, mem.commit_info(at).id) if at else True
+            assert export_bytes(copy) == state  # E10: same state, same bytes
+        with imported(hist, d / "hist.myo") as copy:
+            assert [c.id for c in copy.history()] == want_ids
+            assert copy.state_hash() == want_hash
+            assert export_bytes(copy, history=True) == hist
+        assert Memory.check_file(d / "hist.myo").ok
+
+
+@SETTINGS
+@given(HISTORIES, st.data())
+def test_history_of_a_compacted_file_starts_from_its_genesis(tmp_path_factory: Any,
+                                                            history: Any,
+                                                            data: st.DataObject) -> None:
+    d = tmp_path_factory.mktemp("cp")
+    with build(d / "src.myo", history) as mem:
+        base = data.draw(st.integers(0, mem.head.seq), label="base")
+        mem.compact(at=base)
+        hist = export_bytes(mem, history=True)
+        doc = json.loads(hist)
+        assert doc["genesis"]["seq"] == base  # compaction always writes a genesis
+        assert [c["seq"] for c in doc["commits"]] == list(range(base + 1, mem.head.seq + 1))
+        with imported(hist, d / "copy.myo") as copy:
+            assert [c.id for c in copy.history()] == [c.id for c in mem.history()]
+            assert copy.head == mem.head
+            assert copy.state_hash() == mem.state_hash()
+
+
+def test_every_value_kind_is_typed_and_floats_keep_their_bits(tmp_path: Path) -> None:
+    nan_payload = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000123))[0]
+    with Memory.open(tmp_path / "a.myo", clock=FixedClock()) as mem:
+        a = mem.create("A", n=None, t=True, i=INT_MIN, j=INT_MAX, z=-0.0, inf=math.inf,
+                       nan=nan_payload, s="ü\0", l=[1, [2]], m={"b": {}, "a": 1})
+        a.r = a
+        mem.commit()
+        doc = json.loads(export_bytes(mem))
+        f = doc["nodes"][0]["fields"]
+        assert f["n"] == {"null": None} and f["t"] == {"bool": True}
+        assert f["i"] == {"int": INT_MIN} and f["r"] == {"ref": 1}
+        assert f["z"] == {"float": "8000000000000000"}
+        assert f["inf"] == {"float": "7ff0000000000000"}
+        assert f["nan"] == {"float": "7ff0000000000123"}
+        assert list(f["m"]["map"]) == ["a", "b"]  # R40 order
+        with imported(export_bytes(mem), tmp_path / "b.myo") as copy:
+            got = copy[1].nan
+            assert struct.pack("<d", got) == struct.pack("<d", nan_payload)
+            assert math.copysign(1, copy[1].z) == -1
+            assert copy.state_hash() == mem.state_hash()
+
+
+def test_export_is_deterministic_and_streams_to_text_files(tmp_path: Path) -> None:
+    with Memory.open(tmp_path / "a.myo", clock=FixedClock()) as mem:
+        for k in range(50):
+            mem.create("N", k=k, s=str(k))
+        mem.commit("x")
+        one = export_bytes(mem, history=True)
+    with Memory.open(tmp_path / "a.myo", readonly=True) as mem:
+        assert export_bytes(mem, history=True) == one
+        text = io.StringIO()
+        mem.export(text, history=True)
+        assert text.getvalue().encode() == one
+    assert one.count(b"\n") == 3  # "commits":[ / the one commit / ],"head"... / end
+
+
+def test_empty_memory_exports_and_imports(tmp_path: Path) -> None:
+    with Memory.open(tmp_path / "a.myo") as mem:
+        for history in (False, True):
+            data = export_bytes(mem, history=history)
+            with imported(data, tmp_path / f"e{history}.myo") as copy:
+                assert copy.head is None and len(copy) == 0
+                assert copy.state_hash() == mem.state_hash()
+
+
+# ---------------------------------------------------------------------- hostile input
+
+
+def _state_doc() -> dict[str, Any]:
+    return {"format": "myosotis-export", "version": 1, "kind": "state",
+            "at": {"seq": 0, "id": None}, "next_node_id": 3,
+            "nodes": [{"id": 1, "type": "A", "deleted": False, "fields": {"x": {"int": 1}}},
+                      {"id": 2, "type": "B", "deleted": True, "fields": {"r": {"ref": 1}}}]}
+
+
+def _edit(path: str, value: Any) -> dict[str, Any]:
+    doc = _state_doc()
+    *parents, last = path.strip("/").split("/")
+    target: Any = doc
+    for p in parents:
+        target = target[int(p)] if isinstance(target, list) else target[p]
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return doc
+
+
+HOSTILE = [
+    (_edit("/nodes/0/fields/x", {"int": "1"}), "/nodes/0/fields/x/int"),
+    (_edit("/nodes/0/fields/x", {"int": True}), "/nodes/0/fields/x/int"),
+    (_edit("/nodes/0/fields/x", {"int": 1 << 63}), "/nodes/0/fields/x/int"),
+    (_edit("/nodes/0/fields/x", {"float": 1.5}), "/nodes/0/fields/x/float"),
+    (_edit("/nodes/0/fields/x", {"int": 1, "str": "a"}), "/nodes/0/fields/x"),
+    (_edit("/nodes/0/fields/x", {"ref": 7}), "/nodes/0"),  # dangling (R72)
+    (_edit("/nodes/1/id", 1), "/nodes/1/id"),  # duplicate id
+    (_edit("/nodes/1/id", 3), "/nodes/1/id"),  # >= next_node_id
+    (_edit("/next_node_id", 1 << 63), "/nodes"),  # ids missing, nothing allocated
+    (_edit("/next_node_id", 1 << 64), "/next_node_id"),
+    (_edit("/nodes/0/type", ""), "/nodes/0/type"),
+    (_edit("/nodes/0/deleted", 0), "/nodes/0/deleted"),
+    (_edit("/nodes/0/extra", 1), "/nodes/0/extra"),
+    (_edit("/version", 2), "/version"),
+    (_edit("/kind", "other"), "/kind"),
+    (_edit("/at/id", "00" * 32), "/at/id"),  # seq 0 names no commit (R86)
+    (_edit("/nodes/0/fields/x", {"str": "\ud800"}), "/nodes/0/fields/x/str"),
+    (_edit("/state_hash", "00" * 32), "/state_hash"),
+]
+
+
+@pytest.mark.parametrize(("doc", "where"), HOSTILE)
+def test_hostile_documents_are_refused_with_their_location(tmp_path: Path, doc: Any,
+                                                           where: str) -> None:
+    with pytest.raises(InvalidDocumentError) as e:
+        imported(json.dumps(doc).encode(), tmp_path / "x.myo")
+    assert e.value.location == where, e.value
+    assert os.listdir(tmp_path) == []  # no file, no temp file
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    (b"[" * 200_000, "line 1, column"),  # no RecursionError
+    (b'{"a": ' + b"9" * 1_000_000 + b"}", "/"),  # no int of a million digits
+    (b'{"format": 1, "format": 2}', "/format"),  # duplicate key
+    (b'{"format": "myosotis-export", "version": 1e0}', "/version"),
+    (b"\xff\xfe", "byte 0"),
+    (b'{"format": "myosotis-export", "version": 1, "kind": "state" ', "line 1, column"),
+    (b"NaN", ""),  # the whole document (RFC 6901)
+])
+def test_hostile_text_is_refused_cleanly(tmp_path: Path, text: bytes, where: str) -> None:
+    with pytest.raises(InvalidDocumentError) as e:
+        imported(text, tmp_path / "x.myo")
+    assert e.value.location.startswith(where), e.value
+    assert os.listdir(tmp_path) == []
+
+
+def test_deep_values_are_refused_at_the_limit(tmp_path: Path) -> None:
+    v: Any = {"int": 1}
+    for _ in range(65):
+        v = {"list": [v]}
+    with pytest.raises(InvalidDocumentError, match="deeper than 64"):
+        imported(json.dumps(_edit("/nodes/0/fields/x", v)).encode(), tmp_path / "x.myo")
+    assert os.listdir(tmp_path) == []
+
+
+def _history_doc(tmp_path: Path) -> dict[str, Any]:
+    with Memory.open(tmp_path / "src.myo", clock=FixedClock()) as mem:
+        a = mem.create("A", l=[1])
+        mem.commit("one")
+        a.l.append(2)
+        mem.commit("two")
+        doc: dict[str, Any] = json.loads(export_bytes(mem, history=True))
+    os.remove(tmp_path / "src.myo")
+    os.remove(tmp_path / "src.myo.lock")
+    return doc
+
+
+@pytest.mark.parametrize(("edit", "where"), [
+    (lambda d: d["commits"][1].update(label="changed"), "/commits/1/id"),
+    (lambda d: d["commits"][1].update(seq=3), "/commits/1/seq"),
+    (lambda d: d["commits"][1].update(parent="ab" * 32), "/commits/1/parent"),
+    (lambda d: d["commits"][1]["mutations"][0].update(index=5), "/commits/1/mutations/0"),
+    (lambda d: d["commits"][1]["mutations"][0].update(op="explode"),
+     "/commits/1/mutations/0/op"),
+    (lambda d: d["commits"][0]["mutations"][0].update(node=2), "/commits/0/mutations/0"),
+    (lambda d: d["commits"][0].update(timestamp_us=1 << 63), "/commits/0/timestamp_us"),
+    (lambda d: d["commits"].pop(), "/head"),
+    (lambda d: d.update(next_node_id=5), "/next_node_id"),
+])
+def test_hostile_histories_are_refused(tmp_path: Path, edit: Any, where: str) -> None:
+    doc = _history_doc(tmp_path)
+    edit(doc)
+    with pytest.raises(InvalidDocumentError) as e:
+        imported(json.dumps(doc).encode(), tmp_path / "x.myo")
+    assert e.value.location == where, e.value
+    assert os.listdir(tmp_path) == []
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_damaged_exports_are_refused_or_imported_whole(tmp_path: Path,
+                                                       data: st.DataObject) -> None:
+    good = json.dumps(_state_doc()).encode()
+    pos = data.draw(st.integers(0, len(good) - 1))
+    bad = good[:pos] + data.draw(st.binary(min_size=0, max_size=3)) + \
+        good[pos + data.draw(st.integers(0, 3)):]
+    out = Path(tempfile.mkdtemp(dir=tmp_path)) / "x.myo"
+    try:
+        imported(bad, out).close()
+    except InvalidDocumentError:
+        assert not out.exists()
+    else:
+        assert Memory.check_file(out).ok
+
+
+def test_import_never_replaces_a_file(tmp_path: Path) -> None:
+    (tmp_path / "x.myo").write_bytes(b"keep")
+    with pytest.raises(MyosotisError, match="already exists"):
+        imported(json.dumps(_state_doc()).encode(), tmp_path / "x.myo")
+    assert (tmp_path / "x.myo").read_bytes() == b"keep"
+    assert sorted(os.listdir(tmp_path)) == ["x.myo"]
