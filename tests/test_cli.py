@@ -646,7 +646,7 @@ def test_every_command_has_an_example_and_is_in_the_docs() -> None:
     expected = {"init", "create", "set", "unset", "delete", "status", "commit", "discard",
                 "history", "show", "ls", "get", "log", "diff", "stats", "checkpoint", "fsck",
                 "compact", "list", "list append", "list insert", "list set", "list remove",
-                "map", "map set", "map delete"}
+                "map", "map set", "map delete", "export", "import", "migrate"}
     assert {n.removeprefix("myo ") for n in names[1:]} == expected
     for name, text in helps:
         assert "Example:\n" in text, f"`{name} --help` has no example"
