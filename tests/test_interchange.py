@@ -47,7 +47,8 @@ VALUES = st.recursive(SCALARS, lambda c: st.lists(c, max_size=3) |
                       st.dictionaries(TEXT, c, max_size=3), max_leaves=8)
 FIELDS = st.sampled_from(["a", "b", "goal", "ünï"])
 ACTIONS = st.lists(st.tuples(
-    st.sampled_from(["create", "set", "unset", "delete", "append", "mapset"]),
+    st.sampled_from(["create", "set", "unset", "delete", "append", "mapset", "nested",
+                     "pop"]),
     st.integers(1, 6), FIELDS, VALUES), min_size=1, max_size=6)
 HISTORIES = st.lists(ACTIONS, min_size=1, max_size=5)
 
@@ -74,15 +75,31 @@ def _act(mem: Memory, kind: str, k: int, field: str, v: Any) -> None:
         if kind == "set":
             node[field] = value
         elif kind == "unset":
-            del node[field]
+            names = sorted(node.fields())
+            if names:
+                del node[names[k % len(names)]]
         elif kind == "delete":
             node.delete()
-        elif kind == "append":
-            node[field] = [*node.get(field, [])] if isinstance(node.get(field), list) else []
+        elif kind == "nested":  # path mutations below the field's value (path != ())
+            node[field] = {"in": [0, {"deep": []}]}
+            node[field]["in"].insert(1, value)
+            node[field]["in"][2]["deep"].append(value)
+            node[field]["in"][0] = value
+        elif kind == "pop":  # list-remove or map-delete on some container field
+            boxes = [(name, v) for name, v in sorted(node.fields().items())
+                     if isinstance(v, (list, dict)) and v]
+            if boxes:
+                name, items = boxes[k % len(boxes)]
+                del node[name][k % len(items) if isinstance(items, list)
+                               else sorted(items)[k % len(items)]]
+        elif kind == "append":  # list-insert, then list-remove
+            node[field] = [value, value]
             node[field].append(value)
-        else:
+            del node[field][k % 3]
+        else:  # map-set, then map-delete
             node[field] = {"k": value}
             node[field]["j"] = value
+            del node[field]["k" if k % 2 else "j"]
     except (MyosotisError, KeyError, AttributeError, TypeError):
         pass  # refused: nothing staged (R50 on a tombstone, a missing field)
 

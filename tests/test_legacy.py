@@ -153,6 +153,25 @@ def test_a_broken_legacy_file_names_the_json_location(tmp_path: Path) -> None:
     assert "/commits/1/mutations/0" in rep.errors[0].message
 
 
+def test_repair_and_migrate_leave_other_files_alone(tmp_path: Path) -> None:
+    path = copy_vector("minimal", tmp_path)
+    before = path.read_bytes()
+    r = Memory.repair(path)  # a legacy file has nothing to cut: only checked
+    assert r.actions == [] and r.report.ok
+    assert path.read_bytes() == before
+    Memory.migrate(path)
+    binary = path.read_bytes()
+    assert Memory.migrate(path).backup is None and path.read_bytes() == binary
+    empty = tmp_path / "empty.myo"
+    empty.write_bytes(b"")
+    assert Memory.migrate(empty).head_seq == 0 and empty.read_bytes() == b""
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("{ not json")
+    with pytest.raises(NotAMyosotisFileError):
+        Memory.migrate(foreign)
+    assert foreign.read_text() == "{ not json"
+
+
 # ---------------------------------------------------------------------- SIGKILL
 
 _KILL_AT = """

@@ -15,8 +15,7 @@ from myosotis.engine.legacy import BACKUP_SUFFIX, read_file
 from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE
 from myosotis.engine.store import Store
 from myosotis.engine.verify import VerifyReport
-from myosotis.errors import ReadOnlyError
-from myosotis.format.constants import MAGIC
+from myosotis.errors import NotAMyosotisFileError, ReadOnlyError
 from myosotis.format.mutations import Mutation
 
 
@@ -97,7 +96,7 @@ def open_legacy(path: str, readonly: bool, lock_timeout: float,
     UnsupportedVersionError, CorruptFileError (with the JSON location) for a
     legacy file that breaks LEGACY.md §3, LockedError.
     """
-    src = LegacySource(path, read_file(path), opts, lock_timeout, readonly)
+    src = LegacySource(path, read_file(path, only_legacy=True), opts, lock_timeout, readonly)
     try:
         store = src.open_store()
     except BaseException:
@@ -111,8 +110,10 @@ def open_legacy(path: str, readonly: bool, lock_timeout: float,
 def migrate_file(path: Any, lock_timeout: float) -> MigrateResult:
     """See Memory.migrate."""
     p = check_path(path)
-    data = read_file(p)
-    if not data or data.startswith(MAGIC):
+    try:
+        read_file(p, only_legacy=True)  # never blocks on a FIFO, reads a binary file's start only
+    except NotAMyosotisFileError:
+        # a binary file (nothing to do), or not ours at all (open says which)
         with Memory.open(p, readonly=True) as mem:
             head = mem.head
             return MigrateResult(p, None, head.seq if head else 0, head.id if head else None,

@@ -317,7 +317,10 @@ class Memory(Reader):
         fail (they are a cache). Other findings are only reported. Returns the
         report after repair and what was done.
         """
-        report, actions = repair_file(check_path(path), lock_timeout=lock_timeout)
+        p = check_path(path)
+        if is_legacy(p):  # LEGACY.md: nothing to cut or drop; migration rewrites it whole
+            return RepairResult(check_legacy(p, read_file(p)), [])
+        report, actions = repair_file(p, lock_timeout=lock_timeout)
         return RepairResult(report, actions)
 
     @staticmethod

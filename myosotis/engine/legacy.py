@@ -27,19 +27,42 @@ from myosotis.storage.fileops import open_regular
 
 BACKUP_SUFFIX = ".v0.bak"
 _WHITESPACE = b" \t\r\n"
+_SNIFF = 4096  # bytes read to tell a legacy file by L1 before reading it whole
 
 
-def read_file(path: str) -> bytes:
-    """The bytes of the regular file ``path`` (never blocks on a FIFO)."""
+def read_file(path: str, only_legacy: bool = False) -> bytes:
+    """The bytes of the regular file ``path`` (never blocks on a FIFO).
+
+    With ``only_legacy``, a file that cannot be a legacy file by its first bytes
+    (L1) is refused (NotAMyosotisFileError) before the rest is read: a large
+    binary or foreign file is never read whole to be told apart.
+    """
     try:
         fd = open_regular(path, os.O_RDONLY)
     except OSError as e:
         raise MyosotisError(f"cannot open {path}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "rb", closefd=False) as f:
+            if only_legacy:
+                head = f.read(_SNIFF)
+                if not _may_be_legacy(head):
+                    raise _not_ours(path)
+                return head + f.read()
             return f.read()
     finally:
         os.close(fd)
+
+
+def _may_be_legacy(head: bytes) -> bool:
+    """L1 on the first bytes of a file: no magic, and ``{`` first after whitespace
+    (whitespace longer than the bytes read is not a legacy file either)."""
+    return not head.startswith(MAGIC) and head.lstrip(_WHITESPACE).startswith(b"{")
+
+
+def _not_ours(name: str) -> NotAMyosotisFileError:
+    return NotAMyosotisFileError(
+        f"{name} is not a Myosotis file (it does not start with {MAGIC.decode()!r} and is "
+        "not a legacy v0.5 JSON file)")
 
 
 def legacy_document(data: bytes, name: str) -> Any:
@@ -50,10 +73,8 @@ def legacy_document(data: bytes, name: str) -> Any:
     UnsupportedVersionError for a JSON document that carries the magic and a
     ``format_version`` (a later JSON form this version does not read, L5).
     """
-    not_ours = NotAMyosotisFileError(
-        f"{name} is not a Myosotis file (it does not start with {MAGIC.decode()!r} and is "
-        "not a legacy v0.5 JSON file)")
-    if data.startswith(MAGIC) or not data.lstrip(_WHITESPACE).startswith(b"{"):
+    not_ours = _not_ours(name)
+    if not _may_be_legacy(data[:_SNIFF]):
         raise not_ours
     try:
         doc = load_json(data)
@@ -87,7 +108,7 @@ def migrated_bytes(doc: Any) -> tuple[bytes, ImportSummary]:
 def is_legacy(path: str) -> bool:
     """Whether the file at ``path`` is a legacy file by L1–L4 (not whether it is valid)."""
     try:
-        legacy_document(read_file(path), path)
+        legacy_document(read_file(path, only_legacy=True), path)
     except MyosotisError:
         return False
     return True
