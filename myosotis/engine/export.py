@@ -106,19 +106,28 @@ def _le(a: array.array[int]) -> bytes:
     return a.tobytes()
 
 
-def _node_line(node_id: int, g: GraphState) -> str:
-    n = g.get(node_id)
-    assert n is not None  # dense ids (R73)
-    f = n.fields
-    return dumps({"id": node_id, "type": n.type, "deleted": n.deleted,
+def _node_line(node_id: int, type_name: str, deleted: bool, f: dict[str, Any]) -> str:
+    return dumps({"id": node_id, "type": type_name, "deleted": deleted,
                   "fields": {k: value_to_json(f[k]) for k in sorted(f)}})
 
 
 def _write_nodes(g: GraphState, out: Out) -> None:
-    """``[`` the nodes one per line ``]`` (EXPORT.md §2)."""
+    """``[`` the nodes one per line ``]`` (EXPORT.md §2).
+
+    Nodes not changed since the base image are decoded from it directly, by
+    index (dense ids, R73), without going through the state's cache: a scan
+    would only churn it."""
     out("[")
+    base, changed = g.base, g.changed
     for node_id in range(1, g.next_node_id):
-        out(("\n" if node_id == 1 else ",\n") + _node_line(node_id, g))
+        n = changed.get(node_id)
+        if n is not None or base is None:
+            assert n is not None  # without a base every node is changed
+            line = _node_line(node_id, n.type, n.deleted, n.fields)
+        else:
+            r = base.record(node_id - 1)
+            line = _node_line(node_id, r.type, r.deleted, r.fields)
+        out(("\n" if node_id == 1 else ",\n") + line)
     out("\n]")
 
 
@@ -136,17 +145,24 @@ def write_state(store: Store, seq: int, out: Out) -> None:
     out(f',"state_hash":"{hash_state(g).hex()}"}}\n')
 
 
-def _commit_line(store: Store, seq: int, parent: bytes) -> tuple[str, bytes]:
+def _write_commit(store: Store, seq: int, parent: bytes, out: Out) -> bytes:
+    """One commit's line (EXPORT.md §7); return its id. The mutations are decoded and
+    written one at a time, so a commit of any size takes no more memory than its
+    largest mutation."""
     payload, h, off = store.commits.record(seq, parent)
+    cid = commit_id(payload)
+    head = dumps({"seq": seq, "id": cid.hex(), "parent": parent.hex() if any(parent) else None,
+                  "timestamp_us": h.timestamp_us, "label": h.label,
+                  "next_node_id": h.next_node_id, "mutations": []})
+    out(head[:-2])  # all but the closing "]}": the mutations go in between
     try:
-        ms = [mutation_to_json(m) for m in iter_mutations(payload, h.body)]
+        for i, m in enumerate(iter_mutations(payload, h.body)):
+            out(("," if i else "") + dumps(mutation_to_json(m)))
     except DecodeError as e:
         raise CorruptFileError(f"commit {seq}: {e.reason}",
                                off + FRAME_HEADER_SIZE + (e.offset or 0)) from None
-    cid = commit_id(payload)
-    return dumps({"seq": seq, "id": cid.hex(), "parent": parent.hex() if any(parent) else None,
-                  "timestamp_us": h.timestamp_us, "label": h.label,
-                  "next_node_id": h.next_node_id, "mutations": ms}), cid
+    out("]}")
+    return cid
 
 
 def write_history(store: Store, seq: int, out: Out) -> None:
@@ -167,8 +183,8 @@ def write_history(store: Store, seq: int, out: Out) -> None:
     out(',"commits":[')
     parent = hist.commit_id(base)
     for s in range(base + 1, seq + 1):
-        line, parent = _commit_line(store, s, parent)
-        out(("\n" if s == base + 1 else ",\n") + line)
+        out("\n" if s == base + 1 else ",\n")
+        parent = _write_commit(store, s, parent, out)
     out("\n]")
     g = state_at(store, seq)
     out(f',"head":{_head(store, seq)},"next_node_id":{g.next_node_id},'
