@@ -1,9 +1,10 @@
 """The canonical JSON export (formatspec/EXPORT.md), written as a stream.
 
-A state export is written node by node and a history export commit by
-commit, each line made and handed to ``out`` before the next is read, so
-memory stays bounded by the store's node cache and one commit, whatever the
-size of the state. The bytes depend only on the state (and history): the
+A state export is written node by node and a history export mutation by
+mutation, each piece made and handed to ``out`` before the next is read, so
+memory stays bounded by one node or mutation (plus 8 bytes per node for the
+state hash, below), whatever the size of the state; nodes of the base image
+are decoded from it in place, not kept. The bytes depend only on the state (and history): the
 layout, key order and number forms are fixed by EXPORT.md §2.
 
 The state hash at the end of a document (§9.2) is computed without building
