@@ -378,3 +378,53 @@ def test_export_memory_does_not_grow_with_the_state(tmp_path: Path) -> None:
     # 8 bytes per node for the lengths, at most one block of ids (64 Ki x 8 bytes) and
     # the output buffer: measured 592 KB here, for 3.4 MB of JSON.
     assert peak < 8 * 20_000 + 8 * 65_536 + (256 << 10), (peak, written[0])
+
+
+class Trickle(io.RawIOBase):
+    """A file that returns at most 7 bytes per read, as a pipe may."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._data[self._pos:self._pos + min(7, n if n >= 0 else 7)]
+        self._pos += len(chunk)
+        return chunk
+
+
+def _reordered(x: Any) -> Any:
+    """The same JSON content with every object's keys in reverse order."""
+    if isinstance(x, dict):
+        return {k: _reordered(x[k]) for k in reversed(list(x))}
+    if isinstance(x, list):
+        return [_reordered(v) for v in x]
+    return x
+
+
+@pytest.mark.parametrize("history", [False, True])
+def test_import_reads_any_layout_and_key_order(tmp_path: Path, history: bool) -> None:
+    """E10: a reader accepts any whitespace and key order (the streamed reader then
+    reads ahead); and input that arrives a few bytes at a time."""
+    with build(tmp_path / "src.myo", [[("create", 1, "a", [1, ("ref", 1)])],
+                                      [("nested", 1, "b", {"x": 2.5})]]) as mem:
+        mem.compact(at=1)
+        data = export_bytes(mem, history=history)
+        want = (mem.state_hash(), mem.head.id, [c.id for c in mem.history()] if history else [])
+    pretty = json.dumps(_reordered(json.loads(data)), indent=3).encode()
+    for i, text in enumerate((pretty, data)):
+        with Memory.import_(Trickle(text), tmp_path / f"c{i}.myo") as copy:
+            assert (copy.state_hash(), copy.head.id, [c.id for c in copy.history()]) == want
+            assert export_bytes(copy, history=history) == data
+
+
+@pytest.mark.parametrize(("tail", "where"), [
+    (b" x", "line 4, column"), (b"{}", "line 4, column"), (b"\n\n ]", "line 6, column 2")])
+def test_nothing_may_follow_the_document(tmp_path: Path, tail: bytes, where: str) -> None:
+    with Memory.open(tmp_path / "a.myo") as mem:
+        mem.create("A")
+        mem.commit()
+        data = export_bytes(mem)
+    with pytest.raises(InvalidDocumentError) as e:
+        imported(data + tail, tmp_path / "x.myo")
+    assert e.value.location.startswith(where), e.value
+    assert not (tmp_path / "x.myo").exists()

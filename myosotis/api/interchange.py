@@ -11,7 +11,7 @@ from myosotis.engine.export import BufferedOut, write_history, write_state
 from myosotis.engine.importing import ImportSummary, read_export
 from myosotis.engine.store import Store
 from myosotis.errors import InvalidArgumentError
-from myosotis.format.jsonform import load_json
+from myosotis.format.jsonstream import finish, load_stream
 from myosotis.storage.newfile import create_new_file
 
 
@@ -28,16 +28,19 @@ def export_to(store: Store, fp: IO[Any], seq: int, history: bool) -> None:
 
 
 def import_from(fp: IO[Any], path: str) -> ImportSummary:
-    """Create the file ``path`` from the export read from ``fp``; see Memory.import_."""
+    """Create the file ``path`` from the export read from ``fp``; see Memory.import_.
+    The document is read in pieces (format/jsonstream.py), never whole."""
     read = getattr(fp, "read", None)
     if read is None:
         raise InvalidArgumentError(f"import needs a file object open for reading, not "
                                    f"{type(fp).__name__}")
-    doc = load_json(read())
     summary: list[ImportSummary] = []
 
     def produce(write: Any) -> None:
+        # Read as a stream: one node or commit of the document at a time.
+        doc = load_stream(read)
         summary.append(read_export(doc, write))
+        finish(doc)
 
     create_new_file(os.fspath(path), produce)
     return summary[0]

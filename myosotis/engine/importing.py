@@ -10,11 +10,12 @@ file: ``emit`` receives the bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from myosotis.engine.export import EXPORT_FORMAT, EXPORT_VERSION
-from myosotis.engine.rebuild import ZERO_ID, Builder, Emit
+from myosotis.engine.rebuild import ZERO_ID, Builder, Emit, check_hash
 from myosotis.format.constants import INT_MAX, INT_MIN, MAX_NODE_ID
 from myosotis.format.jsonform import (
     array,
@@ -55,17 +56,16 @@ def _next_id(x: Any, where: str) -> int:
     return integer(x, where, 1, _U63, "next_node_id")
 
 
-def _nodes(x: Any, where: str) -> list[tuple[int, str, dict[str, Any], bool, str]]:
-    out = []
+def _nodes(x: Any, where: str) -> Iterator[tuple[int, str, dict[str, Any], bool, str]]:
+    """The nodes of a state (EXPORT.md §4), checked one at a time as they are read."""
     for i, n in enumerate(array(x, where)):
         w = pointer(where, i)
         d = obj(n, w, ("id", "type", "deleted", "fields"))
         deleted = d["deleted"]
         if type(deleted) is not bool:
             raise refuse(pointer(w, "deleted"), "expected true or false")
-        out.append((node_id(d["id"], pointer(w, "id")), text(d["type"], pointer(w, "type")),
-                    fields_from_json(d["fields"], pointer(w, "fields")), deleted, w))
-    return out
+        yield (node_id(d["id"], pointer(w, "id")), text(d["type"], pointer(w, "type")),
+               fields_from_json(d["fields"], pointer(w, "fields")), deleted, w)
 
 
 def _optional_id(x: Any, where: str) -> bytes:
@@ -124,14 +124,17 @@ def read_export(doc: Any, emit: Emit) -> ImportSummary:
                      f"version {EXPORT_VERSION}; upgrade Myosotis to import it")
     kind = d.get("kind")
     b = Builder(emit)
+    # The keys are read in the order an export writes them (EXPORT.md §2), so that
+    # a streamed document (format/jsonstream.py) is read one node or commit at a time.
     if kind == "state":
         obj(d, "", ("format", "version", "kind", "at", "next_node_id", "nodes"), ("state_hash",))
         at = obj(d["at"], "/at", ("seq", "id"))
         seq = integer(at["seq"], "/at/seq", 0, _COUNT_MAX, "seq")
-        h = b.genesis(seq, _optional_id(at["id"], "/at/id"),
-                      _next_id(d["next_node_id"], "/next_node_id"),
-                      _nodes(d["nodes"], "/nodes"), "", _hash(d, "state_hash", ""))
-        return ImportSummary("state", seq, at["id"], h.hex(), 0)
+        aid = _optional_id(at["id"], "/at/id")
+        h = b.genesis(seq, aid, _next_id(d["next_node_id"], "/next_node_id"),
+                      _nodes(d["nodes"], "/nodes"), "")
+        check_hash(h, _hash(d, "state_hash", ""), "/state_hash")
+        return ImportSummary("state", seq, aid.hex() if seq else None, h.hex(), 0)
     if kind != "history":
         raise refuse("/kind", f"kind {kind!r}: an export is of kind \"state\" or \"history\"")
     obj(d, "", ("format", "version", "kind", "genesis", "commits", "head", "next_node_id"),
@@ -139,21 +142,23 @@ def read_export(doc: Any, emit: Emit) -> ImportSummary:
     if d["genesis"] is not None:
         g = obj(d["genesis"], "/genesis", ("seq", "id", "next_node_id", "nodes"),
                 ("state_hash",))
-        b.genesis(integer(g["seq"], "/genesis/seq", 0, _COUNT_MAX, "seq"),
-                  _optional_id(g["id"], "/genesis/id"),
-                  _next_id(g["next_node_id"], "/genesis/next_node_id"),
-                  _nodes(g["nodes"], "/genesis/nodes"), "/genesis",
-                  _hash(g, "state_hash", "/genesis"))
-    commits = array(d["commits"], "/commits")
-    for i, c in enumerate(commits):
+        base = integer(g["seq"], "/genesis/seq", 0, _COUNT_MAX, "seq")
+        gid = _optional_id(g["id"], "/genesis/id")
+        h = b.genesis(base, gid, _next_id(g["next_node_id"], "/genesis/next_node_id"),
+                      _nodes(g["nodes"], "/genesis/nodes"), "/genesis")
+        check_hash(h, _hash(g, "state_hash", "/genesis"), "/genesis/state_hash")
+    count = 0
+    for i, c in enumerate(array(d["commits"], "/commits")):
         _commit(b, c, pointer("/commits", i), _EXPORT_COMMIT, ())
+        count += 1
     head = obj(d["head"], "/head", ("seq", "id"))
     head_seq = integer(head["seq"], "/head/seq", 0, _COUNT_MAX, "seq")
     if head_seq != b.head_seq or _optional_id(head["id"], "/head/id") != b.head_id:
         raise refuse("/head", f"the commits end at commit {b.head_seq} "
                      f"({b.head_id.hex()}), not at the head written")
-    h = b.finish(_next_id(d["next_node_id"], "/next_node_id"), "", _hash(d, "state_hash", ""))
-    return ImportSummary("history", b.head_seq, head["id"], h.hex(), len(commits))
+    h = b.finish(_next_id(d["next_node_id"], "/next_node_id"), "")
+    check_hash(h, _hash(d, "state_hash", ""), "/state_hash")
+    return ImportSummary("history", b.head_seq, head["id"], h.hex(), count)
 
 
 # --------------------------------------------------------------------------
@@ -174,9 +179,9 @@ def read_legacy(doc: Any, emit: Emit) -> ImportSummary:
     b = Builder(emit, auto_checkpoints=False)
     if "genesis_state" in d:
         g = obj(d["genesis_state"], "/genesis_state", ("next_node_id", "nodes"))
-        b.genesis(0, ZERO_ID, _next_id(g["next_node_id"], "/genesis_state/next_node_id"),
-                  _nodes(g["nodes"], "/genesis_state/nodes"), "/genesis_state",
-                  _hash(d, "genesis_state_hash", ""))
+        h = b.genesis(0, ZERO_ID, _next_id(g["next_node_id"], "/genesis_state/next_node_id"),
+                      _nodes(g["nodes"], "/genesis_state/nodes"), "/genesis_state")
+        check_hash(h, _hash(d, "genesis_state_hash", ""), "/genesis_state_hash")
     elif "genesis_state_hash" in d:
         raise refuse("/genesis_state_hash", "a genesis_state_hash without a genesis_state")
     checkpoints = _legacy_checkpoints(d["checkpoints"])

@@ -14,7 +14,7 @@ gave; nothing is emitted after one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from myosotis.engine.graph import GraphState
@@ -60,12 +60,12 @@ class Builder:
     # ------------------------------------------------------------------ genesis
 
     def genesis(self, base_seq: int, base_id: bytes, next_node_id: int,
-                nodes: list[tuple[int, str, dict[str, Any], bool, str]], where: str,
-                expect_hash: bytes | None = None) -> bytes:
+                nodes: Iterable[tuple[int, str, dict[str, Any], bool, str]], where: str) -> bytes:
         """The state after commit ``base_seq`` (id ``base_id``) as its GENESIS frame;
-        ``nodes``: ``(id, type, fields, deleted, json location)``, in id order.
-        Returns its state hash. A base of seq 0 with no node writes no frame (the
-        empty state needs none)."""
+        ``nodes``: ``(id, type, fields, deleted, json location)``, in id order (read
+        one at a time: only their records are kept). Returns its state hash, for
+        the caller to check (:func:`check_hash`). A base of seq 0 with no node
+        writes no frame (the empty state needs none)."""
         if (base_seq == 0) != (base_id == ZERO_ID):
             raise InvalidDocumentError("the commit id is null exactly when seq is 0 (R86)",
                                        pointer(where, "id"))
@@ -86,10 +86,6 @@ class Builder:
         image = encode_image(next_node_id, records)
         del records
         h = state_hash(image)
-        if expect_hash is not None and h != expect_hash:
-            raise InvalidDocumentError(f"the state hash of these nodes is {h.hex()}, not the "
-                                       "one written: the document was edited or is damaged",
-                                       pointer(where, "state_hash"))
         if base_seq or next_node_id > 1:
             self._frame(KIND_GENESIS, encode_snapshot(base_seq, base_id, h, image), where)
             self.last_image_size = len(image)
@@ -159,19 +155,13 @@ class Builder:
         self.state = self.state.rebased(StateImage(image))
         return True
 
-    def finish(self, next_node_id: int, where: str, expect_hash: bytes | None = None) -> bytes:
-        """Check the document's final ``next_node_id`` (and state hash); return the
-        state hash."""
+    def finish(self, next_node_id: int, where: str) -> bytes:
+        """Check the document's final ``next_node_id``; return the state hash."""
         if next_node_id != self.state.next_node_id:
             raise InvalidDocumentError(
                 f"next_node_id is {next_node_id} but the commits leave "
                 f"{self.state.next_node_id}", pointer(where, "next_node_id"))
-        h = state_hash(self.state.image())
-        if expect_hash is not None and h != expect_hash:
-            raise InvalidDocumentError(f"the final state hashes to {h.hex()}, not the state "
-                                       "hash written: the document was edited or is damaged",
-                                       pointer(where, "state_hash"))
-        return h
+        return state_hash(self.state.image())
 
     def _frame(self, kind: int, payload: bytes, where: str) -> None:
         if len(payload) > MAX_PAYLOAD:
@@ -179,6 +169,15 @@ class Builder:
                                        f"record holds at most {MAX_PAYLOAD} (FORMAT.md §11)",
                                        where)
         self.emit(encode_frame(kind, payload))
+
+
+def check_hash(h: bytes, expect: bytes | None, where: str) -> None:
+    """A state hash the document states (``expect``, None if it states none) against
+    the one of the state it describes (``h``)."""
+    if expect is not None and h != expect:
+        raise InvalidDocumentError(f"the state these parts describe hashes to {h.hex()}, not "
+                                   "to the state hash written: the document was edited or "
+                                   "is damaged", where)
 
 
 def _node_record(type_name: str, fields: dict[str, Any], deleted: bool, next_node_id: int,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from typing import Any
+from typing import Any, cast
 
 from myosotis.errors import InvalidDocumentError, MyosotisError
 from myosotis.format.constants import (
@@ -66,7 +66,8 @@ class DuplicateKeys(dict[str, Any]):
     dup: str = ""
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's ``object_pairs_hook``: a dict, or DuplicateKeys naming a repeated key."""
     d: dict[str, Any] = {}
     for k, v in pairs:
         if k in d:
@@ -77,7 +78,8 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return d
 
 
-def _int(text: str) -> int | Number:
+def parse_int(text: str) -> int | Number:
+    """json's ``parse_int``: an int, or a Number for one too long to be in range."""
     # Checked before int(): Python refuses (ValueError) ints of over 4300 digits.
     return Number(text) if len(text) > _MAX_NUMBER_TEXT else int(text)
 
@@ -115,7 +117,7 @@ def load_json(data: bytes | str) -> Any:
     except UnicodeDecodeError as e:
         raise InvalidDocumentError("the document is not UTF-8 text", f"byte {e.start}") from None
     try:
-        return json.loads(text, object_pairs_hook=_pairs, parse_int=_int,
+        return json.loads(text, object_pairs_hook=pairs_hook, parse_int=parse_int,
                           parse_float=Number, parse_constant=Number)
     except json.JSONDecodeError as e:
         raise InvalidDocumentError(f"not valid JSON ({e.msg})",
@@ -150,6 +152,10 @@ def obj(x: Any, where: str, keys: tuple[str, ...] = (), optional: tuple[str, ...
     ``optional``; with neither given, any keys. Refuses duplicate keys."""
     if type(x) is DuplicateKeys:
         raise refuse(pointer(where, x.dup), f"the key {x.dup!r} appears twice in one object")
+    if getattr(type(x), "lazy_object", False):  # format/jsonstream.py: checked as it is read
+        if keys or optional:
+            x.expect(keys, optional)
+        return cast(dict[str, Any], x)
     if type(x) is not dict:
         raise refuse(where, f"expected an object, found {json_type(x)}")
     if keys or optional:
@@ -164,6 +170,9 @@ def obj(x: Any, where: str, keys: tuple[str, ...] = (), optional: tuple[str, ...
 
 
 def array(x: Any, where: str) -> list[Any]:
+    """``x`` as an array; a streamed one (format/jsonstream.py) can be iterated once."""
+    if getattr(type(x), "lazy_array", False):
+        return cast(list[Any], x)
     if type(x) is not list:
         raise refuse(where, f"expected an array, found {json_type(x)}")
     return x
