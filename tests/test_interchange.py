@@ -428,3 +428,27 @@ def test_nothing_may_follow_the_document(tmp_path: Path, tail: bytes, where: str
         imported(data + tail, tmp_path / "x.myo")
     assert e.value.location.startswith(where), e.value
     assert not (tmp_path / "x.myo").exists()
+
+
+def test_the_streamed_reader_cuts_its_buffer_without_losing_its_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a tiny buffer the reader cuts consumed text all the time: the import and
+    the line numbers of errors must not notice."""
+    from myosotis.format import jsonstream
+    monkeypatch.setattr(jsonstream, "_KEEP", 10)
+    monkeypatch.setattr(jsonstream, "_CHUNK", 5)
+    history = [[("create", 1, "a", "x" * 30), ("append", 1, "b", 1.5)] for _ in range(6)]
+    with build(tmp_path / "src.myo", history) as mem:
+        data = export_bytes(mem, history=True)
+        want = [c.id for c in mem.history()]
+    with Memory.import_(io.BytesIO(data), tmp_path / "c.myo") as copy:
+        assert [c.id for c in copy.history()] == want
+    lines = data.count(b"\n")
+    with pytest.raises(InvalidDocumentError) as e:
+        imported(data + b"\n\n  x", tmp_path / "x.myo")
+    assert e.value.location == f"line {lines + 3}, column 3"
+    bad = data.replace(b'"timestamp_us"', b'"timestamp_us" x', 1)
+    with pytest.raises(InvalidDocumentError) as e:
+        imported(bad, tmp_path / "y.myo")
+    col = bad.split(b"\n")[1].index(b" x") + 2
+    assert e.value.location == f"line 2, column {col}", e.value

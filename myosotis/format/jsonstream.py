@@ -87,8 +87,10 @@ class Source:
             buf, n = self.buf, len(self.buf)
             while self.pos < n and buf[self.pos] in " \t\r\n":
                 self.pos += 1
-            if self.pos < n or not self.grow():
-                return buf[self.pos] if self.pos < n else ""
+            if self.pos < n:
+                return buf[self.pos]
+            if not self.grow():  # (which may have cut buf: nothing here is reused)
+                return ""
 
     def take(self, ch: str) -> None:
         if self.peek() != ch:
