@@ -38,6 +38,7 @@ _BITS = re.compile(r"[0-9a-f]{16}\Z")
 _HEX_ID = re.compile(r"[0-9a-f]{64}\Z")
 _MAX_NUMBER_TEXT = 20  # "-9223372036854775808" is the longest number the schema holds
 U64_MAX = (1 << 64) - 1
+_ASCII_OK = 1024  # an ASCII string this short is under every length limit (§11)
 
 VALUE_TAGS = ("null", "bool", "int", "float", "str", "ref", "list", "map")
 
@@ -132,7 +133,11 @@ def load_json(data: bytes | str) -> Any:
 
 def pointer(where: str, key: str | int) -> str:
     """The JSON pointer of ``key`` inside the part at ``where`` (RFC 6901 escapes)."""
-    return f"{where}/{str(key).replace('~', '~0').replace('/', '~1')}"
+    if not isinstance(key, str):
+        return f"{where}/{key}"
+    if "~" in key or "/" in key:  # rare: most keys are used as they are
+        key = key.replace("~", "~0").replace("/", "~1")
+    return f"{where}/{key}"
 
 
 def refuse(where: str, reason: str) -> InvalidDocumentError:
@@ -195,6 +200,8 @@ def text(x: Any, where: str, what: str = "string") -> str:
     """``x`` as a string that can be stored (no lone surrogate)."""
     if type(x) is not str:
         raise refuse(where, f"expected a string ({what}), found {json_type(x)}")
+    if x.isascii() and len(x) <= _ASCII_OK:  # no surrogate, under every limit: nothing to check
+        return x
     try:
         encode_str(x, what)
     except MyosotisError as e:

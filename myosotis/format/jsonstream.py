@@ -100,8 +100,18 @@ class Source:
         self.pos += 1
 
     def value(self) -> Any:
-        """The next JSON value, parsed whole."""
+        """The next JSON value, parsed whole.
+
+        The text up to the next line feed is read first: in the canonical layout
+        (EXPORT.md §2) a node or commit is one line, so it is parsed once. Else a
+        value cut off by the end of the text read is parsed again after reading
+        as much again (linear overall)."""
         self.peek()
+        seen = 0  # text after pos already searched for a line feed
+        while self.buf.find("\n", self.pos + seen) < 0:
+            seen = len(self.buf) - self.pos
+            if not self.grow():
+                break
         while True:
             try:
                 v, end = self.dec.raw_decode(self.buf, self.pos)
