@@ -457,7 +457,9 @@ class Memory(Reader):
         input raises InvalidDocumentError naming its JSON location (a JSON
         pointer, or line and column), and no file is created; ``path`` must not
         exist (MyosotisError). The file appears whole (temp file, fsync, link,
-        directory fsync). Reads the whole document into memory.
+        directory fsync). Reads the document as a stream, one node or commit at a
+        time in the export's key order (another order reads ahead); holds the new
+        file's state image and the nodes changed since its last checkpoint.
         """
         p = check_path(path)
         import_from(fp, p)
