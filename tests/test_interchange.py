@@ -3,9 +3,10 @@
 Properties: for random histories over every value kind, a state export
 imports to a file with the same state hash and head (E30), a history export
 to a file with every commit id (E31), at the head and at any past commit,
-from a compacted file too (E23); the export bytes are a function of the
-state alone (E10); import refuses hostile documents with their JSON location
-and creates no file (E40-E44).
+from a compacted file too (§7 "Genesis"); the export bytes are a function of
+the state alone (E10); import refuses hostile documents with their JSON
+location and creates no file (E1-E3, E11-E22, E40-E42), and reads any layout
+as a stream (E43).
 """
 
 from __future__ import annotations
