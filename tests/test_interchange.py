@@ -453,3 +453,28 @@ def test_the_streamed_reader_cuts_its_buffer_without_losing_its_place(
         imported(bad, tmp_path / "y.myo")
     col = bad.split(b"\n")[1].index(b" x") + 2
     assert e.value.location == f"line 2, column {col}", e.value
+
+
+def test_cli_export_to_stdout_and_import_from_stdin(cli: Any, tmp_path: Path) -> None:
+    cli("init", "s.myo")
+    cli("create", "Agent", "goal=Explore")
+    cli("commit", "one")
+    cli("set", "1", "goal", "-0.0")
+    cli("commit", "two")
+    r = cli("export", "--at", "1")
+    doc = json.loads(r.stdout)
+    assert doc["at"]["seq"] == 1
+    assert doc["nodes"][0]["fields"]["goal"] == {"str": "Explore"}
+    r = cli("export", "--history")
+    hist = r.stdout
+    assert json.loads(hist)["commits"][1]["mutations"][0]["value"] == {
+        "float": "8000000000000000"}
+    from cliutil import RUNNER
+
+    from myosotis.cli import app
+    res = RUNNER.invoke(app, ["import", "-", "copy.myo", "--json"], input=hist)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["commits"] == 2 and out["head"]["seq"] == 2
+    r = cli("-f", "copy.myo", "export", "--history")
+    assert r.stdout == hist
