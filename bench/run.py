@@ -825,7 +825,7 @@ def run_w2_interchange(b: Bench, path: str, total: int) -> None:
     rows = [row(op, kind) for op in ("export", "import") for kind in ("state", "history")]
     notes = [
         "in this process, from the W2 file (read-only); export streams to a file (no "
-        "fsync); import reads the whole document, checks every rule, writes and fsyncs a "
+        "fsync); import streams the document, checks every rule, writes and fsyncs a "
         "new file.",
         f"imported state hash equals the source's: state "
         f"{res['import_state_same_hash']}, history {res['import_history_same_hash']}.",
