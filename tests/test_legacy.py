@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,13 @@ import pytest
 from blake3 import blake3
 from cliutil import Run
 from crashutil import run_python
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from myosotis import (
     CorruptFileError,
     Memory,
+    MyosotisError,
     NotAMyosotisFileError,
     ReadOnlyError,
     UnsupportedVersionError,
@@ -170,6 +174,28 @@ def test_repair_and_migrate_leave_other_files_alone(tmp_path: Path) -> None:
     with pytest.raises(NotAMyosotisFileError):
         Memory.migrate(foreign)
     assert foreign.read_text() == "{ not json"
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["minimal", "all_values", "genesis_checkpoints"]), st.data())
+def test_damaged_legacy_files_open_exactly_when_fsck_finds_no_error(
+        tmp_path: Path, name: str, data: st.DataObject) -> None:
+    good = (VECTORS / f"{name}.myo").read_bytes()
+    pos = data.draw(st.integers(0, len(good) - 1))
+    bad = good[:pos] + data.draw(st.binary(max_size=3)) + good[pos + data.draw(
+        st.integers(0, 3)):]
+    path = Path(tempfile.mkdtemp(dir=tmp_path)) / "f.myo"
+    path.write_bytes(bad)
+    try:
+        with Memory.open(path, readonly=True) as mem:
+            mem.state_hash()
+        opened = True
+    except MyosotisError:
+        opened = False
+    rep = Memory.check_file(path)  # never raises for damage
+    assert opened == (not rep.errors), rep.findings
+    assert path.read_bytes() == bad
 
 
 # ---------------------------------------------------------------------- SIGKILL
