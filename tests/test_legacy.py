@@ -294,3 +294,36 @@ def test_cli_import_reports_the_location(cli: Run, tmp_path: Path) -> None:
     assert "/nodes" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.myo").exists()
     r = cli("export", "-f", "x.myo", "--json", code=2)  # --json needs -o
+
+
+_IMPORT_KILL_AT = _KILL_AT.replace(
+    "Memory.migrate(sys.argv[1])",
+    "Memory.import_(open(sys.argv[3], 'rb'), sys.argv[1]).close()")
+
+
+def test_sigkill_at_every_step_of_an_import_leaves_no_file_or_a_whole_one(
+        tmp_path: Path) -> None:
+    """EXPORT.md E42: the new file appears whole (temp file, fsync, link) or not at all."""
+    src = copy_vector("all_values", tmp_path)
+    with Memory.open(src, readonly=True) as mem:
+        export = tmp_path / "h.json"
+        with open(export, "wb") as f:
+            mem.export(f, history=True)
+        want = [c.id for c in mem.history()]
+    k, outcomes = 1, set()
+    while True:
+        d = tmp_path / f"k{k}"
+        d.mkdir()
+        target = d / "new.myo"
+        proc = run_python(_IMPORT_KILL_AT, str(target), str(k), str(export), check=False)
+        if target.exists():
+            with Memory.open(target, readonly=True) as mem:
+                assert [c.id for c in mem.history()] == want
+            outcomes.add("whole")
+        else:
+            outcomes.add("none")
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        k += 1
+    assert outcomes == {"none", "whole"} and k > 6
