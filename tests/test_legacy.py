@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from myosotis import (
     CorruptFileError,
+    LockedError,
     Memory,
     MyosotisError,
     NotAMyosotisFileError,
@@ -143,6 +144,30 @@ def test_what_is_not_a_valid_legacy_file(tmp_path: Path, text: str,
         Memory.open(path)
     assert path.read_text() == text
     assert sorted(os.listdir(tmp_path)) == ["f.myo"]
+
+
+def test_a_binary_file_of_a_future_version_stays_refused(tmp_path: Path) -> None:
+    from myosotis.format.header import encode_file_header
+    path = tmp_path / "future.myo"
+    path.write_bytes(encode_file_header(9)[:8] + (9).to_bytes(2, "little")
+                     + encode_file_header(1)[10:])
+    with pytest.raises(UnsupportedVersionError):
+        Memory.open(path)
+    with pytest.raises(UnsupportedVersionError):
+        Memory.migrate(path)
+
+
+def test_a_legacy_writer_holds_the_lock_from_the_open(tmp_path: Path) -> None:
+    path = copy_vector("minimal", tmp_path)
+    with Memory.open(path) as mem:
+        with pytest.raises(LockedError):
+            Memory.open(path)
+        with pytest.raises(LockedError):
+            Memory.migrate(path)
+        with mem.transaction("first write"):
+            mem[1].goal = "changed"
+        assert mem.head.label == "first write" and mem.head.seq == 3
+    assert path.read_bytes()[:8] == b"MYOSOTIS"
 
 
 def test_a_broken_legacy_file_names_the_json_location(tmp_path: Path) -> None:
