@@ -12,6 +12,7 @@ change in any release. docs/ARCHITECTURE.md describes it.
 from myosotis.api.explore import WalkStep
 from myosotis.api.handles import ListProxy, MapProxy, Node
 from myosotis.api.info import MemoryInfo, SpaceUsage
+from myosotis.api.legacy import MigrateResult
 from myosotis.api.memory import Memory, RepairResult
 from myosotis.api.names import CommitRef
 from myosotis.api.stagefile import Stage, StageIntent, StageStatus
@@ -35,6 +36,7 @@ from myosotis.errors import (
     IndexRebuiltWarning,
     InterruptedOperationError,
     InvalidArgumentError,
+    InvalidDocumentError,
     InvalidOperationError,
     InvalidValueError,
     LockedError,
@@ -80,7 +82,7 @@ __all__ = [
     "WalkStep",
         "LogEntry", "Referrer",
     # maintenance
-    "VerifyReport", "Finding", "RepairResult", "CompactResult",
+    "VerifyReport", "Finding", "RepairResult", "CompactResult", "MigrateResult",
     # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
     "Mutation", "Path", "Create", "Set", "Unset", "Delete", "ListInsert", "ListRemove",
     "ListReplace", "MapSet", "MapDelete", "Stage", "StageIntent", "StageStatus",
@@ -91,7 +93,8 @@ __all__ = [
     "DamagedStageError", "DeletedNodeError", "DiffConflictError", "FieldNotFoundError",
     "FileMissingError",
     "ForeignStageError", "InterruptedOperationError", "InvalidArgumentError",
-    "InvalidOperationError", "InvalidValueError", "LockedError", "MissingAttributeError",
+    "InvalidDocumentError", "InvalidOperationError", "InvalidValueError", "LockedError",
+    "MissingAttributeError",
     "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",
     "StageError", "StaleStageError", "UnsupportedVersionError", "WriterFailedError",
     "RenderError", "MissingProgramError",

@@ -182,6 +182,21 @@ class ForeignStageError(StageError):
     """The stage was made for another file at the same path (STAGE.md S12)."""
 
 
+class InvalidDocumentError(MyosotisError, ValueError):
+    """A JSON export (formatspec/EXPORT.md) or legacy file (formatspec/LEGACY.md) breaks
+    its schema.
+
+    ``location`` says where: a JSON pointer (``/commits/3/mutations/0/value``) for a
+    document that parses, ``line L, column C`` for one that does not; ``reason``
+    says what rule it breaks. Nothing was created from it.
+    """
+
+    def __init__(self, reason: str, location: str) -> None:
+        self.reason = reason
+        self.location = location
+        super().__init__(f"{location or '/'}: {reason}")
+
+
 # --------------------------------------------------------------------------
 # warnings
 

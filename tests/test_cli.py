@@ -655,7 +655,8 @@ def test_every_command_has_an_example_and_is_in_the_docs() -> None:
                 "history", "show", "ls", "get", "log", "blame", "refs", "diff", "stats",
                 "checkpoint", "fsck",
                 "compact", "list", "list append", "list insert", "list set", "list remove",
-                "map", "map set", "map delete", "walk", "orphans", "graph"}
+                "map", "map set", "map delete", "walk", "orphans", "graph", "export", "import",
+                "migrate"}
     assert {n.removeprefix("myo ") for n in names[1:]} == expected
     for name, text in helps:
         assert "Example:\n" in text, f"`{name} --help` has no example"

@@ -359,7 +359,8 @@ def test_regenerating_vectors_gives_identical_bytes() -> None:
 
 def test_check_reports_a_changed_and_a_missing_vector_file(tmp_path: Path) -> None:
     for p in VECTORS_DIR.iterdir():
-        shutil.copyfile(p, tmp_path / p.name)
+        if p.is_file():  # not legacy/ (LEGACY.md's vectors, checked by their own script)
+            shutil.copyfile(p, tmp_path / p.name)
     (tmp_path / "edits.myo").write_bytes(_flip(vector_bytes("edits"), 100))
     (tmp_path / "empty.hex").unlink()
     problems = make_vectors.check(tmp_path)

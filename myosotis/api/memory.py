@@ -6,12 +6,14 @@ import contextlib
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from myosotis.api import node_queries, timeline
 from myosotis.api.args import check_open_args, check_path
 from myosotis.api.handles import Node, to_stored
 from myosotis.api.info import MemoryInfo, SpaceUsage, memory_info, space_usage
+from myosotis.api.interchange import export_to, import_from
+from myosotis.api.legacy import MigrateResult, check_legacy
 from myosotis.api.names import CommitRef, resolve_commit
 from myosotis.api.notebook import nodes_html
 from myosotis.api.timeline import LabelFilter
@@ -20,6 +22,7 @@ from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
 from myosotis.engine.diffapply import mutations_for
 from myosotis.engine.history import Commit
+from myosotis.engine.legacy import is_legacy, read_file
 from myosotis.engine.node_history import LogEntry, Referrer
 from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE
 from myosotis.engine.store import Clock, Durability, Store, system_clock
@@ -30,6 +33,7 @@ from myosotis.errors import (
     CorruptFileError,
     InvalidOperationError,
     InvalidValueError,
+    NotAMyosotisFileError,
     UncommittedChangesWarning,
 )
 from myosotis.format.constants import MAX_TYPE_NAME
@@ -118,11 +122,17 @@ class Memory(Reader):
         p = check_open_args(path, readonly=readonly, durability=durability, clock=clock,
                             lock_timeout=lock_timeout, node_cache=node_cache, fileops=fileops,
                             checkpoint_floor=checkpoint_floor)
-        store = Store.open(
-            p, readonly=readonly, durability=durability, clock=clock or system_clock,
+        opts: dict[str, Any] = dict(
+            readonly=readonly, durability=durability, clock=clock or system_clock,
             fileops=fileops or REAL, lock_timeout=lock_timeout,
             checkpoint_floor=CHECKPOINT_FLOOR if checkpoint_floor is None else checkpoint_floor,
             node_cache=NODE_CACHE if node_cache is None else node_cache)
+        try:
+            store = Store.open(p, **opts)
+        except NotAMyosotisFileError:
+            # Perhaps a legacy v0.5 file (formatspec/LEGACY.md): read as it is
+            from myosotis.api.legacy_memory import open_legacy
+            return open_legacy(p, readonly, lock_timeout, opts)
         return cls(store, p)
 
     # ------------------------------------------------------------------ plumbing
@@ -307,7 +317,10 @@ class Memory(Reader):
         Raises MyosotisError only when the file cannot be read at all.
         ``progress(done_bytes, total_bytes)`` is called as the check advances.
         """
-        return verify_file(check_path(path), progress)
+        p = check_path(path)
+        if is_legacy(p):
+            return check_legacy(p, read_file(p))
+        return verify_file(p, progress)
 
     @staticmethod
     def repair(path: str | os.PathLike[str], *, lock_timeout: float = 0.0) -> RepairResult:
@@ -319,7 +332,10 @@ class Memory(Reader):
         fail (they are a cache). Other findings are only reported. Returns the
         report after repair and what was done.
         """
-        report, actions = repair_file(check_path(path), lock_timeout=lock_timeout)
+        p = check_path(path)
+        if is_legacy(p):  # LEGACY.md: nothing to cut or drop; migration rewrites it whole
+            return RepairResult(check_legacy(p, read_file(p)), [])
+        report, actions = repair_file(p, lock_timeout=lock_timeout)
         return RepairResult(report, actions)
 
     @staticmethod
@@ -498,3 +514,54 @@ class Memory(Reader):
         through the history index, O(reference changes of fields that ever pointed
         at the node), plus one read of each referring field."""
         return node_queries.referrers(self, node, at)
+
+    # ------------------------------------------------------------------ interchange
+
+    def export(self, fp: IO[Any], at: CommitRef | None = None, history: bool = False) -> None:
+        """Write the canonical JSON export (formatspec/EXPORT.md) of the state after
+        commit ``at`` (default: the head; staged changes are not exported) to ``fp``,
+        a file object open for writing, text or binary (UTF-8).
+
+        With ``history=True`` every commit up to ``at`` is written too, from the
+        genesis state of a compacted file. Deterministic: the same state (and
+        history) gives the same bytes. Streams: beside what opening holds, it takes
+        8 bytes per node (for the state hash) and one node or mutation at a time;
+        time is linear in the state (and history). Raises
+        CommitNotFoundError, CorruptFileError (damage found on the way: ``fp`` then
+        holds a partial document), and whatever ``fp.write`` raises.
+        """
+        store = self._live_store()
+        export_to(store, fp, store.head_seq if at is None else self.resolve(at), history)
+
+    @classmethod
+    def import_(cls, fp: IO[Any], path: str | os.PathLike[str], **open_args: Any) -> Memory:
+        """Create the file ``path`` from an export read from ``fp`` (formatspec/EXPORT.md
+        §8) and return it opened (``Memory.open(path, **open_args)``).
+
+        A state export gives a file whose state hash and head commit equal the
+        source's (a genesis snapshot, FORMAT.md §8.3); a history export gives
+        every commit again, with the same ids. Every rule is checked first; bad
+        input raises InvalidDocumentError naming its JSON location (a JSON
+        pointer, or line and column), and no file is created; ``path`` must not
+        exist (MyosotisError). The file appears whole (temp file, fsync, link,
+        directory fsync). Reads the document as a stream, one node or commit at a
+        time in the export's key order (another order reads ahead); holds the new
+        file's state image and the nodes changed since its last checkpoint.
+        """
+        p = check_path(path)
+        import_from(fp, p)
+        return cls.open(p, **open_args)
+
+    @staticmethod
+    def migrate(path: str | os.PathLike[str], *, lock_timeout: float = 0.0) -> MigrateResult:
+        """Migrate a legacy v0.5 file (formatspec/LEGACY.md) to the binary format now, as
+        its first write would (``myo migrate``).
+
+        The legacy file is kept as ``<file>.v0.bak``; the binary file replaces it
+        atomically, with the same commit ids and state hash. A file that is
+        already binary is left as it is (``backup`` is None). Raises
+        NotAMyosotisFileError, UnsupportedVersionError, CorruptFileError (naming the
+        JSON location), LockedError.
+        """
+        from myosotis.api.legacy_memory import migrate_file
+        return migrate_file(path, lock_timeout)
