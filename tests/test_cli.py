@@ -534,7 +534,7 @@ def test_stats_counts_commits_nodes_and_bytes_by_record_kind(cli: Run, agent_fil
                         "checkpoints", "genesis", "nodes", "next_node_id", "bytes", "frames"}
     assert doc["commits"] == 4 and doc["checkpoints"] == 1 and doc["genesis"] is False
     assert doc["nodes"] == {"live": 1, "deleted": 1, "total": 2}
-    assert doc["frames"] == {"commit": 4, "checkpoint": 1, "genesis": 0}
+    assert doc["frames"] == {"commit": 4, "checkpoint": 1, "genesis": 0, "origin": 0}
     assert sum(doc["bytes"].values()) == doc["file_size"] == agent_file.stat().st_size
     # the CLI writes durably: the file ends with free space (FORMAT.md §3), not damage
     assert doc["bytes"]["free_space"] > 0 and doc["bytes"]["torn_tail"] == 0
@@ -742,7 +742,7 @@ def test_fsck_finds_a_bad_magic(fsck_file: Path) -> None:
 def test_fsck_finds_a_newer_format_version(fsck_file: Path) -> None:
     """R11."""
     data = bytearray(fsck_file.read_bytes())
-    data[8:10] = (3).to_bytes(2, "little")
+    data[8:10] = (4).to_bytes(2, "little")
     fsck_file.write_bytes(bytes(data))
     doc = fsck(code=3)
     assert codes(doc)[0][1] in ("header", "version") and "newer" in doc["findings"][0]["message"]

@@ -26,6 +26,8 @@ from myosotis.format.constants import (
     FRAME_HEADER_STRUCT,
     KIND_CHECKPOINT,
     KIND_GENESIS,
+    KIND_ORIGIN,
+    VERSION_REWIND,
 )
 from myosotis.format.header import encode_file_header, encode_frame, padding, without_flags
 from myosotis.format.image import state_hash
@@ -48,7 +50,12 @@ def compacted_bytes(store: Store, base: int) -> bytes:
     hist, log = store.commits, store.log
     image = store.state_at(base).whole().image()
     genesis = encode_snapshot(base, hist.commit_id(base), state_hash(image), image)
-    parts = [encode_file_header(), encode_frame(KIND_GENESIS, genesis)]
+    # Version 1 unless the file is version 3: it may hold an ORIGIN or an UNDELETE,
+    # which a version-1 reader must not be handed (§8.5, §12).
+    version = VERSION_REWIND if log.version >= VERSION_REWIND else 1
+    parts = [encode_file_header(version), encode_frame(KIND_GENESIS, genesis)]
+    if hist.origin is not None:  # the provenance stays right after the genesis (R34)
+        parts.append(without_flags(_frame_bytes(store, 1)))
     first = hist.frame_of(base + 1) if base < store.head_seq else len(log.frames)
     # Checkpoints right after commit ``base`` (before commit base+1) are
     # redundant with the genesis; from commit base+1 on, frames are copied
@@ -57,13 +64,19 @@ def compacted_bytes(store: Store, base: int) -> bytes:
     # it is a version-1 file (§3, §12).
     usable = {j for seq, j in hist.checkpoints if store.snapshots.image(j, seq) is not None}
     for i in range(first, len(log.frames)):
-        if log.frames.kinds[i] == KIND_CHECKPOINT and i not in usable:
+        kind = log.frames.kinds[i]
+        if (kind == KIND_CHECKPOINT and i not in usable) or kind == KIND_ORIGIN:
             continue
-        off = log.frame_offset(i)
-        n = FRAME_HEADER_STRUCT.unpack_from(log.map.view(off, off + FRAME_HEADER_SIZE))[0]
-        end = off + FRAME_HEADER_SIZE + n + padding(n)
-        parts.append(without_flags(bytes(log.map.view(off, end))))
+        parts.append(without_flags(_frame_bytes(store, i)))
     return b"".join(parts)
+
+
+def _frame_bytes(store: Store, i: int) -> bytes:
+    """The whole frame ``i`` of ``store``'s file (header, payload, padding)."""
+    log = store.log
+    off = log.frame_offset(i)
+    n = FRAME_HEADER_STRUCT.unpack_from(log.map.view(off, off + FRAME_HEADER_SIZE))[0]
+    return bytes(log.map.view(off, off + FRAME_HEADER_SIZE + n + padding(n)))
 
 
 def compact(store: Store, base: int) -> CompactResult:
