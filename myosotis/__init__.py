@@ -17,7 +17,9 @@ from myosotis.api.stagefile import Stage, StageIntent, StageStatus
 from myosotis.api.view import View
 from myosotis.engine.compact import CompactResult
 from myosotis.engine.diff import MISSING, Diff, FieldChange, NodeChange
+from myosotis.engine.fork import Origin
 from myosotis.engine.history import Commit
+from myosotis.engine.rewind import Conflict, RevertResult
 from myosotis.engine.verify import Finding, VerifyReport
 from myosotis.errors import (
     ClosedError,
@@ -40,8 +42,10 @@ from myosotis.errors import (
     NotARegularFileError,
     ReadOnlyError,
     RecoveredTailWarning,
+    RevertConflictError,
     StageError,
     StaleStageError,
+    TargetExistsError,
     UncommittedChangesWarning,
     UnsupportedVersionError,
     WriterFailedError,
@@ -58,6 +62,7 @@ from myosotis.format.mutations import (
     MapSet,
     Mutation,
     Set,
+    Undelete,
     Unset,
 )
 from myosotis.format.values import Ref
@@ -71,9 +76,11 @@ __all__ = [
     "Commit", "Diff", "NodeChange", "FieldChange", "MISSING", "MemoryInfo", "SpaceUsage",
     # maintenance
     "VerifyReport", "Finding", "RepairResult", "CompactResult",
+    # going back (restore, revert, fork)
+    "RevertResult", "Conflict", "Origin",
     # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
     "Mutation", "Path", "Create", "Set", "Unset", "Delete", "ListInsert", "ListRemove",
-    "ListReplace", "MapSet", "MapDelete", "Stage", "StageIntent", "StageStatus",
+    "ListReplace", "MapSet", "MapDelete", "Undelete", "Stage", "StageIntent", "StageStatus",
     # limits of stored values (FORMAT.md §11)
     "INT_MIN", "INT_MAX", "MAX_NODE_ID",
     # errors and warnings
@@ -83,6 +90,7 @@ __all__ = [
     "InvalidOperationError", "InvalidValueError", "LockedError", "MissingAttributeError",
     "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",
     "StageError", "StaleStageError", "UnsupportedVersionError", "WriterFailedError",
+    "RevertConflictError", "TargetExistsError",
     "RecoveredTailWarning", "UncommittedChangesWarning",
     "__version__",
 ]

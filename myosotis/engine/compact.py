@@ -37,12 +37,25 @@ from myosotis.storage.rewrite import write_atomically
 
 @dataclass(frozen=True)
 class CompactResult:
-    """What :func:`compact` did: sizes in bytes, the new base, the (unchanged) state hash."""
+    """What :func:`compact` did (or, with ``dry_run``, would do): sizes in bytes, the new
+    base, the (unchanged) state hash, and the commits folded into the genesis,
+    ``folded_from .. base_seq`` (none when ``folded_from > base_seq``)."""
 
     bytes_before: int
     bytes_after: int
     base_seq: int
     state_hash: str
+    folded_from: int = 0
+    dry_run: bool = False
+
+    @property
+    def folded(self) -> range:
+        """The seqs of the commits folded (empty when nothing was)."""
+        return range(max(self.folded_from, 1), self.base_seq + 1)
+
+    @property
+    def bytes_reclaimed(self) -> int:
+        return self.bytes_before - self.bytes_after
 
 
 def compacted_bytes(store: Store, base: int) -> bytes:
@@ -79,9 +92,10 @@ def _frame_bytes(store: Store, i: int) -> bytes:
     return bytes(log.map.view(off, off + FRAME_HEADER_SIZE + n + padding(n)))
 
 
-def compact(store: Store, base: int) -> CompactResult:
+def compact(store: Store, base: int, dry_run: bool = False) -> CompactResult:
     """Compact ``store``'s file at commit ``base`` and reopen it; the store must be
-    the writer with nothing staged."""
+    the writer with nothing staged. ``dry_run``: build the new bytes only, to report
+    their size; the file and the store are not touched."""
     if store.log.failed:
         # A frame may be whole in the file but not indexed (a failed fsync):
         # compacting from the index would drop it. Only a reopen can tell.
@@ -95,6 +109,10 @@ def compact(store: Store, base: int) -> CompactResult:
         if store.log.frames.kinds[i] != KIND_CHECKPOINT:
             store.log.payload(i)
     data = compacted_bytes(store, base)
+    folded_from = store.commits.base_seq + 1
+    if dry_run:
+        return CompactResult(before, len(data), base, store.state_hash().hex(), folded_from,
+                             True)
     # The rename inside write_atomically is the point of no return: from here
     # until reopen() settles, an interrupted compaction leaves the handle
     # refusing further use (engine/unsettled.py).
@@ -106,4 +124,4 @@ def compact(store: Store, base: int) -> CompactResult:
         store.work = work  # the file is unchanged (write_atomically says so)
         raise
     store.reopen(synced=True)
-    return CompactResult(before, len(data), base, store.state_hash().hex())
+    return CompactResult(before, len(data), base, store.state_hash().hex(), folded_from)
