@@ -123,9 +123,12 @@ def commit_mutations(store: Store, seq: int) -> list[Mutation]:
     return decode_mutations(payload, decode_commit_header(payload).body)
 
 
-def _path_text(field: str, path: tuple[int | str, ...]) -> str:
-    steps = "".join(f"[{s}]" if type(s) is int else f"[{s!r}]" for s in path)
-    return field + steps
+def _place(m: Mutation) -> str:
+    """Where ``m`` (a field edit) applies: the field, then each path step and the list
+    index or map key it edits, e.g. ``items[0]`` or ``meta['k']``."""
+    steps = (*getattr(m, "path", ()), *(getattr(m, a) for a in ("pos", "key") if hasattr(m, a)))
+    return getattr(m, "field", "") + "".join(
+        f"[{s}]" if type(s) is int else f"[{s!r}]" for s in steps)
 
 
 def _later_changes(store: Store, seq: int) -> dict[tuple[int, str], tuple[int, str]]:
@@ -137,8 +140,7 @@ def _later_changes(store: Store, seq: int) -> dict[tuple[int, str], tuple[int, s
             if isinstance(m, (Delete, Undelete)):
                 out.setdefault((m.node, TOMBSTONE), (s, TOMBSTONE))
             elif not isinstance(m, Create):
-                out.setdefault((m.node, m.field),
-                               (s, _path_text(m.field, getattr(m, "path", ()))))
+                out.setdefault((m.node, m.field), (s, _place(m)))
     return out
 
 
