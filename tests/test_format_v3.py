@@ -20,9 +20,10 @@ from myosotis import (
     Set,
     Stage,
     Undelete,
+    UnsupportedVersionError,
 )
 from myosotis.format import _helper_py as pure
-from myosotis.format import helper
+from myosotis.format import header, helper
 from myosotis.format.constants import KIND_GENESIS, KIND_ORIGIN, ORIGIN_STRUCT
 from myosotis.format.header import encode_file_header, encode_frame
 from myosotis.format.helper import ScanStatus, crc32c
@@ -289,3 +290,48 @@ def test_a_stage_with_an_undelete_is_version_3(tmp_path: Path) -> None:
         Path(f"{path}.stage").write_bytes(bytes(bad))
         with pytest.raises(DamagedStageError, match="S2"):
             Stage.read(str(path))
+
+
+# --------------------------------------------------------------------------
+# the golden vectors of version 3 (formatspec/vectors/undelete, forked)
+
+VECTORS = Path(__file__).resolve().parent.parent / "formatspec" / "vectors"
+
+
+def test_undelete_vector_is_version_3_and_holds_an_undelete() -> None:
+    data = read_bytes(VECTORS / "undelete.myo")
+    assert data[8:10] == b"\x03\x00"
+    dump = reference_reader.read_file(data)
+    ops = [m["op"] for c in dump.data["commits"] for m in c["mutations"]]
+    assert "UNDELETE" in ops and dump.data["commits"][-1]["label"] == "restore 1"
+    # the state after the restore is the state after commit 1, but for history
+    assert dump.data["commits"][-1]["state_hash_after"] == \
+        dump.data["commits"][0]["state_hash_after"]
+
+
+def test_forked_vector_starts_with_a_genesis_and_its_origin(tmp_path: Path) -> None:
+    data = read_bytes(VECTORS / "forked.myo")
+    dump = reference_reader.read_file(data)
+    kinds = [f["kind"] for f in dump.data["frames"]]
+    assert kinds == ["GENESIS", "ORIGIN", "COMMIT"]
+    origin, genesis = dump.data["origin"], dump.data["genesis"]
+    assert origin["source_seq"] == genesis["base_seq"] == 1
+    assert origin["source_commit_id"] == genesis["base_commit_id"]
+    assert origin["source_state_hash"] == genesis["state_hash"]
+    one = reference_reader.read_file(read_bytes(VECTORS / "one_commit.myo"))
+    assert origin["source_commit_id"] == one.data["commits"][0]["id"]  # the same history
+    (tmp_path / "f.myo").write_bytes(data)
+    with Memory.open(tmp_path / "f.myo", readonly=True) as mem:
+        o = mem.info().origin
+        assert o is not None and o.seq == 1 and o.commit_id == origin["source_commit_id"]
+
+
+def test_a_version_2_reader_refuses_the_version_3_vectors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """R11: a reader that knows versions up to 2 refuses a version-3 file as newer."""
+    monkeypatch.setattr(header, "FORMAT_VERSION", 2)  # the header check of a v2 build
+    for name in ("undelete", "forked"):
+        (tmp_path / f"{name}.myo").write_bytes(read_bytes(VECTORS / f"{name}.myo"))
+        for readonly in (True, False):
+            with pytest.raises(UnsupportedVersionError, match="format_version 3"):
+                Memory.open(tmp_path / f"{name}.myo", readonly=readonly)
