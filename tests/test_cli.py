@@ -531,7 +531,8 @@ def test_stats_counts_commits_nodes_and_bytes_by_record_kind(cli: Run, agent_fil
     cli("commit")
     doc = js(cli("stats", "--json"))
     assert set(doc) == {"file", "file_size", "head", "commits", "compacted_before",
-                        "checkpoints", "genesis", "nodes", "next_node_id", "bytes", "frames"}
+                        "checkpoints", "genesis", "nodes", "next_node_id", "bytes", "frames",
+                        "format_version", "origin"}
     assert doc["commits"] == 4 and doc["checkpoints"] == 1 and doc["genesis"] is False
     assert doc["nodes"] == {"live": 1, "deleted": 1, "total": 2}
     assert doc["frames"] == {"commit": 4, "checkpoint": 1, "genesis": 0, "origin": 0}

@@ -9,7 +9,7 @@ import typer
 
 from myosotis import __version__
 
-from . import cmd_edit, cmd_inspect, cmd_maint, cmd_stage
+from . import cmd_edit, cmd_inspect, cmd_maint, cmd_rewind, cmd_stage
 from .files import root_obj
 from .output import EXIT_CODES_HELP, MyoGroup, set_colour_mode
 
@@ -77,5 +77,5 @@ def root(
 
 
 # the order of `myo --help` and docs/CLI.md
-for _group in (cmd_edit, cmd_stage, cmd_inspect, cmd_maint):
+for _group in (cmd_edit, cmd_stage, cmd_inspect, cmd_rewind, cmd_maint):
     _group.register(app)

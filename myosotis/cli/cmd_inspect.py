@@ -439,6 +439,10 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
             "bytes": {"header": space.header, **{k: v[1] for k, v in space.kinds.items()},
                       "torn_tail": space.torn_tail, "free_space": space.free},
             "frames": {k: v[0] for k, v in space.kinds.items()},
+            "format_version": info.format_version,
+            "origin": None if info.origin is None else {
+                "seq": info.origin.seq, "commit_id": info.origin.commit_id,
+                "state_hash": info.origin.state_hash},
         }
         if json_out:
             emit_json(doc)
@@ -449,6 +453,9 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
         out(f"commits      {info.commits:,}{extra}")
         out(f"checkpoints  {info.checkpoints:,}")
         out(f"nodes        {live:,} live, {deleted:,} deleted (next id {info.next_node_id})")
+        if info.origin is not None:
+            o = info.origin
+            out(f"forked from  #{o.seq} {(o.commit_id or '')[:12]} (state {o.state_hash[:12]})")
     rows = [["header", "1", f"{space.header:,}"]]
     rows += [[k, f"{v[0]:,}", f"{v[1]:,}"] for k, v in space.kinds.items()]
     if space.torn_tail:

@@ -120,7 +120,8 @@ VALUE, read in this order:
 
 ## Naming commits
 
-`--at COMMIT`, `diff A B` and `compact --at` take a commit named as in the
+`--at COMMIT`, `diff A B`, `compact --at`, `restore`, `revert` and `fork` take a
+commit named as in the
 library (`Memory.resolve`): a sequence number (`3`), a full or unique-prefix id
 of at least 4 hex digits (`3f2a9c`), `HEAD` or `HEAD~N`. A name of 4 or more
 digits that is also an id prefix names that commit (as in the library). `0` is
@@ -129,7 +130,7 @@ the empty state before the first commit (for `diff`).
 ## JSON output
 
 Every read command (and `create`, `commit`, `discard`, `status`, `checkpoint`,
-`compact`, `fsck`) takes `--json` and prints exactly one JSON document on
+`compact`, `fsck`, `restore`, `revert`, `fork`) takes `--json` and prints exactly one JSON document on
 stdout (strict JSON: no `NaN`). Values use the form of "Values" above. A
 commit is `COMMIT = {"seq": int, "id": hex64, "timestamp": "ISO-8601 UTC",
 "timestamp_us": int, "label": str|null, "parent": hex64|null, "next_node_id":
@@ -145,19 +146,22 @@ as they are; only values use the `@` escapes.
 | `get` | `{"node": int, "field": str, "path": [int\\|str], "at": AT, "value": value}` |
 | `log` | `{"node": int, "commits": [COMMIT + {"status": str, "fields": [CHANGE]}]}` (newest first) |
 | `diff` | `{"from": AT', "to": AT', "nodes": [{"id": int, "type": str, "status": "created"\\|"deleted"\\|"changed"\\|"uncreated"\\|"undeleted", "fields": [CHANGE]}]}` with `AT' = {"seq", "id"}` |
-| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
+| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "origin", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis", "origin"}, "format_version": int, "origin": {"seq", "commit_id", "state_hash"}\\|null}` |
 | `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
 | `create` | `{"id": int, "type": str, "staged": true}` |
 | `commit` | `COMMIT + {"changes": int}` |
 | `discard` | `{"discarded": int, "damaged": bool}` |
 | `checkpoint` | `{"written": bool, "seq": int, "bytes": int}` |
-| `compact` | `{"file": str, "bytes_before": int, "bytes_after": int, "base_seq": int, "state_hash": hex64}` |
+| `compact` | `{"file": str, "bytes_before": int, "bytes_after": int, "base_seq": int, "state_hash": hex64, "dry_run": bool, "folded": [first_seq, last_seq]\\|null, "bytes_reclaimed": int}` |
+| `restore` | `{"file": str, "restored_to": AT', "staged": [OP]}` |
+| `revert` | `{"file": str, "reverted": AT', "staged": [OP], "skipped": [{"commit": int, "node": int, "path": str}]}` |
+| `fork` | `{"file": str, "new_file": str, "origin": {"seq": int, "commit_id": hex64\\|null, "state_hash": hex64, "base_seq": int, "base_commit_id": hex64\\|null}}` |
 | `fsck` | `{"file", "ok": bool, "file_size", "frames", "commits", "checkpoints", "errors": int, "warnings": int, "findings": [{"severity": "error"\\|"warning", "code": str, "message": str, "offset": int\\|null, "seq": int\\|null, "repairable": bool}], "repaired": [str], "stage": {"path", "present": bool, "state": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed"\\|"damaged"\\|"unchecked", "changes": int, "base": AT' (when readable)}}` |
 
 `CHANGE = {"field": str, "change": "added"|"removed"|"changed", "old": value,
 "new": value}` (`old` is absent for "added", `new` for "removed").
 `OP = {"op": "create"|"set"|"unset"|"delete"|"list-insert"|"list-remove"|
-"list-set"|"map-set"|"map-delete", "node": int, ...}` with `type` and `fields`
+"list-set"|"map-set"|"map-delete"|"undelete", "node": int, ...}` with `type` and `fields`
 (create), `field`, `path`, `index`, `key`, `value` as the operation has them.
 
 ## fsck findings
