@@ -575,7 +575,9 @@ def test_compact_reports_bytes_and_keeps_state_ids_and_stage(cli: Run, agent_fil
     before = js(cli("history", "--json"))["commits"]
     cli("set", "1", "goal", "Staged")
     doc = js(cli("compact", "--at", "2", "--json"))
-    assert set(doc) == {"file", "bytes_before", "bytes_after", "base_seq", "state_hash"}
+    assert set(doc) == {"file", "bytes_before", "bytes_after", "base_seq", "state_hash",
+                        "dry_run", "folded", "bytes_reclaimed"}
+    assert doc["folded"] == [1, 2] and doc["dry_run"] is False
     assert doc["base_seq"] == 2 and doc["bytes_after"] == agent_file.stat().st_size
     after = js(cli("history", "--json"))
     assert after["compacted_before"] == 3 and after["commits"] == before[:1]
@@ -647,7 +649,7 @@ def test_every_command_has_an_example_and_is_in_the_docs() -> None:
     expected = {"init", "create", "set", "unset", "delete", "status", "commit", "discard",
                 "history", "show", "ls", "get", "log", "diff", "stats", "checkpoint", "fsck",
                 "compact", "list", "list append", "list insert", "list set", "list remove",
-                "map", "map set", "map delete"}
+                "map", "map set", "map delete", "restore", "revert", "fork"}
     assert {n.removeprefix("myo ") for n in names[1:]} == expected
     for name, text in helps:
         assert "Example:\n" in text, f"`{name} --help` has no example"

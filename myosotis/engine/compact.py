@@ -1,4 +1,4 @@
-"""Prefix compaction (FORMAT.md §8.3): fold history up to a commit into a genesis snapshot.
+"""Prefix compaction (FORMAT.md §8.3, §8.5): fold history up to a commit into a genesis snapshot.
 
 The new file is: the file header, one GENESIS frame holding the state after
 commit ``base`` (with that commit's seq and id), then every later frame of
@@ -74,7 +74,7 @@ def compacted_bytes(store: Store, base: int) -> bytes:
     # redundant with the genesis; from commit base+1 on, frames are copied
     # verbatim, except checkpoints that are not usable (they are a cache), and
     # without FRAME_FLAG_UNSYNCED: the new file is written whole and synced, so
-    # it is a version-1 file (§3, §12).
+    # no frame needs the flag (§3, §12).
     usable = {j for seq, j in hist.checkpoints if store.snapshots.image(j, seq) is not None}
     for i in range(first, len(log.frames)):
         kind = log.frames.kinds[i]
