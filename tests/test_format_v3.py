@@ -335,3 +335,15 @@ def test_a_version_2_reader_refuses_the_version_3_vectors(
         for readonly in (True, False):
             with pytest.raises(UnsupportedVersionError, match="format_version 3"):
                 Memory.open(tmp_path / f"{name}.myo", readonly=readonly)
+
+
+def test_a_reader_follows_the_move_to_version_3(tmp_path: Path) -> None:
+    """A reader opened on the version-1 file refreshes onto the UNDELETE commit."""
+    path = tmp_path / "m.myo"
+    with _deleted_node_file(path) as mem, Memory.open(path, readonly=True) as reader:
+        assert reader.info().format_version == 1 and reader[1].deleted
+        mem.stage(Undelete(1))
+        mem.commit("undelete")
+        assert reader.refresh() == 1
+        assert reader.info().format_version == 3 and not reader[1].deleted
+        assert reader.diff(2, 3).nodes[0].status == "undeleted"

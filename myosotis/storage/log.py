@@ -277,7 +277,12 @@ class LogFile:
         # Read again at every walk: a writer may have moved the file to version 2
         # (§12) since; it writes the header, syncs, and only then flagged frames.
         self.version = int.from_bytes(view[8:10], "little")
-        return walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0))
+        found = walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0))
+        # And once more after it: a frame the walk found may have been written
+        # after the read above, behind a move to version 3 (an UNDELETE, R54),
+        # whose header was written before it.
+        self.version = max(self.version, int.from_bytes(view[8:10], "little"))
+        return found
 
     def _reader_walk(self) -> tuple[Walk, int]:
         """The §10 walk for a reader (under the shared guard), and the file size it covers.
