@@ -117,7 +117,7 @@ def restore_plan(store: Store, seq: int, nodes: Iterable[int] | None = None) -> 
     return out
 
 
-def commit_mutations(store: Store, seq: int) -> list[Mutation]:
+def decoded_commit(store: Store, seq: int) -> list[Mutation]:
     """The decoded mutations of commit ``seq`` (one after the compacted base)."""
     payload = store.commits.commit_payload(seq)
     return decode_mutations(payload, decode_commit_header(payload).body)
@@ -136,7 +136,7 @@ def _later_changes(store: Store, seq: int) -> dict[tuple[int, str], tuple[int, s
     such commit and the path it changed."""
     out: dict[tuple[int, str], tuple[int, str]] = {}
     for s in range(seq + 1, store.head_seq + 1):
-        for m in commit_mutations(store, s):
+        for m in decoded_commit(store, s):
             if isinstance(m, (Delete, Undelete)):
                 out.setdefault((m.node, TOMBSTONE), (s, TOMBSTONE))
             elif not isinstance(m, Create):
@@ -194,7 +194,7 @@ def revert_plan(store: Store, seq: int, force: bool = False) -> RevertResult:
         raise CommitNotFoundError(
             f"commit {seq} has no mutations left to revert" + (
                 " (it was folded into the genesis by compaction)" if seq else ""))
-    touched = _touched_by(commit_mutations(store, seq))
+    touched = _touched_by(decoded_commit(store, seq))
     later = _later_changes(store, seq)
     before = store.state_at(seq - 1)
     now = store.committed
