@@ -174,8 +174,9 @@ an error, since it may hold an acknowledged commit),
 `sequence`, `chain` (parent links and the hash chain), `rule` (a commit that
 breaks a graph rule: a reference to a missing node, a reused id,
 `next_node_id` going back, a bad encoding), `checkpoint` (a checkpoint whose
-hash fails or that disagrees with the replay), `genesis`, and `stage` (a
-damaged stage file). Errors mean committed data is damaged or a rule is broken;
+hash fails or that disagrees with the replay), `genesis`, `origin` (a fork's
+origin record out of place, in a file older than version 3, or disagreeing with
+its genesis: FORMAT.md R34, R87), and `stage` (a damaged stage file). Errors mean committed data is damaged or a rule is broken;
 warnings affect only a cache, a torn tail or the stage. `--repair` cuts a torn
 tail, or a damaged last frame, after keeping the cut bytes in
 `<file>.recovered-<offset>`, and drops failing checkpoints, and nothing else. A progress bar is shown
