@@ -210,6 +210,41 @@ def build_unsynced(mem: Memory) -> None:
     mem.commit(label="three")
 
 
+def build_undelete(mem: Memory) -> None:
+    """Version 3 (§6 UNDELETE, §12): a node deleted, then restored to commit 1 by
+    ``mem.restore``: the restore commit holds an UNDELETE and the SETs that bring
+    back its fields, so the writer moved the file from version 1 to 3 before it."""
+    task = mem.create("Task", title="draft", tags=["a"])
+    mem.commit(label="create")
+    task.title = "final"
+    task.tags.append("b")
+    mem.commit(label="edit")
+    task.delete()
+    mem.commit(label="delete")
+    mem.restore(1)
+    mem.commit(label="restore 1")
+
+
+def build_forked(mem: Memory) -> None:
+    """Version 3 (§8.6): the source history of this builder's file is two commits;
+    the vector is its fork at commit 1 (``mem.fork``), then one commit made on the
+    fork. :func:`build_myo` returns the fork's bytes."""
+    build_one_commit(mem)
+    mem.get(1).goal = "Remember everything"
+    mem.commit(label="second goal")
+    fork = forked_path(Path(mem.path))
+    mem.fork(1, fork)
+    with open_memory(fork, durability="none", clock=fixed_clock()) as f:
+        _sync_after_each_commit(f)
+        f.sync()  # the fork was written whole and synced: its commit needs no flag (§3)
+        f.get(1).goal = "Try another way"
+        f.commit(label="on the fork")
+
+
+def forked_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".fork.myo")
+
+
 def post_reordered_unsynced(data: bytes) -> bytes:
     """unsynced.myo with its second frame's bytes zero, as if the disk never wrote
     them (nothing synced them) while it wrote the third frame's: the hole and the
@@ -339,6 +374,14 @@ VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
                            "(R28) and the frame after it is UNSYNCED, so from the hole on "
                            "all is a torn tail (R29); the state is that after commit 1.",
                            build_empty),
+    "undelete": ("Format version 3: a Task created, edited, deleted, then mem.restore(1) "
+                 "committed: an UNDELETE (§6, R54) and the SETs of its fields at commit 1. "
+                 "The writer moved the header from version 1 to 3 (§12) before that frame.",
+                 build_undelete),
+    "forked": ("Format version 3: one_commit plus a second commit, forked at commit 1 "
+               "(mem.fork): the fork's GENESIS (base_seq 1, as compaction at 1 writes it), "
+               "its ORIGIN record (§8.6) naming commit 1 and its state hash, then one commit "
+               "made on the fork, whose parent is commit 1's id.", build_forked),
 }
 
 
@@ -377,6 +420,8 @@ def build_myo(name: str, workdir: Path) -> bytes:
             _sync_after_each_commit(mem)
         VECTORS[name][1](mem)
     data = path.read_bytes()
+    if name == "forked":
+        data = forked_path(path).read_bytes()
     if name == "torn_tail":
         edits = build_myo("edits", workdir)
         if not (data.startswith(edits) and len(data) > len(edits) + 16 + TORN_EXTRA_PAYLOAD):

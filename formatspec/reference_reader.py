@@ -1,4 +1,4 @@
-"""A minimal reader of Myosotis format version 1, written from FORMAT.md alone.
+"""A minimal reader of Myosotis format versions 1 to 3, written from FORMAT.md alone.
 
 It deliberately imports nothing from ``myosotis``: its only dependencies are
 the standard library and ``blake3``, and it carries its own CRC32C. The golden
@@ -6,7 +6,7 @@ vectors' ``.json`` and ``.hex`` files are produced by this reader from the
 bytes the engine wrote, so a vector that regenerates cleanly is a statement
 that the engine and this reading of the spec agree on every byte.
 
-:func:`read_file` checks the rules of FORMAT.md (R1-R85, §10) and returns a
+:func:`read_file` checks the rules of FORMAT.md (R1-R87, §10) and returns a
 :class:`Dump`: a JSON-ready description of the file and a list of annotated
 byte spans (for the hex dump). It raises :class:`SpecError` naming the rule a
 file breaks. It is slow and simple on purpose; it is not meant for big files.
@@ -38,16 +38,16 @@ from blake3 import blake3
 # constants, each from the section named (FORMAT.md)
 
 MAGIC = b"MYOSOTIS"  # §2
-FORMAT_VERSION = 2  # §2, §12: versions 1 and 2 are read
-FLAG_UNSYNCED = 1  # §3: bit 0 of a frame's flags byte (version 2)
+FORMAT_VERSION = 3  # §2, §12: versions 1, 2 and 3 are read
+FLAG_UNSYNCED = 1  # §3: bit 0 of a frame's flags byte (versions 2 and 3)
 HEADER_SIZE = 32  # §2
 FRAME_HEADER_SIZE = 16  # §3
 MAX_PAYLOAD = 1 << 30  # §3, §11
-KINDS = {1: "COMMIT", 2: "CHECKPOINT", 3: "GENESIS"}  # §4
+KINDS = {1: "COMMIT", 2: "CHECKPOINT", 3: "GENESIS", 4: "ORIGIN"}  # §4 (4: R34)
 TAG_NAMES = {0: "null", 1: "false", 2: "true", 3: "int", 4: "float", 5: "string",
              6: "reference", 7: "list", 8: "map"}  # §5
 OPS = {1: "CREATE", 2: "SET", 3: "UNSET", 4: "DELETE", 5: "LIST_INSERT", 6: "LIST_REMOVE",
-       7: "LIST_REPLACE", 8: "MAP_SET", 9: "MAP_DELETE"}  # §6
+       7: "LIST_REPLACE", 8: "MAP_SET", 9: "MAP_DELETE", 10: "UNDELETE"}  # §6 (10: R54)
 MAX_STRING = 1 << 24  # §11
 MAX_FIELD_NAME = 1024
 MAX_TYPE_NAME = 255
@@ -429,7 +429,7 @@ def read_mutation(c: Cursor, i: int) -> dict[str, Any]:
         m["type"] = c.string(f"{what}: type", MAX_TYPE_NAME, 1)
         m["fields"] = read_entries(c, what, 0, field_set=True)
         return m
-    if op == 4:
+    if op in (4, 10):
         return m
     m["field"] = c.string(f"{what}: field", MAX_FIELD_NAME, 1)
     if op == 2:
@@ -464,7 +464,11 @@ def apply(state: State, m: dict[str, Any], where: int) -> None:
     for r in refs(value):
         if not 1 <= r < limit:
             raise fail("R51", f"reference to node {r}, which does not exist")
-    if op != "CREATE":  # R50: every mutation but CREATE names a live node
+    if op == "UNDELETE":  # R50: UNDELETE names a tombstoned node
+        node = state.nodes.get(nid)
+        if node is None or not node["deleted"]:
+            raise fail("R50", "the node does not exist or is not tombstoned")
+    elif op != "CREATE":  # R50: every other mutation but CREATE names a live node
         node = state.nodes.get(nid)
         if node is None or node["deleted"]:
             raise fail("R50", "the node does not exist or is tombstoned")
@@ -509,6 +513,11 @@ def _unset(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
 def _delete(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
     """0x04 DELETE: set the node's tombstone (R50: it is not set yet)."""
     state.nodes[m["id"]]["deleted"] = True
+
+
+def _undelete(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x0A UNDELETE: clear the node's tombstone (R50: it is set); fields unchanged."""
+    state.nodes[m["id"]]["deleted"] = False
 
 
 def _list_insert(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
@@ -558,7 +567,8 @@ def _map_delete(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None
 MUTATIONS: dict[str, Mutation] = {  # §6: opcode (by its name in OPS) -> its effect
     "CREATE": _create, "SET": _set, "UNSET": _unset, "DELETE": _delete,
     "LIST_INSERT": _list_insert, "LIST_REMOVE": _list_remove,
-    "LIST_REPLACE": _list_replace, "MAP_SET": _map_set, "MAP_DELETE": _map_delete}
+    "LIST_REPLACE": _list_replace, "MAP_SET": _map_set, "MAP_DELETE": _map_delete,
+    "UNDELETE": _undelete}
 assert list(MUTATIONS) == list(OPS.values())
 
 
@@ -712,7 +722,7 @@ def tearable(data: bytes, o: int, allowed: int = 0) -> bool:
     """R28: whether a write that stopped part way can leave the damaged frame at ``o``:
     it runs past the end of the file, or a 512-byte-aligned sector is all zero within
     it (within its 16 header bytes when the header is not header-valid). Never a
-    GENESIS frame."""
+    GENESIS or ORIGIN frame (R85, R87)."""
     def zero_sector(a: int, b: int) -> bool:
         for sector in range(a // 512 * 512, b, 512):
             if not any(data[max(a, sector):min(b, sector + 512)]):
@@ -725,7 +735,7 @@ def tearable(data: bytes, o: int, allowed: int = 0) -> bool:
     if (hcrc != crc32c(data[o:o + 12]) or kind not in KINDS or reserved[0] & ~allowed
             or reserved[1:] != b"\0\0" or n > MAX_PAYLOAD):  # not header-valid (R21-R24)
         return zero_sector(o, o + FRAME_HEADER_SIZE)
-    if kind == 3:
+    if kind in (3, 4):
         return False
     e = o + 16 + n + _pad(n)
     return e > len(data) or zero_sector(o, e)
@@ -771,7 +781,7 @@ def read_file(data: bytes) -> Dump:
         return empty_history()
     dump = Dump({})
     version = read_header(data, dump)  # §10 step 1
-    allowed = FLAG_UNSYNCED if version == 2 else 0  # R23
+    allowed = FLAG_UNSYNCED if version >= 2 else 0  # R23
     frames, end = walk_frames(data, allowed)  # §10 step 2
     free = check_tail(data, end, version, allowed)  # §10 steps 3-4
     torn = drop_torn_frames(data, frames, allowed)  # §10 step 5
@@ -779,9 +789,11 @@ def read_file(data: bytes) -> Dump:
         end, free = torn, False  # a torn frame, then zeros: the tail is torn
     damaged = damaged_checkpoints(data, frames)  # §10 step 5, R80
     dump.data.update(describe_layout(data, version, frames, end, free))
-    replay = Replay()
+    replay = Replay(version=version)
     for index, frame in enumerate(frames):  # §10 steps 6-7
         read_frame(data, dump, version, index, frame, frame[0] in damaged, replay)
+    if replay.origin is not None:  # only in files that have one: older dumps unchanged
+        dump.data["origin"] = replay.origin
     dump.data.update(genesis=replay.genesis, commits=replay.commits,
                      checkpoints=replay.checkpoints, state=replay.state.to_json())
     note_tail(data, dump, end, free)
@@ -803,7 +815,7 @@ def read_header(data: bytes, dump: Dump) -> int:
     if len(data) < 8 or data[:8] != MAGIC:
         raise SpecError("R10", 0, "not a Myosotis file")
     if len(data) < 10 or not 1 <= struct.unpack_from("<H", data, 8)[0] <= FORMAT_VERSION:
-        raise SpecError("R11", 8, "format_version is not 1 or 2")
+        raise SpecError("R11", 8, "format_version is not 1, 2 or 3")
     if len(data) < HEADER_SIZE:
         raise SpecError("R12", 0, "file shorter than its header")
     _, version, hsize, flags, reserved, hcrc = struct.unpack_from("<8sHHI12sI", data, 0)
@@ -840,7 +852,7 @@ def check_tail(data: bytes, end: int, version: int, allowed: int) -> bool:
     # §10 steps 3-4: a tail with a valid frame after it is corruption, not a torn tail;
     # payloads are checked within a budget of 2 * (L - end) bytes (step 3)
     q = None if free or end == len(data) else next_valid(data, end, allowed)
-    unsynced_tail = q is not None and version == 2 and tearable(data, end, allowed) \
+    unsynced_tail = q is not None and version >= 2 and tearable(data, end, allowed) \
         and only_unsynced_after(data, end, allowed)  # R29: all of it is a torn tail
     if q is not None and not unsynced_tail:
         raise SpecError("§10", end, f"damaged frame, but a valid frame follows at {q}")
@@ -892,7 +904,7 @@ def describe_layout(data: bytes, version: int, frames: list[Frame], end: int,
         out["free_space"] = {"offset": end, "length": len(data) - end}
     out["frames"] = [{"offset": fo, "kind": KINDS[k], "payload_length": n,
                       "payload_crc": f"{struct.unpack_from('<I', data, fo + 8)[0]:08x}",
-                      **({"flags": data[fo + 5]} if version == 2 else {})}
+                      **({"flags": data[fo + 5]} if version >= 2 else {})}
                      for fo, n, k in frames]
     return out
 
@@ -923,6 +935,9 @@ class Replay:
     last_seq: int = 0
     last_id: bytes = ZERO_ID
     genesis: dict[str, Any] | None = None
+    genesis_hash: bytes = ZERO_ID
+    origin: dict[str, Any] | None = None
+    version: int = 1
     commits: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
@@ -956,7 +971,7 @@ def note_frame_header(data: bytes, dump: Dump, version: int, index: int,
         Span(fo + 4, 1, f"kind = {kind} {name}"),
         *([Span(fo + 5, 1, f"flags = {data[fo + 5]}"
                            f"{' (unsynced)' if data[fo + 5] else ''}"),
-           Span(fo + 6, 2, "reserved, zero")] if version == 2
+           Span(fo + 6, 2, "reserved, zero")] if version >= 2
           else [Span(fo + 5, 3, "reserved, zero")]),
         Span(fo + 8, 4, f"payload_crc = 0x{pcrc:08x}"),
         Span(fo + 12, 4, f"header_crc = 0x{hcrc:08x} (CRC32C of bytes 0..11)")])
@@ -973,6 +988,8 @@ def read_commit_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay
         raise SpecError("R32", start + 16, "parent is not the previous commit's id")
     state = replay.state
     for m, at in zip(rec["mutations"], where, strict=True):
+        if m["op"] == "UNDELETE" and replay.version < 3:
+            raise SpecError("R54", at, f"UNDELETE in a version-{replay.version} file")
         apply(state, m, at)
     if state.next_node_id != rec["next_node_id"]:
         raise SpecError("R60", start + 48, f"next_node_id {rec['next_node_id']} but "
@@ -1017,11 +1034,39 @@ def read_genesis_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Repla
     if (seq == 0) != (cid == ZERO_ID):  # R86
         raise SpecError("§8.3", start, "base_seq and base_commit_id disagree")
     replay.state, replay.last_seq, replay.last_id = image, seq, cid
+    replay.genesis_hash = sh
     replay.genesis = {"offset": fo, "base_seq": seq, "base_commit_id": cid.hex(),
                       "state_hash": sh.hex()}
 
 
+def read_origin_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
+    """An origin record (§8.6): R34, R87. It changes neither the state nor the chain."""
+    start = c.pos
+    dump.headings[start] = f"origin record (§8.6), frame {index}"
+    if replay.version < 3:
+        raise SpecError("R34", fo, f"an ORIGIN frame in a version-{replay.version} file")
+    if index != 1 or replay.genesis is None:
+        raise SpecError("R34", fo, "an ORIGIN frame that does not follow the genesis")
+    if c.end - c.pos != 112:
+        raise SpecError("R87", start, f"origin record of {c.end - c.pos} bytes, not 112")
+    seq = c.u64("source_seq")
+    cid = c.hash32("source_commit_id")
+    sh = c.hash32("source_state_hash")
+    base_seq = c.u64("source_base_seq")
+    base_id = c.hash32("source_base_commit_id")
+    if (seq == 0) != (cid == ZERO_ID) or (base_seq == 0) != (base_id == ZERO_ID):
+        raise SpecError("R87", start, "a seq and its commit id disagree")
+    if base_seq > seq or seq > replay.last_seq:
+        raise SpecError("R87", start, "source_base_seq <= source_seq <= base_seq fails")
+    if seq == replay.last_seq and (cid != replay.last_id or sh != replay.genesis_hash):
+        raise SpecError("R87", start, "the origin disagrees with the genesis it follows")
+    replay.origin = {"offset": fo, "source_seq": seq, "source_commit_id": cid.hex(),
+                     "source_state_hash": sh.hex(), "source_base_seq": base_seq,
+                     "source_base_commit_id": base_id.hex()}
+
+
 RecordReader = Callable[[Cursor, int, int, Dump, Replay], None]
 RECORDS: dict[int, RecordReader] = {  # §4: record kind -> its reader
-    1: read_commit_frame, 2: read_checkpoint_frame, 3: read_genesis_frame}
+    1: read_commit_frame, 2: read_checkpoint_frame, 3: read_genesis_frame,
+    4: read_origin_frame}
 assert list(RECORDS) == list(KINDS)

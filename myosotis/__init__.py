@@ -19,8 +19,10 @@ from myosotis.api.stagefile import Stage, StageIntent, StageStatus
 from myosotis.api.view import View
 from myosotis.engine.compact import CompactResult
 from myosotis.engine.diff import Diff, DiffOp, DiffStat, FieldChange, NodeChange
+from myosotis.engine.fork import Origin
 from myosotis.engine.history import Commit
 from myosotis.engine.node_history import LogEntry, Referrer
+from myosotis.engine.rewind import Conflict, RevertResult
 from myosotis.engine.structdiff import MISSING
 from myosotis.engine.verify import Finding, VerifyReport
 from myosotis.errors import (
@@ -49,8 +51,10 @@ from myosotis.errors import (
     ReadOnlyError,
     RecoveredTailWarning,
     RenderError,
+    RevertConflictError,
     StageError,
     StaleStageError,
+    TargetExistsError,
     UncommittedChangesWarning,
     UnsupportedVersionError,
     WriterFailedError,
@@ -67,6 +71,7 @@ from myosotis.format.mutations import (
     MapSet,
     Mutation,
     Set,
+    Undelete,
     Unset,
 )
 from myosotis.format.values import Ref
@@ -83,9 +88,11 @@ __all__ = [
         "LogEntry", "Referrer",
     # maintenance
     "VerifyReport", "Finding", "RepairResult", "CompactResult", "MigrateResult",
+    # going back (restore, revert, fork)
+    "RevertResult", "Conflict", "Origin",
     # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
     "Mutation", "Path", "Create", "Set", "Unset", "Delete", "ListInsert", "ListRemove",
-    "ListReplace", "MapSet", "MapDelete", "Stage", "StageIntent", "StageStatus",
+    "ListReplace", "MapSet", "MapDelete", "Undelete", "Stage", "StageIntent", "StageStatus",
     # limits of stored values (FORMAT.md §11)
     "INT_MIN", "INT_MAX", "MAX_NODE_ID",
     # errors and warnings
@@ -98,6 +105,7 @@ __all__ = [
     "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",
     "StageError", "StaleStageError", "UnsupportedVersionError", "WriterFailedError",
     "RenderError", "MissingProgramError",
+    "RevertConflictError", "TargetExistsError",
     "RecoveredTailWarning", "UncommittedChangesWarning", "IndexRebuiltWarning",
     "__version__",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import Any
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -152,6 +153,21 @@ class RenderError(MyosotisError):
 class MissingProgramError(RenderError):
     """An external program that is needed (Graphviz ``dot`` for SVG) is not on PATH;
     the message names it and says how to do without it."""
+
+
+class RevertConflictError(InvalidOperationError):
+    """A later commit changed what ``Memory.revert`` would put back. ``conflicts`` lists
+    each one (the later commit, the node, the path); ``force=True`` keeps the later
+    values and reverts the rest."""
+
+    def __init__(self, message: str, conflicts: tuple[Any, ...]) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+class TargetExistsError(MyosotisError, FileExistsError):
+    """A file that would be created (``Memory.fork``) already exists; it is never
+    overwritten: choose another path or remove it first."""
 
 
 class StageError(MyosotisError):

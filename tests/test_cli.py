@@ -539,10 +539,11 @@ def test_stats_counts_commits_nodes_and_bytes_by_record_kind(cli: Run, agent_fil
     cli("commit")
     doc = js(cli("stats", "--json"))
     assert set(doc) == {"file", "file_size", "head", "commits", "compacted_before",
-                        "checkpoints", "genesis", "nodes", "next_node_id", "bytes", "frames"}
+                        "checkpoints", "genesis", "nodes", "next_node_id", "bytes", "frames",
+                        "format_version", "origin"}
     assert doc["commits"] == 4 and doc["checkpoints"] == 1 and doc["genesis"] is False
     assert doc["nodes"] == {"live": 1, "deleted": 1, "total": 2}
-    assert doc["frames"] == {"commit": 4, "checkpoint": 1, "genesis": 0}
+    assert doc["frames"] == {"commit": 4, "checkpoint": 1, "genesis": 0, "origin": 0}
     assert sum(doc["bytes"].values()) == doc["file_size"] == agent_file.stat().st_size
     # the CLI writes durably: the file ends with free space (FORMAT.md §3), not damage
     assert doc["bytes"]["free_space"] > 0 and doc["bytes"]["torn_tail"] == 0
@@ -582,7 +583,9 @@ def test_compact_reports_bytes_and_keeps_state_ids_and_stage(cli: Run, agent_fil
     before = js(cli("history", "--json"))["commits"]
     cli("set", "1", "goal", "Staged")
     doc = js(cli("compact", "--at", "2", "--json"))
-    assert set(doc) == {"file", "bytes_before", "bytes_after", "base_seq", "state_hash"}
+    assert set(doc) == {"file", "bytes_before", "bytes_after", "base_seq", "state_hash",
+                        "dry_run", "folded", "bytes_reclaimed"}
+    assert doc["folded"] == [1, 2] and doc["dry_run"] is False
     assert doc["base_seq"] == 2 and doc["bytes_after"] == agent_file.stat().st_size
     after = js(cli("history", "--json"))
     assert after["compacted_before"] == 3 and after["commits"] == before[:1]
@@ -656,7 +659,7 @@ def test_every_command_has_an_example_and_is_in_the_docs() -> None:
                 "checkpoint", "fsck",
                 "compact", "list", "list append", "list insert", "list set", "list remove",
                 "map", "map set", "map delete", "walk", "orphans", "graph", "export", "import",
-                "migrate"}
+                "migrate", "restore", "revert", "fork"}
     assert {n.removeprefix("myo ") for n in names[1:]} == expected
     for name, text in helps:
         assert "Example:\n" in text, f"`{name} --help` has no example"
@@ -752,7 +755,7 @@ def test_fsck_finds_a_bad_magic(fsck_file: Path) -> None:
 def test_fsck_finds_a_newer_format_version(fsck_file: Path) -> None:
     """R11."""
     data = bytearray(fsck_file.read_bytes())
-    data[8:10] = (3).to_bytes(2, "little")
+    data[8:10] = (4).to_bytes(2, "little")
     fsck_file.write_bytes(bytes(data))
     doc = fsck(code=3)
     assert codes(doc)[0][1] in ("header", "version") and "newer" in doc["findings"][0]["message"]

@@ -46,6 +46,7 @@ from myosotis import (
     RecoveredTailWarning,
     UnsupportedVersionError,
 )
+from myosotis.format.constants import FORMAT_VERSION
 from myosotis.format.header import encode_frame
 from myosotis.format.helper import crc32c
 from myosotis.storage.fileops import REAL, FileOps
@@ -645,7 +646,7 @@ def test_checkpoint_with_good_crc_but_wrong_fields_is_skipped(small_copy: Built,
 
 @pytest.mark.parametrize("bit", range(32 * 8))
 def test_flipped_bit_in_file_header_is_refused(small_copy: Built, bit: int) -> None:
-    """R10 (magic: not a Myosotis file), R11 (a version above 1 reads as newer, 0 is
+    """R10 (magic: not a Myosotis file), R11 (a version above 3 reads as newer, 0 is
     invalid; version is checked before the CRC, in the order §2 gives), R12 (CRC,
     size, flags and reserved bytes: corrupt)."""
     built = small_copy
@@ -656,7 +657,8 @@ def test_flipped_bit_in_file_header_is_refused(small_copy: Built, bit: int) -> N
         expected = NotAMyosotisFileError
     elif offset < 10:
         version = struct.unpack_from("<H", read_bytes(built.path), 8)[0]
-        expected = CorruptFileError if version == 0 else UnsupportedVersionError
+        # 0 is invalid; a known version (1 to 3) fails the header CRC; newer is refused
+        expected = UnsupportedVersionError if version > FORMAT_VERSION else CorruptFileError
     else:
         expected = CorruptFileError
     before = read_bytes(built.path)
@@ -674,11 +676,11 @@ def set_header_field(path: Path, offset: int, data: bytes) -> None:
     set_bytes(path, 28, crc32c(head).to_bytes(4, "little"))
 
 
-def test_format_version_3_with_valid_crc_is_unsupported(small_copy: Built) -> None:
+def test_format_version_4_with_valid_crc_is_unsupported(small_copy: Built) -> None:
     """R11, §12: a newer format version is refused with a message that says so."""
-    set_header_field(small_copy.path, 8, (3).to_bytes(2, "little"))
+    set_header_field(small_copy.path, 8, (4).to_bytes(2, "little"))
     for readonly in (True, False):
-        with pytest.raises(UnsupportedVersionError, match="format_version 3"):
+        with pytest.raises(UnsupportedVersionError, match="format_version 4"):
             Memory.open(small_copy.path, readonly=readonly)
 
 

@@ -478,3 +478,24 @@ def test_cli_export_to_stdout_and_import_from_stdin(cli: Any, tmp_path: Path) ->
     assert out["commits"] == 2 and out["head"]["seq"] == 2
     r = cli("-f", "copy.myo", "export", "--history")
     assert r.stdout == hist
+
+
+def test_a_history_with_an_undelete_imports_as_a_version_3_file(tmp_path: Path) -> None:
+    # the importer learns that the file needs version 3 (R54) only at the commit that
+    # holds the UNDELETE, after the header was written: it rewrites the header
+    with Memory.open(tmp_path / "src.myo", clock=FixedClock()) as mem:
+        a = mem.create("A", x=1)
+        mem.commit("make")
+        a.delete()
+        mem.commit("delete")
+        mem.restore(1)
+        mem.commit("restore")
+        doc = export_bytes(mem, history=True)
+        head, h = mem.head, mem.state_hash()
+    with imported(doc, tmp_path / "x.myo") as new:
+        assert new.info().format_version == 3
+        assert new.head is not None and head is not None
+        assert new.head.id == head.id and new.state_hash() == h
+    assert Memory.check_file(tmp_path / "x.myo").ok
+    exported = json.loads(doc)
+    assert any(m["op"] == "undelete" for c in exported["commits"] for m in c["mutations"])

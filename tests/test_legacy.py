@@ -352,3 +352,34 @@ def test_sigkill_at_every_step_of_an_import_leaves_no_file_or_a_whole_one(
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         k += 1
     assert outcomes == {"none", "whole"} and k > 6
+
+
+def test_restore_and_revert_on_a_legacy_memory_migrate_it_first(tmp_path: Path) -> None:
+    # restore and revert stage through the memory, so the legacy file is migrated before
+    # anything is staged and the commit that follows is written, not dropped
+    path = copy_vector("minimal", tmp_path)
+    with Memory.open(path) as mem:
+        assert mem[1].goal == "Explore"
+        staged = mem.revert(2)
+        assert staged.mutations and path.read_bytes()[:8] == b"MYOSOTIS"
+        mem.commit("revert goal")
+        assert "goal" not in mem[1]
+        mem.restore(2)
+        mem.commit("restore goal")
+    with Memory.open(path, readonly=True) as mem:
+        assert mem[1].goal == "Explore"
+        assert [c.label for c in mem.history()][-2:] == ["revert goal", "restore goal"]
+
+
+def test_a_legacy_file_with_an_undelete_is_refused(tmp_path: Path) -> None:
+    # v0.5 had no UNDELETE (a format version 3 mutation): such a document is damaged
+    doc = json.loads((VECTORS / "minimal.myo").read_text())
+    doc["commits"].append({"label": None, "seq": 3, "timestamp_us": 1600000003000000,
+                           "mutations": [{"node": 1, "op": "delete"}]})
+    doc["commits"].append({"label": None, "seq": 4, "timestamp_us": 1600000004000000,
+                           "mutations": [{"node": 1, "op": "undelete"}]})
+    path = tmp_path / "u.myo"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CorruptFileError, match="undelete"):
+        Memory.open(path, readonly=True)
+    assert json.loads(path.read_text()) == doc

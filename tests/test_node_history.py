@@ -260,3 +260,20 @@ def test_unknown_node_and_commit_are_refused(tmp_path: Any) -> None:
             mem.blame(a, at=0)
         with pytest.raises(KeyError):
             mem.referrers(a, at=5)
+
+
+def test_an_undelete_is_in_the_log_and_its_node_refers_again(tmp_path: Any) -> None:
+    # UNDELETE (format version 3) touches the node, not a field: the log lists it, and
+    # the fields it brings back (a reference among them) are still indexed
+    with Memory.open(tmp_path / "u.myo") as mem:
+        a = mem.create("A")
+        b = mem.create("B", to=a)
+        mem.commit("make")
+        b.delete()
+        mem.commit("delete")
+        mem.restore(1)
+        mem.commit("restore")
+        assert [e.commit.label for e in mem.log(b.id)] == ["restore", "delete", "make"]
+        assert [type(m).__name__ for m in next(iter(mem.log(b.id))).mutations] == ["Undelete"]
+        assert [(r.node, r.path) for r in mem.referrers(a.id)] == [(b.id, ("to",))]
+        assert not b.deleted

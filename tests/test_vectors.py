@@ -287,8 +287,11 @@ def test_edits_vector_holds_an_empty_commit_and_an_unlabelled_one() -> None:
     commits = expected("edits")["commits"]
     assert [c["label"] for c in commits if not c["mutations"]] == ["marker"]
     assert [c["seq"] for c in commits if c["label"] == ""] == [4]
+    # every opcode of version 1 (UNDELETE, version 3, has its own vector)
     assert {m["op"] for c in commits for m in c["mutations"]} == set(
-        reference_reader.OPS.values())
+        reference_reader.OPS.values()) - {"UNDELETE"}
+
+
 
 
 def _flip(data: bytes, offset: int) -> bytes:

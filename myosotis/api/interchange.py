@@ -36,10 +36,10 @@ def import_from(fp: IO[Any], path: str) -> ImportSummary:
                                    f"{type(fp).__name__}")
     summary: list[ImportSummary] = []
 
-    def produce(write: Any) -> None:
+    def produce(write: Any, patch: Any) -> None:
         # Read as a stream: one node or commit of the document at a time.
         doc = load_stream(read)
-        summary.append(read_export(doc, write))
+        summary.append(read_export(doc, write, patch))
         finish(doc)
 
     create_new_file(os.fspath(path), produce)

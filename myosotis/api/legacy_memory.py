@@ -3,6 +3,8 @@ api/legacy.py and formatspec/LEGACY.md §5)."""
 
 from __future__ import annotations
 
+import datetime as _dt
+from collections.abc import Iterable
 from typing import Any
 
 from myosotis.api.args import check_path
@@ -10,9 +12,11 @@ from myosotis.api.legacy import LegacySource, MigrateResult, check_legacy, summa
 from myosotis.api.memory import Memory
 from myosotis.api.names import CommitRef
 from myosotis.engine.compact import CompactResult
+from myosotis.engine.diff import Diff
 from myosotis.engine.history import Commit
 from myosotis.engine.legacy import BACKUP_SUFFIX, read_file
 from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE
+from myosotis.engine.rewind import RevertResult
 from myosotis.engine.store import Store
 from myosotis.engine.verify import VerifyReport
 from myosotis.errors import NotAMyosotisFileError, ReadOnlyError
@@ -68,13 +72,27 @@ class LegacyMemory(Memory):
         self._writable()
         return super().commit(label, allow_empty=allow_empty)
 
+    def apply(self, diff: Diff) -> int:
+        self._writable()
+        return super().apply(diff)
+
+    def restore(self, commit: CommitRef, nodes: Iterable[int] | None = None) -> list[Mutation]:
+        self._writable()
+        return super().restore(commit, nodes)
+
+    def revert(self, commit: CommitRef, *, force: bool = False) -> RevertResult:
+        self._writable()
+        return super().revert(commit, force=force)
+
     def checkpoint(self) -> bool:
         self._writable()
         return super().checkpoint()
 
-    def compact(self, at: CommitRef | None = None) -> CompactResult:
-        self._writable()
-        return super().compact(at)
+    def compact(self, at: CommitRef | None = None, *, keep_last: int | None = None,
+                keep_since: _dt.datetime | None = None, dry_run: bool = False) -> CompactResult:
+        if not dry_run:  # a dry run changes nothing, so it does not migrate either
+            self._writable()
+        return super().compact(at, keep_last=keep_last, keep_since=keep_since, dry_run=dry_run)
 
     def verify(self) -> VerifyReport:
         src = self._legacy

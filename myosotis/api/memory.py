@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, NamedTuple
 
 from myosotis.api import node_queries, timeline
+from myosotis.api import rewind as _rewind
 from myosotis.api.args import check_open_args, check_path
 from myosotis.api.handles import Node, to_stored
 from myosotis.api.info import MemoryInfo, SpaceUsage, memory_info, space_usage
@@ -18,13 +20,15 @@ from myosotis.api.names import CommitRef, resolve_commit
 from myosotis.api.notebook import nodes_html
 from myosotis.api.timeline import LabelFilter
 from myosotis.api.view import Reader, StateLike, View
-from myosotis.engine.compact import CompactResult, compact
+from myosotis.engine.compact import CompactResult
 from myosotis.engine.diff import Diff, diff_states
 from myosotis.engine.diffapply import mutations_for
+from myosotis.engine.fork import Origin
 from myosotis.engine.history import Commit
 from myosotis.engine.legacy import is_legacy, read_file
 from myosotis.engine.node_history import LogEntry, Referrer
 from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE
+from myosotis.engine.rewind import RevertResult
 from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
 from myosotis.engine.verify import VerifyReport, repair_file, verify_file
@@ -359,19 +363,71 @@ class Memory(Reader):
         self._live_store()
         return space_usage(self.path)
 
-    def compact(self, at: CommitRef | None = None) -> CompactResult:
+    def compact(self, at: CommitRef | None = None, *, keep_last: int | None = None,
+                keep_since: _dt.datetime | None = None, dry_run: bool = False) -> CompactResult:
         """Fold the history up to commit ``at`` (default: the head) into a genesis
         snapshot; the latest state and every later commit stay exactly as they are.
 
-        Requires the writer and nothing staged. Atomic: a crash leaves the old file
-        or the new one. Commits before ``at`` can no longer be viewed afterwards.
+        Or by a retention policy (instead of ``at``): ``keep_last=N`` keeps the
+        newest N commits, ``keep_since=datetime`` (timezone-aware) every commit
+        from the first one at or after it; both: what either keeps. A policy that
+        keeps every commit rewrites nothing. ``dry_run=True`` changes nothing and
+        returns what would be done (``folded``, ``bytes_reclaimed``); it builds
+        the new bytes in memory to measure them.
+
+        Requires the writer and nothing staged (but for a dry run). Atomic: a
+        crash leaves the old file or the new one. Commits before the base can no
+        longer be viewed afterwards. Raises InvalidArgumentError (``at`` with a
+        policy, a bad policy value), CommitNotFoundError.
         """
-        store = self._live_store()
-        store.require_writer()
-        if store.pending_count:
-            raise InvalidOperationError("commit or discard the staged changes before compacting")
-        base = store.head_seq if at is None else self.resolve(at)
-        return compact(store, base)
+        return _rewind.compact_with(self, at, keep_last, keep_since, dry_run)
+
+    # ------------------------------------------------------------------ going back
+
+    def restore(self, commit: CommitRef, nodes: Iterable[int] | None = None) -> list[Mutation]:
+        """Stage the changes that make the live state equal to commit ``commit``'s;
+        ``commit()`` them like any change. Returns the mutations staged.
+
+        Exactly: every node a later commit touched gets ``commit``'s fields and
+        tombstone (UNSET/SET, DELETE/UNDELETE); a node created after it is
+        tombstoned (ids are never reused), its fields left as they are. Then
+        ``diff(commit, "HEAD")`` lists only those tombstones. ``nodes``: restore
+        just these ids. An UNDELETE moves the file to format version 3 when
+        committed. Requires the writer and nothing staged. Cost: the nodes
+        touched between ``commit`` and the head. Raises CommitNotFoundError,
+        NodeNotFoundError, InvalidOperationError (changes staged), ReadOnlyError.
+        """
+        return _rewind.restore(self, commit, nodes)
+
+    def revert(self, commit: CommitRef, *, force: bool = False) -> RevertResult:
+        """Stage the inverse of commit ``commit``'s changes: each field it changed goes
+        back to its value before it, a node it created is tombstoned, a node it
+        deleted is undeleted. ``commit()`` them like any change.
+
+        If a later commit changed the same field (any path in it) or tombstone of
+        a node (or, for a node ``commit`` created, anything of it), raises
+        RevertConflictError listing each conflict (commit, node, path) and stages
+        nothing; ``force=True`` keeps the later values and reports them in
+        ``RevertResult.skipped``. Requires the writer and nothing staged. Cost:
+        decoding the commits from ``commit`` to the head. Raises
+        CommitNotFoundError (also for a commit folded by compaction).
+        """
+        return _rewind.revert(self, commit, force)
+
+    def fork(self, commit: CommitRef, new_path: str | os.PathLike[str]) -> Origin:
+        """Write a new memory at ``new_path`` whose history starts at ``commit``: its
+        genesis is this state there, as compaction writes it (commits made on the
+        fork continue the hash chain), followed by an origin record (FORMAT.md
+        §8.6) naming this commit, its state hash and this file's genesis base.
+        This file is only read. Returns the :class:`Origin` (also
+        ``Memory.open(new_path).info().origin``).
+
+        Atomic (temp file, fsync, link, directory fsync) and never overwrites:
+        raises TargetExistsError if ``new_path`` exists, CommitNotFoundError,
+        MyosotisError if the file cannot be written (nothing is left at
+        ``new_path``). Cost: one image of the state at ``commit``.
+        """
+        return _rewind.fork(self, commit, new_path)
 
     def checkpoint(self) -> bool:
         """Write a checkpoint of the committed state now; False if one already covers it."""

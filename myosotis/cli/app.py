@@ -17,6 +17,7 @@ from . import (
     cmd_inspect,
     cmd_interchange,
     cmd_maint,
+    cmd_rewind,
     cmd_stage,
 )
 from .files import root_obj
@@ -86,6 +87,6 @@ def root(
 
 
 # the order of `myo --help` and docs/CLI.md
-for _group in (cmd_edit, cmd_stage, cmd_inspect, cmd_history, cmd_diff, cmd_graph, cmd_maint,
-               cmd_interchange):
+for _group in (cmd_edit, cmd_stage, cmd_inspect, cmd_history, cmd_diff, cmd_graph, cmd_rewind,
+               cmd_maint, cmd_interchange):
     _group.register(app)

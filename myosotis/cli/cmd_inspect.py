@@ -358,6 +358,10 @@ def stats(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
             "bytes": {"header": space.header, **{k: v[1] for k, v in space.kinds.items()},
                       "torn_tail": space.torn_tail, "free_space": space.free},
             "frames": {k: v[0] for k, v in space.kinds.items()},
+            "format_version": info.format_version,
+            "origin": None if info.origin is None else {
+                "seq": info.origin.seq, "commit_id": info.origin.commit_id,
+                "state_hash": info.origin.state_hash},
         }
         if at is not None and seq is not None:
             doc["nodes_at"] = point_json(mem, seq)  # the counts above are of that commit
@@ -371,6 +375,9 @@ def stats(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
         out(f"checkpoints  {info.checkpoints:,}")
         out(f"nodes        {live:,} live, {deleted:,} deleted (next id {reader.next_node_id})"
             + (f" at {point_text(mem, seq)}" if at is not None and seq is not None else ""))
+        if info.origin is not None:
+            o = info.origin
+            out(f"forked from  #{o.seq} {(o.commit_id or '')[:12]} (state {o.state_hash[:12]})")
     rows = [["header", "1", f"{space.header:,}"]]
     rows += [[k, f"{v[0]:,}", f"{v[1]:,}"] for k, v in space.kinds.items()]
     if space.torn_tail:

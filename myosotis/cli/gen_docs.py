@@ -120,8 +120,8 @@ VALUE, read in this order:
 
 ## Naming commits
 
-`--at COMMIT`, `diff A B`, `compact --at` and `history --since/--until` take a
-commit named as in the library (`Memory.resolve`):
+`--at COMMIT`, `diff A B`, `compact --at`, `history --since/--until`, `restore`,
+`revert` and `fork` take a commit named as in the library (`Memory.resolve`):
 
 | name | means |
 |------|-------|
@@ -155,7 +155,7 @@ whole), `walk` and `orphans` stop after `--limit` nodes (default 1000), and
 ## JSON output
 
 Every read command (and `create`, `commit`, `discard`, `status`, `checkpoint`,
-`compact`, `fsck`) takes `--json` and prints exactly one JSON document on
+`compact`, `fsck`, `restore`, `revert`, `fork`) takes `--json` and prints exactly one JSON document on
 stdout (strict JSON: no `NaN`). Values use the form of "Values" above. A
 commit is `COMMIT = {"seq": int, "id": hex64, "timestamp": "ISO-8601 UTC",
 "timestamp_us": int, "label": str|null, "parent": hex64|null, "next_node_id":
@@ -173,7 +173,7 @@ as they are; only values use the `@` escapes.
 | `blame` | `{"node": int, "at": AT', "fields": {name: COMMIT}}` (the commit that last set each field) |
 | `refs` | `{"node": int, "at": AT', "referrers": [{"node": int, "type": str, "field": str, "path": [int\\|str]}]}` (sorted by node, then path) |
 | `diff` | `{"schema": "myosotis.diff", "version": 1, "from": AT', "to": AT', "stat": STAT, "ops": [OP]}` with `AT' = {"seq", "id"}`, one `OP = {"node": int, "type": str, "op": "create"\\|"delete"\\|"add"\\|"remove"\\|"change"\\|"insert"\\|"uncreate"\\|"undelete", "path": [str, int\\|str, ...], "old": value, "new": value}` per change; with `--stat`, no `"ops"`. Full schema: docs/DIFF.md |
-| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT' (only with `--at`), "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
+| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT' (only with `--at`), "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "origin", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis", "origin"}, "format_version": int, "origin": {"seq", "commit_id", "state_hash"}\\|null}` |
 | `walk` | `{"at": AT', "start": int, "depth": int\\|null, "follow": [str]\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "depth": int, "parent": int\\|null, "via": [str\\|int]}], "truncated": bool}` (breadth-first; `via` is the path of the reference in `parent` that reached the node, `[]` for the start) |
 | `orphans` | `{"at": AT', "roots": [int], "count": int, "orphans": [{"id": int, "type": str}]}` (id order; at most `--limit`, `count` is all of them) |
 | `graph` | `{"at": AT', "format": "dot"\\|"svg", "output": str\\|null, "text": str\\|null}` (`text` is null when written to `--output`) |
@@ -182,13 +182,16 @@ as they are; only values use the `@` escapes.
 | `commit` | `COMMIT + {"changes": int}` |
 | `discard` | `{"discarded": int, "damaged": bool}` |
 | `checkpoint` | `{"written": bool, "seq": int, "bytes": int}` |
-| `compact` | `{"file": str, "bytes_before": int, "bytes_after": int, "base_seq": int, "state_hash": hex64}` |
+| `compact` | `{"file": str, "bytes_before": int, "bytes_after": int, "base_seq": int, "state_hash": hex64, "dry_run": bool, "folded": [first_seq, last_seq]\\|null, "bytes_reclaimed": int}` |
+| `restore` | `{"file": str, "restored_to": AT', "staged": [OP]}` |
+| `revert` | `{"file": str, "reverted": AT', "staged": [OP], "skipped": [{"commit": int, "node": int, "path": str}]}` |
+| `fork` | `{"file": str, "new_file": str, "origin": {"seq": int, "commit_id": hex64\\|null, "state_hash": hex64, "base_seq": int, "base_commit_id": hex64\\|null}}` |
 | `fsck` | `{"file", "ok": bool, "file_size", "frames", "commits", "checkpoints", "errors": int, "warnings": int, "findings": [{"severity": "error"\\|"warning", "code": str, "message": str, "offset": int\\|null, "seq": int\\|null, "repairable": bool}], "repaired": [str], "stage": {"path", "present": bool, "state": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed"\\|"damaged"\\|"unchecked", "changes": int, "base": AT' (when readable)}}` |
 
 `CHANGE = {"field": str, "change": "added"|"removed"|"changed", "old": value,
 "new": value}` (`old` is absent for "added", `new` for "removed").
 `OP = {"op": "create"|"set"|"unset"|"delete"|"list-insert"|"list-remove"|
-"list-set"|"map-set"|"map-delete", "node": int, ...}` with `type` and `fields`
+"list-set"|"map-set"|"map-delete"|"undelete", "node": int, ...}` with `type` and `fields`
 (create), `field`, `path`, `index`, `key`, `value` as the operation has them.
 
 ## fsck findings
@@ -201,8 +204,9 @@ an error, since it may hold an acknowledged commit),
 `sequence`, `chain` (parent links and the hash chain), `rule` (a commit that
 breaks a graph rule: a reference to a missing node, a reused id,
 `next_node_id` going back, a bad encoding), `checkpoint` (a checkpoint whose
-hash fails or that disagrees with the replay), `genesis`, and `stage` (a
-damaged stage file). Errors mean committed data is damaged or a rule is broken;
+hash fails or that disagrees with the replay), `genesis`, `origin` (a fork's
+origin record out of place, in a file older than version 3, or disagreeing with
+its genesis: FORMAT.md R34, R87), and `stage` (a damaged stage file). Errors mean committed data is damaged or a rule is broken;
 warnings affect only a cache, a torn tail or the stage. `--repair` cuts a torn
 tail, or a damaged last frame, after keeping the cut bytes in
 `<file>.recovered-<offset>`, and drops failing checkpoints, and nothing else. A progress bar is shown

@@ -61,8 +61,9 @@ class NodeChange:
     """How one node differs between the two commits.
 
     ``status`` is ``"created"`` (absent at ``a``), ``"deleted"`` (tombstoned
-    at ``b`` only), ``"changed"`` (fields differ), and for a diff that goes
-    backwards in time, ``"uncreated"`` (absent at ``b``) or ``"undeleted"``.
+    at ``b`` only), ``"changed"`` (fields differ), ``"undeleted"`` (tombstoned at
+    ``a`` only: an UNDELETE, or a diff that goes backwards in time) and, backwards
+    only, ``"uncreated"`` (absent at ``b``).
     """
 
     id: int

@@ -19,13 +19,17 @@ from myosotis.format.constants import (
     KIND_CHECKPOINT,
     KIND_COMMIT,
     KIND_GENESIS,
+    KIND_ORIGIN,
+    VERSION_REWIND,
     ZERO_HASH,
 )
 from myosotis.format.display import HTML_CELL, clip, html_table, short_repr
 from myosotis.format.records import (
     CommitHeader,
+    OriginRecord,
     SnapshotHeader,
     commit_id,
+    decode_origin,
     decode_snapshot_header,
 )
 from myosotis.format.values import DecodeError
@@ -96,6 +100,8 @@ class CommitIndex:
         self.base_seq = 0
         self.base_commit_id = ZERO_HASH
         self.has_genesis = False
+        self.genesis_state_hash = ZERO_HASH
+        self.origin: OriginRecord | None = None  # fork provenance (§8.6), if any
         self.checkpoints: list[tuple[int, int]] = []  # (seq, frame index), ascending
         self._noncommit: list[int] = []  # frame indices of non-commit frames
         self._nc_key: list[int] = []  # commits before each non-commit frame
@@ -113,7 +119,7 @@ class CommitIndex:
             self._indexed = stop
             return
         found: list[int] = []
-        for kind in (KIND_CHECKPOINT, KIND_GENESIS):
+        for kind in (KIND_CHECKPOINT, KIND_GENESIS, KIND_ORIGIN):
             j = kinds.find(kind, start, stop)
             while j >= 0:
                 found.append(j)
@@ -124,6 +130,8 @@ class CommitIndex:
                     raise CorruptFileError("a genesis frame that is not the first frame (R30)",
                                            self.log.frame_offset(j))
                 self._read_genesis_header()
+            elif kinds[j] == KIND_ORIGIN:
+                self._read_origin(j)
             commits_before = j - len(self._noncommit)
             self._noncommit.append(j)
             self._nc_key.append(commits_before)
@@ -136,9 +144,29 @@ class CommitIndex:
         self.has_genesis = True
         self.base_seq = h.seq
         self.base_commit_id = h.commit_id
+        self.genesis_state_hash = h.state_hash
         if (h.seq == 0) != (h.commit_id == ZERO_HASH):
             raise CorruptFileError("genesis base_seq and base_commit_id disagree (§8.3, R86)",
                                    self.log.frame_offset(0) + FRAME_HEADER_SIZE)
+
+    def _read_origin(self, j: int) -> None:
+        """Check R34 and R87 for the origin frame at index ``j`` and keep its record."""
+        off = self.log.frame_offset(j)
+        if self.log.version < VERSION_REWIND:
+            raise CorruptFileError(f"an origin frame in a version-{self.log.version} file "
+                                   "(R34: version 3 only)", off)
+        if j != 1 or self.log.frames.kinds[0] != KIND_GENESIS:
+            raise CorruptFileError("an origin frame that does not follow the genesis frame "
+                                   "(R34)", off)
+        try:
+            o = decode_origin(self.log.payload(j))
+        except DecodeError as e:
+            raise _corrupt(e, off) from None
+        if o.seq > self.base_seq or (o.seq == self.base_seq and (
+                o.commit_id != self.base_commit_id or o.state_hash != self.genesis_state_hash)):
+            raise CorruptFileError("the origin record disagrees with the genesis it follows "
+                                   "(R87)", off + FRAME_HEADER_SIZE)
+        self.origin = o
 
     @property
     def commit_count(self) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from myosotis.engine.export import EXPORT_FORMAT, EXPORT_VERSION
-from myosotis.engine.rebuild import ZERO_ID, Builder, Emit, check_hash
+from myosotis.engine.rebuild import ZERO_ID, Builder, Emit, Patch, check_hash
 from myosotis.format.constants import INT_MAX, INT_MIN, MAX_NODE_ID
 from myosotis.format.jsonform import (
     array,
@@ -112,9 +112,10 @@ def _hash(d: dict[str, Any], key: str, where: str) -> bytes | None:
 _EXPORT_COMMIT = ("seq", "id", "parent", "timestamp_us", "label", "next_node_id", "mutations")
 
 
-def read_export(doc: Any, emit: Emit) -> ImportSummary:
+def read_export(doc: Any, emit: Emit, patch: Patch) -> ImportSummary:
     """Check an export document and emit the frames of the file it imports to
-    (EXPORT.md §8). Raises InvalidDocumentError."""
+    (EXPORT.md §8); ``patch(offset, bytes)`` rewrites bytes already emitted (the
+    header, when a commit holds an UNDELETE). Raises InvalidDocumentError."""
     d = obj(doc, "")
     if d.get("format") != EXPORT_FORMAT:
         raise refuse("/format", f"not a Myosotis export (no \"format\": \"{EXPORT_FORMAT}\")")
@@ -123,7 +124,7 @@ def read_export(doc: Any, emit: Emit) -> ImportSummary:
         raise refuse("/version", f"export version {version!r}: this version of Myosotis reads "
                      f"version {EXPORT_VERSION}; upgrade Myosotis to import it")
     kind = d.get("kind")
-    b = Builder(emit)
+    b = Builder(emit, patch=patch)
     # The keys are read in the order an export writes them (EXPORT.md §2), so that
     # a streamed document (format/jsonstream.py) is read one node or commit at a time.
     if kind == "state":

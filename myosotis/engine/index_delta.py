@@ -23,6 +23,7 @@ from myosotis.format.mutations import (
     Delete,
     ListRemove,
     MapDelete,
+    Undelete,
     Unset,
     get_mutation,
 )
@@ -140,8 +141,9 @@ def add_commit(delta: Delta, seq: int, cid: bytes, payload: Any, body: int) -> N
             touches.append((m.node, seq, off, None))
             for name, v in m.fields.items():
                 _refs(events, v, seq, m.node, name)
-        elif t is Delete:
-            touches.append((m.node, seq, off, None))  # a tombstone keeps the fields
+        elif t is Delete or t is Undelete:
+            # a tombstone keeps the fields, and an undelete brings them back as they were
+            touches.append((m.node, seq, off, None))
         else:
             touches.append((m.node, seq, off, m.field))
             if t is not Unset and t is not ListRemove and t is not MapDelete:

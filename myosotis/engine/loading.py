@@ -21,7 +21,8 @@ from myosotis.engine.staging import settle
 from myosotis.engine.timetravel import TimeTravel
 from myosotis.engine.unsettled import REFRESH, REOPEN, Unsettled, is_unsettled
 from myosotis.errors import CorruptFileError, MyosotisError
-from myosotis.format.constants import FRAME_HEADER_SIZE
+from myosotis.format.constants import FRAME_HEADER_SIZE, VERSION_REWIND
+from myosotis.format.mutations import Undelete
 from myosotis.format.records import commit_id, iter_mutations
 from myosotis.format.values import DecodeError
 
@@ -89,6 +90,7 @@ def replay_to(store: Store, target: int) -> None:
     """Apply commits ``head_seq+1 .. target`` to the committed state, checking every
     rule; raises CorruptFileError."""
     state = store.committed
+    old_version = store.log.version < VERSION_REWIND  # UNDELETE is invalid there (R54)
     for seq in range(store.head_seq + 1, target + 1):
         payload, h, off = store.commits.record(seq, store.head_id)
         # Mutations are applied as they are decoded and kept nowhere else
@@ -97,6 +99,9 @@ def replay_to(store: Store, target: int) -> None:
         # caller must drop this Store (open fails; refresh closes it).
         try:
             for m in iter_mutations(payload, h.body):
+                if old_version and type(m) is Undelete:
+                    raise CorruptFileError(f"commit {seq} holds an UNDELETE, which a "
+                                           f"version-{store.log.version} file cannot (R54)", off)
                 try:
                     m.apply(state)
                 except DecodeError as e:

@@ -30,11 +30,14 @@ from myosotis.format.header import encode_file_header, encode_frame
 from myosotis.format.image import StateImage, encode_image, encode_node_record, state_hash
 from myosotis.format.jsonform import pointer
 from myosotis.format.mutation_parts import check_refs
-from myosotis.format.mutations import Mutation
+from myosotis.format.mutations import Mutation, Undelete
 from myosotis.format.records import commit_id, encode_commit, encode_snapshot
 from myosotis.format.values import encode_str
 
 Emit = Callable[[bytes], None]
+"""Appends bytes to the new file."""
+Patch = Callable[[int, bytes], None]
+"""Writes bytes at an offset of what was emitted already (the header's version)."""
 ZERO_ID = bytes(32)
 
 
@@ -46,8 +49,14 @@ class Builder:
     ``head_seq``, ``head_id`` and ``state`` follow the last commit.
     """
 
-    def __init__(self, emit: Emit, auto_checkpoints: bool = True) -> None:
+    def __init__(self, emit: Emit, auto_checkpoints: bool = True,
+                 patch: Patch | None = None) -> None:
+        """``patch``: how to rewrite the header when a commit holds an UNDELETE (the file
+        is then version 3, FORMAT.md §12); None refuses such a commit (legacy
+        documents, which have no UNDELETE)."""
         self.emit = emit
+        self.patch = patch
+        self.version = 1
         self.auto = auto_checkpoints
         self.state = GraphState()
         self.head_seq = 0
@@ -107,6 +116,8 @@ class Builder:
         if expect.get("parent", self.head_id) != self.head_id:
             raise InvalidDocumentError("parent is not the id of the commit before (R32)",
                                        pointer(where, "parent"))
+        if self.version < 3 and any(type(m) is Undelete for m, _, _ in mutations):
+            self._need_version_3(where)
         state = self.state
         for m, _, w in mutations:
             try:
@@ -162,6 +173,15 @@ class Builder:
                 f"next_node_id is {next_node_id} but the commits leave "
                 f"{self.state.next_node_id}", pointer(where, "next_node_id"))
         return state_hash(self.state.image())
+
+    def _need_version_3(self, where: str) -> None:
+        # R54: only a version-3 file holds an UNDELETE. Nothing is read back from the
+        # new file before it is whole, so its header can still change.
+        if self.patch is None:
+            raise InvalidDocumentError("an undelete mutation, which legacy files do not "
+                                       "have (FORMAT.md R54)", pointer(where, "mutations"))
+        self.patch(0, encode_file_header(3))
+        self.version = 3
 
     def _frame(self, kind: int, payload: bytes, where: str) -> None:
         if len(payload) > MAX_PAYLOAD:

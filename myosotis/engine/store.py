@@ -54,6 +54,7 @@ class Store:
     - ``work``: the committed state plus staged changes (an Overlay), or an
       Unsettled stand-in while an operation runs (unsettled.py);
       ``pending_bytes``: the staged mutations, encoded; ``pending_count``: how many;
+      ``pending_version``: the format_version their commit needs (3 with an UNDELETE);
     - ``bytes_since_checkpoint``, ``last_image_size``: for the checkpoint policy;
     - ``problems``: non-fatal findings (skipped checkpoints, cut torn tails...).
     """
@@ -66,6 +67,7 @@ class Store:
     head_id: bytes
     pending_bytes: bytearray
     pending_count: int
+    pending_version: int
     bytes_since_checkpoint: int
     last_image_size: int
 

@@ -36,7 +36,9 @@ from myosotis.format.constants import (
     KIND_CHECKPOINT,
     KIND_GENESIS,
     KIND_NAMES,
+    KIND_ORIGIN,
     SNAPSHOT_PREFIX_SIZE,
+    VERSION_REWIND,
     ZERO_HASH,
 )
 from myosotis.format.header import (
@@ -48,8 +50,10 @@ from myosotis.format.header import (
 )
 from myosotis.format.helper import ScanStatus, scan_frames
 from myosotis.format.image import StateImage, state_hash
+from myosotis.format.mutations import Undelete
 from myosotis.format.records import (
     commit_id,
+    decode_origin,
     decode_snapshot_header,
 )
 from myosotis.format.values import DecodeError, iter_refs
@@ -158,7 +162,7 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
         name = KIND_NAMES[kind]
         rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + FRAME_HEADER_SIZE + n + \
             padding(n)
-    _replay(mv, offsets, kinds, rep, progress, bad_checkpoints)
+    _replay(mv, offsets, kinds, rep, progress, bad_checkpoints, version)
 
 
 def _check_header(mv: memoryview, size: int, rep: VerifyReport) -> int:
@@ -253,14 +257,17 @@ class _Replay:
     state: GraphState = field(default_factory=GraphState)
     seq: int = 0
     head: bytes = ZERO_HASH
+    version: int = 1  # the file's format_version: UNDELETE and ORIGIN need 3 (R34, R54)
+    genesis_hash: bytes = ZERO_HASH  # the genesis's state_hash, for R87
 
 
 def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyReport,
-            progress: Callable[[int, int], None] | None, bad_checkpoints: set[int]) -> None:
+            progress: Callable[[int, int], None] | None, bad_checkpoints: set[int],
+            version: int) -> None:
     """Replay every frame from the start or the genesis, checking each against the
-    rules and each checkpoint against the replay; raises _Stop at the first commit
-    or genesis that breaks one."""
-    r = _Replay()
+    rules and each checkpoint against the replay; raises _Stop at the first commit,
+    genesis or origin that breaks one."""
+    r = _Replay(version=version)
     total = offsets[-1] if offsets else 0
     for i, (off, kind) in enumerate(zip(offsets, kinds, strict=True)):
         if progress is not None and i % 256 == 0:
@@ -272,6 +279,8 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
                                             "a genesis frame that is not the first (R30)", off))
                 raise _Stop
             _replay_genesis(r, payload, off, rep)
+        elif kind == KIND_ORIGIN:
+            _check_origin(r, payload, off, rep, i == 1 and kinds[0] == KIND_GENESIS)
         elif kind == KIND_CHECKPOINT:
             rep.checkpoints += 1
             if off not in bad_checkpoints:  # else reported with the frame checks
@@ -306,7 +315,25 @@ def _replay_genesis(r: _Replay, payload: memoryview, off: int, rep: VerifyReport
         rep.findings.append(Finding("error", "genesis", e.reason, off))
         raise _Stop from None
     r.state = GraphState(img)
-    r.seq, r.head = g.seq, g.commit_id
+    r.seq, r.head, r.genesis_hash = g.seq, g.commit_id, g.state_hash
+
+
+def _check_origin(r: _Replay, payload: memoryview, off: int, rep: VerifyReport,
+                  placed: bool) -> None:
+    """The origin frame at ``off`` (R34, R87; ``placed``: right after the genesis), or
+    a finding and _Stop."""
+    try:
+        if r.version < VERSION_REWIND:
+            raise DecodeError(f"an origin frame in a version-{r.version} file (R34)", 0)
+        if not placed:
+            raise DecodeError("an origin frame that does not follow the genesis (R34)", 0)
+        o = decode_origin(payload)
+        if o.seq > r.seq or (o.seq == r.seq and (o.commit_id != r.head
+                                                 or o.state_hash != r.genesis_hash)):
+            raise DecodeError("the origin record disagrees with the genesis (R87)", 0)
+    except DecodeError as e:
+        rep.findings.append(Finding("error", "origin", e.reason, off))
+        raise _Stop from None
 
 
 def _check_checkpoint_frame(r: _Replay, payload: memoryview, off: int,
@@ -333,6 +360,8 @@ def _replay_commit(r: _Replay, payload: memoryview, off: int, rep: VerifyReport)
     try:
         h = commit_header(payload, seq, r.head, off)
         muts = commit_mutations(payload, h, seq, off)
+        if r.version < VERSION_REWIND and any(type(m) is Undelete for m in muts):
+            raise ChainError("rule", f"an UNDELETE in a version-{r.version} file (R54)", off)
         try:
             for m in muts:
                 owned(m).apply(r.state)
@@ -427,7 +456,10 @@ def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps
     with open(path, "rb") as f:
         data = f.read(valid_end)
     res = scan_frames(data, HEADER_SIZE, False, FRAME_FLAGS_ALLOWED[2])
-    parts = [encode_file_header()]  # whole and synced: no frame needs a flag (§3)
+    # Whole and synced: no frame needs a flag (§3), so version 1, unless the file
+    # holds what only version 3 has (an ORIGIN, an UNDELETE): it stays 3 (§12).
+    version = int.from_bytes(data[8:10], "little")
+    parts = [encode_file_header(VERSION_REWIND if version >= VERSION_REWIND else 1)]
     offs = list(res.offsets) + [res.end]
     for a, b in zip(offs, offs[1:], strict=False):
         if a not in drop:

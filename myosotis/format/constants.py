@@ -1,4 +1,4 @@
-"""On-disk constants and fixed layouts of format version 1.
+"""On-disk constants and fixed layouts of format versions 1 to 3.
 
 Every value here is defined by formatspec/FORMAT.md; the section is named on
 each line. Layouts are ``struct`` formats checked against their documented
@@ -15,7 +15,9 @@ CRC32C_POLY: Final = 0x82F63B78
 
 # §2 File header
 MAGIC: Final = b"MYOSOTIS"
-FORMAT_VERSION: Final = 2  # the newest version read and written (§12); new files start at 1
+FORMAT_VERSION: Final = 3  # the newest version read and written (§12); new files start at 1
+VERSION_UNSYNCED: Final = 2  # the first version with the UNSYNCED frame flag (§3, §12)
+VERSION_REWIND: Final = 3  # the first version with UNDELETE and ORIGIN (§4, §6, §12)
 HEADER_SIZE: Final = 32
 HEADER_STRUCT: Final = struct.Struct("<8sHHI12sI")
 assert HEADER_STRUCT.size == HEADER_SIZE
@@ -27,7 +29,8 @@ assert FRAME_HEADER_STRUCT.size == FRAME_HEADER_SIZE
 FRAME_ALIGN: Final = 8
 MAX_PAYLOAD: Final = 1 << 30
 FRAME_FLAG_UNSYNCED: Final = 1  # §3 flags byte (version 2): bytes before may not be durable
-FRAME_FLAGS_ALLOWED: Final = {1: 0, 2: FRAME_FLAG_UNSYNCED}  # R23, by format_version
+# R23: the frame flags each format_version allows
+FRAME_FLAGS_ALLOWED: Final = {1: 0, 2: FRAME_FLAG_UNSYNCED, 3: FRAME_FLAG_UNSYNCED}
 # §3 byte offsets of the frame header's fields (payload_length is at 0)
 FRAME_KIND_OFFSET: Final = 4
 FRAME_FLAGS_OFFSET: Final = 5  # then 2 reserved bytes
@@ -39,9 +42,11 @@ assert FRAME_HEADER_STRUCT.format == "<IB3sII"  # the offsets above are its fiel
 KIND_COMMIT: Final = 1
 KIND_CHECKPOINT: Final = 2
 KIND_GENESIS: Final = 3
-KIND_NAMES: Final = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis"}
+KIND_ORIGIN: Final = 4  # version 3 only (R34): fork provenance, right after the genesis
+KIND_NAMES: Final = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis",
+                     KIND_ORIGIN: "origin"}
 KIND_MIN: Final = KIND_COMMIT  # R22: the valid kinds are KIND_MIN..KIND_MAX
-KIND_MAX: Final = KIND_GENESIS
+KIND_MAX: Final = KIND_ORIGIN
 assert set(KIND_NAMES) == set(range(KIND_MIN, KIND_MAX + 1))
 
 # §5 Value tags
@@ -65,6 +70,7 @@ OP_LIST_REMOVE: Final = 0x06
 OP_LIST_REPLACE: Final = 0x07
 OP_MAP_SET: Final = 0x08
 OP_MAP_DELETE: Final = 0x09
+OP_UNDELETE: Final = 0x0A  # version 3 only (§6, §12)
 PATH_INDEX: Final = 0x00
 PATH_KEY: Final = 0x01
 
@@ -76,6 +82,9 @@ assert COMMIT_PREFIX_STRUCT.size == 56
 SNAPSHOT_PREFIX_STRUCT: Final = struct.Struct("<Q32s32s")
 assert SNAPSHOT_PREFIX_STRUCT.size == 72
 SNAPSHOT_PREFIX_SIZE: Final = 72
+# §8.6 Origin record: source seq, commit id, state hash, source base seq, base commit id
+ORIGIN_STRUCT: Final = struct.Struct("<Q32s32sQ32s")
+assert ORIGIN_STRUCT.size == 112
 # §8.1 State image: next_node_id, node_count
 IMAGE_PREFIX_STRUCT: Final = struct.Struct("<QQ")
 assert IMAGE_PREFIX_STRUCT.size == 16

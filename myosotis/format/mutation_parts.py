@@ -225,6 +225,17 @@ def live_node(state: GraphTarget, node_id: int) -> GraphNode:
     return n
 
 
+def tombstoned_node(state: GraphTarget, node_id: int) -> GraphNode:
+    """R50 for UNDELETE: the node exists and is tombstoned."""
+    n = state.get(node_id)
+    if n is None:
+        raise NodeNotFoundError(f"node {node_id} does not exist")
+    if not n.deleted:
+        raise InvalidOperationError(
+            f"node {node_id} is not deleted; only a deleted node can be undeleted (R50)")
+    return n
+
+
 def refuse(state: GraphTarget, node_id: int) -> NoReturn:
     """Raise the R50 error for a node a state refused to write."""
     live_node(state, node_id)

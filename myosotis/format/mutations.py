@@ -46,6 +46,7 @@ from myosotis.format.constants import (
     OP_MAP_DELETE,
     OP_MAP_SET,
     OP_SET,
+    OP_UNDELETE,
     OP_UNSET,
 )
 from myosotis.format.display import short_repr
@@ -66,6 +67,7 @@ from myosotis.format.mutation_parts import (
     put_head,
     put_pos,
     refuse,
+    tombstoned_node,
     writable,
 )
 from myosotis.format.values import (
@@ -260,6 +262,38 @@ class Delete(NamedTuple):
 
     def describe(self, r: Renderer) -> str:
         return f"delete {self.node}"
+
+    def to_json(self, value: Callable[[Any], Any]) -> dict[str, Any]:
+        return {"op": self.NAME, "node": self.node}
+
+
+class Undelete(NamedTuple):
+    """UNDELETE (format version 3): clear the tombstone of a node that has one. Its
+    fields stay as they were when it was deleted."""
+
+    node: int
+
+    @classvar
+    def NAME(cls) -> str:
+        return "undelete"
+
+    @classvar
+    def OP(cls) -> int:
+        return OP_UNDELETE
+
+    def put(self, out: bytearray) -> None:
+        put_head(out, OP_UNDELETE, self.node)
+
+    @staticmethod
+    def _get(buf: Any, pos: int, end: int, node: int) -> tuple[Undelete, int]:
+        return Undelete(node), pos
+
+    def apply(self, state: GraphTarget) -> None:
+        tombstoned_node(state, self.node)
+        writable(state, self.node).deleted = False
+
+    def describe(self, r: Renderer) -> str:
+        return f"undelete {self.node}"
 
     def to_json(self, value: Callable[[Any], Any]) -> dict[str, Any]:
         return {"op": self.NAME, "node": self.node}
@@ -481,10 +515,14 @@ class MapDelete(NamedTuple):
 
 Mutation = (
     Create | Set | Unset | Delete | ListInsert | ListRemove | ListReplace | MapSet | MapDelete
+    | Undelete
 )
 
 MUTATION_TYPES: tuple[type[Mutation], ...] = (
-    Create, Set, Unset, Delete, ListInsert, ListRemove, ListReplace, MapSet, MapDelete)
+    Create, Set, Unset, Delete, ListInsert, ListRemove, ListReplace, MapSet, MapDelete, Undelete)
+
+# The mutation types a file needs format version 3 for (§12); the others are version 1.
+VERSION_3_TYPES: tuple[type[Mutation], ...] = (Undelete,)
 
 # The decoder of each opcode (None: an invalid opcode, §6); a list, indexed by the
 # opcode byte, is the cheapest lookup.

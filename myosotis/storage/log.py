@@ -97,7 +97,7 @@ class LogFile:
         self.torn_bytes = 0  # bytes past valid_end ignored as a torn tail at the last scan
         self.free_bytes = 0  # zero bytes past valid_end (§3 free space)
         self.failed: str | None = None  # set once a write or sync failed (fail-stop)
-        self.version = 1  # format_version in the header (§2); a writer may move it to 2
+        self.version = 1  # format_version in the header (§2); a writer may move it to 2 or 3
         # Offset up to which this handle knows the file durable (a sync it made or
         # saw): a frame written there gets no FRAME_FLAG_UNSYNCED (§3, R29).
         self.synced_to = -1
@@ -277,7 +277,12 @@ class LogFile:
         # Read again at every walk: a writer may have moved the file to version 2
         # (§12) since; it writes the header, syncs, and only then flagged frames.
         self.version = int.from_bytes(view[8:10], "little")
-        return walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0))
+        found = walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0))
+        # And once more after it: a frame the walk found may have been written
+        # after the read above, behind a move to version 3 (an UNDELETE, R54),
+        # whose header was written before it.
+        self.version = max(self.version, int.from_bytes(view[8:10], "little"))
+        return found
 
     def _reader_walk(self) -> tuple[Walk, int]:
         """The §10 walk for a reader (under the shared guard), and the file size it covers.
@@ -373,8 +378,9 @@ class LogFile:
     # The writer's hot path is the function that does it (append.py), bound as a
     # method: a call less per commit than a delegating method.
     append = _append.append
-    """``append(kind, payload, durable)``: append one frame at ``valid_end``; return
-    its frame index.
+    """``append(kind, payload, durable, version=1)``: append one frame at ``valid_end``;
+    return its frame index. A file older than ``version`` (the format_version the
+    frame needs) is moved to it first, durably (§12).
 
     A durable append that does not fit in the free space writes new free
     space after the frame, as far as the ``free_space`` policy says (§3).

@@ -17,12 +17,15 @@ from myosotis.errors import MyosotisError
 from myosotis.storage.fileops import REAL, FileOps
 
 
-def create_new_file(path: str, produce: Callable[[Callable[[bytes], None]], None],
+def create_new_file(path: str,
+                    produce: Callable[[Callable[[bytes], None], Callable[[int, bytes], None]],
+                                      None],
                     fileops: FileOps = REAL) -> None:
     """Create the file ``path`` holding the bytes ``produce(write)`` writes, or
     create nothing.
 
-    ``produce`` is called with a ``write(bytes)`` that appends to the new file;
+    ``produce`` is called with a ``write(bytes)`` that appends to the new file and
+    a ``patch(offset, bytes)`` that overwrites bytes it wrote already;
     whatever it raises propagates, and then no file is left behind (the
     temporary one is removed). Raises MyosotisError if ``path`` exists or the
     file cannot be written. A crash before the link leaves at most a
@@ -43,7 +46,12 @@ def create_new_file(path: str, produce: Callable[[Callable[[bytes], None]], None
             fileops.pwrite(fd, data, pos)
             pos += len(data)
 
-        produce(write)
+        def patch(offset: int, data: bytes) -> None:
+            if offset + len(data) > pos:
+                raise ValueError("patch past what was written")
+            fileops.pwrite(fd, data, offset)
+
+        produce(write, patch)
         fileops.sync(fd)
         fileops.close(fd)
         fd = -1
