@@ -224,4 +224,6 @@ def test_commands_in_a_pipe_never_page(cli: Run, graph_file: Path, tmp_path: Pat
     monkeypatch.setenv("LINES", "3")
     assert "cleanup" in cli("history").stdout
     assert "(start)" in cli("walk", "1").stdout
+    assert "diff" in cli("diff", "0", "HEAD").stdout
+    assert "#1 " in cli("log", "1").stdout
     assert not seen.exists()

@@ -18,7 +18,8 @@ from myosotis import Diff, DiffOp, DiffStat, Memory
 
 from .common import FileOpt, JsonOpt, add_commands, point_json, point_text
 from .files import open_reader, resolve_file
-from .output import emit_json, json_safe, out, printable, style
+from .output import emit_json, json_safe, printable, style
+from .pager import page
 from .values import human, path_text
 
 WIDTH = 80  # characters of one value in the text output; --json has the whole value
@@ -99,11 +100,12 @@ def _header(op: DiffOp) -> tuple[str, bool]:
     return text, op.op in ("delete", "undelete")
 
 
-def _show_ops(d: Diff, limit: int | None) -> None:
-    """Print the ops, at most ``limit`` lines of them (headers included), then how
+def _ops_lines(d: Diff, limit: int | None) -> list[str]:
+    """The lines of the ops, at most ``limit`` of them (headers included), then how
     many ops were left out."""
     last = None
     used = 0
+    shown: list[str] = []
     ops = d.ops()
     for op in ops:
         lines: list[str] = []
@@ -115,15 +117,15 @@ def _show_ops(d: Diff, limit: int | None) -> None:
             lines += _op_lines(op)
         if limit is not None and used + len(lines) > limit:
             rest = 1 + sum(1 for _ in ops)
-            out(style(f"... {rest:,} more ops not shown (--limit N, --all, or --json)",
-                      dim=True))
-            return
-        for line in lines:
-            out(line)
+            shown.append(style(f"... {rest:,} more ops not shown (--limit N, --all, or "
+                               "--json)", dim=True))
+            return shown
+        shown += lines
         used += len(lines)
         last = op.node
     if last is None:
-        out("no changes")
+        shown.append("no changes")
+    return shown
 
 
 def _stat_lines(s: DiffStat) -> list[str]:
@@ -183,12 +185,12 @@ def diff(
             doc = d.to_json() if not stat else _stat_json(mem, d, sa, sb)
             emit_json(doc)
             return
-        out(style(f"diff {point_text(mem, sa)} -> {point_text(mem, sb)}", bold=True))
+        head = style(f"diff {point_text(mem, sa)} -> {point_text(mem, sb)}", bold=True)
         if stat:
-            for line in _stat_lines(d.stat()):
-                out(line)
+            page([head, *_stat_lines(d.stat())])
             return
-        _show_ops(d, None if show_all else limit)
+        # on a terminal, through the pager as git does (cli/pager.py)
+        page([head, *_ops_lines(d, None if show_all else limit)])
 
 
 def _stat_json(mem: Memory, d: Diff, sa: int, sb: int) -> dict[str, Any]:

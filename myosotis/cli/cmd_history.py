@@ -17,6 +17,7 @@ from myosotis import Commit, Memory
 from .common import AtOpt, FileOpt, JsonOpt, add_commands, commit_json, point_json, short_time
 from .files import open_reader, resolve_file
 from .output import emit_json, out, printable, style, table
+from .pager import page
 from .stage import describe, op_json
 from .values import node_id, path_text
 
@@ -81,15 +82,16 @@ def log(
                 {**commit_json(e.commit), "changes": [op_json(m) for m in e.mutations]}
                 for e in entries]})
             return
-        out(style(_node_title(mem, nid, seq), bold=True)
-            + (f"  field {printable(field)}" if field is not None else ""))
+        lines = [style(_node_title(mem, nid, seq), bold=True)
+                 + (f"  field {printable(field)}" if field is not None else "")]
         if not entries:
             base = mem.info().base_seq
-            out(f"no commit after #{base} changed it" if base else "no commit changed it")
+            lines.append(f"no commit after #{base} changed it" if base else
+                         "no commit changed it")
         for e in entries:
-            out(_commit_line(e.commit))
-            for m in e.mutations:
-                out("    " + describe(m))
+            lines.append(_commit_line(e.commit))
+            lines += ["    " + describe(m) for m in e.mutations]
+        page(lines)
 
 
 def blame(
@@ -154,9 +156,8 @@ def refs(
             return
         if not found:
             out(f"nothing references node {nid}")
-        for r in found:
-            where = f"@{r.node}.{path_text(str(r.path[0]), tuple(r.path[1:]))}"
-            out(f"{where}  {_describe_node(mem, r.node, seq)}")
+        page([f"@{r.node}.{path_text(str(r.path[0]), tuple(r.path[1:]))}  "
+              f"{_describe_node(mem, r.node, seq)}" for r in found])
 
 
 def register(app: typer.Typer) -> None:

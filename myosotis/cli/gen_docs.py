@@ -144,7 +144,7 @@ backwards, so this is not always the commit that was the head at that moment.
 ## Long output
 
 Human output is bounded and, on a terminal, paged as git does it: `history`,
-`show`, `ls`, `walk` and `orphans` go through `$MYO_PAGER`, else `$PAGER`,
+`show`, `ls`, `diff`, `log`, `refs`, `walk` and `orphans` go through `$MYO_PAGER`, else `$PAGER`,
 else `less` (with `LESS=FRX` unless `LESS` is set: it quits at once when the
 text fits one screen). Output to a pipe or a file is never paged, nor is
 `--json`; `MYO_PAGER=cat` turns paging off, and a pager that is not installed
