@@ -364,7 +364,7 @@ def test_fork_never_overwrites_and_leaves_nothing_on_error(tmp_path: Path) -> No
         mem.commit()
         target = tmp_path / "taken.myo"
         target.write_bytes(b"precious")
-        with pytest.raises(TargetExistsError, match="never overwrites"):
+        with pytest.raises(TargetExistsError, match="never replaces"):
             mem.fork(1, target)
         assert target.read_bytes() == b"precious"
         with pytest.raises(CommitNotFoundError):

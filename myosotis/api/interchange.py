@@ -42,5 +42,5 @@ def import_from(fp: IO[Any], path: str) -> ImportSummary:
         summary.append(read_export(doc, write, patch))
         finish(doc)
 
-    create_new_file(os.fspath(path), produce)
+    create_new_file(os.fspath(path), produce, what="import")
     return summary[0]

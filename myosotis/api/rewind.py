@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 from myosotis.api.args import check_path
 from myosotis.engine.compact import CompactResult, compact
-from myosotis.engine.fork import Origin, fork_bytes, write_new_file
+from myosotis.engine.fork import Origin, fork_bytes
 from myosotis.engine.retention import retention_base
 from myosotis.engine.rewind import RevertResult, require_clean, restore_plan, revert_plan
 from myosotis.errors import InvalidArgumentError
 from myosotis.format.mutations import Mutation
+from myosotis.storage.newfile import create_new_file
 
 if TYPE_CHECKING:
     from myosotis.api.memory import Memory
@@ -48,7 +49,7 @@ def fork(mem: Memory, commit: CommitRef, new_path: str | os.PathLike[str]) -> Or
     store = mem._live_store()
     path = check_path(new_path)
     data, origin = fork_bytes(store, mem.resolve(commit))
-    write_new_file(path, data, store.log.fileops)
+    create_new_file(path, lambda write, _patch: write(data), store.log.fileops, "fork")
     return Origin.of(origin)
 
 

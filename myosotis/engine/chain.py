@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from myosotis.errors import CorruptFileError
-from myosotis.format.constants import FRAME_HEADER_SIZE
-from myosotis.format.mutations import Mutation
+from myosotis.format.constants import FRAME_HEADER_SIZE, VERSION_REWIND
+from myosotis.format.mutations import Mutation, Undelete
 from myosotis.format.records import CommitHeader, decode_commit_header, decode_mutations
 from myosotis.format.values import DecodeError
 
@@ -44,15 +44,26 @@ def commit_header(payload: Any, seq: int, parent: bytes | None, frame_offset: in
     return h
 
 
-def commit_mutations(payload: Any, h: CommitHeader, seq: int,
-                     frame_offset: int) -> list[Mutation]:
+def commit_mutations(payload: Any, h: CommitHeader, seq: int, frame_offset: int,
+                     version: int) -> list[Mutation]:
     """The mutations of commit ``seq`` whose header is ``h`` (R61: the payload ends
-    after the last). Raises ChainError."""
+    after the last) in a file of format ``version`` (R54). Raises ChainError."""
     try:
-        return decode_mutations(payload, h.body)
+        muts = decode_mutations(payload, h.body)
     except DecodeError as e:
         raise ChainError("rule", f"commit {seq}: {e.reason}",
                          frame_offset + FRAME_HEADER_SIZE + (e.offset or 0)) from None
+    for m in muts:
+        check_version(m, seq, version, frame_offset)
+    return muts
+
+
+def check_version(m: Mutation, seq: int, version: int, frame_offset: int) -> None:
+    """R54: only a file of version 3 or later holds an UNDELETE (mutation ``m`` of
+    commit ``seq``). Raises ChainError."""
+    if version < VERSION_REWIND and type(m) is Undelete:
+        raise ChainError("rule", f"commit {seq} holds an UNDELETE, which a version-{version} "
+                         "file cannot (R54)", frame_offset)
 
 
 def check_next_node_id(h: CommitHeader, seq: int, after: int, frame_offset: int) -> None:

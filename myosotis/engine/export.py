@@ -23,8 +23,9 @@ from typing import Any
 from blake3 import blake3
 
 from myosotis.engine.graph import GraphState
+from myosotis.engine.loading import apply_commit
 from myosotis.engine.store import Store
-from myosotis.errors import CorruptFileError, MyosotisError
+from myosotis.errors import CorruptFileError
 from myosotis.format.constants import FRAME_HEADER_SIZE, IMAGE_PREFIX_STRUCT
 from myosotis.format.jsonform import mutation_to_json, value_to_json
 from myosotis.format.records import commit_id, iter_mutations
@@ -53,16 +54,7 @@ def state_at(store: Store, seq: int) -> GraphState:
     parent = store.commits.commit_id(base_seq)
     for s in range(base_seq + 1, seq + 1):
         payload, h, off = store.commits.record(s, parent)
-        try:
-            for m in iter_mutations(payload, h.body):
-                m.apply(g)
-        except DecodeError as e:
-            raise CorruptFileError(f"commit {s}: {e.reason}",
-                                   off + FRAME_HEADER_SIZE + (e.offset or 0)) from None
-        except CorruptFileError:
-            raise
-        except MyosotisError as e:
-            raise CorruptFileError(f"commit {s} breaks a rule of §6: {e}", off) from None
+        apply_commit(g, s, payload, h, off, store.log.version)
         parent = commit_id(payload)
     return g
 

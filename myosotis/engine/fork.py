@@ -7,26 +7,20 @@ ORIGIN frame naming the source's commit, state hash and genesis base. The
 source file is only read. The output depends only on the source's bytes and
 the commit: forking is deterministic.
 
-Writing is atomic and never overwrites: temp file, fsync, then a hard link to
-the new name (which fails if the name exists, with no window where another
-file could be replaced), unlink of the temp name, directory fsync. A crash
-leaves no file at the new name, or the whole fork (plus, at worst, a temp file
-named ``<new>.fork-<pid>``).
+Writing is atomic and never overwrites (storage/newfile.py): a crash leaves no
+file at the new name, or the whole fork (plus, at worst, a temp file named
+``<new>.fork-<pid>``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 
 from myosotis.engine.store import Store
-from myosotis.errors import MyosotisError, TargetExistsError, warn_caller
 from myosotis.format.constants import KIND_GENESIS, KIND_ORIGIN, VERSION_REWIND
 from myosotis.format.header import encode_file_header, encode_frame
 from myosotis.format.image import state_hash
 from myosotis.format.records import OriginRecord, encode_origin, encode_snapshot
-from myosotis.storage.fileops import REAL, FileOps
 
 
 @dataclass(frozen=True)
@@ -63,35 +57,3 @@ def fork_bytes(store: Store, seq: int) -> tuple[bytes, OriginRecord]:
     data = b"".join((encode_file_header(VERSION_REWIND), encode_frame(KIND_GENESIS, genesis),
                      encode_frame(KIND_ORIGIN, encode_origin(origin))))
     return data, origin
-
-
-def write_new_file(path: str, data: bytes, fileops: FileOps = REAL) -> None:
-    """Create ``path`` holding ``data``, atomically and durably, never replacing a file
-    (see the module docstring). Raises TargetExistsError, MyosotisError."""
-    if os.path.lexists(path):
-        raise TargetExistsError(f"{path} already exists; a fork never overwrites a file: "
-                                "choose a new path or remove it first")
-    tmp = f"{path}.fork-{os.getpid()}"
-    fd = -1
-    try:
-        fd = fileops.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        fileops.pwrite(fd, data, 0)
-        fileops.sync(fd)
-        fileops.link(tmp, path)  # the point of no return; fails if path exists
-    except FileExistsError:
-        raise TargetExistsError(f"{path} already exists; a fork never overwrites a file: "
-                                "choose a new path or remove it first") from None
-    except OSError as e:
-        raise MyosotisError(f"could not write {path} ({e.strerror or e}); no file was "
-                            "created") from None
-    finally:
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                fileops.close(fd)
-        with contextlib.suppress(OSError):
-            fileops.unlink(tmp)
-    try:
-        fileops.sync_dir(path)
-    except OSError as e:
-        warn_caller(f"{path} was written, but its directory could not be synced "
-                    f"({e.strerror or e}): a power cut now could lose the new file")

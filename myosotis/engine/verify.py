@@ -50,7 +50,6 @@ from myosotis.format.header import (
 )
 from myosotis.format.helper import ScanStatus, scan_frames
 from myosotis.format.image import StateImage, state_hash
-from myosotis.format.mutations import Undelete
 from myosotis.format.records import (
     commit_id,
     decode_origin,
@@ -359,9 +358,7 @@ def _replay_commit(r: _Replay, payload: memoryview, off: int, rep: VerifyReport)
     seq = r.seq
     try:
         h = commit_header(payload, seq, r.head, off)
-        muts = commit_mutations(payload, h, seq, off)
-        if r.version < VERSION_REWIND and any(type(m) is Undelete for m in muts):
-            raise ChainError("rule", f"an UNDELETE in a version-{r.version} file (R54)", off)
+        muts = commit_mutations(payload, h, seq, off, r.version)
         try:
             for m in muts:
                 owned(m).apply(r.state)

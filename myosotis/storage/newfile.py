@@ -13,29 +13,35 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from myosotis.errors import MyosotisError
+from myosotis.errors import MyosotisError, TargetExistsError, warn_caller
 from myosotis.storage.fileops import REAL, FileOps
 
 
 def create_new_file(path: str,
                     produce: Callable[[Callable[[bytes], None], Callable[[int, bytes], None]],
                                       None],
-                    fileops: FileOps = REAL) -> None:
-    """Create the file ``path`` holding the bytes ``produce(write)`` writes, or
-    create nothing.
+                    fileops: FileOps = REAL, what: str = "new") -> None:
+    """Create the file ``path`` holding the bytes ``produce(write, patch)`` writes, or
+    create nothing; never replace a file.
 
     ``produce`` is called with a ``write(bytes)`` that appends to the new file and
-    a ``patch(offset, bytes)`` that overwrites bytes it wrote already;
-    whatever it raises propagates, and then no file is left behind (the
-    temporary one is removed). Raises MyosotisError if ``path`` exists or the
-    file cannot be written. A crash before the link leaves at most a
-    ``<path>.import-<pid>`` file beside it, never a partial ``path``.
+    a ``patch(offset, bytes)`` that overwrites bytes it wrote already; whatever it
+    raises propagates, and then no file is left behind (the temporary one is
+    removed). The file is written under a temporary name ``<path>.<what>-<pid>``,
+    synced, then hard-linked to ``path`` — the point of no return, which fails
+    if ``path`` exists, so no window lets another file be replaced — and the
+    directory synced. A crash leaves no file at ``path`` or the whole file (and
+    at worst the temporary one beside it). Raises TargetExistsError when
+    ``path`` exists, MyosotisError when the file cannot be written; a failed
+    directory sync after the link only warns (the file is whole under its name).
     """
     target = os.path.abspath(path)
+    exists = TargetExistsError(f"{path} already exists; a new file never replaces one: "
+                               "choose another path or remove it first (nothing was "
+                               "written)")
     if os.path.lexists(target):
-        raise MyosotisError(f"{path} already exists; choose a new file name (nothing was "
-                            "written)")
-    tmp = f"{target}.import-{os.getpid()}"
+        raise exists
+    tmp = f"{target}.{what}-{os.getpid()}"
     fd = -1
     try:
         fd = fileops.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -63,15 +69,18 @@ def create_new_file(path: str,
         with contextlib.suppress(OSError):
             fileops.unlink(tmp)
         if isinstance(e, FileExistsError):
-            raise MyosotisError(f"{path} already exists; choose a new file name (nothing "
-                                "was written)") from None
+            raise exists from None
         if isinstance(e, OSError):
             raise MyosotisError(f"could not write {path} ({e.strerror or e}); nothing was "
                                 "created") from None
         raise
     with contextlib.suppress(OSError):  # the file is whole under its name already
         fileops.unlink(tmp)
-    fileops.sync_dir(target)
+    try:
+        fileops.sync_dir(target)
+    except OSError as e:
+        warn_caller(f"{path} was written, but its directory could not be synced "
+                    f"({e.strerror or e}): a power cut now could lose the new file")
 
 
 def keep_copy(path: str, copy: str, fileops: FileOps = REAL) -> None:
