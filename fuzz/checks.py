@@ -32,6 +32,7 @@ import fuzzlib
 from blake3 import blake3
 
 from myosotis import ListProxy, MapProxy, Memory, MyosotisError, Node
+from myosotis.format.constants import KIND_MAX
 from myosotis.format.header import encode_file_header
 from myosotis.format.helper import crc32c
 
@@ -196,13 +197,14 @@ TOLERATE_KNOWN = os.environ.get("MYO_FUZZ_STRICT") != "1"
 
 
 def _frames(data: bytes) -> list[tuple[int, int, int]]:
-    """``(offset, kind, payload length)`` of the header-valid frames from offset 32."""
+    """``(offset, kind, payload length)`` of the header-valid frames from offset 32
+    (any kind a version defines, any flag: the engine checks them by the version)."""
     out = []
     p = 32
     while p + 16 <= len(data):
-        n, kind, reserved, _, header_crc = struct.unpack_from("<IB3sII", data, p)
+        n, kind, _flags, reserved, _, header_crc = struct.unpack_from("<IBB2sII", data, p)
         size = 16 + n + (-n % 8)
-        if (kind not in (1, 2, 3) or reserved != b"\0\0\0" or p + size > len(data)
+        if (not 1 <= kind <= KIND_MAX or reserved != b"\0\0" or p + size > len(data)
                 or crc32c(data[p:p + 12]) != header_crc):
             break
         out.append((p, kind, n))
