@@ -16,7 +16,7 @@ from myosotis.api.view import Reader, StateLike, View
 from myosotis.engine.compact import CompactResult, compact
 from myosotis.engine.diff import Diff, diff_states
 from myosotis.engine.history import Commit
-from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE
+from myosotis.engine.policy import NODE_CACHE
 from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
 from myosotis.engine.verify import VerifyReport, repair_file, verify_file
@@ -115,7 +115,7 @@ class Memory(Reader):
         store = Store.open(
             p, readonly=readonly, durability=durability, clock=clock or system_clock,
             fileops=fileops or REAL, lock_timeout=lock_timeout,
-            checkpoint_floor=CHECKPOINT_FLOOR if checkpoint_floor is None else checkpoint_floor,
+            checkpoint_floor=checkpoint_floor,
             node_cache=NODE_CACHE if node_cache is None else node_cache)
         return cls(store, p)
 

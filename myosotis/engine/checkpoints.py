@@ -1,4 +1,4 @@
-"""Checkpoints and the genesis snapshot (FORMAT.md §8.2–§8.4): reading their images,
+"""Checkpoints, layers and the genesis snapshot (FORMAT.md §8.2–§8.6): reading their images,
 choosing the base a state is built on, and writing a checkpoint.
 
 A checkpoint is a cache: one that fails its checks (R33, R80) is reported in
@@ -13,30 +13,41 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from myosotis.engine.history import CommitIndex
+from myosotis.engine.layers import LayerStack, StackEntry, single, write_layer
 from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.errors import CorruptFileError, WriterFailedError, warn_caller
-from myosotis.format.constants import FRAME_HEADER_SIZE, KIND_CHECKPOINT, SNAPSHOT_PREFIX_SIZE
+from myosotis.format.constants import (
+    FRAME_HEADER_SIZE,
+    KIND_CHECKPOINT,
+    KIND_COMMIT,
+    KIND_LAYER,
+    SNAPSHOT_PREFIX_SIZE,
+)
 from myosotis.format.image import StateImage, state_hash
+from myosotis.format.layer import decode_layer_header, layer_image
 from myosotis.format.records import encode_snapshot
+from myosotis.format.values import DecodeError
 from myosotis.storage.log import LogFile
 
 if TYPE_CHECKING:
+    from myosotis.engine.graph import Overlay
     from myosotis.engine.store import Store
 
 
 class Snapshots:
-    """The images of one log's checkpoint and genesis frames, checked once and cached."""
+    """The images of one log's checkpoint, genesis and layer frames, checked once and
+    cached, each as the :class:`LayerStack` a state is read from."""
 
     def __init__(self, log: LogFile, commits: CommitIndex, problems: list[str]) -> None:
         """``problems``: where a skipped checkpoint is reported (the store's list)."""
         self.log = log
         self.commits = commits
         self.problems = problems
-        self._images: dict[int, StateImage | None] = {}  # frame index -> usable image
+        self._images: dict[int, LayerStack | None] = {}  # frame index -> usable stack
 
-    def image(self, j: int, seq: int | None = None) -> StateImage | None:
-        """The image of checkpoint/genesis frame ``j`` if usable (R80, R85), else None;
-        ``seq``: the commit a checkpoint follows (None for the genesis).
+    def image(self, j: int, seq: int | None = None) -> LayerStack | None:
+        """The stack of checkpoint/genesis/layer frame ``j`` if usable (R80, R85, R87),
+        else None; ``seq``: the commit a checkpoint follows (None for the genesis).
 
         A checkpoint that fails is reported in ``problems`` and skipped: it is
         a cache, the commits are the truth. A genesis that fails raises
@@ -44,22 +55,16 @@ class Snapshots:
         """
         if j in self._images:
             return self._images[j]
-        img: StateImage | None = None
+        img: LayerStack | None = None
         off = self.log.frame_offset(j)
         try:
-            payload = self.log.payload(j)
-            h = self.commits.snapshot_header(j)
-            if seq is not None:  # a checkpoint: R33
-                if seq == 0:
-                    raise CorruptFileError("a checkpoint before the first commit (R33)", off)
-                if h.seq != seq or h.commit_id != self.commits.commit_id(seq):
-                    raise CorruptFileError(
-                        f"checkpoint claims commit {h.seq} but follows commit {seq} (R33)", off)
-            body = payload[SNAPSHOT_PREFIX_SIZE:]
-            if state_hash(body) != h.state_hash:
-                raise CorruptFileError("snapshot state hash does not match its image (R80)", off)
-            img = StateImage(body, off + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
-            img.check_tables()
+            if seq == 0:
+                raise CorruptFileError("a checkpoint before the first commit (R33)", off)
+            if self.log.frames.kinds[j] == KIND_LAYER:
+                assert seq is not None
+                img = read_layer(self, j, seq)
+            else:
+                img = self._snapshot(j, seq, off)
         except CorruptFileError as e:
             if seq is None:
                 raise
@@ -70,11 +75,28 @@ class Snapshots:
         self._images[j] = img
         return img
 
-    def base_at(self, seq: int) -> tuple[int, StateImage | None]:
+    def _snapshot(self, j: int, seq: int | None, off: int) -> LayerStack:
+        """A checkpoint's or the genesis' image, hashed whole (R80, R85)."""
+        payload = self.log.payload(j)
+        h = self.commits.snapshot_header(j)
+        if seq is not None and h.commit_id != self.commits.commit_id(seq) or \
+                seq is not None and h.seq != seq:
+            raise CorruptFileError(f"checkpoint claims commit {h.seq} but follows commit {seq} "
+                                   "(R33)", off)
+        body = payload[SNAPSHOT_PREFIX_SIZE:]
+        if state_hash(body) != h.state_hash:
+            raise CorruptFileError("snapshot state hash does not match its image (R80)", off)
+        try:
+            img = StateImage(body, off + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
+            img.check_tables()
+        except DecodeError as e:
+            raise CorruptFileError(e.reason, e.offset) from None
+        return single(off, h.seq, img)
+
+    def base_at(self, seq: int) -> tuple[int, LayerStack | None]:
         """The base of the state after commit ``seq``: the newest usable checkpoint at or
-        before it, else the genesis, else the empty state (image None), as
-        ``(its seq, its image)`` (FORMAT.md §8.4). Raises CorruptFileError when the
-        genesis fails (R85)."""
+        before it, else the genesis, else the empty state (None), as ``(its seq, its
+        stack)`` (FORMAT.md §8.4). Raises CorruptFileError when the genesis fails (R85)."""
         commits = self.commits
         base_seq, img = commits.base_seq, None
         if commits.has_genesis:
@@ -88,25 +110,66 @@ class Snapshots:
                 return cp_seq, cand
         return base_seq, img
 
-    def adopt(self, j: int) -> StateImage:
+    def adopt(self, j: int, seq: int) -> LayerStack:
         """The image of checkpoint frame ``j``, which this writer has just appended
         (right by construction, so not checked again), cached."""
+        off = self.log.frame_offset(j)
         img = StateImage(self.log.payload(j)[SNAPSHOT_PREFIX_SIZE:],
-                         self.log.frame_offset(j) + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
-        self._images[j] = img
-        return img
+                         off + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
+        stack = self._images[j] = single(off, seq, img)
+        return stack
+
+    def adopt_layer(self, j: int, seq: int, kept: list[StackEntry]) -> LayerStack:
+        """The stack of layer frame ``j`` that this writer has just appended over the
+        ``kept`` entries, cached."""
+        off = self.log.frame_offset(j)
+        payload = self.log.payload(j)
+        h = decode_layer_header(payload)
+        entry = StackEntry(off, seq, h.level, layer_image(payload, h, off + FRAME_HEADER_SIZE))
+        stack = self._images[j] = LayerStack([entry, *kept])
+        return stack
 
     def clear(self) -> None:
         self._images.clear()
 
 
-def write_checkpoint(store: Store) -> bool:
-    """Append a checkpoint of the writer ``store``'s committed state and rebase that
-    state on it; False if one already covers it. Raises WriterFailedError."""
-    if store.head_seq == 0 or store.head_seq == store.travel.head.base_seq:
-        return False
-    image = store.committed.image()
-    payload = encode_snapshot(store.head_seq, store.head_id, state_hash(image), image)
+def read_layer(snaps: Snapshots, j: int, seq: int) -> LayerStack:
+    """The stack of layer frame ``j``, which follows commit ``seq`` (§8.6): its head
+    checked (R87), R33, its base usable and named right; its blocks are checked
+    later, as they are read (R88). Raises CorruptFileError."""
+    log, commits = snaps.log, snaps.commits
+    off = log.frame_offset(j)
+    payload = log.payload_unchecked(j)
+    try:
+        h = decode_layer_header(payload)
+    except DecodeError as e:
+        raise CorruptFileError(e.reason, off + FRAME_HEADER_SIZE + (e.offset or 0)) from None
+    if h.seq != seq or h.commit_id != commits.commit_id(seq):
+        raise CorruptFileError(f"layer claims commit {h.seq} but follows commit {seq} (R33)",
+                               off)
+    try:
+        img = layer_image(payload, h, off + FRAME_HEADER_SIZE)
+    except DecodeError as e:
+        raise CorruptFileError(e.reason, e.offset) from None
+    if seq > commits.base_seq and img.next_node_id != commits.header(seq).next_node_id:
+        raise CorruptFileError("layer's next_node_id is not its commit's (R87)", off)
+    entry = StackEntry(off, seq, h.level, img)
+    if h.full:
+        return LayerStack([entry])
+    base_j = log.frame_index_at(h.base_offset)
+    if base_j is None or base_j >= j or log.frames.kinds[base_j] == KIND_COMMIT or \
+            commits.snapshot_seq(base_j) != h.base_seq:
+        raise CorruptFileError(f"layer names a base at offset {h.base_offset} that is no "
+                               f"snapshot of commit {h.base_seq} before it (R87)", off)
+    base = snaps.image(base_j, None if base_j == 0 and commits.has_genesis else h.base_seq)
+    if base is None:
+        raise CorruptFileError(f"layer's base at offset {h.base_offset} is not usable", off)
+    return LayerStack([entry, *base.entries])
+
+
+def before_snapshot(store: Store) -> Overlay:
+    """The first step of writing a snapshot: the commits it covers made durable, and
+    the store unsettled until :func:`rebase_on`; returns the store's overlay."""
     if not store.durable:
         # The commits a checkpoint covers are made durable before it: it then
         # needs no FRAME_FLAG_UNSYNCED (§3), and a power cut never leaves a
@@ -114,21 +177,43 @@ def write_checkpoint(store: Store) -> bool:
         store.log.sync()
     work = store.work
     store.work = Unsettled("checkpoint()", REOPEN)  # until the rebase is done (unsettled.py)
+    return work
+
+
+def rebase_on(store: Store, work: Overlay, stack: LayerStack) -> None:
+    """The last step of writing a snapshot: the committed state rebased on ``stack``
+    (decoded nodes kept as a cache; staged changes stay staged: the overlay's
+    nodes are its own copies), and the store settled."""
+    store.commits.index_new_frames()
+    store.committed = store.committed.rebased(stack)
+    work.parent = store.committed
+    store.travel.new_head(store.head_seq, store.committed.next_node_id)
+    store.bytes_since_checkpoint = 0
+    store.commits_since_checkpoint = 0
+    store.last_image_size = stack.size
+    store.work = work
+
+
+def write_checkpoint(store: Store) -> bool:
+    """Append a snapshot of the writer ``store``'s committed state and rebase that
+    state on it; False if one already covers it. Raises WriterFailedError.
+
+    A layer (§8.6) unless the store writes version-2 checkpoints (``layered``
+    false: the image policy of §8.4, which the version-1/2 vectors pin)."""
+    if store.layered:
+        return write_layer(store)
+    if store.head_seq == 0 or store.head_seq == store.travel.head.base_seq:
+        return False
+    image = store.committed.image()
+    payload = encode_snapshot(store.head_seq, store.head_id, state_hash(image), image)
+    work = before_snapshot(store)
     try:
         j = store.log.append(KIND_CHECKPOINT, payload, store.durable)
     except WriterFailedError:
         store.work = work  # the log is failed-stop; the state is unchanged
         raise
     store.commits.index_new_frames()
-    img = store.snapshots.adopt(j)
-    # Rebase on the new checkpoint, keeping decoded nodes as a cache.
-    # Staged changes stay staged: the overlay's nodes are its own copies.
-    store.committed = store.committed.rebased(img)
-    work.parent = store.committed
-    store.travel.new_head(store.head_seq, store.committed.next_node_id)
-    store.bytes_since_checkpoint = 0
-    store.last_image_size = len(image)
-    store.work = work
+    rebase_on(store, work, store.snapshots.adopt(j, store.head_seq))
     return True
 
 

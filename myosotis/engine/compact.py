@@ -26,6 +26,7 @@ from myosotis.format.constants import (
     FRAME_HEADER_STRUCT,
     KIND_CHECKPOINT,
     KIND_GENESIS,
+    KIND_LAYER,
 )
 from myosotis.format.header import encode_file_header, encode_frame, padding, without_flags
 from myosotis.format.image import state_hash
@@ -55,9 +56,14 @@ def compacted_bytes(store: Store, base: int) -> bytes:
     # verbatim, except checkpoints that are not usable (they are a cache), and
     # without FRAME_FLAG_UNSYNCED: the new file is written whole and synced, so
     # it is a version-1 file (§3, §12).
-    usable = {j for seq, j in hist.checkpoints if store.snapshots.image(j, seq) is not None}
+    # Layers are dropped whole: each names its base by its offset, which moves
+    # (§8.5); the writer writes new ones as it commits.
+    usable = {j for seq, j in hist.checkpoints
+              if log.frames.kinds[j] == KIND_CHECKPOINT and
+              store.snapshots.image(j, seq) is not None}
     for i in range(first, len(log.frames)):
-        if log.frames.kinds[i] == KIND_CHECKPOINT and i not in usable:
+        kind = log.frames.kinds[i]
+        if kind == KIND_LAYER or kind == KIND_CHECKPOINT and i not in usable:
             continue
         off = log.frame_offset(i)
         n = FRAME_HEADER_STRUCT.unpack_from(log.map.view(off, off + FRAME_HEADER_SIZE))[0]
@@ -79,7 +85,7 @@ def compact(store: Store, base: int) -> CompactResult:
     # Every commit frame is checked (R26) before its history is folded or
     # copied: damage must be reported, not compacted away or carried over.
     for i in range(len(store.log.frames)):
-        if store.log.frames.kinds[i] != KIND_CHECKPOINT:
+        if store.log.frames.kinds[i] not in (KIND_CHECKPOINT, KIND_LAYER):
             store.log.payload(i)
     data = compacted_bytes(store, base)
     # The rename inside write_atomically is the point of no return: from here

@@ -19,6 +19,7 @@ from myosotis.format.constants import (
     KIND_CHECKPOINT,
     KIND_COMMIT,
     KIND_GENESIS,
+    KIND_LAYER,
     ZERO_HASH,
 )
 from myosotis.format.records import (
@@ -81,6 +82,7 @@ class CommitIndex:
         self.base_commit_id = ZERO_HASH
         self.has_genesis = False
         self.checkpoints: list[tuple[int, int]] = []  # (seq, frame index), ascending
+        self._cp_frames: list[int] = []  # the frame indices of ``checkpoints``
         self._noncommit: list[int] = []  # frame indices of non-commit frames
         self._nc_key: list[int] = []  # commits before each non-commit frame
         self._indexed = 0
@@ -97,7 +99,7 @@ class CommitIndex:
             self._indexed = stop
             return
         found: list[int] = []
-        for kind in (KIND_CHECKPOINT, KIND_GENESIS):
+        for kind in (KIND_CHECKPOINT, KIND_GENESIS, KIND_LAYER):
             j = kinds.find(kind, start, stop)
             while j >= 0:
                 found.append(j)
@@ -111,8 +113,9 @@ class CommitIndex:
             commits_before = j - len(self._noncommit)
             self._noncommit.append(j)
             self._nc_key.append(commits_before)
-            if kinds[j] == KIND_CHECKPOINT:
+            if kinds[j] != KIND_GENESIS:  # a checkpoint or a layer (§8.4, §8.6)
                 self.checkpoints.append((self.base_seq + commits_before, j))
+                self._cp_frames.append(j)
         self._indexed = stop
 
     def _read_genesis_header(self) -> None:
@@ -185,6 +188,16 @@ class CommitIndex:
         h = self.header(seq)
         return make_commit(seq, self.commit_id(seq), h.timestamp_us, h.label, h.parent,
                            h.next_node_id)
+
+    def snapshot_seq(self, j: int) -> int | None:
+        """The seq of snapshot frame ``j`` (a checkpoint, a layer or the genesis), or None
+        when frame ``j`` is no snapshot."""
+        if j == 0 and self.has_genesis:
+            return self.base_seq
+        k = bisect.bisect_left(self._cp_frames, j)
+        if k < len(self._cp_frames) and self._cp_frames[k] == j:
+            return self.checkpoints[k][0]
+        return None
 
     def checkpoint_at_or_before(self, seq: int) -> list[tuple[int, int]]:
         """Checkpoints with seq <= ``seq``, newest first."""

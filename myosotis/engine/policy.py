@@ -12,7 +12,10 @@ from __future__ import annotations
 from typing import Final
 
 CHECKPOINT_FLOOR: Final = 2 << 20
-"""Commit bytes after which a checkpoint may be written (FORMAT.md §8.4).
+"""Commit bytes after which a checkpoint may be written (FORMAT.md §8.4), by the
+version-2 policy (a whole image per checkpoint): the writer uses it only when
+told to (``checkpoint_floor``, a test hook that pins the version-1/2 vectors);
+by default it writes layers (LAYER_COMMITS).
 
 A checkpoint is due once the commits since the newest one hold
 ``max(CHECKPOINT_FLOOR, size of that checkpoint's image)`` bytes: opening a
@@ -26,6 +29,35 @@ def checkpoint_due(bytes_since_checkpoint: int, last_image_size: int, floor: int
     ``bytes_since_checkpoint`` payload bytes of commits since the newest checkpoint
     (or genesis, or the start), whose image had ``last_image_size`` bytes."""
     return bytes_since_checkpoint >= max(floor, last_image_size)
+
+
+LAYER_COMMITS: Final = 64
+"""Commits after which the writer appends a layer (FORMAT.md §8.6), unless
+LAYER_BYTES of commits come first. Opening a file replays at most this many
+commits after its newest layer, and reading a past state decodes at most this
+many: at the ~30 µs a small commit takes to replay in Python, 64 of them are
+about 2 ms, inside the 3 ms open of issue #10; fewer would write layers more
+often (each costs a frame and O(log) rewrites of what it holds)."""
+
+LAYER_BYTES: Final = 256 << 10
+"""Bytes of commit payloads after which a layer is due, if LAYER_COMMITS have not
+come first: large commits (a bulk load) are replayed at about 50 MB/s, so
+256 KiB bounds replay at open to a few ms whatever the commit size."""
+
+FULL_LAYER_SHARE: Final = 1
+"""A full layer replaces the stack when the sparse layers (the new one included)
+would hold at least 1/FULL_LAYER_SHARE of the full image's bytes. A full layer
+costs the whole state, and comes after as many bytes of sparse layers: so
+layers write O(log n) times each change plus at most as much again (write
+amplification, bench/run.py), and a stack never reads more sparse bytes than
+its full image holds."""
+
+
+def layer_due(commits_since: int, bytes_since: int, every: int = LAYER_COMMITS,
+              max_bytes: int = LAYER_BYTES) -> bool:
+    """Whether the writer appends a layer after a commit: ``commits_since`` commits
+    (``bytes_since`` payload bytes) since the newest snapshot (or the start)."""
+    return commits_since >= every or bytes_since >= max_bytes
 
 
 FREE_SPACE_GRANULE: Final = 4096

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from myosotis.engine.checkpoints import auto_checkpoint
 from myosotis.engine.graph import Overlay
 from myosotis.engine.history import Commit, make_commit
-from myosotis.engine.policy import checkpoint_due
+from myosotis.engine.policy import checkpoint_due, layer_due
 from myosotis.engine.unsettled import (
     DISCARD,
     REOPEN,
@@ -156,8 +156,11 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
     store.pending_bytes = bytearray()  # the overlay was emptied by merge_into_parent
     store.pending_count = 0
     store.bytes_since_checkpoint += len(payload)
+    store.commits_since_checkpoint += 1
     store.work = work  # settled: the commit is the committed state
-    if checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,
-                      store.checkpoint_floor):
+    if layer_due(store.commits_since_checkpoint, store.bytes_since_checkpoint,
+                 store.layer_commits, store.layer_bytes) if store.layered else \
+            checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,
+                           store.checkpoint_floor):
         auto_checkpoint(store)
     return make_commit(seq, cid, ts, label or "", parent, store.committed.next_node_id)

@@ -22,7 +22,13 @@ from myosotis.engine import loading, staging
 from myosotis.engine.checkpoints import Snapshots, write_checkpoint
 from myosotis.engine.graph import GraphState, Overlay
 from myosotis.engine.history import Commit, CommitIndex
-from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE, free_space_end
+from myosotis.engine.policy import (
+    CHECKPOINT_FLOOR,
+    LAYER_BYTES,
+    LAYER_COMMITS,
+    NODE_CACHE,
+    free_space_end,
+)
 from myosotis.engine.segments import HistoricalState
 from myosotis.engine.timetravel import TimeTravel
 from myosotis.engine.unsettled import REOPEN, Unsettled, check_settled
@@ -53,7 +59,8 @@ class Store:
     - ``work``: the committed state plus staged changes (an Overlay), or an
       Unsettled stand-in while an operation runs (unsettled.py);
       ``pending_bytes``: the staged mutations, encoded; ``pending_count``: how many;
-    - ``bytes_since_checkpoint``, ``last_image_size``: for the checkpoint policy;
+    - ``bytes_since_checkpoint``, ``commits_since_checkpoint``, ``last_image_size``:
+      for the checkpoint policy (``layered``: layers, §8.6, else images, §8.4);
     - ``problems``: non-fatal findings (skipped checkpoints, cut torn tails...).
     """
 
@@ -69,13 +76,19 @@ class Store:
     last_image_size: int
 
     def __init__(self, log: LogFile, durability: Durability, clock: Clock,
-                 checkpoint_floor: int, node_cache: int = NODE_CACHE) -> None:
+                 checkpoint_floor: int | None, node_cache: int = NODE_CACHE) -> None:
+        """``checkpoint_floor``: None writes layers (§8.6, policy LAYER_COMMITS); an int
+        writes version-2 checkpoints by that floor (§8.4)."""
         if durability not in ("full", "none"):
             raise MyosotisError(f"durability must be 'full' or 'none', not {durability!r}")
         self.log = log
         self.durable = durability == "full"
         self.clock = clock
-        self.checkpoint_floor = checkpoint_floor
+        self.layered = checkpoint_floor is None
+        self.checkpoint_floor = CHECKPOINT_FLOOR if checkpoint_floor is None else checkpoint_floor
+        self.layer_commits = LAYER_COMMITS  # the layer policy (policy.py); tests lower it
+        self.layer_bytes = LAYER_BYTES
+        self.commits_since_checkpoint = 0
         self.node_cache = node_cache
         self.problems: list[str] = []
         for off, n, kept in log.recovered:
@@ -91,7 +104,7 @@ class Store:
     @classmethod
     def open(cls, path: str, *, readonly: bool = False, durability: Durability = "full",
              clock: Clock = system_clock, fileops: FileOps = REAL, lock_timeout: float = 0.0,
-             checkpoint_floor: int = CHECKPOINT_FLOOR, node_cache: int = NODE_CACHE,
+             checkpoint_floor: int | None = None, node_cache: int = NODE_CACHE,
              create: bool = True) -> Store:
         log = LogFile.open(path, readonly=readonly, create=create, fileops=fileops,
                            lock_timeout=lock_timeout, free_space=free_space_end)

@@ -15,10 +15,10 @@ from collections import OrderedDict
 from myosotis.engine.chain import check_next_node_id, commit_mutations
 from myosotis.engine.checkpoints import Snapshots
 from myosotis.engine.history import Commit, CommitIndex
+from myosotis.engine.layers import LayerStack
 from myosotis.engine.policy import SEGMENT_CACHE
 from myosotis.engine.segments import HistoricalState, Segment
 from myosotis.errors import CommitNotFoundError, CorruptFileError
-from myosotis.format.image import StateImage
 from myosotis.format.mutations import Create, Mutation
 from myosotis.format.records import (
     CommitHeader,
@@ -115,7 +115,7 @@ class TimeTravel:
 
     # ------------------------------------------------------------------ segments
 
-    def segment_for(self, seq: int, head_seq: int) -> tuple[Segment, StateImage | None]:
+    def segment_for(self, seq: int, head_seq: int) -> tuple[Segment, LayerStack | None]:
         """The segment whose base is the newest usable snapshot at or before ``seq``,
         decoded at least up to ``seq``, and that base's image."""
         base_seq, img = self.snapshots.base_at(seq)

@@ -26,6 +26,7 @@ from myosotis.engine.chain import (
     commit_mutations,
 )
 from myosotis.engine.graph import GraphState
+from myosotis.engine.layers import single
 from myosotis.engine.segments import owned
 from myosotis.errors import MyosotisError, UnsupportedVersionError
 from myosotis.format.constants import (
@@ -35,7 +36,9 @@ from myosotis.format.constants import (
     HEADER_SIZE,
     KIND_CHECKPOINT,
     KIND_GENESIS,
+    KIND_LAYER,
     KIND_NAMES,
+    KINDS_BY_VERSION,
     SNAPSHOT_PREFIX_SIZE,
     ZERO_HASH,
 )
@@ -48,6 +51,7 @@ from myosotis.format.header import (
 )
 from myosotis.format.helper import ScanStatus, scan_frames
 from myosotis.format.image import StateImage, state_hash
+from myosotis.format.layer import BlockGuard, LayerHeader, decode_layer_header, layer_image
 from myosotis.format.records import (
     commit_id,
     decode_snapshot_header,
@@ -179,7 +183,7 @@ def _walk(mv: memoryview, size: int, version: int,
     of the valid prefix, with findings for what follows it. Past damage that valid
     frames follow (step 4), the walk goes on, to report them too."""
     flags = FRAME_FLAGS_ALLOWED[version]
-    found = walk(mv, HEADER_SIZE, flags)
+    found = walk(mv, HEADER_SIZE, flags, KINDS_BY_VERSION[version])
     offsets, kinds = list(found.offsets), list(found.kinds)
     rep.valid_end = found.end
     damaged = found.status == ScanStatus.CORRUPT
@@ -211,7 +215,7 @@ def _walk(mv: memoryview, size: int, version: int,
             "error", "frame",
             f"damaged frame; a valid frame follows at offset {next_valid} (§10 step 4)",
             found.end))
-        found = walk(mv, next_valid, flags)
+        found = walk(mv, next_valid, flags, KINDS_BY_VERSION[version])
         next_valid = found.next_valid if found.status == ScanStatus.CORRUPT else None
     return offsets, kinds
 
@@ -226,7 +230,7 @@ def _check_payloads(mv: memoryview, offsets: list[int], kinds: list[int],
     for i, (off, kind) in enumerate(zip(offsets, kinds, strict=True)):
         if frame_payload_ok(mv, off):
             continue
-        if kind == KIND_CHECKPOINT:
+        if kind in (KIND_CHECKPOINT, KIND_LAYER):
             bad_checkpoints.add(off)
             rep.bad_checkpoints.append(off)
             rep.findings.append(Finding("warning", "checkpoint", "payload checksum does not "
@@ -253,6 +257,8 @@ class _Replay:
     state: GraphState = field(default_factory=GraphState)
     seq: int = 0
     head: bytes = ZERO_HASH
+    changed_at: dict[int, int] = field(default_factory=dict)  # node -> last commit changing it
+    snapshots: dict[int, int] = field(default_factory=dict)  # offset -> seq of good snapshots
 
 
 def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyReport,
@@ -272,10 +278,10 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
                                             "a genesis frame that is not the first (R30)", off))
                 raise _Stop
             _replay_genesis(r, payload, off, rep)
-        elif kind == KIND_CHECKPOINT:
+        elif kind in (KIND_CHECKPOINT, KIND_LAYER):
             rep.checkpoints += 1
             if off not in bad_checkpoints:  # else reported with the frame checks
-                _check_checkpoint_frame(r, payload, off, rep)
+                _check_checkpoint_frame(r, payload, off, rep, kind)
         else:
             _replay_commit(r, payload, off, rep)
     if progress is not None:
@@ -305,14 +311,21 @@ def _replay_genesis(r: _Replay, payload: memoryview, off: int, rep: VerifyReport
     except DecodeError as e:
         rep.findings.append(Finding("error", "genesis", e.reason, off))
         raise _Stop from None
-    r.state = GraphState(img)
+    r.state = GraphState(single(off, g.seq, img))
     r.seq, r.head = g.seq, g.commit_id
+    r.snapshots[off] = g.seq
 
 
 def _check_checkpoint_frame(r: _Replay, payload: memoryview, off: int,
-                            rep: VerifyReport) -> None:
-    """Report the checkpoint at ``off`` if it is unusable or disagrees with the replay."""
-    problem, used = _check_checkpoint(payload, r.seq, r.head, r.state)
+                            rep: VerifyReport, kind: int) -> None:
+    """Report the checkpoint or layer at ``off`` if it is unusable or disagrees with
+    the replay."""
+    if kind == KIND_LAYER:
+        problem, used = _check_layer(payload, off, r)
+    else:
+        problem, used = _check_checkpoint(payload, r.seq, r.head, r.state)
+    if not problem:
+        r.snapshots[off] = r.seq
     if problem and used:
         # Its hash is right, so readers use it (R80) and serve its state,
         # or refuse a malformed record when they read it (§8.4).
@@ -333,9 +346,11 @@ def _replay_commit(r: _Replay, payload: memoryview, off: int, rep: VerifyReport)
     try:
         h = commit_header(payload, seq, r.head, off)
         muts = commit_mutations(payload, h, seq, off)
+        changed_at = r.changed_at
         try:
             for m in muts:
                 owned(m).apply(r.state)
+                changed_at[m.node] = seq
         except MyosotisError as e:
             raise ChainError("rule", f"mutation breaks §6: {e}", off) from None
         check_next_node_id(h, seq, r.state.next_node_id, off)
@@ -368,6 +383,59 @@ def _check_checkpoint(payload: memoryview, seq: int, head: bytes,
     if state_hash(state.image()) != h.state_hash:
         return "checkpoint's state differs from the replay of the commits before it", True
     return "", False
+
+
+def _check_layer(payload: memoryview, off: int, r: _Replay) -> tuple[str, bool]:
+    """Why a layer is unusable (R33, R87, R88) or disagrees with the replay ("" if
+    fine), and whether readers use it all the same (§8.6)."""
+    try:
+        h = decode_layer_header(payload)
+    except DecodeError as e:
+        return e.reason, False
+    if h.seq != r.seq or h.commit_id != r.head:
+        return f"layer claims commit {h.seq} but follows commit {r.seq} (R33)", False
+    if not h.full and r.snapshots.get(h.base_offset) != h.base_seq:
+        return (f"layer's base at offset {h.base_offset} is no good snapshot of commit "
+                f"{h.base_seq} (R87)"), False
+    base = off + FRAME_HEADER_SIZE
+    try:
+        BlockGuard(payload, h, base).check_all()
+    except DecodeError as e:
+        return f"{e.reason} at offset {e.offset}; readers report it when they read it", True
+    try:
+        img = layer_image(payload, h, base)
+        img.check_tables(offsets=True) if h.full else _check_sparse_tables(img)
+        return _layer_differs(img, h, r), True
+    except DecodeError as e:
+        return f"its image is malformed: {e.reason} (§8.6)", True
+
+
+def _check_sparse_tables(img: StateImage) -> None:
+    ids = img.ids()
+    if any(a >= b for a, b in zip(ids, ids[1:], strict=False)) or \
+            (ids and not 1 <= ids[0] <= ids[-1] < img.next_node_id):
+        raise DecodeError("layer ids are not strictly ascending within 1..next_node_id-1 "
+                          "(§8.6)", img.base)
+
+
+def _layer_differs(img: StateImage, h: LayerHeader, r: _Replay) -> str:
+    """Why the stack this layer tops differs from the replay, or "" (§8.6): its records
+    must be the replay's nodes, and a sparse one must hold every node changed since
+    its base (the base itself was checked when the replay passed it)."""
+    state = r.state
+    if img.next_node_id != state.next_node_id:
+        return "layer's next_node_id differs from the replay's"
+    ids = img.ids()
+    for i, node_id in enumerate(ids):
+        n = state.get(node_id)
+        if n is None or bytes(img.raw_record(i)) != n.record():
+            return f"layer's record of node {node_id} differs from the replay"
+    if not h.full:
+        held = set(ids)
+        for node_id, seq in r.changed_at.items():
+            if seq > h.base_seq and node_id not in held:
+                return f"layer lacks node {node_id}, changed since its base"
+    return ""
 
 
 def repair_file(path: str, lock_timeout: float = 0.0,

@@ -15,7 +15,7 @@ CRC32C_POLY: Final = 0x82F63B78
 
 # §2 File header
 MAGIC: Final = b"MYOSOTIS"
-FORMAT_VERSION: Final = 2  # the newest version read and written (§12); new files start at 1
+FORMAT_VERSION: Final = 4  # the newest version read and written (§12); new files start at 1
 HEADER_SIZE: Final = 32
 HEADER_STRUCT: Final = struct.Struct("<8sHHI12sI")
 assert HEADER_STRUCT.size == HEADER_SIZE
@@ -27,7 +27,7 @@ assert FRAME_HEADER_STRUCT.size == FRAME_HEADER_SIZE
 FRAME_ALIGN: Final = 8
 MAX_PAYLOAD: Final = 1 << 30
 FRAME_FLAG_UNSYNCED: Final = 1  # §3 flags byte (version 2): bytes before may not be durable
-FRAME_FLAGS_ALLOWED: Final = {1: 0, 2: FRAME_FLAG_UNSYNCED}  # R23, by format_version
+FRAME_FLAGS_ALLOWED: Final = {1: 0, 2: FRAME_FLAG_UNSYNCED, 4: FRAME_FLAG_UNSYNCED}  # R23
 # §3 byte offsets of the frame header's fields (payload_length is at 0)
 FRAME_KIND_OFFSET: Final = 4
 FRAME_FLAGS_OFFSET: Final = 5  # then 2 reserved bytes
@@ -39,10 +39,22 @@ assert FRAME_HEADER_STRUCT.format == "<IB3sII"  # the offsets above are its fiel
 KIND_COMMIT: Final = 1
 KIND_CHECKPOINT: Final = 2
 KIND_GENESIS: Final = 3
-KIND_NAMES: Final = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis"}
-KIND_MIN: Final = KIND_COMMIT  # R22: the valid kinds are KIND_MIN..KIND_MAX
-KIND_MAX: Final = KIND_GENESIS
-assert set(KIND_NAMES) == set(range(KIND_MIN, KIND_MAX + 1))
+KIND_LAYER: Final = 5  # §8.6, version 4 (kind 4 is version 3's ORIGIN, merged separately)
+KIND_NAMES: Final = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis",
+                     KIND_LAYER: "layer"}
+# R22: the kinds valid in each format_version: the one table every check reads.
+# The frame scan (C helper and twin) accepts KIND_MIN..KIND_MAX, the union of
+# every version's kinds; the walk then refuses a kind its file's version lacks.
+KINDS_BY_VERSION: Final = {
+    1: frozenset({KIND_COMMIT, KIND_CHECKPOINT, KIND_GENESIS}),
+    2: frozenset({KIND_COMMIT, KIND_CHECKPOINT, KIND_GENESIS}),
+    4: frozenset({KIND_COMMIT, KIND_CHECKPOINT, KIND_GENESIS, KIND_LAYER}),
+}
+LAYER_VERSION: Final = 4  # the first format_version with KIND_LAYER (§12)
+KIND_MIN: Final = KIND_COMMIT
+KIND_MAX: Final = KIND_LAYER
+assert set(KIND_NAMES) <= set(range(KIND_MIN, KIND_MAX + 1))
+assert set(FRAME_FLAGS_ALLOWED) == set(KINDS_BY_VERSION)
 
 # §5 Value tags
 TAG_NULL: Final = 0x00
@@ -80,6 +92,12 @@ SNAPSHOT_PREFIX_SIZE: Final = 72
 IMAGE_PREFIX_STRUCT: Final = struct.Struct("<QQ")
 assert IMAGE_PREFIX_STRUCT.size == 16
 NODE_FLAG_DELETED: Final = 0x01
+# §8.6 Layer record: seq, commit_id, base_offset, base_seq, level, block_count
+LAYER_PREFIX_STRUCT: Final = struct.Struct("<Q32sQQII")
+assert LAYER_PREFIX_STRUCT.size == 64
+LAYER_PREFIX_SIZE: Final = 64
+LAYER_BLOCK: Final = 1 << 16  # §8.6: bytes of image per block CRC
+LAYER_LEVEL_FULL: Final = 0xFFFFFFFF  # §8.6: the level of a full layer (base_offset 0)
 
 # §9 Hashes
 HASH_SIZE: Final = 32

@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING
 
 from myosotis.errors import ReadOnlyError, WriterFailedError
-from myosotis.format.constants import FRAME_FLAG_UNSYNCED
+from myosotis.format.constants import FRAME_FLAG_UNSYNCED, KINDS_BY_VERSION
 from myosotis.format.header import encode_file_header, encode_frame
 from myosotis.storage.lock import truncation_guard
 
@@ -33,6 +33,8 @@ def append(log: LogFile, kind: int, payload: bytes, durable: bool) -> int:
             f"{log.path}: an earlier write failed ({log.failed}); nothing more is written "
             "through this handle. Close and reopen the file to recover")
     start = log.valid_end
+    if kind not in KINDS_BY_VERSION[log.version]:
+        _move_to_version(log, _version_for(kind, log.version))  # §12: before the frame
     flags = _flags_for(log, start, durable)
     frame = encode_frame(kind, payload, flags)
     end = start + len(frame)
@@ -78,7 +80,7 @@ def _flags_for(log: LogFile, start: int, durable: bool) -> int:
     if durable and log.synced_to != start:
         sync(log)  # once a session: then no frame it writes needs the flag
     if log.synced_to != start and log.version < 2:
-        _move_to_version_2(log)  # syncs: this frame needs no flag, the next will
+        _move_to_version(log, 2)  # syncs: this frame needs no flag, the next will
     return 0 if log.synced_to == start else FRAME_FLAG_UNSYNCED
 
 
@@ -145,25 +147,31 @@ def _sync_frame(log: LogFile, end: int) -> None:
     log.synced_to = end
 
 
-def _move_to_version_2(log: LogFile) -> None:
-    """Write the version-2 header (§12) and sync it, before the first frame written
-    after an unsynced one: from the frame after it on, frames carry
-    FRAME_FLAG_UNSYNCED, which version 1 does not allow (R23). The sync makes
-    every byte so far durable, so that first frame itself needs no flag.
+def _version_for(kind: int, version: int) -> int:
+    """The oldest format version from ``version`` on that has frames of ``kind`` (§12)."""
+    return min(v for v, kinds in KINDS_BY_VERSION.items() if v >= version and kind in kinds)
+
+
+def _move_to_version(log: LogFile, version: int) -> None:
+    """Write the header of ``version`` (§12) and sync it, before the first frame that
+    needs it: version 2 before the first frame written after an unsynced one
+    (from the frame after it on, frames carry FRAME_FLAG_UNSYNCED, which version
+    1 does not allow, R23); version 4 before the first layer (§8.6). The sync
+    makes every byte so far durable, so that first frame itself needs no flag.
 
     The header is 32 bytes in one sector, written in one call: a crash leaves
     the old one or the new one. Raises WriterFailedError (fail-stop).
     """
     try:
-        log.fileops.pwrite(log.fd, encode_file_header(2), 0)
+        log.fileops.pwrite(log.fd, encode_file_header(version), 0)
         log.fileops.sync(log.fd)
     except OSError as e:
-        log.failed = f"writing the version-2 header failed: {e}"
+        log.failed = f"writing the version-{version} header failed: {e}"
         raise WriterFailedError(
-            f"{log.path}: could not move the file to format version 2 ({e.strerror}); "
-            "the change was not committed. Close and reopen the file once the disk is "
-            "fixed") from e
-    log.version = 2
+            f"{log.path}: could not move the file to format version {version} "
+            f"({e.strerror}); the change was not committed. Close and reopen the file once "
+            "the disk is fixed") from e
+    log.version = version
     log.synced_to = log.valid_end  # the sync made everything before it durable
 
 

@@ -32,6 +32,7 @@ from myosotis.format.constants import (
     FRAME_HEADER_SIZE,
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
+    KINDS_BY_VERSION,
 )
 from myosotis.format.header import check_file_header, frame_payload_ok, padding
 from myosotis.format.helper import ScanStatus
@@ -277,7 +278,8 @@ class LogFile:
         # Read again at every walk: a writer may have moved the file to version 2
         # (§12) since; it writes the header, syncs, and only then flagged frames.
         self.version = int.from_bytes(view[8:10], "little")
-        return walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0))
+        return walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0),
+                    KINDS_BY_VERSION.get(self.version))
 
     def _reader_walk(self) -> tuple[Walk, int]:
         """The §10 walk for a reader (under the shared guard), and the file size it covers.
@@ -354,6 +356,24 @@ class LogFile:
         if ok:
             self._verified.add(i)
         return ok
+
+    def frame_index_at(self, offset: int) -> int | None:
+        """The index of the frame that starts at ``offset``, or None. O(log frames)."""
+        offs = self.frames.offsets
+        lo, hi = 0, len(offs)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if offs[mid] < offset:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo if lo < len(offs) and offs[lo] == offset else None
+
+    def payload_unchecked(self, i: int) -> memoryview:
+        """The payload of header-valid frame ``i`` without its CRC checked (R26): for a
+        layer, whose blocks carry their own CRCs, checked as they are read (§8.6)."""
+        _, start, stop = self._frame_bounds(i)
+        return self.map.view(start, stop)
 
     def payload(self, i: int) -> memoryview:
         """The payload of frame ``i``, CRC-checked on first use (R26, R27).
