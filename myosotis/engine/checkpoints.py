@@ -168,12 +168,16 @@ def read_layer(snaps: Snapshots, j: int, seq: int) -> LayerStack:
 
 
 def before_snapshot(store: Store) -> Overlay:
-    """The first step of writing a snapshot: the commits it covers made durable, and
-    the store unsettled until :func:`rebase_on`; returns the store's overlay."""
-    if not store.durable:
+    """The first step of writing a snapshot: the commits a checkpoint covers made
+    durable (not a layer's), and the store unsettled until :func:`rebase_on`;
+    returns the store's overlay."""
+    if not store.durable and not store.layered:
         # The commits a checkpoint covers are made durable before it: it then
         # needs no FRAME_FLAG_UNSYNCED (§3), and a power cut never leaves a
-        # checkpoint of commits that were lost.
+        # checkpoint of commits that were lost. A layer is not synced first
+        # (one every 32 commits would cost durability "none" its speed): it
+        # carries FRAME_FLAG_UNSYNCED, so a power cut that loses a commit
+        # before it makes it part of the torn tail too (R29).
         store.log.sync()
     work = store.work
     store.work = Unsettled("checkpoint()", REOPEN)  # until the rebase is done (unsettled.py)

@@ -31,13 +31,14 @@ def checkpoint_due(bytes_since_checkpoint: int, last_image_size: int, floor: int
     return bytes_since_checkpoint >= max(floor, last_image_size)
 
 
-LAYER_COMMITS: Final = 64
+LAYER_COMMITS: Final = 32
 """Commits after which the writer appends a layer (FORMAT.md §8.6), unless
 LAYER_BYTES of commits come first. Opening a file replays at most this many
 commits after its newest layer, and reading a past state decodes at most this
-many: at the ~30 µs a small commit takes to replay in Python, 64 of them are
-about 2 ms, inside the 3 ms open of issue #10; fewer would write layers more
-often (each costs a frame and O(log) rewrites of what it holds)."""
+many: at the ~45 µs a small commit takes to replay in Python (measured on a
+loaded 2-core machine), 32 of them are about 1.5 ms, inside the 3 ms open of
+issue #10 (64 were not); fewer would write layers more often (each costs a
+frame and O(log) rewrites of what it holds: file size, write amplification)."""
 
 LAYER_BYTES: Final = 256 << 10
 """Bytes of commit payloads after which a layer is due, if LAYER_COMMITS have not
@@ -86,11 +87,13 @@ def free_space_end(frame_start: int, frame_end: int) -> int:
     return size if frame_end - frame_start < size - frame_end else frame_end
 
 
-SEGMENT_CACHE: Final = 4
+SEGMENT_CACHE: Final = 16
 """Time-travel segments (the decoded commits after one checkpoint) kept, the
 head's included. A diff reads the states at two commits, each maybe in its own
 segment; with the head's and one more (a view kept open meanwhile) that is
-four. Each segment holds every mutation it decoded, so the cache stays small."""
+four; with layers a segment holds at most LAYER_COMMITS commits, so sixteen of
+them cost less than one segment of the version-2 policy and spare random reads
+of the past most re-decoding."""
 
 
 NODE_CACHE: Final = 1 << 16

@@ -444,7 +444,8 @@ def repair_file(path: str, lock_timeout: float = 0.0,
 
     Takes the writer lock (LockedError if a writer has the file, under any of
     its names). Cuts a torn tail; rewrites the file without checkpoints that
-    fail, atomically (temp file, fsync, rename, directory fsync), with its mode.
+    fail (and without any layer: their base offsets would move, §8.5),
+    atomically (temp file, fsync, rename, directory fsync), with its mode.
     Other findings are left alone.
     """
     lock = WriterLock(path)
@@ -497,7 +498,8 @@ def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps
     res = scan_frames(data, HEADER_SIZE, False, FRAME_FLAGS_ALLOWED[2])
     parts = [encode_file_header()]  # whole and synced: no frame needs a flag (§3)
     offs = list(res.offsets) + [res.end]
-    for a, b in zip(offs, offs[1:], strict=False):
-        if a not in drop:
+    for a, b, kind in zip(offs, offs[1:], res.kinds, strict=False):
+        # Every layer goes too: each names its base by an offset that moves (§8.5).
+        if a not in drop and kind != KIND_LAYER:
             parts.append(without_flags(data[a:b]))
     write_atomically(path, b"".join(parts), fileops, lock)
