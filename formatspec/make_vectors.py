@@ -41,7 +41,7 @@ from reference_reader import Dump, SpecError, crc32c, read_file  # noqa: E402
 
 from myosotis import Memory  # noqa: E402
 from myosotis.engine.policy import CHECKPOINT_FLOOR  # noqa: E402
-from myosotis.testing import open_memory  # noqa: E402
+from myosotis.testing import open_memory, store_of  # noqa: E402
 
 VECTORS_DIR = HERE / "vectors"
 CLOCK_BASE_US = 1_700_000_000_000_000
@@ -200,6 +200,27 @@ def build_auto_checkpoints(mem: Memory) -> None:
         mem.commit(label=f"entry {i}")
 
 
+def build_layers(mem: Memory) -> None:
+    """Format version 4: ten commits with a layer after every second one (a test
+    hook lowers LAYER_COMMITS): a full layer of twelve nodes, then sparse ones of the
+    few nodes each changes, merged like a binary counter (§8.6): levels 0, 1, 0,
+    then 2 absorbing both; a node edited and one deleted among them."""
+    store_of(mem).layer_commits = 2
+    nodes = [mem.create("Task", title=f"task number {i} of the layers vector", n=0)
+             for i in range(12)]
+    mem.commit(label="twelve tasks")
+    mem.commit(allow_empty=True)  # the full layer follows this one
+    for i in range(1, 9):
+        nodes[i % 3]["n"] = i
+        if i == 3:
+            nodes[4]["title"] = "edited"
+        if i == 6:
+            nodes[5].delete()
+        mem.commit()
+    nodes[0]["n"] = 99
+    mem.commit(label="after the last layer")
+
+
 def build_unsynced(mem: Memory) -> None:
     """Three commits with durability "none" and no sync: the file moves to version 2
     before the second frame, and the third carries FRAME_FLAG_UNSYNCED (§3, §12)."""
@@ -224,7 +245,7 @@ def post_reordered_unsynced(data: bytes) -> bytes:
 DURABLE = {"free_space"}  # vectors written with durability "full" (the others: "none")
 UNSYNCED = {"unsynced"}  # "none" vectors written without a sync after each commit
 FLOORS = {"auto_checkpoints": 256}  # checkpoint_floor (default: CHECKPOINT_FLOOR)
-LAYERED: set[str] = set()  # vectors written with layers (§8.6), and their layer policy
+LAYERED = {"layers"}  # vectors written with layers (§8.6)
 
 
 def _recrc(data: bytearray, off: int) -> None:
@@ -341,6 +362,12 @@ VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
                            "(R28) and the frame after it is UNSYNCED, so from the hole on "
                            "all is a torn tail (R29); the state is that after commit 1.",
                            build_empty),
+    "layers": ("Format version 4: eleven commits, a layer (§8.6) after every second one "
+               "(the writer's layer period lowered to 2): a full layer, then sparse "
+               "layers merged like a binary counter (levels 0, 1, 0, 2), each naming its "
+               "base by frame offset; one more commit after the last layer. Written with "
+               "durability \"none\" and a sync after each commit, so each layer, written "
+               "before that sync, is UNSYNCED (§3).", build_layers),
 }
 
 

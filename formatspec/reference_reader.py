@@ -1,4 +1,4 @@
-"""A minimal reader of Myosotis format version 1, written from FORMAT.md alone.
+"""A minimal reader of Myosotis format versions 1, 2 and 4, written from FORMAT.md alone.
 
 It deliberately imports nothing from ``myosotis``: its only dependencies are
 the standard library and ``blake3``, and it carries its own CRC32C. The golden
@@ -38,12 +38,15 @@ from blake3 import blake3
 # constants, each from the section named (FORMAT.md)
 
 MAGIC = b"MYOSOTIS"  # §2
-FORMAT_VERSION = 2  # §2, §12: versions 1 and 2 are read
+FORMAT_VERSION = 4  # §2, §12: versions 1, 2 and 4 are read
+VERSIONS = (1, 2, 4)  # §2 R11
 FLAG_UNSYNCED = 1  # §3: bit 0 of a frame's flags byte (version 2)
 HEADER_SIZE = 32  # §2
 FRAME_HEADER_SIZE = 16  # §3
 MAX_PAYLOAD = 1 << 30  # §3, §11
-KINDS = {1: "COMMIT", 2: "CHECKPOINT", 3: "GENESIS"}  # §4
+KINDS = {1: "COMMIT", 2: "CHECKPOINT", 3: "GENESIS", 5: "LAYER"}  # §4
+LAYER_BLOCK = 65536  # §8.6
+LEVEL_FULL = 0xFFFFFFFF  # §8.6
 TAG_NAMES = {0: "null", 1: "false", 2: "true", 3: "int", 4: "float", 5: "string",
              6: "reference", 7: "list", 8: "map"}  # §5
 OPS = {1: "CREATE", 2: "SET", 3: "UNSET", 4: "DELETE", 5: "LIST_INSERT", 6: "LIST_REMOVE",
@@ -631,17 +634,23 @@ def read_commit(c: Cursor) -> tuple[dict[str, Any], list[int]]:
             "label": label, "mutations": muts}, where
 
 
-def read_image(c: Cursor) -> State:
-    """A state image (§8.1), checked against R70-R73 and decoded."""
+def read_image(c: Cursor, sparse: bool = False) -> State:
+    """A state image (§8.1), checked against R70-R73 and decoded; ``sparse``: a layer's
+    (§8.6: ids strictly ascending below next_node_id, R73 and R72 not applying)."""
     start = c.pos
     nxt = c.u64("image next_node_id")
     n = c.u64("image node_count")
-    if n > (c.end - c.pos) // 16 or n != nxt - 1:
+    if n > (c.end - c.pos) // 16 or (n > nxt - 1 if sparse else n != nxt - 1):
         raise SpecError("R73", start, f"node_count {n} with next_node_id {nxt}")
     ids = [c.u64(f"ids[{i}]") for i in range(n)]
     offsets = [c.u64(f"offsets[{i}]") for i in range(n + 1)]
     data_at = c.pos
-    if ids != list(range(1, n + 1)):
+    if sparse:
+        if any(a >= b for a, b in zip(ids, ids[1:], strict=False)) or \
+                (ids and not 1 <= ids[0] <= ids[-1] < nxt):
+            raise SpecError("R70", start, "layer ids are not strictly ascending below "
+                            "next_node_id")
+    elif ids != list(range(1, n + 1)):
         raise SpecError("R70", start, "ids are not 1..node_count")
     if offsets[0] != 0 or any(a > b for a, b in zip(offsets, offsets[1:], strict=False)) \
             or data_at + offsets[-1] != c.end:
@@ -660,6 +669,8 @@ def read_image(c: Cursor) -> State:
             raise SpecError("R71", rec.pos, f"node {node_id} record has trailing bytes")
         state.nodes[node_id] = {"type": typ, "deleted": bool(flags & 1), "fields": fields}
     c.pos = c.end
+    if sparse:
+        return state  # R72 holds for the stack (§8.6): read_layer_frame checks it
     for node in state.nodes.values():
         for r in (r for _, v in node["fields"] for r in refs(v)):
             if r not in state.nodes:
@@ -771,8 +782,11 @@ def read_file(data: bytes) -> Dump:
         return empty_history()
     dump = Dump({})
     version = read_header(data, dump)  # §10 step 1
-    allowed = FLAG_UNSYNCED if version == 2 else 0  # R23
+    allowed = FLAG_UNSYNCED if version >= 2 else 0  # R23
     frames, end = walk_frames(data, allowed)  # §10 step 2
+    for fo, _, kind in frames:
+        if kind == 5 and version < 4:  # §4, §12: the scan may accept it, the version not
+            raise SpecError("R22", fo, "a LAYER frame in a file of version 1 or 2")
     free = check_tail(data, end, version, allowed)  # §10 steps 3-4
     torn = drop_torn_frames(data, frames, allowed)  # §10 step 5
     if torn is not None:
@@ -802,8 +816,8 @@ def read_header(data: bytes, dump: Dump) -> int:
     """The file header (§2), checked in the order R10-R12; its format_version."""
     if len(data) < 8 or data[:8] != MAGIC:
         raise SpecError("R10", 0, "not a Myosotis file")
-    if len(data) < 10 or not 1 <= struct.unpack_from("<H", data, 8)[0] <= FORMAT_VERSION:
-        raise SpecError("R11", 8, "format_version is not 1 or 2")
+    if len(data) < 10 or struct.unpack_from("<H", data, 8)[0] not in VERSIONS:
+        raise SpecError("R11", 8, "format_version is not 1, 2 or 4")
     if len(data) < HEADER_SIZE:
         raise SpecError("R12", 0, "file shorter than its header")
     _, version, hsize, flags, reserved, hcrc = struct.unpack_from("<8sHHI12sI", data, 0)
@@ -871,7 +885,7 @@ def damaged_checkpoints(data: bytes, frames: list[Frame]) -> set[int]:
     damaged = set()
     for fo, n, kind in frames:
         if not payload_valid(data, fo, n):
-            if kind != 2:
+            if kind not in (2, 5):
                 raise SpecError("R26", fo, "payload CRC or padding of a frame that is not "
                                 "the last")
             damaged.add(fo)
@@ -892,7 +906,7 @@ def describe_layout(data: bytes, version: int, frames: list[Frame], end: int,
         out["free_space"] = {"offset": end, "length": len(data) - end}
     out["frames"] = [{"offset": fo, "kind": KINDS[k], "payload_length": n,
                       "payload_crc": f"{struct.unpack_from('<I', data, fo + 8)[0]:08x}",
-                      **({"flags": data[fo + 5]} if version == 2 else {})}
+                      **({"flags": data[fo + 5]} if version >= 2 else {})}
                      for fo, n, k in frames]
     return out
 
@@ -923,6 +937,7 @@ class Replay:
     last_seq: int = 0
     last_id: bytes = ZERO_ID
     genesis: dict[str, Any] | None = None
+    snapshots: dict[int, tuple[int, State]] = field(default_factory=dict)  # offset -> good
     commits: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
@@ -956,7 +971,7 @@ def note_frame_header(data: bytes, dump: Dump, version: int, index: int,
         Span(fo + 4, 1, f"kind = {kind} {name}"),
         *([Span(fo + 5, 1, f"flags = {data[fo + 5]}"
                            f"{' (unsynced)' if data[fo + 5] else ''}"),
-           Span(fo + 6, 2, "reserved, zero")] if version == 2
+           Span(fo + 6, 2, "reserved, zero")] if version >= 2
           else [Span(fo + 5, 3, "reserved, zero")]),
         Span(fo + 8, 4, f"payload_crc = 0x{pcrc:08x}"),
         Span(fo + 12, 4, f"header_crc = 0x{hcrc:08x} (CRC32C of bytes 0..11)")])
@@ -1002,6 +1017,8 @@ def read_checkpoint_frame(c: Cursor, fo: int, index: int, dump: Dump,
     replay.checkpoints.append({"offset": fo, "seq": seq, "commit_id": cid.hex(),
                                "state_hash": sh.hex(), "image_length": stop - start - 72,
                                "usable": usable})
+    if usable:
+        replay.snapshots[fo] = (seq, image)  # type: ignore[assignment]
 
 
 def read_genesis_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
@@ -1017,11 +1034,61 @@ def read_genesis_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Repla
     if (seq == 0) != (cid == ZERO_ID):  # R86
         raise SpecError("§8.3", start, "base_seq and base_commit_id disagree")
     replay.state, replay.last_seq, replay.last_id = image, seq, cid
+    replay.snapshots[fo] = (seq, copy.deepcopy(image))  # replay changes image in place
     replay.genesis = {"offset": fo, "base_seq": seq, "base_commit_id": cid.hex(),
                       "state_hash": sh.hex()}
 
 
+def read_layer_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
+    """A layer record (§8.6) in a valid frame: R87 and R88 in full, and its stack (the
+    layer over its base's state) against the replay."""
+    start, stop = c.pos, c.end
+    dump.headings[start] = f"layer record (§8.6), frame {index}"
+    seq = c.u64("seq")
+    cid = c.hash32("commit_id")
+    base_off = c.u64("base_offset")
+    base_seq = c.u64("base_seq")
+    level = struct.unpack_from("<I", c.take(4))[0]
+    c.note(c.pos - 4, f"level = {level}")
+    nb = struct.unpack_from("<I", c.take(4))[0]
+    c.note(c.pos - 4, f"block_count = {nb}")
+    crcs = []
+    for b in range(nb):
+        crcs.append(struct.unpack_from("<I", c.take(4))[0])
+        c.note(c.pos - 4, f"block_crcs[{b}] = 0x{crcs[-1]:08x}")
+    head_crc = struct.unpack_from("<I", c.take(4))[0]
+    c.note(c.pos - 4, f"head_crc = 0x{head_crc:08x}")
+    usable = head_crc == crc32c(c.data[start:c.pos - 4])  # R87
+    pad = _pad(c.pos - start)
+    usable = usable and not any(c.take(pad))
+    if pad:
+        c.note(c.pos - pad, f"padding, {pad} zero bytes")
+    img_at = c.pos
+    blocks = [c.data[a:min(a + LAYER_BLOCK, stop)] for a in range(img_at, stop, LAYER_BLOCK)]
+    usable = usable and len(blocks) == nb and all(
+        crc32c(b) == crc for b, crc in zip(blocks, crcs, strict=False))  # R87, R88
+    usable = usable and (base_off == 0) == (base_seq == 0) == (level == LEVEL_FULL) and \
+        seq == replay.last_seq != 0 and cid == replay.last_id and base_seq < seq
+    base = replay.snapshots.get(base_off) if base_off else (0, State())
+    usable = usable and base is not None and base[0] == base_seq
+    dump.headings[img_at] = "layer image (§8.1 layout, §8.6)"
+    if not usable:
+        c.note(img_at, "layer image of a layer that is not usable (not decoded)")
+        c.pos = c.end
+    else:
+        assert base is not None
+        layer = read_image(c, sparse=base_off != 0)
+        state = State(layer.next_node_id, {**base[1].nodes, **layer.nodes})
+        if state.image() != replay.state.image():  # what §8.6 means: a writer bug else
+            raise SpecError("§8.6", img_at, "layer's stack differs from replay")
+        replay.snapshots[fo] = (seq, state)
+    replay.checkpoints.append({"offset": fo, "seq": seq, "commit_id": cid.hex(),
+                               "base_offset": base_off, "base_seq": base_seq, "level": level,
+                               "image_length": stop - img_at, "usable": usable})
+
+
 RecordReader = Callable[[Cursor, int, int, Dump, Replay], None]
 RECORDS: dict[int, RecordReader] = {  # §4: record kind -> its reader
-    1: read_commit_frame, 2: read_checkpoint_frame, 3: read_genesis_frame}
+    1: read_commit_frame, 2: read_checkpoint_frame, 3: read_genesis_frame,
+    5: read_layer_frame}
 assert list(RECORDS) == list(KINDS)
