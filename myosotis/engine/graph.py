@@ -78,6 +78,11 @@ class GraphState:
         equal their records there, and become cached reads."""
         assert image.next_node_id == self.next_node_id
         g = GraphState(image, cache_size=self.cache_size)
+        # The nodes decoded from the old base equal their records in the new
+        # one (the same state): they stay cached, so a layer every few commits
+        # does not make every node be decoded again.
+        g._decoded = self._decoded
+        self._decoded = {}
         for node_id, n in self.changed.items():
             g._remember(node_id, n)
         return g

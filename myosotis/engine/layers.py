@@ -4,11 +4,11 @@ and the writer's merge of layers (its policy: engine/policy.py).
 A :class:`LayerStack` is a list of images, newest first: sparse layers, each
 holding the nodes changed since the one below it, over one full image (a
 full layer, a version-1/2 checkpoint or the genesis). A node is read from the
-first image that holds it. The writer keeps the stack short the way a binary
-counter carries (§8.6 "policy"): a new layer of level 0 absorbs the layers on
-top of the stack while their level equals its own, and takes one more level
-each time; so a stack has O(log n) layers over n checkpoints, and every
-change is rewritten O(log n) times. A full layer is written when the sparse
+first image that holds it. The writer keeps the stack short the way a counter
+in base LAYER_FANOUT carries (§8.6 "policy"): a new layer of level 0 absorbs
+the layers on top of the stack when LAYER_FANOUT - 1 of them have its level,
+and takes one more level each time; so a stack has O(F log_F n) layers over n
+checkpoints, and every change is rewritten O(log_F n) times. A full layer is written when the sparse
 layers would outweigh the full image under them.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from myosotis.engine.policy import FULL_LAYER_SHARE
+from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT
 from myosotis.errors import WriterFailedError
 from myosotis.format.constants import KIND_LAYER, LAYER_LEVEL_FULL
 from myosotis.format.image import NodeRecord, StateImage, encode_image
@@ -91,13 +91,10 @@ class LayerStack:
         over them (each sparse layer read once)."""
         over: dict[int, memoryview] = {}
         for e in reversed(self.entries[:-1]):  # older first: newer layers overwrite
-            img = e.image
-            for i, node_id in enumerate(img.ids()):
-                over[node_id] = img.raw_record(i)
-        full = self.entries[-1].image
-        for node_id in range(1, self.next_node_id):
-            rec = over.get(node_id)
-            yield node_id, rec if rec is not None else full.raw_record(node_id - 1)
+            over.update(e.image.raw_items())
+        for node_id, rec in self.entries[-1].image.raw_items():
+            yield node_id, over.pop(node_id, rec)
+        yield from sorted(over.items())  # created after the full image
 
 
 def single(offset: int, seq: int, image: StateImage) -> LayerStack:
@@ -111,9 +108,7 @@ def _sparse_records(merged: list[StackEntry],
     first) and the ``changed`` ones, each at its newest, in id order."""
     recs: dict[int, bytes | memoryview] = {}
     for e in reversed(merged):
-        img = e.image
-        for i, node_id in enumerate(img.ids()):
-            recs[node_id] = img.raw_record(i)
+        recs.update(e.image.raw_items())
     for node_id, n in changed.items():
         recs[node_id] = n.record()
     return sorted(recs.items())
@@ -132,16 +127,24 @@ def _full_records(base: LayerStack | None, changed: dict[int, NodeState],
         yield node_id, changed[node_id].record()
 
 
-def plan(base: LayerStack | None) -> tuple[list[StackEntry], list[StackEntry], int]:
-    """The binary-counter merge (§8.6): ``(merged, kept, level)`` — the layers the
-    new one absorbs (newest first), those left under it (the base first), and its
-    level. The policy of the reference writer (informative)."""
+def plan(base: LayerStack | None,
+         fanout: int = LAYER_FANOUT) -> tuple[list[StackEntry], list[StackEntry], int]:
+    """The counter merge (§8.6): ``(merged, kept, level)`` — the layers the new one
+    absorbs (newest first), those left under it (the base first), and its level.
+    The new layer starts at level 0; while ``fanout - 1`` layers of its level top
+    the stack, it absorbs them and goes one level up (a base-``fanout`` counter
+    carrying). The policy of the reference writer (informative)."""
     entries = list(base.entries) if base is not None else []
-    level, merged = 0, []
-    while entries and entries[0].level == level:
-        merged.append(entries.pop(0))
+    level, merged = 0, list[StackEntry]()
+    while True:
+        run = 0
+        while run < len(entries) and entries[run].level == level:
+            run += 1
+        if run < fanout - 1:
+            return merged, entries, level
+        merged += entries[:run]
+        del entries[:run]
         level += 1
-    return merged, entries, level
 
 
 def write_layer(store: Store) -> bool:

@@ -54,6 +54,14 @@ amplification, bench/run.py), and a stack never reads more sparse bytes than
 its full image holds."""
 
 
+LAYER_FANOUT: Final = 4
+"""Layers of one level merged into one of the next (FORMAT.md §8.6): a base-4
+counter. Each change is rewritten about log4(layers) times (3 for 64 layers,
+against 6 in base 2), and a stack holds at most 3 layers per level (9 over
+64 layers): a read searches each in place at C speed, so more layers cost
+little, while fewer rewrites cut write amplification and file growth."""
+
+
 def layer_due(commits_since: int, bytes_since: int, every: int = LAYER_COMMITS,
               max_bytes: int = LAYER_BYTES) -> bool:
     """Whether the writer appends a layer after a commit: ``commits_since`` commits

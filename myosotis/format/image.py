@@ -8,6 +8,7 @@ others. No I/O here.
 from __future__ import annotations
 
 import array
+import bisect
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -127,6 +128,7 @@ class StateImage:
             raise DecodeError(
                 f"state image holds {n} nodes but next_node_id is {self.next_node_id} (R73)", base)
         self._ids: list[int] | None = None
+        self._ids_q: memoryview | None = None  # a sparse image's id table, as u64s
         # set once check_tables() proved ids[i] == i + 1 (R73); a full layer's
         # are trusted (its CRCs vouch for its bytes, fsck for R70: §8.6)
         self._dense = guard is not None and not sparse
@@ -168,6 +170,15 @@ class StateImage:
         """Position of ``node_id`` in the id table, or -1. O(log N), no decoding."""
         if self._dense:
             return node_id - 1 if 1 <= node_id <= self.node_count else -1
+        if self.sparse and _LITTLE:
+            # A layer's id table is searched in place at C speed: its blocks are
+            # checked once, then bisect runs over the mapped u64s (zero-copy).
+            q = self._ids_q
+            if q is None:
+                self._guard(self._ids_at, self._offs_at)
+                q = self._ids_q = self._mv[self._ids_at:self._offs_at].cast("Q")
+            i = bisect.bisect_left(q, node_id)
+            return i if i < len(q) and q[i] == node_id else -1
         if self._ids is not None:
             ids = self._ids
             lo, hi = 0, len(ids)
@@ -245,6 +256,20 @@ class StateImage:
             raise DecodeError("node record outside the image (R71)", self.base + at)
         self._guard(d + start, d + stop)
         return mv[d + start:d + stop]
+
+    def raw_items(self) -> Iterator[tuple[int, memoryview]]:
+        """Every ``(id, encoded record)`` in id order, zero-copy; the whole image is
+        checked once first (a layer's blocks), not per record. Raises DecodeError."""
+        self._guard(0, len(self._mv))
+        n, mv, d = self.node_count, self._mv, self._data_at
+        ids = range(1, n + 1) if self._dense else self.ids()
+        offs = _u64_list(mv[self._offs_at:d])
+        for i, node_id in enumerate(ids):
+            start, stop = offs[i], offs[i + 1]
+            if start > stop or d + stop > len(mv):
+                raise DecodeError("node record outside the image (R71)",
+                                  self.base + self._offs_at + 8 * i)
+            yield node_id, mv[d + start:d + stop]
 
     def raw_record(self, i: int) -> memoryview:
         """The encoded record of node ``i`` of the table (zero-copy)."""
