@@ -1039,33 +1039,50 @@ def read_genesis_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Repla
                       "state_hash": sh.hex()}
 
 
-def read_layer_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
-    """A layer record (§8.6) in a valid frame: R87 and R88 in full, and its stack (the
-    layer over its base's state) against the replay."""
-    start, stop = c.pos, c.end
-    dump.headings[start] = f"layer record (§8.6), frame {index}"
+def _u32(c: Cursor, what: str, crc: bool = False) -> int:
+    v: int = struct.unpack_from("<I", c.take(4))[0]
+    c.note(c.pos - 4, f"{what} = 0x{v:08x}" if crc else f"{what} = {v}")
+    return v
+
+
+def read_layer_head(c: Cursor) -> tuple[int, bytes, int, int, int, int, int, list[int], bool]:
+    """The head of a layer record (§8.6) up to its image: seq, commit_id, base_offset,
+    base_seq, level, self_offset, image_length, the block CRCs, and whether
+    head_crc and the padding pass (R87)."""
+    start = c.pos
     seq = c.u64("seq")
     cid = c.hash32("commit_id")
     base_off = c.u64("base_offset")
     base_seq = c.u64("base_seq")
-    level = struct.unpack_from("<I", c.take(4))[0]
-    c.note(c.pos - 4, f"level = {level}")
-    nb = struct.unpack_from("<I", c.take(4))[0]
-    c.note(c.pos - 4, f"block_count = {nb}")
-    crcs = []
-    for b in range(nb):
-        crcs.append(struct.unpack_from("<I", c.take(4))[0])
-        c.note(c.pos - 4, f"block_crcs[{b}] = 0x{crcs[-1]:08x}")
-    head_crc = struct.unpack_from("<I", c.take(4))[0]
-    c.note(c.pos - 4, f"head_crc = 0x{head_crc:08x}")
+    level = _u32(c, "level")
+    nb = _u32(c, "block_count")
+    self_off = c.u64("self_offset")
+    image_len = c.u64("image_length")
+    crcs = [_u32(c, f"block_crcs[{b}]", crc=True) for b in range(nb)]
+    head_crc = _u32(c, "head_crc", crc=True)
     usable = head_crc == crc32c(c.data[start:c.pos - 4])  # R87
     pad = _pad(c.pos - start)
     usable = usable and not any(c.take(pad))
     if pad:
         c.note(c.pos - pad, f"padding, {pad} zero bytes")
+    return seq, cid, base_off, base_seq, level, self_off, image_len, crcs, usable
+
+
+def read_layer_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
+    """A layer record (§8.6) in a valid frame: R87 and R88 in full, and its stack (the
+    layer over its base's state) against the replay."""
+    start, stop = c.pos, c.end
+    dump.headings[start] = f"layer record (§8.6), frame {index}"
+    seq, cid, base_off, base_seq, level, self_off, image_len, crcs, usable = \
+        read_layer_head(c)
     img_at = c.pos
-    blocks = [c.data[a:min(a + LAYER_BLOCK, stop)] for a in range(img_at, stop, LAYER_BLOCK)]
-    usable = usable and len(blocks) == nb and all(
+    img_end = img_at + image_len
+    trailer = c.data[stop - 16:stop]
+    usable = usable and (stop - start) % 8 == 0 and img_end + _pad(image_len) + 16 == stop \
+        and trailer == struct.pack("<Q", self_off) + b"MYOLAYER" and self_off == fo
+    blocks = [c.data[a:min(a + LAYER_BLOCK, img_end)] for a in range(img_at, img_end,
+                                                                      LAYER_BLOCK)]
+    usable = usable and len(blocks) == len(crcs) and all(
         crc32c(b) == crc for b, crc in zip(blocks, crcs, strict=False))  # R87, R88
     usable = usable and (base_off == 0) == (base_seq == 0) == (level == LEVEL_FULL) and \
         seq == replay.last_seq != 0 and cid == replay.last_id and base_seq < seq
@@ -1073,18 +1090,28 @@ def read_layer_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay)
     usable = usable and base is not None and base[0] == base_seq
     dump.headings[img_at] = "layer image (§8.1 layout, §8.6)"
     if not usable:
-        c.note(img_at, "layer image of a layer that is not usable (not decoded)")
         c.pos = c.end
+        c.note(img_at, "layer image and trailer of a layer that is not usable (not decoded)")
     else:
         assert base is not None
+        c.end = img_end
         layer = read_image(c, sparse=base_off != 0)
+        c.end = stop
+        if _pad(image_len):
+            c.take(_pad(image_len))
+            c.note(img_end, f"padding, {_pad(image_len)} zero bytes")
+        c.take(8)
+        c.note(stop - 16, f"trailer: self_offset = {self_off}")
+        c.take(8)
+        c.note(stop - 8, 'trailer: magic "MYOLAYER"')
         state = State(layer.next_node_id, {**base[1].nodes, **layer.nodes})
         if state.image() != replay.state.image():  # what §8.6 means: a writer bug else
             raise SpecError("§8.6", img_at, "layer's stack differs from replay")
         replay.snapshots[fo] = (seq, state)
     replay.checkpoints.append({"offset": fo, "seq": seq, "commit_id": cid.hex(),
                                "base_offset": base_off, "base_seq": base_seq, "level": level,
-                               "image_length": stop - img_at, "usable": usable})
+                               "self_offset": self_off, "image_length": image_len,
+                               "usable": usable})
 
 
 RecordReader = Callable[[Cursor, int, int, Dump, Replay], None]

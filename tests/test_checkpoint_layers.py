@@ -49,11 +49,13 @@ def sparse_image(next_node_id: int, ids: list[int], size: int = 3) -> bytes:
 
 def test_layer_round_trip_keeps_every_field() -> None:
     img = sparse_image(10, [2, 5, 9])
-    payload = encode_layer(7, CID, 4096, 3, 2, img)
+    payload = encode_layer(7, CID, 4096, 3, 2, 8192, img)
     h = decode_layer_header(memoryview(payload))
     assert (h.seq, h.commit_id, h.base_offset, h.base_seq, h.level) == (7, CID, 4096, 3, 2)
     assert h.block_count == 1 and h.image_at == image_start(1) and h.image_at % 8 == 0
-    assert payload[h.image_at:] == img
+    assert payload[h.image_at:h.image_at + h.image_length] == img
+    assert h.self_offset == 8192 and len(payload) % 8 == 0
+    assert payload[-16:] == (8192).to_bytes(8, "little") + b"MYOLAYER"  # the trailer
     layer = layer_image(memoryview(payload), h, 0)
     assert [layer.id_at(i) for i in range(layer.node_count)] == [2, 5, 9]
     assert layer.index_of(5) == 1 and layer.index_of(4) == -1
@@ -63,17 +65,17 @@ def test_layer_round_trip_keeps_every_field() -> None:
 
 def test_a_full_layer_has_no_base_and_the_full_level() -> None:
     img = sparse_image(3, [1, 2])
-    h = decode_layer_header(encode_layer(2, CID, 0, 0, LAYER_LEVEL_FULL, img))
+    h = decode_layer_header(encode_layer(2, CID, 0, 0, LAYER_LEVEL_FULL, 8192, img))
     assert h.full
 
 
 @pytest.mark.parametrize("edit, reason", [
-    (lambda p: p[:60], "shorter than its 68-byte head"),
+    (lambda p: p[:60], "shorter than its head and trailer"),
     (lambda p: p[:64] + b"\xff" + p[65:], "head checksum"),
     (lambda p: p + b"\0" * LAYER_BLOCK, "block CRCs for an image"),
 ])
 def test_a_damaged_head_is_refused(edit: Any, reason: str) -> None:
-    payload = encode_layer(7, CID, 4096, 3, 2, sparse_image(10, [2, 5, 9]))
+    payload = encode_layer(7, CID, 4096, 3, 2, 8192, sparse_image(10, [2, 5, 9]))
     with pytest.raises(DecodeError, match=reason):
         decode_layer_header(edit(payload))
 
@@ -81,15 +83,15 @@ def test_a_damaged_head_is_refused(edit: Any, reason: str) -> None:
 def test_base_fields_must_agree_r87() -> None:
     img = sparse_image(10, [2])
     with pytest.raises(DecodeError, match="base fields disagree"):
-        decode_layer_header(encode_layer(7, CID, 0, 3, 1, img))
+        decode_layer_header(encode_layer(7, CID, 0, 3, 1, 8192, img))
     with pytest.raises(DecodeError, match="on a base of commit 7"):
-        decode_layer_header(encode_layer(7, CID, 64, 7, 1, img))
+        decode_layer_header(encode_layer(7, CID, 64, 7, 1, 8192, img))
 
 
 def test_each_block_is_checked_when_first_read_and_names_its_offset_r88() -> None:
     ids = list(range(1, 1000))
     img = sparse_image(1000, ids, size=120)  # records span two blocks and more
-    payload = bytearray(encode_layer(7, CID, 64, 3, 0, img))
+    payload = bytearray(encode_layer(7, CID, 64, 3, 0, 8192, img))
     h = decode_layer_header(payload)
     assert h.block_count >= 2
     at = h.image_at + LAYER_BLOCK + 10  # a byte of block 1
@@ -123,6 +125,13 @@ def build(path: Path, commits: int, every: int = 2, durability: str = "none") ->
                 nodes[c % len(nodes)]["extra"] = [c, "e" * (c % 5)]
             mem.commit(f"c{c}")
         return {n.id: n.fields() for n in nodes}
+
+
+def layer_head(path: Path, off: int) -> Any:
+    """The decoded head of the layer frame at ``off``."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[off:off + 4], "little")
+    return decode_layer_header(data[off + FRAME_HEADER_SIZE:off + FRAME_HEADER_SIZE + n])
 
 
 def layer_offsets(path: Path) -> list[int]:
@@ -213,6 +222,90 @@ def test_layers_agree_with_a_plain_model_and_the_replay(tmp_path: Path, ops: lis
 
 
 # --------------------------------------------------------------------------
+# opening from the newest layer (§10.1)
+
+
+def test_open_indexes_only_the_frames_from_the_newest_layer(tmp_path: Path,
+                                                             monkeypatch: Any) -> None:
+    p = tmp_path / "a.myo"
+    want = build(p, 300, every=4)
+    with Memory.open(p, readonly=True) as mem:
+        log = store_of(mem).log
+        assert log.index_from == layer_offsets(p)[-1] > 32
+        assert len(log.frames) <= 1 + 4  # the layer and the commits after it
+        assert {n: mem[n].fields() for n in want} == want
+        partial = [(c.seq, c.id, c.label) for c in mem.history()]  # indexes the rest
+        assert log.index_from == 32 and len(log.frames) > 300
+        old = {c: mem.at(c).state_hash() for c in (1, 2, 77, 150)}
+    monkeypatch.setattr("myosotis.storage.log.TAIL_SEARCH", 0)  # the whole walk
+    with Memory.open(p, readonly=True) as mem:
+        assert store_of(mem).log.index_from == 32
+        assert [(c.seq, c.id, c.label) for c in mem.history()] == partial
+        assert {c: mem.at(c).state_hash() for c in old} == old
+        assert {n: mem[n].fields() for n in want} == want
+
+
+def test_time_travel_before_the_newest_layer_walks_the_older_frames(tmp_path: Path) -> None:
+    p = tmp_path / "a.myo"
+    build(p, 100, every=4)
+    with Memory.open(p, readonly=True) as mem:
+        assert store_of(mem).log.index_from > 32
+        assert mem.at(3)[1]["x"] is not None
+        assert store_of(mem).log.index_from == 32
+
+
+def test_damage_before_the_newest_layer_is_found_when_that_history_is_read(
+        tmp_path: Path) -> None:
+    p = tmp_path / "a.myo"
+    want = build(p, 100, every=4)
+    found = walk_file(memoryview(p.read_bytes()))
+    third = int(found.offsets[3])
+    flip(p, third + 2)  # the payload_length of an old frame: its header CRC fails
+    with Memory.open(p, readonly=True) as mem:  # the tail is whole: open works
+        assert {n: mem[n].fields() for n in want} == want
+        with pytest.raises(CorruptFileError) as e:
+            mem.history()
+        assert e.value.offset == third
+    assert not verify_file(str(p)).ok
+
+
+def test_a_writer_opened_from_the_newest_layer_commits_and_compacts(tmp_path: Path) -> None:
+    p = tmp_path / "a.myo"
+    build(p, 100, every=4)
+    with Memory.open(p) as mem:
+        assert store_of(mem).log.index_from > 32
+        mem[1]["x"] = "after"
+        mem.commit()
+        h = mem.state_hash()
+        assert len(mem.history()) == 101  # the older frames indexed under the writer
+        mem[1]["x"] = "again"
+        mem.commit()
+        mem.compact(101)
+        assert mem.at(101).state_hash() == h and mem[1]["x"] == "again"
+    assert verify_file(str(p)).ok
+
+
+def test_a_torn_layer_at_the_end_is_passed_over_for_the_layer_before(tmp_path: Path) -> None:
+    p = tmp_path / "a.myo"
+    want = build(p, 20, every=4)
+    with Memory.open(p, durability="none") as mem:
+        store_of(mem).layer_commits = 1
+        for n in want:
+            mem[n]["x"] = "t" * 200  # a layer of a few KiB: whole sectors in it
+        mem.commit()  # a layer follows this commit
+    *_, before, last = layer_offsets(p)
+    data = p.read_bytes()
+    # A crash left the layer's first and last bytes but not its middle (§10 step 5)
+    p.write_bytes(data[:last + 16] + bytes(len(data) - last - 32) + data[-16:])
+    with pytest.warns(UserWarning, match="torn tail"), Memory.open(p) as mem:
+        # the torn layer's head fails: the search goes on to the layer before it,
+        # and the walk from there finds the torn tail, which the writer cuts
+        assert store_of(mem).log.index_from == before
+        assert store_of(mem).head_seq == 21  # the commit before the torn layer stays
+        assert mem[1]["x"] == "t" * 200
+
+
+# --------------------------------------------------------------------------
 # damaged layers
 
 
@@ -256,7 +349,7 @@ def test_a_damaged_block_read_at_open_makes_the_layer_skipped(tmp_path: Path) ->
         mem.commit()
         mem.commit(allow_empty=True)
     top = layer_offsets(p)[-1]
-    flip(p, top + FRAME_HEADER_SIZE + decode_layer_header(p.read_bytes()[top + 16:]).image_at)
+    flip(p, top + FRAME_HEADER_SIZE + layer_head(p, top).image_at)
     fix_frame_crc(p, top)
     with pytest.warns(UserWarning, match="block 0 fails its CRC"), \
             Memory.open(p, readonly=True) as mem:  # the image's prefix is read at open
@@ -272,7 +365,7 @@ def test_a_damaged_block_found_late_is_corruption_named_at_its_offset(tmp_path: 
         mem.commit()  # one layer of ~190 KiB: blocks 0 to 2
         mem.commit(allow_empty=True)
     top = layer_offsets(p)[0]  # the full one (an empty layer follows the empty commit)
-    h = decode_layer_header(p.read_bytes()[top + 16:])
+    h = layer_head(p, top)
     image_at = top + FRAME_HEADER_SIZE + h.image_at
     damage = image_at + 2 * LAYER_BLOCK + 100
     flip(p, damage)

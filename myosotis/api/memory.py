@@ -375,9 +375,7 @@ class Memory(Reader):
         """The commit records after the compacted base (``info().base_seq``), oldest
         first (newest first with ``reverse=True``), read one at a time."""
         s = self._live_store()
-        first, last = s.commits.base_seq + 1, s.head_seq
-        seqs = range(last, first - 1, -1) if reverse else range(first, last + 1)
-        for q in seqs:
+        for q in s.commit_seqs(reverse):
             yield s.commit_info(q)
 
     def history(self) -> list[Commit]:

@@ -20,12 +20,13 @@ from myosotis.format.constants import (
     FRAME_HEADER_SIZE,
     KIND_CHECKPOINT,
     KIND_COMMIT,
+    KIND_GENESIS,
     KIND_LAYER,
     SNAPSHOT_PREFIX_SIZE,
 )
 from myosotis.format.image import StateImage, state_hash
 from myosotis.format.layer import decode_layer_header, layer_image
-from myosotis.format.records import encode_snapshot
+from myosotis.format.records import decode_snapshot_header, encode_snapshot
 from myosotis.format.values import DecodeError
 from myosotis.storage.log import LogFile
 
@@ -36,14 +37,16 @@ if TYPE_CHECKING:
 
 class Snapshots:
     """The images of one log's checkpoint, genesis and layer frames, checked once and
-    cached, each as the :class:`LayerStack` a state is read from."""
+    cached by frame offset, each as the :class:`LayerStack` a state is read from."""
 
     def __init__(self, log: LogFile, commits: CommitIndex, problems: list[str]) -> None:
         """``problems``: where a skipped checkpoint is reported (the store's list)."""
         self.log = log
         self.commits = commits
         self.problems = problems
-        self._images: dict[int, LayerStack | None] = {}  # frame index -> usable stack
+        # frame offset -> usable stack (offsets, unlike frame indices, do not move
+        # when the frames before a file's newest layer are indexed, §10.1)
+        self._images: dict[int, LayerStack | None] = {}
 
     def image(self, j: int, seq: int | None = None) -> LayerStack | None:
         """The stack of checkpoint/genesis/layer frame ``j`` if usable (R80, R85, R87),
@@ -53,18 +56,18 @@ class Snapshots:
         a cache, the commits are the truth. A genesis that fails raises
         CorruptFileError. The result is cached per frame.
         """
-        if j in self._images:
-            return self._images[j]
-        img: LayerStack | None = None
         off = self.log.frame_offset(j)
+        if off in self._images:
+            return self._images[off]
+        img: LayerStack | None = None
         try:
             if seq == 0:
                 raise CorruptFileError("a checkpoint before the first commit (R33)", off)
             if self.log.frames.kinds[j] == KIND_LAYER:
                 assert seq is not None
-                img = read_layer(self, j, seq)
+                img = read_layer(self, off, self.log.payload_unchecked(j), seq)
             else:
-                img = self._snapshot(j, seq, off)
+                img = self._snapshot(self.log.payload(j), seq, off)
         except CorruptFileError as e:
             if seq is None:
                 raise
@@ -72,15 +75,19 @@ class Snapshots:
             self.problems.append(msg)
             warn_caller(f"{self.log.path}: {msg}")
             img = None
-        self._images[j] = img
+        self._images[off] = img
         return img
 
-    def _snapshot(self, j: int, seq: int | None, off: int) -> LayerStack:
-        """A checkpoint's or the genesis' image, hashed whole (R80, R85)."""
-        payload = self.log.payload(j)
-        h = self.commits.snapshot_header(j)
-        if seq is not None and h.commit_id != self.commits.commit_id(seq) or \
-                seq is not None and h.seq != seq:
+    def _snapshot(self, payload: memoryview, seq: int | None, off: int,
+                  chained: bool = True) -> LayerStack:
+        """A checkpoint's or the genesis' image, hashed whole (R80, R85); ``chained``:
+        R33 is checked against the commit index (not for a base outside it, §10.1)."""
+        try:
+            h = decode_snapshot_header(payload)
+        except DecodeError as e:
+            raise CorruptFileError(e.reason, off + FRAME_HEADER_SIZE + (e.offset or 0)) from None
+        if seq is not None and (h.seq != seq or chained and
+                                h.commit_id != self.commits.commit_id(seq)):
             raise CorruptFileError(f"checkpoint claims commit {h.seq} but follows commit {seq} "
                                    "(R33)", off)
         body = payload[SNAPSHOT_PREFIX_SIZE:]
@@ -92,6 +99,42 @@ class Snapshots:
         except DecodeError as e:
             raise CorruptFileError(e.reason, e.offset) from None
         return single(off, h.seq, img)
+
+    def base(self, off: int, seq: int, above: int) -> LayerStack:
+        """The stack of the snapshot at frame offset ``off``, which a layer at ``above``
+        names as its base of commit ``seq`` (R87). A base before the indexed frames
+        (a file opened from its newest layer, §10.1) is read by its own header.
+        Raises CorruptFileError."""
+        log, commits = self.log, self.commits
+        j = log.frame_index_at(off)
+        if j is not None:
+            if log.frames.kinds[j] == KIND_COMMIT or commits.snapshot_seq(j) != seq:
+                raise CorruptFileError(f"layer names a base at offset {off} that is no "
+                                       f"snapshot of commit {seq} (R87)", above)
+            stack = self.image(j, None if j == 0 and commits.has_genesis else seq)
+        elif off < log.index_from:
+            stack = self._outside(off, seq)
+        else:
+            stack = None
+        if stack is None:
+            raise CorruptFileError(f"layer's base at offset {off} is not usable", above)
+        return stack
+
+    def _outside(self, off: int, seq: int) -> LayerStack | None:
+        if off in self._images:
+            return self._images[off]
+        got = self.log.frame_header_at(off)
+        if got is None:
+            raise CorruptFileError("a layer's base is no frame (R87)", off)
+        kind, payload = got
+        if kind == KIND_LAYER:
+            stack = read_layer(self, off, payload, seq, chained=False)
+        elif kind in (KIND_CHECKPOINT, KIND_GENESIS):
+            stack = self._snapshot(self.log.payload_at(off), seq, off, chained=False)
+        else:
+            raise CorruptFileError("a layer's base is a commit (R87)", off)
+        self._images[off] = stack
+        return stack
 
     def base_at(self, seq: int) -> tuple[int, LayerStack | None]:
         """The base of the state after commit ``seq``: the newest usable checkpoint at or
@@ -108,6 +151,11 @@ class Snapshots:
             cand = self.image(j, cp_seq)
             if cand is not None:
                 return cp_seq, cand
+        if commits.partial:
+            # The newest layer, which a partial index starts at, failed: the
+            # commits before it are needed (§10.1).
+            commits.ensure_full()
+            return self.base_at(seq)
         return base_seq, img
 
     def adopt(self, j: int, seq: int) -> LayerStack:
@@ -116,7 +164,7 @@ class Snapshots:
         off = self.log.frame_offset(j)
         img = StateImage(self.log.payload(j)[SNAPSHOT_PREFIX_SIZE:],
                          off + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
-        stack = self._images[j] = single(off, seq, img)
+        stack = self._images[off] = single(off, seq, img)
         return stack
 
     def adopt_layer(self, j: int, seq: int, kept: list[StackEntry]) -> LayerStack:
@@ -126,45 +174,39 @@ class Snapshots:
         payload = self.log.payload(j)
         h = decode_layer_header(payload)
         entry = StackEntry(off, seq, h.level, layer_image(payload, h, off + FRAME_HEADER_SIZE))
-        stack = self._images[j] = LayerStack([entry, *kept])
+        stack = self._images[off] = LayerStack([entry, *kept])
         return stack
 
     def clear(self) -> None:
         self._images.clear()
 
 
-def read_layer(snaps: Snapshots, j: int, seq: int) -> LayerStack:
-    """The stack of layer frame ``j``, which follows commit ``seq`` (§8.6): its head
-    checked (R87), R33, its base usable and named right; its blocks are checked
-    later, as they are read (R88). Raises CorruptFileError."""
-    log, commits = snaps.log, snaps.commits
-    off = log.frame_offset(j)
-    payload = log.payload_unchecked(j)
+def read_layer(snaps: Snapshots, off: int, payload: memoryview, seq: int,
+               chained: bool = True) -> LayerStack:
+    """The stack of the layer at frame offset ``off``, which follows commit ``seq``
+    (§8.6): its head checked (R87), R33 (``chained``: against the commit index; a
+    base outside it, §10.1, by its own head), its base usable and named right; its
+    blocks are checked later, as they are read (R88). Raises CorruptFileError."""
+    commits = snaps.commits
     try:
         h = decode_layer_header(payload)
     except DecodeError as e:
         raise CorruptFileError(e.reason, off + FRAME_HEADER_SIZE + (e.offset or 0)) from None
-    if h.seq != seq or h.commit_id != commits.commit_id(seq):
-        raise CorruptFileError(f"layer claims commit {h.seq} but follows commit {seq} (R33)",
-                               off)
+    if h.seq != seq or h.self_offset != off or \
+            chained and h.commit_id != commits.commit_id(seq):
+        raise CorruptFileError(f"layer of commit {h.seq} at offset {h.self_offset} found "
+                               f"after commit {seq} at offset {off} (R33, R87)", off)
     try:
         img = layer_image(payload, h, off + FRAME_HEADER_SIZE)
     except DecodeError as e:
         raise CorruptFileError(e.reason, e.offset) from None
-    if seq > commits.base_seq and img.next_node_id != commits.header(seq).next_node_id:
+    if chained and seq > commits.base_seq and \
+            img.next_node_id != commits.header(seq).next_node_id:
         raise CorruptFileError("layer's next_node_id is not its commit's (R87)", off)
     entry = StackEntry(off, seq, h.level, img)
     if h.full:
         return LayerStack([entry])
-    base_j = log.frame_index_at(h.base_offset)
-    if base_j is None or base_j >= j or log.frames.kinds[base_j] == KIND_COMMIT or \
-            commits.snapshot_seq(base_j) != h.base_seq:
-        raise CorruptFileError(f"layer names a base at offset {h.base_offset} that is no "
-                               f"snapshot of commit {h.base_seq} before it (R87)", off)
-    base = snaps.image(base_j, None if base_j == 0 and commits.has_genesis else h.base_seq)
-    if base is None:
-        raise CorruptFileError(f"layer's base at offset {h.base_offset} is not usable", off)
-    return LayerStack([entry, *base.entries])
+    return LayerStack([entry, *snaps.base(h.base_offset, h.base_seq, off).entries])
 
 
 def before_snapshot(store: Store) -> Overlay:

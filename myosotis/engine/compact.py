@@ -81,6 +81,7 @@ def compact(store: Store, base: int) -> CompactResult:
         raise WriterFailedError(
             f"{store.log.path}: an earlier write failed ({store.log.failed}); close and reopen "
             "the file before compacting it")
+    store.commits.ensure_full()  # every frame is read below (FORMAT.md §10.1)
     before = store.log.valid_end
     # Every commit frame is checked (R26) before its history is folded or
     # copied: damage must be reported, not compacted away or carried over.

@@ -16,12 +16,14 @@ from myosotis.engine.chain import commit_header
 from myosotis.errors import CorruptFileError
 from myosotis.format.constants import (
     FRAME_HEADER_SIZE,
+    HEADER_SIZE,
     KIND_CHECKPOINT,
     KIND_COMMIT,
     KIND_GENESIS,
     KIND_LAYER,
     ZERO_HASH,
 )
+from myosotis.format.layer import decode_layer_header
 from myosotis.format.records import (
     CommitHeader,
     SnapshotHeader,
@@ -78,9 +80,15 @@ class CommitIndex:
 
     def __init__(self, log: LogFile) -> None:
         self.log = log
+        self._reset()
+
+    def _reset(self) -> None:
         self.base_seq = 0
         self.base_commit_id = ZERO_HASH
         self.has_genesis = False
+        # Opened from the newest layer (§10.1): the index starts at that layer, whose
+        # seq and commit id stand in for the history before it until ensure_full().
+        self.partial = False
         self.checkpoints: list[tuple[int, int]] = []  # (seq, frame index), ascending
         self._cp_frames: list[int] = []  # the frame indices of ``checkpoints``
         self._noncommit: list[int] = []  # frame indices of non-commit frames
@@ -89,12 +97,25 @@ class CommitIndex:
         self._ids: dict[int, bytes] = {}
         self.index_new_frames()
 
+    def ensure_full(self) -> None:
+        """Index the whole history (a file opened from its newest layer, §10.1): walks
+        the frames before it once. Raises CorruptFileError for damage there."""
+        if not self.partial:
+            return
+        self.log.ensure_full()
+        ids = self._ids
+        self._reset()
+        self._ids = ids  # ids by seq stay right
+        self.index_new_frames()
+
     # ------------------------------------------------------------------ index
 
     def index_new_frames(self) -> None:
         """Index the frames the log gained since the last call."""
         kinds = self.log.frames.kinds
         start, stop = self._indexed, len(kinds)
+        if start == 0 and stop and self.log.index_from != HEADER_SIZE:
+            self._start_at_layer()
         if stop == start + 1 and kinds[start] == KIND_COMMIT:  # the common case: one commit
             self._indexed = stop
             return
@@ -117,6 +138,15 @@ class CommitIndex:
                 self.checkpoints.append((self.base_seq + commits_before, j))
                 self._cp_frames.append(j)
         self._indexed = stop
+
+    def _start_at_layer(self) -> None:
+        """Frame 0 is the newest layer (§10.1): the history before it is its seq."""
+        try:
+            h = decode_layer_header(self.log.payload_unchecked(0))
+        except DecodeError as e:
+            raise _corrupt(e, self.log.frame_offset(0)) from None
+        self.partial = True
+        self.base_seq, self.base_commit_id = h.seq, h.commit_id
 
     def _read_genesis_header(self) -> None:
         h = self.snapshot_header(0)

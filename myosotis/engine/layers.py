@@ -172,8 +172,9 @@ def write_layer(store: Store) -> bool:
             committed.next_node_id,
             _full_records(base, committed.changed, committed.next_node_id)), [], LAYER_LEVEL_FULL
     under = kept[0] if kept else None
+    # The frame goes at the log's valid end: the layer names its own offset (§8.6)
     payload = encode_layer(store.head_seq, store.head_id, under.offset if under else 0,
-                           under.seq if under else 0, level, image)
+                           under.seq if under else 0, level, store.log.valid_end, image)
     return _append_layer(store, payload, kept, level)
 
 

@@ -15,7 +15,7 @@ several steps follows engine/unsettled.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 from myosotis.engine import loading, staging
@@ -217,6 +217,23 @@ class Store:
         """``seq`` if it names a commit whose state can be read (0 is the empty state
         before the first, while not compacted); else CommitNotFoundError."""
         return self.travel.resolve(seq, self.head_seq)
+
+    def commit_seqs(self, reverse: bool = False) -> Iterator[int]:
+        """The seqs of the commit records after the compacted base, oldest first (newest
+        first with ``reverse``). Newest first, the frames older than the newest
+        layer (FORMAT.md §10.1) are indexed only when the iteration reaches them."""
+        hist = self.commits
+        if not reverse:
+            hist.ensure_full()
+            yield from range(hist.base_seq + 1, self.head_seq + 1)
+            return
+        q = self.head_seq
+        while q > hist.base_seq or hist.partial and q > 0:
+            if q <= hist.base_seq:
+                hist.ensure_full()
+                continue
+            yield q
+            q -= 1
 
     def commit_info(self, seq: int) -> Commit:
         """The commit ``seq`` (which must resolve); the genesis base is marked compacted."""

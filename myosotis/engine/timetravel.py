@@ -58,6 +58,8 @@ class TimeTravel:
     def resolve(self, seq: int, head_seq: int) -> int:
         """``seq`` if it names a commit whose state can be read; else CommitNotFoundError."""
         # seq 0 names the empty state before the first commit (while not compacted)
+        if self.commits.partial and seq <= self.commits.base_seq:
+            self.commits.ensure_full()  # history older than the newest layer (§10.1)
         base_seq = self.commits.base_seq
         if not base_seq <= seq <= head_seq:
             if 0 <= seq < base_seq:
@@ -71,6 +73,8 @@ class TimeTravel:
     def commit_info(self, seq: int) -> Commit:
         """The commit ``seq`` (which must resolve); the genesis base is marked compacted."""
         base_next = 1
+        if self.commits.partial and seq <= self.commits.base_seq:
+            self.commits.ensure_full()
         if seq == self.commits.base_seq and self.commits.has_genesis:
             img = self.snapshots.image(0)
             assert img is not None  # a bad genesis fails at open (R85)

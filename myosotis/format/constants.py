@@ -92,10 +92,14 @@ SNAPSHOT_PREFIX_SIZE: Final = 72
 IMAGE_PREFIX_STRUCT: Final = struct.Struct("<QQ")
 assert IMAGE_PREFIX_STRUCT.size == 16
 NODE_FLAG_DELETED: Final = 0x01
-# §8.6 Layer record: seq, commit_id, base_offset, base_seq, level, block_count
-LAYER_PREFIX_STRUCT: Final = struct.Struct("<Q32sQQII")
-assert LAYER_PREFIX_STRUCT.size == 64
-LAYER_PREFIX_SIZE: Final = 64
+# §8.6 Layer record: seq, commit_id, base_offset, base_seq, level, block_count,
+# self_offset, image_length; and its 16-byte trailer: self_offset, LAYER_MAGIC
+LAYER_PREFIX_STRUCT: Final = struct.Struct("<Q32sQQIIQQ")
+assert LAYER_PREFIX_STRUCT.size == 80
+LAYER_PREFIX_SIZE: Final = 80
+LAYER_TRAILER_STRUCT: Final = struct.Struct("<Q8s")
+assert LAYER_TRAILER_STRUCT.size == 16
+LAYER_MAGIC: Final = b"MYOLAYER"  # §8.6: ends every layer's payload, found from the end
 LAYER_BLOCK: Final = 1 << 16  # §8.6: bytes of image per block CRC
 LAYER_LEVEL_FULL: Final = 0xFFFFFFFF  # §8.6: the level of a full layer (base_offset 0)
 

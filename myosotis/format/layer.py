@@ -1,6 +1,7 @@
 """The layer record (FORMAT.md §8.6, format version 4): a checkpoint that holds only the
 nodes changed since the snapshot it builds on, with a CRC per 64 KiB block of its
-image so that a reader checks only the blocks it reads. No I/O.
+image so that a reader checks only the blocks it reads, and a trailer by which a
+reader finds the newest layer from the end of the file (§10.1). No I/O.
 
 Payload layout (§8.6)::
 
@@ -9,11 +10,16 @@ Payload layout (§8.6)::
     40   8     base_offset    u64, frame offset of the base snapshot; 0 = none (full)
     48   8     base_seq       u64, that snapshot's seq (0 with no base)
     56   4     level          u32 (LAYER_LEVEL_FULL for a full layer)
-    60   4     block_count    u32, B = ceil(image length / LAYER_BLOCK)
-    64   4·B   block_crcs     CRC32C of each block of the image
+    60   4     block_count    u32, B = ceil(image_length / LAYER_BLOCK)
+    64   8     self_offset    u64, the file offset of this layer's own frame
+    72   8     image_length   u64, I
+    80   4·B   block_crcs     CRC32C of each block of the image
     ..   4     head_crc       CRC32C of every byte before it
     ..   0–7   zero padding   to a multiple of 8
-    A    var   image          §8.1 layout (sparse unless full), to the end
+    A    I     image          §8.1 layout (sparse unless full)
+    ..   0–7   zero padding   to a multiple of 8
+    n-16 8     self_offset    again (the trailer)
+    n-8  8     LAYER_MAGIC    "MYOLAYER"
 """
 
 from __future__ import annotations
@@ -23,16 +29,24 @@ from typing import Any, NamedTuple
 
 from myosotis.format.constants import (
     FRAME_ALIGN,
+    FRAME_HEADER_SIZE,
+    FRAME_KIND_OFFSET,
+    HEADER_SIZE,
+    KIND_LAYER,
     LAYER_BLOCK,
     LAYER_LEVEL_FULL,
+    LAYER_MAGIC,
     LAYER_PREFIX_SIZE,
     LAYER_PREFIX_STRUCT,
+    LAYER_TRAILER_STRUCT,
 )
 from myosotis.format.helper import crc32c
+from myosotis.format.helper_contract import header_payload_length
 from myosotis.format.image import StateImage
 from myosotis.format.values import DecodeError
 
 _U32 = struct.Struct("<I")
+_TRAILER = LAYER_TRAILER_STRUCT.size
 
 
 def image_start(block_count: int) -> int:
@@ -45,6 +59,11 @@ def block_count(image_len: int) -> int:
     return -(-image_len // LAYER_BLOCK)
 
 
+def payload_length(block_count: int, image_len: int) -> int:
+    """The payload length of a layer (a multiple of 8: its trailer ends its frame)."""
+    return image_start(block_count) + image_len + (-image_len % FRAME_ALIGN) + _TRAILER
+
+
 class LayerHeader(NamedTuple):
     """The fixed part of a layer record, checked by its ``head_crc``."""
 
@@ -54,6 +73,8 @@ class LayerHeader(NamedTuple):
     base_seq: int
     level: int
     block_count: int
+    self_offset: int
+    image_length: int
     image_at: int  # payload offset of the image
 
     @property
@@ -62,25 +83,32 @@ class LayerHeader(NamedTuple):
 
 
 def encode_layer(seq: int, cid: bytes, base_offset: int, base_seq: int, level: int,
-                 image: bytes | bytearray) -> bytes:
-    """The payload of a layer record over ``image`` (§8.6)."""
-    nb = block_count(len(image))
-    head = bytearray(LAYER_PREFIX_STRUCT.pack(seq, cid, base_offset, base_seq, level, nb))
+                 self_offset: int, image: bytes | bytearray) -> bytes:
+    """The payload of a layer record over ``image``, whose frame starts at file offset
+    ``self_offset`` (§8.6)."""
+    n = len(image)
+    nb = block_count(n)
+    head = bytearray(LAYER_PREFIX_STRUCT.pack(seq, cid, base_offset, base_seq, level, nb,
+                                              self_offset, n))
+    view = memoryview(image)
     for b in range(nb):
-        head += _U32.pack(crc32c(memoryview(image)[b * LAYER_BLOCK:(b + 1) * LAYER_BLOCK]))
+        head += _U32.pack(crc32c(view[b * LAYER_BLOCK:(b + 1) * LAYER_BLOCK]))
     head += _U32.pack(crc32c(head))
     head += bytes(-len(head) % FRAME_ALIGN)
-    return bytes(head) + bytes(image)
+    tail = bytes(-n % FRAME_ALIGN) + LAYER_TRAILER_STRUCT.pack(self_offset, LAYER_MAGIC)
+    return b"".join((head, image, tail))
 
 
 def decode_layer_header(payload: Any) -> LayerHeader:
     """The checked fixed part of a layer's payload: ``head_crc``, the padding, the
-    block count against the image's length and the base fields (§8.6, R87). Reads
-    only the head (a few KiB at most per GiB of image); raises DecodeError."""
+    lengths and the trailer against the head, and the base fields (§8.6, R87). Reads
+    only the head and the trailer (a few KiB at most per GiB of image); raises
+    DecodeError."""
     n = len(payload)
-    if n < LAYER_PREFIX_SIZE + 4:
-        raise DecodeError("layer record shorter than its 68-byte head (§8.6)", 0)
-    seq, cid, base_off, base_seq, level, nb = LAYER_PREFIX_STRUCT.unpack_from(payload, 0)
+    if n < LAYER_PREFIX_SIZE + 4 + _TRAILER:
+        raise DecodeError("layer record shorter than its head and trailer (§8.6)", 0)
+    seq, cid, base_off, base_seq, level, nb, self_off, image_len = \
+        LAYER_PREFIX_STRUCT.unpack_from(payload, 0)
     crc_at = LAYER_PREFIX_SIZE + 4 * nb
     if crc_at + 4 > n:
         raise DecodeError(f"layer claims {nb} blocks, more than the record holds (§8.6)", 60)
@@ -89,15 +117,30 @@ def decode_layer_header(payload: Any) -> LayerHeader:
     at = image_start(nb)
     if at > n or any(payload[crc_at + 4:at]):
         raise DecodeError("layer padding is cut short or not zero (§8.6)", crc_at + 4)
-    if block_count(n - at) != nb:
-        raise DecodeError(f"layer has {nb} block CRCs for an image of {n - at} bytes (R87)",
-                          60)
+    if image_len < 24 or block_count(image_len) != nb or \
+            payload_length(nb, image_len) != n:
+        raise DecodeError(f"layer of {n} bytes with {nb} block CRCs for an image of "
+                          f"{image_len} bytes (R87)", 60)
+    if LAYER_TRAILER_STRUCT.unpack_from(payload, n - _TRAILER) != (self_off, LAYER_MAGIC):
+        raise DecodeError("layer trailer does not repeat its self_offset (R87)", n - _TRAILER)
     if (base_off == 0) != (level == LAYER_LEVEL_FULL) or (base_off == 0) != (base_seq == 0):
         raise DecodeError("layer base fields disagree: base_offset 0 if and only if "
                           "base_seq 0 and level full (R87)", 40)
-    if seq == 0 or (base_off and base_seq >= seq):
-        raise DecodeError(f"layer of commit {seq} on a base of commit {base_seq} (R87)", 0)
-    return LayerHeader(seq, bytes(cid), base_off, base_seq, level, nb, at)
+    if seq == 0 or (base_off and (base_seq >= seq or base_off >= self_off)):
+        raise DecodeError(f"layer of commit {seq} on a base of commit {base_seq} at offset "
+                          f"{base_off}, not before it (R87)", 0)
+    return LayerHeader(seq, bytes(cid), base_off, base_seq, level, nb, self_off, image_len,
+                       at)
+
+
+def trailer_at(buf: Any, end: int) -> int | None:
+    """The ``self_offset`` of the layer whose frame ends at ``end`` of ``buf`` (a whole
+    file's bytes), if the 16 bytes before ``end`` are a layer trailer; else None.
+    Only a candidate: the caller checks the frame it names (§10.1)."""
+    if end < _TRAILER:
+        return None
+    self_off, magic = LAYER_TRAILER_STRUCT.unpack_from(buf, end - _TRAILER)
+    return int(self_off) if magic == LAYER_MAGIC else None
 
 
 class BlockGuard:
@@ -108,7 +151,7 @@ class BlockGuard:
     __slots__ = ("_mv", "_crcs", "_ok", "_base")
 
     def __init__(self, payload: memoryview, h: LayerHeader, base: int) -> None:
-        self._mv = payload[h.image_at:]
+        self._mv = payload[h.image_at:h.image_at + h.image_length]
         self._crcs = payload[LAYER_PREFIX_SIZE:LAYER_PREFIX_SIZE + 4 * h.block_count]
         self._ok = bytearray(h.block_count)
         self._base = base
@@ -137,5 +180,41 @@ def layer_image(payload: memoryview, h: LayerHeader, base: int) -> StateImage:
     ``base``: the file offset of the payload. Raises DecodeError (a damaged block
     among those the constructor reads, or malformed tables)."""
     at = base + h.image_at
-    return StateImage(payload[h.image_at:], at, sparse=not h.full,
+    return StateImage(payload[h.image_at:h.image_at + h.image_length], at, sparse=not h.full,
                       guard=BlockGuard(payload, h, at))
+
+
+def find_newest_layer(buf: Any, size: int, allowed_flags: int, budget: int) -> int | None:
+    """The frame offset of the newest layer whose frame ends in the last ``budget``
+    bytes of ``buf`` (a whole file's ``size`` bytes), found from the end by its
+    trailer (§10.1); None if there is none there. A candidate counts only if the
+    frame it names is header-valid (R21–R25) with kind LAYER, ends right where
+    its trailer does, and its head passes R87. No I/O: the caller walks forward
+    from the offset returned to prove the rest (§10.1)."""
+    floor = max(HEADER_SIZE, size - budget)
+    pos = size
+    while True:
+        # The magic is 8-aligned at the end of a frame (layer payloads are
+        # multiples of 8): anything else is a coincidence in some other bytes.
+        pos = bytes(buf[floor:pos]).rfind(LAYER_MAGIC) + floor if pos > floor else floor - 1
+        if pos < floor:
+            return None
+        end = pos + len(LAYER_MAGIC)
+        off = trailer_at(buf, end) if pos % FRAME_ALIGN == 0 else None
+        if off is not None and _layer_frame_ends_at(buf, off, end, allowed_flags):
+            return off
+        pos = pos + len(LAYER_MAGIC) - 1  # search below this hit
+
+
+def _layer_frame_ends_at(buf: Any, off: int, end: int, allowed_flags: int) -> bool:
+    if not HEADER_SIZE <= off <= end - FRAME_HEADER_SIZE or off % FRAME_ALIGN:
+        return False
+    head = bytes(buf[off:off + FRAME_HEADER_SIZE])
+    n = header_payload_length(head, allowed_flags, crc32c)
+    if n < 0 or head[FRAME_KIND_OFFSET] != KIND_LAYER or off + FRAME_HEADER_SIZE + n != end:
+        return False
+    try:
+        h = decode_layer_header(memoryview(buf)[off + FRAME_HEADER_SIZE:end])
+    except DecodeError:
+        return False
+    return h.self_offset == off

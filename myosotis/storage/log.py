@@ -8,8 +8,10 @@ are in opening.py (finding, creating, locking the file), append.py (the
 writer's appends and syncs) and recovery.py (cutting a torn tail).
 
 Invariants:
-- ``frames`` lists every frame of the valid prefix ``[32, valid_end)``; every
-  frame in it is header-valid and the last one is valid in full.
+- ``frames`` lists every frame of ``[index_from, valid_end)`` of the valid prefix
+  (``index_from`` is 32, or the newest layer of a file opened from its end,
+  FORMAT.md §10.1, until ``ensure_full``); every frame in it is header-valid
+  and the last one is valid in full.
 - A writer appends only at ``valid_end`` and only while ``failed`` is false.
 - Bytes ``[valid_end, size)`` are either all zero (``free_bytes``: space a
   durable writer reserved, FORMAT.md §3) or a torn tail (``torn_bytes``).
@@ -28,14 +30,19 @@ from dataclasses import dataclass, field
 
 from myosotis.errors import CorruptFileError, MyosotisError
 from myosotis.format.constants import (
+    FRAME_ALIGN,
     FRAME_FLAGS_ALLOWED,
     FRAME_HEADER_SIZE,
     FRAME_HEADER_STRUCT,
+    FRAME_KIND_OFFSET,
     HEADER_SIZE,
+    KIND_LAYER,
     KINDS_BY_VERSION,
 )
 from myosotis.format.header import check_file_header, frame_payload_ok, padding
-from myosotis.format.helper import ScanStatus
+from myosotis.format.helper import ScanStatus, crc32c
+from myosotis.format.helper_contract import header_payload_length
+from myosotis.format.layer import find_newest_layer
 from myosotis.format.walk import Walk, walk
 from myosotis.storage import append as _append
 from myosotis.storage.fileops import REAL, FileOps
@@ -74,6 +81,12 @@ class FrameIndex:
 # Pauses (s) before the walks a reader repeats to tell a racing writer from damage
 _RESCAN_PAUSES = (0.0, 0.001, 0.01) * 3
 
+TAIL_SEARCH = 1 << 20
+"""Bytes at the end of a version-4 file searched for the newest layer's trailer at
+open (FORMAT.md §10.1): four times the commit bytes after which the reference
+writer appends a layer (engine/policy.py LAYER_BYTES), so its files are opened
+from their newest layer unless their last commit alone is larger."""
+
 FreeSpacePolicy = Callable[[int, int], int]
 """``(frame_start, frame_end) -> file size``: how far a durable writer fills the
 file with zeros after a frame that did not fit in the free space (FORMAT.md §3;
@@ -93,6 +106,10 @@ class LogFile:
         self._lock = lock
         self.map = FileMap(fd)
         self.frames = FrameIndex()
+        # Offset of frames[0]: HEADER_SIZE, or the newest layer when the file was
+        # opened from its end (§10.1) and the frames before it are not indexed
+        # yet (ensure_full indexes them).
+        self.index_from = HEADER_SIZE
         self.valid_end = HEADER_SIZE
         self.size = HEADER_SIZE  # file length at the last scan or append
         self.torn_bytes = 0  # bytes past valid_end ignored as a torn tail at the last scan
@@ -211,7 +228,7 @@ class LogFile:
         with contextlib.suppress(OSError):  # the old descriptor is done with either way
             self.fileops.close(old_fd)
         self.frames = FrameIndex()
-        self.valid_end = self.size = HEADER_SIZE
+        self.valid_end = self.size = self.index_from = HEADER_SIZE
         self.torn_bytes = self.free_bytes = 0
         self.failed = None
         self.inode = os.fstat(fd).st_ino
@@ -251,11 +268,11 @@ class LogFile:
         # Scanned frames are unverified; appended_from marks frames as verified
         # only because nothing is scanned after this handle appends.
         assert self.appended_from is None, "a writer scans only before it appends"
-        if self.readonly:
-            with truncation_guard(self.fd, exclusive=False):
-                found, size = self._reader_walk()
-        else:
-            found = self._walk(size)
+        found = None
+        if not self.frames and self.valid_end == HEADER_SIZE:
+            found, size = self._walk_from_newest_layer(size)
+        if found is None:
+            found, size = self._walk_any(size)
         if found.status == ScanStatus.CORRUPT:
             # Frames after the damage would be lost silently (§10 step 4), or
             # the damage is not what a crash leaves (R28): refuse either way.
@@ -271,6 +288,84 @@ class LogFile:
         if self.torn_bytes and not self.readonly:
             cut_torn_tail(self)
         return len(found.offsets)
+
+    def _walk_any(self, size: int) -> tuple[Walk, int]:
+        """The §10 walk from ``valid_end``, a reader's or a writer's."""
+        if self.readonly:
+            with truncation_guard(self.fd, exclusive=False):
+                return self._reader_walk()
+        return self._walk(size), size
+
+    def _walk_from_newest_layer(self, size: int) -> tuple[Walk | None, int]:
+        """§10.1: open a version-4 file from its newest layer, found from the end by its
+        trailer, walking only the frames from there; (None, size) when that cannot
+        be proved clean (no layer near the end, or damage after it), and the caller
+        walks the whole file instead (which is what reports damage)."""
+        if size < HEADER_SIZE + FRAME_HEADER_SIZE:
+            return None, size
+        self.map.ensure(size)
+        version = int.from_bytes(self.map.view(8, 10), "little")
+        if KIND_LAYER not in KINDS_BY_VERSION.get(version, ()):
+            return None, size
+        q = find_newest_layer(self.map.whole(), size, FRAME_FLAGS_ALLOWED[version],
+                              TAIL_SEARCH)
+        if q is None:
+            return None, size
+        self.valid_end = self.index_from = q
+        found, size = self._walk_any(size)
+        if found.status == ScanStatus.CORRUPT or not found.offsets or found.offsets[0] != q:
+            self.valid_end = self.index_from = HEADER_SIZE
+            return None, size
+        return found, size
+
+    def ensure_full(self) -> int:
+        """Index the frames before ``index_from`` (a file opened from its newest layer,
+        §10.1) by walking them; return how many were added (0 when all were).
+
+        Raises CorruptFileError when they do not end exactly at the layer (damage
+        in history older than the newest layer, found when it is first needed).
+        """
+        q = self.index_from
+        if q == HEADER_SIZE:
+            return 0
+        version = int.from_bytes(self.map.view(8, 10), "little")
+        found = walk(self.map.view(0, q), HEADER_SIZE, FRAME_FLAGS_ALLOWED.get(version, 0),
+                     KINDS_BY_VERSION.get(version))
+        if found.status != ScanStatus.CLEAN or found.end != q:
+            raise CorruptFileError(found.reason or "damaged frame before the newest layer "
+                                   "(§10.1)", found.end)
+        n = len(found.offsets)
+        frames = FrameIndex()
+        frames.extend(found.offsets, found.kinds)
+        frames.extend(self.frames.offsets, self.frames.kinds)
+        verified = {i + n for i in self._verified}
+        appended = None if self.appended_from is None else self.appended_from + n
+        # The frame indices move by n: every index kept here moves with them.
+        self.frames, self._verified, self.appended_from, self.index_from = \
+            frames, verified, appended, HEADER_SIZE
+        return n
+
+    def frame_header_at(self, offset: int) -> tuple[int, memoryview] | None:
+        """``(kind, payload)`` of the header-valid frame (R21–R25) at ``offset`` of the
+        valid prefix, payload unchecked (R26); None if there is none. For a frame
+        outside the index (before ``index_from``, §10.1) named by a layer."""
+        if not HEADER_SIZE <= offset <= self.valid_end - FRAME_HEADER_SIZE or \
+                offset % FRAME_ALIGN:
+            return None
+        head = bytes(self.map.view(offset, offset + FRAME_HEADER_SIZE))
+        n = header_payload_length(head, FRAME_FLAGS_ALLOWED.get(self.version, 0), crc32c)
+        start = offset + FRAME_HEADER_SIZE
+        if n < 0 or start + n + padding(n) > self.valid_end:
+            return None
+        return head[FRAME_KIND_OFFSET], self.map.view(start, start + n)
+
+    def payload_at(self, offset: int) -> memoryview:
+        """The CRC-checked payload (R26, R27) of the frame at ``offset``, indexed or
+        not; raises CorruptFileError."""
+        got = self.frame_header_at(offset)
+        if got is None or not frame_payload_ok(self.map.view(0, self.valid_end), offset):
+            raise CorruptFileError("damaged frame (R21–R27)", offset)
+        return got[1]
 
     def _walk(self, size: int) -> Walk:
         self.map.ensure(size)
