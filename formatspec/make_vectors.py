@@ -203,8 +203,8 @@ def build_auto_checkpoints(mem: Memory) -> None:
 def build_layers(mem: Memory) -> None:
     """Format version 4: ten commits with a layer after every second one (a test
     hook lowers LAYER_COMMITS): a full layer of twelve nodes, then sparse ones of the
-    few nodes each changes, merged like a base-4 counter (§8.6): levels 0, 0, 0,
-    then 1 absorbing the three; a node edited and one deleted among them."""
+    few nodes each changes, merged by size tiers (§8.6): three tier-0 layers, then
+    one that absorbs the three; a node edited and one deleted among them."""
     store_of(mem).layer_commits = 2
     nodes = [mem.create("Task", title=f"task number {i} of the layers vector", n=0)
              for i in range(12)]
@@ -364,8 +364,8 @@ VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
                            build_empty),
     "layers": ("Format version 4: eleven commits, a layer (§8.6) after every second one "
                "(the writer's layer period lowered to 2): a full layer, then sparse "
-               "layers merged like a base-4 counter (levels 0, 0, 0, then 1), each naming its "
-               "base by frame offset; one more commit after the last layer. Written with "
+               "layers merged by size tiers (three of tier 0, then one absorbing them), naming "
+               "their bases by frame offset; one more commit after the last layer. Written with "
                "durability \"none\" and a sync after each commit, so each layer, written "
                "before that sync, is UNSYNCED (§3).", build_layers),
 }

@@ -4,11 +4,11 @@ and the writer's merge of layers (its policy: engine/policy.py).
 A :class:`LayerStack` is a list of images, newest first: sparse layers, each
 holding the nodes changed since the one below it, over one full image (a
 full layer, a version-1/2 checkpoint or the genesis). A node is read from the
-first image that holds it. The writer keeps the stack short the way a counter
-in base LAYER_FANOUT carries (§8.6 "policy"): a new layer of level 0 absorbs
-the layers on top of the stack when LAYER_FANOUT - 1 of them have its level,
-and takes one more level each time; so a stack has O(F log_F n) layers over n
-checkpoints, and every change is rewritten O(log_F n) times. A full layer is written when the sparse
+first image that holds it. The writer keeps the stack short by size tiers
+(§8.6 "policy", :func:`plan`): a new layer absorbs the layers on top of the
+stack when LAYER_FANOUT - 1 of them are in its size tier or below; so a stack
+has O(F log_F(state / unit)) layers, and every change is rewritten
+O(log_F(state / unit)) times. A full layer is written when the sparse
 layers would outweigh the full image under them.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT
+from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT, LAYER_UNIT
 from myosotis.errors import WriterFailedError
 from myosotis.format.constants import KIND_LAYER, LAYER_LEVEL_FULL
 from myosotis.format.image import NodeRecord, StateImage, encode_image
@@ -103,14 +103,14 @@ def single(offset: int, seq: int, image: StateImage) -> LayerStack:
 
 
 def _sparse_records(merged: list[StackEntry],
-                    changed: dict[int, NodeState]) -> list[tuple[int, bytes | memoryview]]:
+                    own: dict[int, bytes]) -> list[tuple[int, bytes | memoryview]]:
     """The records of a sparse layer: the nodes of the ``merged`` layers (newest
-    first) and the ``changed`` ones, each at its newest, in id order."""
+    first) and its ``own`` (the changed nodes' records), each at its newest, in id
+    order."""
     recs: dict[int, bytes | memoryview] = {}
     for e in reversed(merged):
         recs.update(e.image.raw_items())
-    for node_id, n in changed.items():
-        recs[node_id] = n.record()
+    recs.update(own)
     return sorted(recs.items())
 
 
@@ -127,24 +127,41 @@ def _full_records(base: LayerStack | None, changed: dict[int, NodeState],
         yield node_id, changed[node_id].record()
 
 
-def plan(base: LayerStack | None,
+def size_level(size: int, unit: int = LAYER_UNIT, fanout: int = LAYER_FANOUT) -> int:
+    """The tier of a layer of ``size`` bytes: ``floor(log_fanout(size / unit))``, 0 for a
+    layer under ``fanout`` units (§8.6 policy)."""
+    level = 0
+    while size >= unit * fanout:
+        size //= fanout
+        level += 1
+    return level
+
+
+def plan(base: LayerStack | None, new_size: int,
          fanout: int = LAYER_FANOUT) -> tuple[list[StackEntry], list[StackEntry], int]:
-    """The counter merge (§8.6): ``(merged, kept, level)`` — the layers the new one
-    absorbs (newest first), those left under it (the base first), and its level.
-    The new layer starts at level 0; while ``fanout - 1`` layers of its level top
-    the stack, it absorbs them and goes one level up (a base-``fanout`` counter
-    carrying). The policy of the reference writer (informative)."""
+    """The size-tiered merge (§8.6): ``(merged, kept, level)`` — the layers the new
+    one absorbs (newest first), those left under it (the base first), and its tier.
+
+    ``new_size``: the bytes of the new layer's own nodes. While ``fanout - 1`` or
+    more sparse layers on top of the stack are in the new layer's tier or below
+    (by their sizes, :func:`size_level`), it absorbs them, and its tier is that of
+    everything it holds. Layers of one tier are within a factor ``fanout`` in
+    size, so each byte is rewritten about log_fanout(state / unit) times, and
+    small layers never rewrite a large one until they add up to its size. The
+    policy of the reference writer (informative)."""
     entries = list(base.entries) if base is not None else []
-    level, merged = 0, list[StackEntry]()
+    merged: list[StackEntry] = []
+    size = new_size
     while True:
+        level = size_level(size)
         run = 0
-        while run < len(entries) and entries[run].level == level:
-            run += 1
+        while run < len(entries) - 1 and size_level(entries[run].image.size) <= level:
+            run += 1  # never the full image at the bottom (len - 1)
         if run < fanout - 1:
             return merged, entries, level
         merged += entries[:run]
+        size += sum(e.image.size for e in entries[:run])
         del entries[:run]
-        level += 1
 
 
 def write_layer(store: Store) -> bool:
@@ -160,10 +177,11 @@ def write_layer(store: Store) -> bool:
     committed = store.committed
     base = committed.base
     assert base is None or isinstance(base, LayerStack)
-    merged, kept, level = plan(base)
+    own = {node_id: n.record() for node_id, n in committed.changed.items()}
+    merged, kept, level = plan(base, sum(len(r) + 16 for r in own.values()) + 24)
     image: bytes | None = None
     if kept:
-        image = encode_image(committed.next_node_id, _sparse_records(merged, committed.changed))
+        image = encode_image(committed.next_node_id, _sparse_records(merged, own))
         sparse = len(image) + sum(e.image.size for e in kept[:-1])
         if sparse * FULL_LAYER_SHARE >= kept[-1].image.size:
             image = None  # the sparse layers would outweigh the full one: a new full one

@@ -55,11 +55,18 @@ its full image holds."""
 
 
 LAYER_FANOUT: Final = 4
-"""Layers of one level merged into one of the next (FORMAT.md §8.6): a base-4
-counter. Each change is rewritten about log4(layers) times (3 for 64 layers,
-against 6 in base 2), and a stack holds at most 3 layers per level (9 over
-64 layers): a read searches each in place at C speed, so more layers cost
-little, while fewer rewrites cut write amplification and file growth."""
+"""Layers of one size tier merged into one (FORMAT.md §8.6): a layer absorbs the
+layers on top of the stack once three of them are in its tier or below, tiers
+being powers of 4 of LAYER_UNIT. Each change is rewritten about
+log4(state / LAYER_UNIT) times (against log2 with 2), and a stack holds at most
+3 layers per tier: a read searches each in place at C speed, so more layers
+cost little, while fewer rewrites cut write amplification and file growth.
+Tiers go by size, not by count, so that the few large layers of a bulk load
+are not rewritten by every few small commits after it."""
+
+LAYER_UNIT: Final = 16 << 10
+"""The size of a tier-0 layer (FORMAT.md §8.6): about what 32 small commits
+change (a few hundred node records); layers under 4 units are tier 0."""
 
 
 def layer_due(commits_since: int, bytes_since: int, every: int = LAYER_COMMITS,
