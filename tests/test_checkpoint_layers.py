@@ -245,6 +245,26 @@ def test_open_indexes_only_the_frames_from_the_newest_layer(tmp_path: Path,
         assert {n: mem[n].fields() for n in want} == want
 
 
+@pytest.mark.parametrize("tail", [10, 70_000, 300_000])
+def test_the_newest_layer_is_found_past_user_bytes_that_look_like_a_trailer(
+        tmp_path: Path, tail: int) -> None:
+    """A string holding the magic (8-aligned or not, with a plausible offset before
+    it) after the newest layer, across the search windows: open passes it over."""
+    p = tmp_path / "a.myo"
+    build(p, 12, every=4)
+    newest = layer_offsets(p)[-1]
+    fake = (newest.to_bytes(8, "little") + b"MYOLAYER") * 4
+    with Memory.open(p) as mem:
+        mem[1]["blob"] = "x" * tail + fake.decode("latin-1")
+        mem[2]["blob"] = "y" * 3 + fake.decode("latin-1")
+        mem.commit()
+        want = {n.id: n.fields() for n in mem.nodes()}
+    # (the largest commit is over LAYER_BYTES: a layer of the fakes follows it)
+    with Memory.open(p, readonly=True) as mem:
+        assert store_of(mem).log.index_from == layer_offsets(p)[-1] >= newest
+        assert {n.id: n.fields() for n in mem.nodes()} == want
+
+
 def test_time_travel_before_the_newest_layer_walks_the_older_frames(tmp_path: Path) -> None:
     p = tmp_path / "a.myo"
     build(p, 100, every=4)

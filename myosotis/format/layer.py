@@ -192,18 +192,25 @@ def find_newest_layer(buf: Any, size: int, allowed_flags: int, budget: int) -> i
     its trailer does, and its head passes R87. No I/O: the caller walks forward
     from the offset returned to prove the rest (§10.1)."""
     floor = max(HEADER_SIZE, size - budget)
-    pos = size
-    while True:
-        # The magic is 8-aligned at the end of a frame (layer payloads are
-        # multiples of 8): anything else is a coincidence in some other bytes.
-        pos = bytes(buf[floor:pos]).rfind(LAYER_MAGIC) + floor if pos > floor else floor - 1
-        if pos < floor:
+    hi, window, m = size, 1 << 16, len(LAYER_MAGIC)
+    while hi - floor >= m:
+        # Windows growing from the end: the newest layer is usually within a few
+        # KiB of it, and only the bytes searched are read (copied, paged in).
+        lo = max(floor, hi - window)
+        chunk = bytes(buf[lo:hi])
+        i = chunk.rfind(LAYER_MAGIC)
+        while i >= 0:
+            pos = lo + i
+            # The magic is 8-aligned at the end of a frame (layer payloads are
+            # multiples of 8): anything else is a coincidence in other bytes.
+            off = trailer_at(buf, pos + m) if pos % FRAME_ALIGN == 0 else None
+            if off is not None and _layer_frame_ends_at(buf, off, pos + m, allowed_flags):
+                return off
+            i = chunk.rfind(LAYER_MAGIC, 0, i + m - 1)
+        if lo == floor:
             return None
-        end = pos + len(LAYER_MAGIC)
-        off = trailer_at(buf, end) if pos % FRAME_ALIGN == 0 else None
-        if off is not None and _layer_frame_ends_at(buf, off, end, allowed_flags):
-            return off
-        pos = pos + len(LAYER_MAGIC) - 1  # search below this hit
+        hi, window = lo + m - 1, window * 4  # a magic across ``lo`` is found next
+    return None
 
 
 def _layer_frame_ends_at(buf: Any, off: int, end: int, allowed_flags: int) -> bool:
