@@ -237,7 +237,7 @@ def test_open_indexes_only_the_frames_from_the_newest_layer(tmp_path: Path,
         partial = [(c.seq, c.id, c.label) for c in mem.history()]  # indexes the rest
         assert log.index_from == 32 and len(log.frames) > 300
         old = {c: mem.at(c).state_hash() for c in (1, 2, 77, 150)}
-    monkeypatch.setattr("myosotis.storage.log.TAIL_SEARCH", 0)  # the whole walk
+    monkeypatch.setattr("myosotis.storage.tail.TAIL_SEARCH", 0)  # the whole walk
     with Memory.open(p, readonly=True) as mem:
         assert store_of(mem).log.index_from == 32
         assert [(c.seq, c.id, c.label) for c in mem.history()] == partial

@@ -28,6 +28,7 @@ from myosotis.engine.chain import (
 from myosotis.engine.graph import GraphState
 from myosotis.engine.layers import single
 from myosotis.engine.segments import owned
+from myosotis.engine.verify_layers import check_layer
 from myosotis.errors import MyosotisError, UnsupportedVersionError
 from myosotis.format.constants import (
     FRAME_FLAGS_ALLOWED,
@@ -51,7 +52,6 @@ from myosotis.format.header import (
 )
 from myosotis.format.helper import ScanStatus, scan_frames
 from myosotis.format.image import StateImage, state_hash
-from myosotis.format.layer import BlockGuard, LayerHeader, decode_layer_header, layer_image
 from myosotis.format.records import (
     commit_id,
     decode_snapshot_header,
@@ -321,7 +321,8 @@ def _check_checkpoint_frame(r: _Replay, payload: memoryview, off: int,
     """Report the checkpoint or layer at ``off`` if it is unusable or disagrees with
     the replay."""
     if kind == KIND_LAYER:
-        problem, used = _check_layer(payload, off, r)
+        problem, used = check_layer(payload, off, r.seq, r.head, r.state, r.changed_at,
+                                    r.snapshots)
     else:
         problem, used = _check_checkpoint(payload, r.seq, r.head, r.state)
     if not problem:
@@ -383,59 +384,6 @@ def _check_checkpoint(payload: memoryview, seq: int, head: bytes,
     if state_hash(state.image()) != h.state_hash:
         return "checkpoint's state differs from the replay of the commits before it", True
     return "", False
-
-
-def _check_layer(payload: memoryview, off: int, r: _Replay) -> tuple[str, bool]:
-    """Why a layer is unusable (R33, R87, R88) or disagrees with the replay ("" if
-    fine), and whether readers use it all the same (§8.6)."""
-    try:
-        h = decode_layer_header(payload)
-    except DecodeError as e:
-        return e.reason, False
-    if h.seq != r.seq or h.commit_id != r.head:
-        return f"layer claims commit {h.seq} but follows commit {r.seq} (R33)", False
-    if not h.full and r.snapshots.get(h.base_offset) != h.base_seq:
-        return (f"layer's base at offset {h.base_offset} is no good snapshot of commit "
-                f"{h.base_seq} (R87)"), False
-    base = off + FRAME_HEADER_SIZE
-    try:
-        BlockGuard(payload, h, base).check_all()
-    except DecodeError as e:
-        return f"{e.reason} at offset {e.offset}; readers report it when they read it", True
-    try:
-        img = layer_image(payload, h, base)
-        img.check_tables(offsets=True) if h.full else _check_sparse_tables(img)
-        return _layer_differs(img, h, r), True
-    except DecodeError as e:
-        return f"its image is malformed: {e.reason} (§8.6)", True
-
-
-def _check_sparse_tables(img: StateImage) -> None:
-    ids = img.ids()
-    if any(a >= b for a, b in zip(ids, ids[1:], strict=False)) or \
-            (ids and not 1 <= ids[0] <= ids[-1] < img.next_node_id):
-        raise DecodeError("layer ids are not strictly ascending within 1..next_node_id-1 "
-                          "(§8.6)", img.base)
-
-
-def _layer_differs(img: StateImage, h: LayerHeader, r: _Replay) -> str:
-    """Why the stack this layer tops differs from the replay, or "" (§8.6): its records
-    must be the replay's nodes, and a sparse one must hold every node changed since
-    its base (the base itself was checked when the replay passed it)."""
-    state = r.state
-    if img.next_node_id != state.next_node_id:
-        return "layer's next_node_id differs from the replay's"
-    ids = img.ids()
-    for i, node_id in enumerate(ids):
-        n = state.get(node_id)
-        if n is None or bytes(img.raw_record(i)) != n.record():
-            return f"layer's record of node {node_id} differs from the replay"
-    if not h.full:
-        held = set(ids)
-        for node_id, seq in r.changed_at.items():
-            if seq > h.base_seq and node_id not in held:
-                return f"layer lacks node {node_id}, changed since its base"
-    return ""
 
 
 def repair_file(path: str, lock_timeout: float = 0.0,
