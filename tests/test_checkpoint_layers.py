@@ -443,3 +443,31 @@ def test_compaction_drops_layers_and_keeps_the_state(tmp_path: Path) -> None:
     assert layer_offsets(p) == []
     with Memory.open(p, readonly=True) as mem:
         assert {n: mem[n].fields() for n in want} == want
+
+
+def test_per_handle_bookkeeping_stays_bounded_as_commits_go_on(tmp_path: Path,
+                                                               monkeypatch: Any) -> None:
+    """Remembered commit ids and cached stacks are windows (policy.COMMIT_ID_CACHE,
+    SNAPSHOT_CACHE, made small here), not an entry per commit or per layer; what
+    was forgotten is read again, right."""
+    monkeypatch.setattr("myosotis.engine.history.COMMIT_ID_CACHE", 20)
+    monkeypatch.setattr("myosotis.engine.checkpoints.SNAPSHOT_CACHE", 4)
+    p = tmp_path / "a.myo"
+    with Memory.open(p, durability="none") as mem:
+        store_of(mem).layer_commits = 2
+        hashes = {}
+        for c in range(1, 201):
+            if c % 10 == 1:
+                mem.create("T", x=c)
+            mem[1 + c % (mem.next_node_id - 1)]["x"] = c
+            mem.commit()
+            hashes[c] = mem.state_hash()
+        st = store_of(mem)
+        assert len(st.commits._ids) <= 20 and len(st.snapshots._images) <= 4
+        ids = [c.id for c in mem.history()]
+        assert len(st.commits._ids) <= 20
+        for c in (3, 50, 101, 177, 200):
+            assert mem.at(c).state_hash() == hashes[c]
+        assert len(st.snapshots._images) <= 4
+    with Memory.open(p, readonly=True) as mem:
+        assert [c.id for c in mem.history()] == ids

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from myosotis.engine.history import CommitIndex
 from myosotis.engine.layers import LayerStack, StackEntry, single, write_layer
+from myosotis.engine.policy import SNAPSHOT_CACHE
 from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.errors import CorruptFileError, WriterFailedError, warn_caller
 from myosotis.format.constants import (
@@ -75,8 +76,16 @@ class Snapshots:
             self.problems.append(msg)
             warn_caller(f"{self.log.path}: {msg}")
             img = None
-        self._images[off] = img
+        self._keep(off, img)
         return img
+
+    def _keep(self, off: int, stack: LayerStack | None) -> None:
+        """Cache ``stack`` (None: not usable) for frame offset ``off``; the oldest entry
+        goes past policy.SNAPSHOT_CACHE (a stack in use is held by its state)."""
+        images = self._images
+        images[off] = stack
+        if len(images) > SNAPSHOT_CACHE:
+            del images[next(iter(images))]
 
     def _snapshot(self, payload: memoryview, seq: int | None, off: int,
                   chained: bool = True) -> LayerStack:
@@ -133,7 +142,7 @@ class Snapshots:
             stack = self._snapshot(self.log.payload_at(off), seq, off, chained=False)
         else:
             raise CorruptFileError("a layer's base is a commit (R87)", off)
-        self._images[off] = stack
+        self._keep(off, stack)
         return stack
 
     def base_at(self, seq: int) -> tuple[int, LayerStack | None]:
@@ -164,7 +173,8 @@ class Snapshots:
         off = self.log.frame_offset(j)
         img = StateImage(self.log.payload(j)[SNAPSHOT_PREFIX_SIZE:],
                          off + FRAME_HEADER_SIZE + SNAPSHOT_PREFIX_SIZE)
-        stack = self._images[off] = single(off, seq, img)
+        stack = single(off, seq, img)
+        self._keep(off, stack)
         return stack
 
     def adopt_layer(self, j: int, seq: int, kept: list[StackEntry]) -> LayerStack:
@@ -174,7 +184,8 @@ class Snapshots:
         payload = self.log.payload(j)
         h = decode_layer_header(payload)
         entry = StackEntry(off, seq, h.level, layer_image(payload, h, off + FRAME_HEADER_SIZE))
-        stack = self._images[off] = LayerStack([entry, *kept])
+        stack = LayerStack([entry, *kept])
+        self._keep(off, stack)
         return stack
 
     def clear(self) -> None:

@@ -13,6 +13,7 @@ import datetime as _dt
 from typing import NamedTuple
 
 from myosotis.engine.chain import commit_header
+from myosotis.engine.policy import COMMIT_ID_CACHE
 from myosotis.errors import CorruptFileError
 from myosotis.format.constants import (
     FRAME_HEADER_SIZE,
@@ -198,11 +199,17 @@ class CommitIndex:
             return self.base_commit_id
         cid = self._ids.get(seq)
         if cid is None:
-            cid = self._ids[seq] = commit_id(self.commit_payload(seq))
+            cid = commit_id(self.commit_payload(seq))
+            self.remember_id(seq, cid)
         return cid
 
     def remember_id(self, seq: int, cid: bytes) -> None:
-        self._ids[seq] = cid
+        """Remember commit ``seq``'s id, in a window of policy.COMMIT_ID_CACHE (the
+        oldest remembered goes first): per-handle memory does not grow per commit."""
+        ids = self._ids
+        ids[seq] = cid
+        if len(ids) > COMMIT_ID_CACHE:
+            del ids[next(iter(ids))]
 
     def snapshot_header(self, j: int) -> SnapshotHeader:
         try:

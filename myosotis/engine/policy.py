@@ -117,3 +117,17 @@ NODE_CACHE: Final = 1 << 16
 not counted: they are the state. 65,536 nodes of a few fields each take tens
 of MiB at most, and re-reading an evicted node decodes one record in place
 (FORMAT.md §8.1), so a scan of a larger state runs in bounded memory."""
+
+
+COMMIT_ID_CACHE: Final = 1 << 12
+"""Commit ids a handle remembers (the newest ones computed or written): a
+forgotten one is BLAKE3 of its commit's payload again (microseconds), so a
+handle that lives for millions of commits keeps a bounded window, not an
+entry per commit."""
+
+SNAPSHOT_CACHE: Final = 64
+"""Checkpoint and layer stacks a handle keeps checked and open (the oldest
+go first): a writer appends a layer every LAYER_COMMITS commits, and one that
+runs for long must not keep one entry per layer. Reading one again costs its
+head (R87), and its blocks' CRCs as they are read."""
+

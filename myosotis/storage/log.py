@@ -74,6 +74,9 @@ class FrameIndex:
         del self.kinds[n:]
 
 
+# Frames a handle remembers as CRC-checked (then it forgets them all and checks again)
+_VERIFIED_CACHE = 1 << 14
+
 # Pauses (s) before the walks a reader repeats to tell a racing writer from damage
 _RESCAN_PAUSES = (0.0, 0.001, 0.01) * 3
 
@@ -376,6 +379,10 @@ class LogFile:
         off, start, stop = self._frame_bounds(i)
         ok = frame_payload_ok(self.map.view(0, stop + padding(stop - start)), off)
         if ok:
+            if len(self._verified) >= _VERIFIED_CACHE:
+                # Bounded per handle: a frame forgotten is CRC-checked again
+                # when read again, which is cheap and never wrong.
+                self._verified.clear()
             self._verified.add(i)
         return ok
 
