@@ -274,6 +274,20 @@ def test_time_travel_before_the_newest_layer_walks_the_older_frames(tmp_path: Pa
         assert store_of(mem).log.index_from == 32
 
 
+def test_old_commits_are_named_by_id_prefix_and_by_commit_after_a_partial_open(
+        tmp_path: Path) -> None:
+    p = tmp_path / "a.myo"
+    build(p, 100, every=4)
+    with Memory.open(p, readonly=True) as mem:
+        old = mem.commit_info(3)
+    with Memory.open(p, readonly=True) as mem:
+        assert store_of(mem).log.index_from > 32
+        assert mem.resolve(old.id[:10]) == 3
+    with Memory.open(p, readonly=True) as mem:
+        assert store_of(mem).log.index_from > 32
+        assert mem.resolve(old) == 3 and mem.at(old).state_hash() == mem.at(3).state_hash()
+
+
 def test_damage_before_the_newest_layer_is_found_when_that_history_is_read(
         tmp_path: Path) -> None:
     p = tmp_path / "a.myo"

@@ -13,6 +13,8 @@ def resolve_commit(s: Store, commit: CommitRef) -> int:
     """The sequence number of ``commit`` in ``s`` (see ``Memory.resolve``); raises
     CommitNotFoundError."""
     if isinstance(commit, Commit):
+        if s.commits.partial and commit.seq <= s.commits.base_seq:
+            s.commits.ensure_full()  # older than the newest layer (FORMAT.md §10.1)
         if s.commits.base_seq < commit.seq <= s.head_seq and \
                 s.commits.commit_id(commit.seq).hex() == commit.id:
             return commit.seq
@@ -35,6 +37,7 @@ def _resolve_name(s: Store, commit: str) -> int:
     if name.isdigit() and len(name) < 12:
         return s.resolve(int(name))
     if len(low) >= 4 and all(c in "0123456789abcdef" for c in low):
+        s.commits.ensure_full()  # every commit is a candidate (FORMAT.md §10.1)
         hits = [q for q in range(s.commits.base_seq, s.head_seq + 1)
                 if q > 0 and s.commits.commit_id(q).hex().startswith(low)]
         if len(hits) == 1:
