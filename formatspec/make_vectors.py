@@ -203,7 +203,7 @@ def build_auto_checkpoints(mem: Memory) -> None:
 def build_layers(mem: Memory) -> None:
     """Format version 4: ten commits with a layer after every second one (a test
     hook lowers LAYER_COMMITS): a full layer of twelve nodes, then sparse ones of the
-    few nodes each changes, merged by size tiers (§8.6): three tier-0 layers, then
+    few nodes each changes, merged by size tiers (§8.7): three tier-0 layers, then
     one that absorbs the three; a node edited and one deleted among them."""
     store_of(mem).layer_commits = 2
     nodes = [mem.create("Task", title=f"task number {i} of the layers vector", n=0)
@@ -232,6 +232,41 @@ def build_unsynced(mem: Memory) -> None:
     mem.commit(label="three")
 
 
+def build_undelete(mem: Memory) -> None:
+    """Version 3 (§6 UNDELETE, §12): a node deleted, then restored to commit 1 by
+    ``mem.restore``: the restore commit holds an UNDELETE and the SETs that bring
+    back its fields, so the writer moved the file from version 1 to 3 before it."""
+    task = mem.create("Task", title="draft", tags=["a"])
+    mem.commit(label="create")
+    task.title = "final"
+    task.tags.append("b")
+    mem.commit(label="edit")
+    task.delete()
+    mem.commit(label="delete")
+    mem.restore(1)
+    mem.commit(label="restore 1")
+
+
+def build_forked(mem: Memory) -> None:
+    """Version 3 (§8.6): the source history of this builder's file is two commits;
+    the vector is its fork at commit 1 (``mem.fork``), then one commit made on the
+    fork. :func:`build_myo` returns the fork's bytes."""
+    build_one_commit(mem)
+    mem.get(1).goal = "Remember everything"
+    mem.commit(label="second goal")
+    fork = forked_path(Path(mem.path))
+    mem.fork(1, fork)
+    with open_memory(fork, durability="none", clock=fixed_clock()) as f:
+        _sync_after_each_commit(f)
+        f.sync()  # the fork was written whole and synced: its commit needs no flag (§3)
+        f.get(1).goal = "Try another way"
+        f.commit(label="on the fork")
+
+
+def forked_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".fork.myo")
+
+
 def post_reordered_unsynced(data: bytes) -> bytes:
     """unsynced.myo with its second frame's bytes zero, as if the disk never wrote
     them (nothing synced them) while it wrote the third frame's: the hole and the
@@ -245,7 +280,7 @@ def post_reordered_unsynced(data: bytes) -> bytes:
 DURABLE = {"free_space"}  # vectors written with durability "full" (the others: "none")
 UNSYNCED = {"unsynced"}  # "none" vectors written without a sync after each commit
 FLOORS = {"auto_checkpoints": 256}  # checkpoint_floor (default: CHECKPOINT_FLOOR)
-LAYERED = {"layers"}  # vectors written with layers (§8.6)
+LAYERED = {"layers"}  # vectors written with layers (§8.7)
 
 
 def _recrc(data: bytearray, off: int) -> None:
@@ -362,7 +397,15 @@ VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
                            "(R28) and the frame after it is UNSYNCED, so from the hole on "
                            "all is a torn tail (R29); the state is that after commit 1.",
                            build_empty),
-    "layers": ("Format version 4: eleven commits, a layer (§8.6) after every second one "
+    "undelete": ("Format version 3: a Task created, edited, deleted, then mem.restore(1) "
+                 "committed: an UNDELETE (§6, R54) and the SETs of its fields at commit 1. "
+                 "The writer moved the header from version 1 to 3 (§12) before that frame.",
+                 build_undelete),
+    "forked": ("Format version 3: one_commit plus a second commit, forked at commit 1 "
+               "(mem.fork): the fork's GENESIS (base_seq 1, as compaction at 1 writes it), "
+               "its ORIGIN record (§8.6) naming commit 1 and its state hash, then one commit "
+               "made on the fork, whose parent is commit 1's id.", build_forked),
+    "layers": ("Format version 4: eleven commits, a layer (§8.7) after every second one "
                "(the writer's layer period lowered to 2): a full layer, then sparse "
                "layers merged by size tiers (three of tier 0, then one absorbing them), naming "
                "their bases by frame offset; one more commit after the last layer. Written with "
@@ -400,14 +443,16 @@ def build_myo(name: str, workdir: Path) -> bytes:
         return edit(build_myo(source, sub))
     path = workdir / f"{name}.myo"
     durability = "full" if name in DURABLE else "none"
-    # The vectors of versions 1 and 2 are written by the image policy (§8.4) they
-    # were made with; those of version 4 by the layer policy (§8.6).
+    # The vectors of versions 1 to 3 are written by the image policy (§8.4) they
+    # were made with; those of version 4 by the layer policy (§8.7).
     floor = {} if name in LAYERED else {"checkpoint_floor": FLOORS.get(name, CHECKPOINT_FLOOR)}
     with open_memory(path, durability=durability, clock=fixed_clock(), **floor) as mem:
         if durability == "none" and name not in UNSYNCED:
             _sync_after_each_commit(mem)
         VECTORS[name][1](mem)
     data = path.read_bytes()
+    if name == "forked":
+        data = forked_path(path).read_bytes()
     if name == "torn_tail":
         edits = build_myo("edits", workdir)
         if not (data.startswith(edits) and len(data) > len(edits) + 16 + TORN_EXTRA_PAYLOAD):

@@ -1,4 +1,4 @@
-"""A minimal reader of Myosotis format versions 1, 2 and 4, written from FORMAT.md alone.
+"""A minimal reader of Myosotis format versions 1 to 4, written from FORMAT.md alone.
 
 It deliberately imports nothing from ``myosotis``: its only dependencies are
 the standard library and ``blake3``, and it carries its own CRC32C. The golden
@@ -6,7 +6,7 @@ vectors' ``.json`` and ``.hex`` files are produced by this reader from the
 bytes the engine wrote, so a vector that regenerates cleanly is a statement
 that the engine and this reading of the spec agree on every byte.
 
-:func:`read_file` checks the rules of FORMAT.md (R1-R85, §10) and returns a
+:func:`read_file` checks the rules of FORMAT.md (R1-R89, §10) and returns a
 :class:`Dump`: a JSON-ready description of the file and a list of annotated
 byte spans (for the hex dump). It raises :class:`SpecError` naming the rule a
 file breaks. It is slow and simple on purpose; it is not meant for big files.
@@ -38,19 +38,18 @@ from blake3 import blake3
 # constants, each from the section named (FORMAT.md)
 
 MAGIC = b"MYOSOTIS"  # §2
-FORMAT_VERSION = 4  # §2, §12: versions 1, 2 and 4 are read
-VERSIONS = (1, 2, 4)  # §2 R11
-FLAG_UNSYNCED = 1  # §3: bit 0 of a frame's flags byte (version 2)
+FORMAT_VERSION = 4  # §2, §12: versions 1 to 4 are read
+FLAG_UNSYNCED = 1  # §3: bit 0 of a frame's flags byte (versions 2 to 4)
 HEADER_SIZE = 32  # §2
 FRAME_HEADER_SIZE = 16  # §3
 MAX_PAYLOAD = 1 << 30  # §3, §11
-KINDS = {1: "COMMIT", 2: "CHECKPOINT", 3: "GENESIS", 5: "LAYER"}  # §4
-LAYER_BLOCK = 65536  # §8.6
-LEVEL_FULL = 0xFFFFFFFF  # §8.6
+KINDS = {1: "COMMIT", 2: "CHECKPOINT", 3: "GENESIS", 4: "ORIGIN", 5: "LAYER"}  # §4 (4: R34)
+LAYER_BLOCK = 65536  # §8.7
+LEVEL_FULL = 0xFFFFFFFF  # §8.7
 TAG_NAMES = {0: "null", 1: "false", 2: "true", 3: "int", 4: "float", 5: "string",
              6: "reference", 7: "list", 8: "map"}  # §5
 OPS = {1: "CREATE", 2: "SET", 3: "UNSET", 4: "DELETE", 5: "LIST_INSERT", 6: "LIST_REMOVE",
-       7: "LIST_REPLACE", 8: "MAP_SET", 9: "MAP_DELETE"}  # §6
+       7: "LIST_REPLACE", 8: "MAP_SET", 9: "MAP_DELETE", 10: "UNDELETE"}  # §6 (10: R54)
 MAX_STRING = 1 << 24  # §11
 MAX_FIELD_NAME = 1024
 MAX_TYPE_NAME = 255
@@ -432,7 +431,7 @@ def read_mutation(c: Cursor, i: int) -> dict[str, Any]:
         m["type"] = c.string(f"{what}: type", MAX_TYPE_NAME, 1)
         m["fields"] = read_entries(c, what, 0, field_set=True)
         return m
-    if op == 4:
+    if op in (4, 10):
         return m
     m["field"] = c.string(f"{what}: field", MAX_FIELD_NAME, 1)
     if op == 2:
@@ -467,7 +466,11 @@ def apply(state: State, m: dict[str, Any], where: int) -> None:
     for r in refs(value):
         if not 1 <= r < limit:
             raise fail("R51", f"reference to node {r}, which does not exist")
-    if op != "CREATE":  # R50: every mutation but CREATE names a live node
+    if op == "UNDELETE":  # R50: UNDELETE names a tombstoned node
+        node = state.nodes.get(nid)
+        if node is None or not node["deleted"]:
+            raise fail("R50", "the node does not exist or is not tombstoned")
+    elif op != "CREATE":  # R50: every other mutation but CREATE names a live node
         node = state.nodes.get(nid)
         if node is None or node["deleted"]:
             raise fail("R50", "the node does not exist or is tombstoned")
@@ -512,6 +515,11 @@ def _unset(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
 def _delete(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
     """0x04 DELETE: set the node's tombstone (R50: it is not set yet)."""
     state.nodes[m["id"]]["deleted"] = True
+
+
+def _undelete(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
+    """0x0A UNDELETE: clear the node's tombstone (R50: it is set); fields unchanged."""
+    state.nodes[m["id"]]["deleted"] = False
 
 
 def _list_insert(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None:
@@ -561,7 +569,8 @@ def _map_delete(state: State, m: dict[str, Any], value: Any, fail: Fail) -> None
 MUTATIONS: dict[str, Mutation] = {  # §6: opcode (by its name in OPS) -> its effect
     "CREATE": _create, "SET": _set, "UNSET": _unset, "DELETE": _delete,
     "LIST_INSERT": _list_insert, "LIST_REMOVE": _list_remove,
-    "LIST_REPLACE": _list_replace, "MAP_SET": _map_set, "MAP_DELETE": _map_delete}
+    "LIST_REPLACE": _list_replace, "MAP_SET": _map_set, "MAP_DELETE": _map_delete,
+    "UNDELETE": _undelete}
 assert list(MUTATIONS) == list(OPS.values())
 
 
@@ -636,7 +645,7 @@ def read_commit(c: Cursor) -> tuple[dict[str, Any], list[int]]:
 
 def read_image(c: Cursor, sparse: bool = False) -> State:
     """A state image (§8.1), checked against R70-R73 and decoded; ``sparse``: a layer's
-    (§8.6: ids strictly ascending below next_node_id, R73 and R72 not applying)."""
+    (§8.7: ids strictly ascending below next_node_id, R73 and R72 not applying)."""
     start = c.pos
     nxt = c.u64("image next_node_id")
     n = c.u64("image node_count")
@@ -670,7 +679,7 @@ def read_image(c: Cursor, sparse: bool = False) -> State:
         state.nodes[node_id] = {"type": typ, "deleted": bool(flags & 1), "fields": fields}
     c.pos = c.end
     if sparse:
-        return state  # R72 holds for the stack (§8.6): read_layer_frame checks it
+        return state  # R72 holds for the stack (§8.7): read_layer_frame checks it
     for node in state.nodes.values():
         for r in (r for _, v in node["fields"] for r in refs(v)):
             if r not in state.nodes:
@@ -723,7 +732,7 @@ def tearable(data: bytes, o: int, allowed: int = 0) -> bool:
     """R28: whether a write that stopped part way can leave the damaged frame at ``o``:
     it runs past the end of the file, or a 512-byte-aligned sector is all zero within
     it (within its 16 header bytes when the header is not header-valid). Never a
-    GENESIS frame."""
+    GENESIS or ORIGIN frame (R85, R87)."""
     def zero_sector(a: int, b: int) -> bool:
         for sector in range(a // 512 * 512, b, 512):
             if not any(data[max(a, sector):min(b, sector + 512)]):
@@ -736,7 +745,7 @@ def tearable(data: bytes, o: int, allowed: int = 0) -> bool:
     if (hcrc != crc32c(data[o:o + 12]) or kind not in KINDS or reserved[0] & ~allowed
             or reserved[1:] != b"\0\0" or n > MAX_PAYLOAD):  # not header-valid (R21-R24)
         return zero_sector(o, o + FRAME_HEADER_SIZE)
-    if kind == 3:
+    if kind in (3, 4):
         return False
     e = o + 16 + n + _pad(n)
     return e > len(data) or zero_sector(o, e)
@@ -786,16 +795,18 @@ def read_file(data: bytes) -> Dump:
     frames, end = walk_frames(data, allowed)  # §10 step 2
     for fo, _, kind in frames:
         if kind == 5 and version < 4:  # §4, §12: the scan may accept it, the version not
-            raise SpecError("R22", fo, "a LAYER frame in a file of version 1 or 2")
+            raise SpecError("R22", fo, "a LAYER frame in a file of version 1, 2 or 3")
     free = check_tail(data, end, version, allowed)  # §10 steps 3-4
     torn = drop_torn_frames(data, frames, allowed)  # §10 step 5
     if torn is not None:
         end, free = torn, False  # a torn frame, then zeros: the tail is torn
     damaged = damaged_checkpoints(data, frames)  # §10 step 5, R80
     dump.data.update(describe_layout(data, version, frames, end, free))
-    replay = Replay()
+    replay = Replay(version=version)
     for index, frame in enumerate(frames):  # §10 steps 6-7
         read_frame(data, dump, version, index, frame, frame[0] in damaged, replay)
+    if replay.origin is not None:  # only in files that have one: older dumps unchanged
+        dump.data["origin"] = replay.origin
     dump.data.update(genesis=replay.genesis, commits=replay.commits,
                      checkpoints=replay.checkpoints, state=replay.state.to_json())
     note_tail(data, dump, end, free)
@@ -816,8 +827,8 @@ def read_header(data: bytes, dump: Dump) -> int:
     """The file header (§2), checked in the order R10-R12; its format_version."""
     if len(data) < 8 or data[:8] != MAGIC:
         raise SpecError("R10", 0, "not a Myosotis file")
-    if len(data) < 10 or struct.unpack_from("<H", data, 8)[0] not in VERSIONS:
-        raise SpecError("R11", 8, "format_version is not 1, 2 or 4")
+    if len(data) < 10 or not 1 <= struct.unpack_from("<H", data, 8)[0] <= FORMAT_VERSION:
+        raise SpecError("R11", 8, "format_version is not 1, 2, 3 or 4")
     if len(data) < HEADER_SIZE:
         raise SpecError("R12", 0, "file shorter than its header")
     _, version, hsize, flags, reserved, hcrc = struct.unpack_from("<8sHHI12sI", data, 0)
@@ -854,7 +865,7 @@ def check_tail(data: bytes, end: int, version: int, allowed: int) -> bool:
     # §10 steps 3-4: a tail with a valid frame after it is corruption, not a torn tail;
     # payloads are checked within a budget of 2 * (L - end) bytes (step 3)
     q = None if free or end == len(data) else next_valid(data, end, allowed)
-    unsynced_tail = q is not None and version == 2 and tearable(data, end, allowed) \
+    unsynced_tail = q is not None and version >= 2 and tearable(data, end, allowed) \
         and only_unsynced_after(data, end, allowed)  # R29: all of it is a torn tail
     if q is not None and not unsynced_tail:
         raise SpecError("§10", end, f"damaged frame, but a valid frame follows at {q}")
@@ -938,6 +949,9 @@ class Replay:
     last_id: bytes = ZERO_ID
     genesis: dict[str, Any] | None = None
     snapshots: dict[int, tuple[int, State]] = field(default_factory=dict)  # offset -> good
+    genesis_hash: bytes = ZERO_ID
+    origin: dict[str, Any] | None = None
+    version: int = 1
     commits: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
@@ -988,6 +1002,8 @@ def read_commit_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay
         raise SpecError("R32", start + 16, "parent is not the previous commit's id")
     state = replay.state
     for m, at in zip(rec["mutations"], where, strict=True):
+        if m["op"] == "UNDELETE" and replay.version < 3:
+            raise SpecError("R54", at, f"UNDELETE in a version-{replay.version} file")
         apply(state, m, at)
     if state.next_node_id != rec["next_node_id"]:
         raise SpecError("R60", start + 48, f"next_node_id {rec['next_node_id']} but "
@@ -1035,6 +1051,7 @@ def read_genesis_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Repla
         raise SpecError("§8.3", start, "base_seq and base_commit_id disagree")
     replay.state, replay.last_seq, replay.last_id = image, seq, cid
     replay.snapshots[fo] = (seq, copy.deepcopy(image))  # replay changes image in place
+    replay.genesis_hash = sh
     replay.genesis = {"offset": fo, "base_seq": seq, "base_commit_id": cid.hex(),
                       "state_hash": sh.hex()}
 
@@ -1046,9 +1063,9 @@ def _u32(c: Cursor, what: str, crc: bool = False) -> int:
 
 
 def read_layer_head(c: Cursor) -> tuple[int, bytes, int, int, int, int, int, list[int], bool]:
-    """The head of a layer record (§8.6) up to its image: seq, commit_id, base_offset,
+    """The head of a layer record (§8.7) up to its image: seq, commit_id, base_offset,
     base_seq, level, self_offset, image_length, the block CRCs, and whether
-    head_crc and the padding pass (R87)."""
+    head_crc and the padding pass (R88)."""
     start = c.pos
     seq = c.u64("seq")
     cid = c.hash32("commit_id")
@@ -1060,7 +1077,7 @@ def read_layer_head(c: Cursor) -> tuple[int, bytes, int, int, int, int, int, lis
     image_len = c.u64("image_length")
     crcs = [_u32(c, f"block_crcs[{b}]", crc=True) for b in range(nb)]
     head_crc = _u32(c, "head_crc", crc=True)
-    usable = head_crc == crc32c(c.data[start:c.pos - 4])  # R87
+    usable = head_crc == crc32c(c.data[start:c.pos - 4])  # R88
     pad = _pad(c.pos - start)
     usable = usable and not any(c.take(pad))
     if pad:
@@ -1069,10 +1086,10 @@ def read_layer_head(c: Cursor) -> tuple[int, bytes, int, int, int, int, int, lis
 
 
 def read_layer_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
-    """A layer record (§8.6) in a valid frame: R87 and R88 in full, and its stack (the
+    """A layer record (§8.7) in a valid frame: R88 and R89 in full, and its stack (the
     layer over its base's state) against the replay."""
     start, stop = c.pos, c.end
-    dump.headings[start] = f"layer record (§8.6), frame {index}"
+    dump.headings[start] = f"layer record (§8.7), frame {index}"
     seq, cid, base_off, base_seq, level, self_off, image_len, crcs, usable = \
         read_layer_head(c)
     img_at = c.pos
@@ -1083,12 +1100,12 @@ def read_layer_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay)
     blocks = [c.data[a:min(a + LAYER_BLOCK, img_end)] for a in range(img_at, img_end,
                                                                       LAYER_BLOCK)]
     usable = usable and len(blocks) == len(crcs) and all(
-        crc32c(b) == crc for b, crc in zip(blocks, crcs, strict=False))  # R87, R88
+        crc32c(b) == crc for b, crc in zip(blocks, crcs, strict=False))  # R88, R89
     usable = usable and (base_off == 0) == (base_seq == 0) == (level == LEVEL_FULL) and \
         seq == replay.last_seq != 0 and cid == replay.last_id and base_seq < seq
     base = replay.snapshots.get(base_off) if base_off else (0, State())
     usable = usable and base is not None and base[0] == base_seq
-    dump.headings[img_at] = "layer image (§8.1 layout, §8.6)"
+    dump.headings[img_at] = "layer image (§8.1 layout, §8.7)"
     if not usable:
         c.pos = c.end
         c.note(img_at, "layer image and trailer of a layer that is not usable (not decoded)")
@@ -1105,8 +1122,8 @@ def read_layer_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay)
         c.take(8)
         c.note(stop - 8, 'trailer: magic "MYOLAYER"')
         state = State(layer.next_node_id, {**base[1].nodes, **layer.nodes})
-        if state.image() != replay.state.image():  # what §8.6 means: a writer bug else
-            raise SpecError("§8.6", img_at, "layer's stack differs from replay")
+        if state.image() != replay.state.image():  # what §8.7 means: a writer bug else
+            raise SpecError("§8.7", img_at, "layer's stack differs from replay")
         replay.snapshots[fo] = (seq, state)
     replay.checkpoints.append({"offset": fo, "seq": seq, "commit_id": cid.hex(),
                                "base_offset": base_off, "base_seq": base_seq, "level": level,
@@ -1114,8 +1131,34 @@ def read_layer_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay)
                                "usable": usable})
 
 
+def read_origin_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
+    """An origin record (§8.6): R34, R87. It changes neither the state nor the chain."""
+    start = c.pos
+    dump.headings[start] = f"origin record (§8.6), frame {index}"
+    if replay.version < 3:
+        raise SpecError("R34", fo, f"an ORIGIN frame in a version-{replay.version} file")
+    if index != 1 or replay.genesis is None:
+        raise SpecError("R34", fo, "an ORIGIN frame that does not follow the genesis")
+    if c.end - c.pos != 112:
+        raise SpecError("R87", start, f"origin record of {c.end - c.pos} bytes, not 112")
+    seq = c.u64("source_seq")
+    cid = c.hash32("source_commit_id")
+    sh = c.hash32("source_state_hash")
+    base_seq = c.u64("source_base_seq")
+    base_id = c.hash32("source_base_commit_id")
+    if (seq == 0) != (cid == ZERO_ID) or (base_seq == 0) != (base_id == ZERO_ID):
+        raise SpecError("R87", start, "a seq and its commit id disagree")
+    if base_seq > seq or seq > replay.last_seq:
+        raise SpecError("R87", start, "source_base_seq <= source_seq <= base_seq fails")
+    if seq == replay.last_seq and (cid != replay.last_id or sh != replay.genesis_hash):
+        raise SpecError("R87", start, "the origin disagrees with the genesis it follows")
+    replay.origin = {"offset": fo, "source_seq": seq, "source_commit_id": cid.hex(),
+                     "source_state_hash": sh.hex(), "source_base_seq": base_seq,
+                     "source_base_commit_id": base_id.hex()}
+
+
 RecordReader = Callable[[Cursor, int, int, Dump, Replay], None]
 RECORDS: dict[int, RecordReader] = {  # §4: record kind -> its reader
     1: read_commit_frame, 2: read_checkpoint_frame, 3: read_genesis_frame,
-    5: read_layer_frame}
+    4: read_origin_frame, 5: read_layer_frame}
 assert list(RECORDS) == list(KINDS)

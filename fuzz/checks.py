@@ -32,7 +32,6 @@ import fuzzlib
 from blake3 import blake3
 
 from myosotis import ListProxy, MapProxy, Memory, MyosotisError, Node
-from myosotis.engine.verify import verify_file
 from myosotis.format.header import encode_file_header
 from myosotis.format.helper import crc32c
 
@@ -155,8 +154,9 @@ class Fsck:
 
 
 def fsck(path: str, data: bytes) -> Fsck:
-    """Run ``verify_file`` on ``path`` (holding ``data``) and classify its findings."""
-    report = verify_file(path)
+    """Run ``verify_file`` on ``path`` (holding ``data``) and classify its findings
+    (through ``Memory.check_file``, which also checks a legacy v0.5 file, LEGACY.md)."""
+    report = Memory.check_file(path)
     assert report.valid_end <= report.file_size
     for f in report.findings:
         assert f.severity in ("error", "warning"), f
@@ -257,6 +257,8 @@ def check_file(data: bytes, writer: bool = True) -> None:
         else:
             assert result.errors, f"the engine refused a file fsck finds sound: {refused!r}"
         ref = reference_reading(data)
+        if reading is not None and data.lstrip(b" \t\r\n")[:1] == b"{":
+            ref = None  # a legacy v0.5 file (LEGACY.md): the reference reads binary files only
         if ref is not None:
             if (isinstance(ref, Exception) and reading is not None and TOLERATE_KNOWN
                     and _in_checkpoint_frame(data, getattr(ref, "offset", -1))):
@@ -315,6 +317,6 @@ def _check_writer(path: str, data: bytes, reading: Reading) -> None:
             again = fsck(wpath, fh.read())
         assert not again.errors or again.skip_agreement, again.errors
     finally:
-        for suffix in ("", ".lock"):
+        for suffix in ("", ".lock", ".v0.bak"):  # .v0.bak: a legacy file migrated
             if os.path.exists(wpath + suffix):
                 os.unlink(wpath + suffix)

@@ -9,15 +9,21 @@ The public API is exactly the names in ``__all__`` below, plus
 change in any release. docs/ARCHITECTURE.md describes it.
 """
 
+from myosotis.api.explore import WalkStep
 from myosotis.api.handles import ListProxy, MapProxy, Node
 from myosotis.api.info import MemoryInfo, SpaceUsage
+from myosotis.api.legacy import MigrateResult
 from myosotis.api.memory import Memory, RepairResult
 from myosotis.api.names import CommitRef
 from myosotis.api.stagefile import Stage, StageIntent, StageStatus
 from myosotis.api.view import View
 from myosotis.engine.compact import CompactResult
-from myosotis.engine.diff import MISSING, Diff, FieldChange, NodeChange
+from myosotis.engine.diff import Diff, DiffOp, DiffStat, FieldChange, NodeChange
+from myosotis.engine.fork import Origin
 from myosotis.engine.history import Commit
+from myosotis.engine.node_history import LogEntry, Referrer
+from myosotis.engine.rewind import Conflict, RevertResult
+from myosotis.engine.structdiff import MISSING
 from myosotis.engine.verify import Finding, VerifyReport
 from myosotis.errors import (
     ClosedError,
@@ -25,23 +31,30 @@ from myosotis.errors import (
     CorruptFileError,
     DamagedStageError,
     DeletedNodeError,
+    DiffConflictError,
     FieldNotFoundError,
     FileMissingError,
     ForeignStageError,
+    IndexRebuiltWarning,
     InterruptedOperationError,
     InvalidArgumentError,
+    InvalidDocumentError,
     InvalidOperationError,
     InvalidValueError,
     LockedError,
     MissingAttributeError,
+    MissingProgramError,
     MyosotisError,
     NodeNotFoundError,
     NotAMyosotisFileError,
     NotARegularFileError,
     ReadOnlyError,
     RecoveredTailWarning,
+    RenderError,
+    RevertConflictError,
     StageError,
     StaleStageError,
+    TargetExistsError,
     UncommittedChangesWarning,
     UnsupportedVersionError,
     WriterFailedError,
@@ -58,6 +71,7 @@ from myosotis.format.mutations import (
     MapSet,
     Mutation,
     Set,
+    Undelete,
     Unset,
 )
 from myosotis.format.values import Ref
@@ -68,21 +82,30 @@ __all__ = [
     # opening, reading, changing
     "Memory", "View", "Node", "ListProxy", "MapProxy", "Ref", "CommitRef",
     # history and inspection
-    "Commit", "Diff", "NodeChange", "FieldChange", "MISSING", "MemoryInfo", "SpaceUsage",
+    "Commit", "Diff", "DiffOp", "DiffStat", "NodeChange", "FieldChange", "MISSING",
+    "MemoryInfo", "SpaceUsage",
+    "WalkStep",
+        "LogEntry", "Referrer",
     # maintenance
-    "VerifyReport", "Finding", "RepairResult", "CompactResult",
+    "VerifyReport", "Finding", "RepairResult", "CompactResult", "MigrateResult",
+    # going back (restore, revert, fork)
+    "RevertResult", "Conflict", "Origin",
     # raw mutations (FORMAT.md §6) and the stage file (formatspec/STAGE.md)
     "Mutation", "Path", "Create", "Set", "Unset", "Delete", "ListInsert", "ListRemove",
-    "ListReplace", "MapSet", "MapDelete", "Stage", "StageIntent", "StageStatus",
+    "ListReplace", "MapSet", "MapDelete", "Undelete", "Stage", "StageIntent", "StageStatus",
     # limits of stored values (FORMAT.md §11)
     "INT_MIN", "INT_MAX", "MAX_NODE_ID",
     # errors and warnings
     "MyosotisError", "ClosedError", "CommitNotFoundError", "CorruptFileError",
-    "DamagedStageError", "DeletedNodeError", "FieldNotFoundError", "FileMissingError",
+    "DamagedStageError", "DeletedNodeError", "DiffConflictError", "FieldNotFoundError",
+    "FileMissingError",
     "ForeignStageError", "InterruptedOperationError", "InvalidArgumentError",
-    "InvalidOperationError", "InvalidValueError", "LockedError", "MissingAttributeError",
+    "InvalidDocumentError", "InvalidOperationError", "InvalidValueError", "LockedError",
+    "MissingAttributeError",
     "NodeNotFoundError", "NotAMyosotisFileError", "NotARegularFileError", "ReadOnlyError",
     "StageError", "StaleStageError", "UnsupportedVersionError", "WriterFailedError",
-    "RecoveredTailWarning", "UncommittedChangesWarning",
+    "RenderError", "MissingProgramError",
+    "RevertConflictError", "TargetExistsError",
+    "RecoveredTailWarning", "UncommittedChangesWarning", "IndexRebuiltWarning",
     "__version__",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import Any
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -138,6 +139,37 @@ class DeletedNodeError(InvalidOperationError):
     """The node is tombstoned: it stays readable but can no longer change."""
 
 
+class DiffConflictError(InvalidOperationError):
+    """``Memory.apply(diff)`` refused: the memory is not in the diff's state ``a``
+    where the diff's ops touch it (the message names the node and the path), or
+    the diff creates nodes and the memory's next node id is not ``a``'s.
+    Nothing was staged."""
+
+
+class RenderError(MyosotisError):
+    """An external program that renders a picture (Graphviz ``dot``) failed."""
+
+
+class MissingProgramError(RenderError):
+    """An external program that is needed (Graphviz ``dot`` for SVG) is not on PATH;
+    the message names it and says how to do without it."""
+
+
+class RevertConflictError(InvalidOperationError):
+    """A later commit changed what ``Memory.revert`` would put back. ``conflicts`` lists
+    each one (the later commit, the node, the path); ``force=True`` keeps the later
+    values and reverts the rest."""
+
+    def __init__(self, message: str, conflicts: tuple[Any, ...]) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+class TargetExistsError(MyosotisError, FileExistsError):
+    """A file that would be created (``Memory.fork``) already exists; it is never
+    overwritten: choose another path or remove it first."""
+
+
 class StageError(MyosotisError):
     """Something is wrong with a data file's stage (``<file>.stage``, formatspec/STAGE.md).
 
@@ -166,6 +198,21 @@ class ForeignStageError(StageError):
     """The stage was made for another file at the same path (STAGE.md S12)."""
 
 
+class InvalidDocumentError(MyosotisError, ValueError):
+    """A JSON export (formatspec/EXPORT.md) or legacy file (formatspec/LEGACY.md) breaks
+    its schema.
+
+    ``location`` says where: a JSON pointer (``/commits/3/mutations/0/value``) for a
+    document that parses, ``line L, column C`` for one that does not; ``reason``
+    says what rule it breaks. Nothing was created from it.
+    """
+
+    def __init__(self, reason: str, location: str) -> None:
+        self.reason = reason
+        self.location = location
+        super().__init__(f"{location or '/'}: {reason}")
+
+
 # --------------------------------------------------------------------------
 # warnings
 
@@ -188,3 +235,9 @@ class RecoveredTailWarning(UserWarning):
     were copied first to the file the message names (``<file>.recovered-<offset>``).
     Usually they are what a crash mid-commit left and can be deleted.
     """
+
+
+class IndexRebuiltWarning(UserWarning):
+    """The history index sidecar (``<file>.idx``) could not be used (damaged, or an
+    index of another history) and is rebuilt from the log. Nothing is lost: the
+    index is derived data; the warning only explains a slower first query."""

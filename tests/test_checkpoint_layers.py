@@ -1,5 +1,5 @@
-"""Layered checkpoints (FORMAT.md §8.6, format version 4): the record codec, the
-lazy block checks (R87, R88), the stack the writer builds, damaged layers, fsck,
+"""Layered checkpoints (FORMAT.md §8.7, format version 4): the record codec, the
+lazy block checks (R88, R89), the stack the writer builds, damaged layers, fsck,
 and the move of a version-2 file to version 4 (§12)."""
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from myosotis.testing import open_memory
 def build(path: Path) -> str:
     """Two nodes, a checkpoint, then a commit that changes node 1; the head's state
     hash. Written by the version-2 checkpoint policy (FORMAT.md §8.4): the checkpoint
-    is a whole image (layers, §8.6, are in test_checkpoint_layers.py)."""
+    is a whole image (layers, §8.7, are in test_checkpoint_layers.py)."""
     with open_memory(path, clock=FixedClock(), checkpoint_floor=CHECKPOINT_FLOOR) as mem:
         a = mem.create("A", n=1)
         mem.create("B", back=a)

@@ -486,17 +486,19 @@ def test_get_prints_one_value(cli: Run, agent_file: Path) -> None:
 
 def test_log_lists_the_commits_that_changed_one_node(cli: Run, agent_file: Path) -> None:
     doc = js(cli("log", "1", "--json"))
+    assert set(doc) == {"node", "field", "at", "commits"}
     assert [c["seq"] for c in doc["commits"]] == [2, 1]
-    assert all(set(c) == COMMIT_KEYS | {"status", "fields"} for c in doc["commits"])
-    assert doc["commits"][1]["status"] == "created"
-    assert doc["commits"][0]["fields"] == [
-        {"field": "goal", "change": "changed", "old": "Explore", "new": "Rest"},
-        {"field": "tool", "change": "added", "new": {"@ref": 2}}]
+    assert all(set(c) == COMMIT_KEYS | {"changes"} for c in doc["commits"])
+    assert doc["commits"][1]["changes"] == [
+        {"op": "create", "node": 1, "type": "Agent", "fields": {"goal": "Explore"}}]
+    assert doc["commits"][0]["changes"] == [
+        {"op": "set", "node": 1, "field": "goal", "value": "Rest"},
+        {"op": "set", "node": 1, "field": "tool", "value": {"@ref": 2}}]
     tool = js(cli("log", "2", "--json"))["commits"]
     assert [c["seq"] for c in tool] == [3, 2]
-    assert tool[0]["fields"] == [{"field": "name", "change": "removed", "old": "hammer"}]
+    assert tool[0]["changes"] == [{"op": "unset", "node": 2, "field": "name"}]
     text = cli("log", "1").stdout
-    assert '    goal: "Explore" -> "Rest"' in text and "(created Agent)" in text
+    assert 'set 1.goal = "Rest"' in text and text.startswith("node 1 Agent")
     assert len(js(cli("log", "1", "-n", "1", "--json"))["commits"]) == 1
     assert "no node 7" in one_error_line(cli("log", "7", code=1))
 
@@ -504,18 +506,24 @@ def test_log_lists_the_commits_that_changed_one_node(cli: Run, agent_file: Path)
 def test_diff_shows_created_deleted_and_changed_fields(cli: Run, agent_file: Path) -> None:
     cli("delete", "2")
     cli("commit", "gone")
-    doc = js(cli("diff", "1", "HEAD", "--json"))
-    assert set(doc) == {"from", "to", "nodes"}
+    doc = js(cli("diff", "1", "HEAD", "--json"))  # the schema of docs/DIFF.md
+    assert set(doc) == {"schema", "version", "from", "to", "stat", "ops"}
+    assert (doc["schema"], doc["version"]) == ("myosotis.diff", 1)
     assert doc["from"]["seq"] == 1 and doc["to"]["seq"] == 4
-    by_id = {n["id"]: n for n in doc["nodes"]}
-    assert by_id[1]["status"] == "changed"
-    assert by_id[2]["status"] == "created"  # created after 1 and deleted since: created
-    assert js(cli("diff", "3", "4", "--json"))["nodes"] == [
-        {"id": 2, "type": "Tool", "status": "deleted", "fields": []}]
-    assert js(cli("diff", "0", "1", "--json"))["nodes"][0]["status"] == "created"
+    assert doc["ops"] == [
+        {"node": 1, "type": "Agent", "op": "change", "path": ["goal"], "old": "Explore",
+         "new": "Rest"},
+        {"node": 1, "type": "Agent", "op": "add", "path": ["tool"], "new": {"@ref": 2}},
+        # created after 1 and deleted since: created (without the name unset since)
+        {"node": 2, "type": "Tool", "op": "create", "path": [], "new": {}},
+        {"node": 2, "type": "Tool", "op": "delete", "path": []}]
+    assert js(cli("diff", "3", "4", "--json"))["ops"] == [
+        {"node": 2, "type": "Tool", "op": "delete", "path": []}]
+    assert js(cli("diff", "0", "1", "--json"))["ops"][0]["op"] == "create"
     text = cli("diff", "HEAD~3").stdout
     assert "~ node 1 Agent" in text and '    goal: "Explore" -> "Rest"' in text
-    assert "+ node 2 Tool (created)" in text
+    assert "  + tool: @2" in text
+    assert "+ node 2 Tool (created)\n    (deleted)" in text
     assert "\x1b[" not in text  # no colour when stdout is not a terminal
     assert cli("diff", "2", "2").stdout.splitlines()[-1] == "no changes"
 
@@ -534,11 +542,13 @@ def test_stats_counts_commits_nodes_and_bytes_by_record_kind(cli: Run, agent_fil
     cli("commit")
     doc = js(cli("stats", "--json"))
     assert set(doc) == {"file", "file_size", "head", "commits", "compacted_before",
-                        "checkpoints", "genesis", "nodes", "next_node_id", "bytes", "frames"}
+                        "checkpoints", "genesis", "nodes", "next_node_id", "bytes", "frames",
+                        "format_version", "origin"}
     assert doc["commits"] == 4 and doc["checkpoints"] == 1 and doc["genesis"] is False
     assert doc["nodes"] == {"live": 1, "deleted": 1, "total": 2}
-    # `myo checkpoint` writes a layer (FORMAT.md §8.6) in format version 4
-    assert doc["frames"] == {"commit": 4, "checkpoint": 0, "genesis": 0, "layer": 1}
+    # `myo checkpoint` writes a layer (FORMAT.md §8.7) in format version 4
+    assert doc["frames"] == {"commit": 4, "checkpoint": 0, "genesis": 0, "origin": 0,
+                             "layer": 1}
     assert sum(doc["bytes"].values()) == doc["file_size"] == agent_file.stat().st_size
     # the CLI writes durably: the file ends with free space (FORMAT.md §3), not damage
     assert doc["bytes"]["free_space"] > 0 and doc["bytes"]["torn_tail"] == 0
@@ -578,7 +588,9 @@ def test_compact_reports_bytes_and_keeps_state_ids_and_stage(cli: Run, agent_fil
     before = js(cli("history", "--json"))["commits"]
     cli("set", "1", "goal", "Staged")
     doc = js(cli("compact", "--at", "2", "--json"))
-    assert set(doc) == {"file", "bytes_before", "bytes_after", "base_seq", "state_hash"}
+    assert set(doc) == {"file", "bytes_before", "bytes_after", "base_seq", "state_hash",
+                        "dry_run", "folded", "bytes_reclaimed"}
+    assert doc["folded"] == [1, 2] and doc["dry_run"] is False
     assert doc["base_seq"] == 2 and doc["bytes_after"] == agent_file.stat().st_size
     after = js(cli("history", "--json"))
     assert after["compacted_before"] == 3 and after["commits"] == before[:1]
@@ -648,9 +660,11 @@ def test_every_command_has_an_example_and_is_in_the_docs() -> None:
     helps = command_helps()
     names = [n for n, _ in helps]
     expected = {"init", "create", "set", "unset", "delete", "status", "commit", "discard",
-                "history", "show", "ls", "get", "log", "diff", "stats", "checkpoint", "fsck",
+                "history", "show", "ls", "get", "log", "blame", "refs", "diff", "stats",
+                "checkpoint", "fsck",
                 "compact", "list", "list append", "list insert", "list set", "list remove",
-                "map", "map set", "map delete"}
+                "map", "map set", "map delete", "walk", "orphans", "graph", "export", "import",
+                "migrate", "restore", "revert", "fork"}
     assert {n.removeprefix("myo ") for n in names[1:]} == expected
     for name, text in helps:
         assert "Example:\n" in text, f"`{name} --help` has no example"

@@ -74,7 +74,9 @@ ESCAPED = r"<\x1b[2J\x1b]0;pwned\x07|\r|\x9b31m|\u202e|\x7f|\u2028|\U000e0001|\x
     (["get", "2", "m"], ["\\u001b[2J"]),
     (["get", "2", "f" + NASTY], ["changed" + ESCAPED]),
     (["log", "2"], ["L" + ESCAPED, "f" + ESCAPED]),
-    (["log", "1"], ["deleted T" + ESCAPED]),
+    (["log", "1"], ["node 1 T" + ESCAPED + " (deleted)"]),
+    (["blame", "2"], ["f" + ESCAPED, "L" + ESCAPED]),
+    (["refs", "1"], ["ref" + ESCAPED, "T" + ESCAPED]),
     (["diff", "0", "2"], ["T" + ESCAPED, "f" + ESCAPED]),
     (["diff", "1", "2"], ["f" + ESCAPED]),
 ])

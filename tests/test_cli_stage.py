@@ -148,7 +148,8 @@ def _set(offset: int, value: bytes) -> Callable[[bytearray], None]:
 DAMAGE: list[tuple[str, bytes, str]] = [
     ("magic", broken(_set(0, b"MYOSTAGX")), "S1"),
     ("empty", b"", "S1"),
-    ("newer version", broken(_set(8, b"\x03\x00")), "S2"),
+    ("newer version", broken(_set(8, b"\x04\x00")), "S2"),
+    ("version 3 without an undelete", broken(_set(8, b"\x03\x00")), "S2"),
     ("cut short", EXAMPLE.encode()[:60], "S3"),
     ("checksum", broken(_set(70, b"B"), fix_crc=False), "S3"),
     ("reserved", broken(_set(10, b"\x01\x00")), "S4"),

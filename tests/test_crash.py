@@ -647,7 +647,7 @@ def test_checkpoint_with_good_crc_but_wrong_fields_is_skipped(small_copy: Built,
 
 @pytest.mark.parametrize("bit", range(32 * 8))
 def test_flipped_bit_in_file_header_is_refused(small_copy: Built, bit: int) -> None:
-    """R10 (magic: not a Myosotis file), R11 (a version above 1 reads as newer, 0 is
+    """R10 (magic: not a Myosotis file), R11 (a version above 3 reads as newer, 0 is
     invalid; version is checked before the CRC, in the order §2 gives), R12 (CRC,
     size, flags and reserved bytes: corrupt)."""
     built = small_copy
@@ -658,7 +658,8 @@ def test_flipped_bit_in_file_header_is_refused(small_copy: Built, bit: int) -> N
         expected = NotAMyosotisFileError
     elif offset < 10:
         version = struct.unpack_from("<H", read_bytes(built.path), 8)[0]
-        expected = CorruptFileError if version == 0 else UnsupportedVersionError
+        # 0 is invalid; a known version (1 to 3) fails the header CRC; newer is refused
+        expected = UnsupportedVersionError if version > FORMAT_VERSION else CorruptFileError
     else:
         expected = CorruptFileError
     before = read_bytes(built.path)
@@ -773,7 +774,7 @@ def say(line):
 def writer(path, seed, floor, max_commits=5000):
     rng = random.Random(seed)
     say(f"PID {os.getpid()}")
-    # floor < 0: the layer policy (FORMAT.md §8.6) with a layer every -floor commits
+    # floor < 0: the layer policy (FORMAT.md §8.7) with a layer every -floor commits
     mem = open_memory(path, checkpoint_floor=floor if floor >= 0 else None, durability="full")
     if floor < 0:
         store_of(mem).layer_commits = -floor
@@ -1001,7 +1002,7 @@ def test_sigkilled_writer_loses_no_acknowledged_commit(zygote: Any, tmp_path: Pa
 def test_sigkilled_layer_writer_moving_a_version_2_file_to_4_loses_nothing(
         zygote: Any, tmp_path: Path, chain: int) -> None:
     """A version-2 file taken over by writers that append a layer every 3 commits
-    (FORMAT.md §8.6), SIGKILLed at random moments (the move of the header to
+    (FORMAT.md §8.7), SIGKILLed at random moments (the move of the header to
     version 4 among them, §12): every acknowledged commit is there with its state
     hash after each kill, and the file ends at version 4 with layers in it."""
     path = tmp_path / "killed.myo"

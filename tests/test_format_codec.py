@@ -44,6 +44,7 @@ from myosotis.format.mutations import (
     MapSet,
     Mutation,
     Set,
+    Undelete,
     Unset,
     get_mutation,
     put_mutation,
@@ -138,6 +139,7 @@ MUTATIONS: st.SearchStrategy[Mutation] = st.one_of(
     st.builds(ListReplace, NODE_IDS, NAMES, PATHS, POS, SMALL_VALUES),
     st.builds(MapSet, NODE_IDS, NAMES, PATHS, KEYS, SMALL_VALUES),
     st.builds(MapDelete, NODE_IDS, NAMES, PATHS, KEYS),
+    st.builds(Undelete, NODE_IDS),
 )
 
 
@@ -494,7 +496,7 @@ def test_mutations_decode_back_to_back_from_one_buffer(muts: list[Mutation]) -> 
     assert all(same_mutation(a, b) for a, b in zip(got, muts, strict=True))
 
 
-@pytest.mark.parametrize("op", [0x00, 0x0A, 0x10, 0xFF])
+@pytest.mark.parametrize("op", [0x00, 0x0B, 0x10, 0xFF])
 def test_invalid_opcode_is_refused(op: int) -> None:
     with pytest.raises(DecodeError):
         get_mutation(bytes([op, 1]), 0, 2)

@@ -541,7 +541,7 @@ def test_search_without_a_candidate_past_the_budget_is_torn(impl: ModuleType) ->
 @settings(max_examples=300, deadline=None)
 @given(
     length=st.one_of(st.integers(0, 300), st.integers(MAX_PAYLOAD + 1, 2**32 - 1)),
-    kind=st.one_of(st.integers(1, 3), st.integers(0, 255)),
+    kind=st.one_of(st.integers(1, 4), st.integers(0, 255)),
     reserved=st.one_of(st.sampled_from([b"\0\0\0", b"\1\0\0"]), st.binary(min_size=3,
                                                                             max_size=3)),
     good_crc=st.booleans(),
@@ -703,7 +703,7 @@ def damaged_files(draw: st.DrawFn) -> tuple[bytes, int, int]:
     """Random valid frames, then a few random edits; returns (file, start, batch)."""
     frames = draw(
         st.lists(
-            st.tuples(st.integers(1, 3), st.binary(max_size=40)).map(lambda t: make_frame(*t)),
+            st.tuples(st.integers(1, 4), st.binary(max_size=40)).map(lambda t: make_frame(*t)),
             max_size=8,
         )
     )
@@ -722,7 +722,7 @@ def damaged_files(draw: st.DrawFn) -> tuple[bytes, int, int]:
         elif op == "append":
             data += draw(st.binary(max_size=24))
         else:  # a valid frame dropped in at an aligned offset
-            frame = make_frame(draw(st.integers(1, 3)), draw(st.binary(max_size=16)))
+            frame = make_frame(draw(st.integers(1, 4)), draw(st.binary(max_size=16)))
             data[pos & ~7 : pos & ~7] = frame
     start = draw(st.sampled_from([0, 0, 0, 8, 16, 24, 3]))
     batch = draw(st.sampled_from([1, 2, 65536]))

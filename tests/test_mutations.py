@@ -34,6 +34,7 @@ from myosotis.format.mutations import (
     MapSet,
     Mutation,
     Set,
+    Undelete,
     Unset,
     get_mutation,
     put_mutation,
@@ -66,6 +67,7 @@ EXAMPLES: list[tuple[Mutation, str, str, dict[str, Any]]] = [
      {"op": "map-set", "node": 1, "field": "m", "path": ["a"], "key": "k", "value": 1}),
     (MapDelete(1, "m", (), "k"), "09 01 01 6d 00 01 6b", 'map-delete 1.m ["k"]',
      {"op": "map-delete", "node": 1, "field": "m", "path": [], "key": "k"}),
+    (Undelete(300), "0a ac02", "undelete 300", {"op": "undelete", "node": 300}),
 ]
 IDS = [type(m).__name__ for m, *_ in EXAMPLES]
 
@@ -86,7 +88,8 @@ class PlainRenderer:
 def test_every_type_has_its_name_and_opcode() -> None:
     assert [(t.NAME, t.OP) for t in MUTATION_TYPES] == [
         ("create", 1), ("set", 2), ("unset", 3), ("delete", 4), ("list-insert", 5),
-        ("list-remove", 6), ("list-set", 7), ("map-set", 8), ("map-delete", 9)]
+        ("list-remove", 6), ("list-set", 7), ("map-set", 8), ("map-delete", 9),
+        ("undelete", 10)]
     assert Set(1, "a", 1).NAME == "set" and ListReplace.NAME == "list-set"
 
 
@@ -128,7 +131,7 @@ def test_node_ids_of_every_width_round_trip(node: int) -> None:
     ("02 80", "varint runs past the end"),  # cut in the middle of the node id
     ("02 80 00", "shortest form"),  # non-canonical two-byte id (R1)
     ("02 00", "node id 0 is out of range"),
-    ("0a 01", "invalid mutation opcode 0x0a"),
+    ("0b 01", "invalid mutation opcode 0x0b"),
     ("00 01", "invalid mutation opcode 0x00"),
     ("02 01 00", "empty field name"),
     ("01 01 00 00", "empty node type"),
@@ -164,6 +167,25 @@ def committed() -> GraphState:
     Create(2, "Task", {}).apply(g)
     Delete(2).apply(g)
     return g
+
+
+def test_undelete_clears_a_tombstone_and_keeps_the_fields() -> None:
+    g = committed()
+    Set(1, "goal", "y").apply(g)
+    Undelete(2).apply(g)
+    n = g.get(2)
+    assert n is not None and not n.deleted and n.fields == {}
+    Set(2, "f", 1).apply(g)  # live again: it can change
+    assert fields(g, 2) == {"f": 1}
+
+
+@pytest.mark.parametrize(("node", "error"), [(1, InvalidOperationError), (9, NodeNotFoundError)])
+def test_undelete_of_a_live_or_missing_node_is_refused(node: int, error: type) -> None:
+    g = committed()
+    before = g.image()
+    with pytest.raises(error):
+        Undelete(node).apply(g)
+    assert g.image() == before
 
 
 def fields(state: Any, node_id: int = 1) -> dict[str, Any]:

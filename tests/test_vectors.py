@@ -287,8 +287,11 @@ def test_edits_vector_holds_an_empty_commit_and_an_unlabelled_one() -> None:
     commits = expected("edits")["commits"]
     assert [c["label"] for c in commits if not c["mutations"]] == ["marker"]
     assert [c["seq"] for c in commits if c["label"] == ""] == [4]
+    # every opcode of version 1 (UNDELETE, version 3, has its own vector)
     assert {m["op"] for c in commits for m in c["mutations"]} == set(
-        reference_reader.OPS.values())
+        reference_reader.OPS.values()) - {"UNDELETE"}
+
+
 
 
 def _flip(data: bytes, offset: int) -> bytes:
@@ -359,7 +362,8 @@ def test_regenerating_vectors_gives_identical_bytes() -> None:
 
 def test_check_reports_a_changed_and_a_missing_vector_file(tmp_path: Path) -> None:
     for p in VECTORS_DIR.iterdir():
-        shutil.copyfile(p, tmp_path / p.name)
+        if p.is_file():  # not legacy/ (LEGACY.md's vectors, checked by their own script)
+            shutil.copyfile(p, tmp_path / p.name)
     (tmp_path / "edits.myo").write_bytes(_flip(vector_bytes("edits"), 100))
     (tmp_path / "empty.hex").unlink()
     problems = make_vectors.check(tmp_path)

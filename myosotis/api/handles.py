@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping, MutableSequence
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
+from myosotis.api.notebook import node_html
 from myosotis.engine.graph import NodeState
 from myosotis.errors import (
     FieldNotFoundError,
@@ -26,6 +27,7 @@ from myosotis.errors import (
     MissingAttributeError,
 )
 from myosotis.format.constants import MAX_DEPTH
+from myosotis.format.display import REPR_LIMIT, clip, short_repr
 from myosotis.format.mutation_parts import Path
 from myosotis.format.mutations import (
     Delete,
@@ -87,7 +89,8 @@ def to_stored(v: Any, src: Source, depth: int = 0) -> Any:
         out = {}
         for k, x in v.items():
             if type(k) is not str:
-                raise InvalidValueError(f"map key {k!r} is not a str; map keys must be strings")
+                raise InvalidValueError(f"map key {short_repr(k)} is not a str; map keys "
+                                        f"must be strings")
             out[k] = to_stored(x, src, depth + 1)
         return out
     if t is Node:
@@ -192,7 +195,8 @@ class Node:
     def __getitem__(self, name: str) -> Any:
         f = self._state().fields
         if name not in f:
-            raise FieldNotFoundError(f"node {self._id} ({self.type}) has no field {name!r}")
+            raise FieldNotFoundError(f"node {self._id} ({self.type}) has no field "
+                                     f"{short_repr(name)}")
         return _wrap(f[name], self._src, self._id, name, ())
 
     def __getattr__(self, name: str) -> Any:
@@ -201,7 +205,7 @@ class Node:
         f = self._state().fields
         if name not in f:
             raise MissingAttributeError(
-                f"node {self._id} ({self._state().type}) has no field {name!r}")
+                f"node {self._id} ({self._state().type}) has no field {short_repr(name)}")
         return _wrap(f[name], self._src, self._id, name, ())
 
     def __setitem__(self, name: str, value: Any) -> None:
@@ -217,17 +221,19 @@ class Node:
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _RESERVED:
             raise InvalidOperationError(
-                f"{name!r} is a property of node handles; set the field with node[{name!r}] = ...")
+                f"{short_repr(name)} is a property of node handles; set the field with "
+                f"node[{short_repr(name)}] = ...")
         self[name] = value
 
     def __delitem__(self, name: str) -> None:
         if name not in self._state().fields:
-            raise FieldNotFoundError(f"node {self._id} has no field {name!r} to delete")
+            raise FieldNotFoundError(f"node {self._id} has no field {short_repr(name)} to delete")
         self._src._stage(Unset(self._id, name))
 
     def __delattr__(self, name: str) -> None:
         if name not in self._state().fields:
-            raise MissingAttributeError(f"node {self._id} has no field {name!r} to delete")
+            raise MissingAttributeError(f"node {self._id} has no field {short_repr(name)} "
+                                        f"to delete")
         self._src._stage(Unset(self._id, name))
 
     def __contains__(self, name: object) -> bool:
@@ -251,8 +257,14 @@ class Node:
         except Exception:  # a repr must not raise (closed memory, missing node)
             return f"<Node {self._id}>"
         mark = " deleted" if s.deleted else ""
-        # references print as ids: following them could loop (a node may refer to itself)
-        return f"<Node {self._id} {s.type}{mark} {dict(sorted(s.fields.items()))!r}>"
+        # references print as ids: following them could loop (a node may refer to itself);
+        # bounded: a field may hold a 16 MiB string (format/display.py)
+        return f"<Node {self._id} {clip(s.type, 80)}{mark} " \
+               f"{short_repr(dict(sorted(s.fields.items())), REPR_LIMIT)}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook table of the node's fields (bounded, HTML-escaped)."""
+        return node_html(self._id, self._state())
 
 
 # --------------------------------------------------------------------------
@@ -273,14 +285,15 @@ class _Proxy:
         fields = self._src._node_state(self._node).fields
         if self._field not in fields:
             raise InvalidOperationError(
-                f"field {self._field!r} of node {self._node} no longer exists")
+                f"field {short_repr(self._field)} of node {self._node} no longer exists")
         cur = fields[self._field]
         for step in self._path:
             try:
                 cur = cur[step]
             except (KeyError, IndexError, TypeError):
                 raise InvalidOperationError(
-                    f"the container at {list(self._path)} in field {self._field!r} of node "
+                    f"the container at {short_repr(list(self._path))} in field "
+                    f"{short_repr(self._field)} of node "
                     f"{self._node} no longer exists") from None
         return cur
 
@@ -295,7 +308,12 @@ class _Proxy:
         return len(self._target())
 
     def __repr__(self) -> str:
-        return repr(self.copy())
+        # the stored value, bounded (references print as Ref(id)): a copy would turn
+        # every reference into a handle and could be megabytes long
+        try:
+            return short_repr(self._target())
+        except Exception:  # a repr must not raise (closed memory, container gone)
+            return f"<{type(self).__name__} of node {self._node} field {short_repr(self._field)}>"
 
 
 class ListProxy(_Proxy, MutableSequence[Any]):
@@ -306,8 +324,8 @@ class ListProxy(_Proxy, MutableSequence[Any]):
     def _expect(self) -> list[Any]:
         t = self._target()
         if type(t) is not list:
-            raise InvalidOperationError(f"field {self._field!r} of node {self._node} at "
-                                        f"{list(self._path)} is no longer a list")
+            raise InvalidOperationError(f"field {short_repr(self._field)} of node {self._node} at "
+                                        f"{short_repr(list(self._path))} is no longer a list")
         return t
 
     def _index(self, i: int, size: int, insert: bool = False) -> int:
@@ -317,7 +335,7 @@ class ListProxy(_Proxy, MutableSequence[Any]):
         if insert:
             return min(max(j, 0), size)
         if not 0 <= j < size:
-            raise IndexError(f"list index {i} out of range (length {size})")
+            raise IndexError(f"list index {short_repr(i)} out of range (length {size})")
         return j
 
     @overload
@@ -414,19 +432,20 @@ class MapProxy(_Proxy, MutableMapping[str, Any]):
     def _expect(self) -> dict[str, Any]:
         t = self._target()
         if type(t) is not dict:
-            raise InvalidOperationError(f"field {self._field!r} of node {self._node} at "
-                                        f"{list(self._path)} is no longer a map")
+            raise InvalidOperationError(f"field {short_repr(self._field)} of node {self._node} at "
+                                        f"{short_repr(list(self._path))} is no longer a map")
         return t
 
     def __getitem__(self, key: str) -> Any:
         m = self._expect()
         if key not in m:
-            raise FieldNotFoundError(f"map has no key {key!r}")
+            raise FieldNotFoundError(f"map has no key {short_repr(key)}")
         return self._child(key, m[key])
 
     def __setitem__(self, key: str, value: Any) -> None:
         if type(key) is not str:
-            raise InvalidValueError(f"map key {key!r} is not a str; map keys must be strings")
+            raise InvalidValueError(f"map key {short_repr(key)} is not a str; map keys must "
+                                    f"be strings")
         self._expect()
         if _same_place(value, self._src, self._node, self._field, (*self._path, key)):
             return  # ``m[k] += [...]`` assigns m[k] to itself
@@ -435,7 +454,7 @@ class MapProxy(_Proxy, MutableMapping[str, Any]):
 
     def __delitem__(self, key: str) -> None:
         if key not in self._expect():
-            raise FieldNotFoundError(f"map has no key {key!r}")
+            raise FieldNotFoundError(f"map has no key {short_repr(key)}")
         self._src._stage(MapDelete(self._node, self._field, self._path, key))
 
     def _stage_all(self, ms: list[Mutation]) -> None:
@@ -455,7 +474,8 @@ class MapProxy(_Proxy, MutableMapping[str, Any]):
         ms: list[Mutation] = []
         for k, v in pairs:
             if type(k) is not str:
-                raise InvalidValueError(f"map key {k!r} is not a str; map keys must be strings")
+                raise InvalidValueError(f"map key {short_repr(k)} is not a str; map keys "
+                                        f"must be strings")
             ms.append(MapSet(self._node, self._field, self._path, k, to_stored(v, self._src)))
         self._stage_all(ms)
 
@@ -471,7 +491,7 @@ class MapProxy(_Proxy, MutableMapping[str, Any]):
         m = self._expect()
         if key not in m:
             if default is MapProxy._NO_DEFAULT:
-                raise FieldNotFoundError(f"map has no key {key!r}")
+                raise FieldNotFoundError(f"map has no key {short_repr(key)}")
             return default
         v = to_python(m[key], self._src)
         self._src._stage(MapDelete(self._node, self._field, self._path, key))

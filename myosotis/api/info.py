@@ -13,6 +13,7 @@ import mmap
 import os
 from dataclasses import dataclass
 
+from myosotis.engine.fork import Origin
 from myosotis.engine.store import Store
 from myosotis.format.constants import HEADER_SIZE, KIND_NAMES
 from myosotis.format.helper import ScanStatus
@@ -27,6 +28,8 @@ class MemoryInfo:
     genesis snapshot (0: never compacted); ``commits`` counts the commit
     records after it. ``data_end`` is where the last frame ends; ``free_bytes``
     the zeroed free space a durable writer keeps after it (FORMAT.md §3).
+    ``origin``: for a memory made by ``Memory.fork``, the commit of the source it
+    was forked from (FORMAT.md §8.6); None otherwise.
     """
 
     path: str
@@ -41,6 +44,7 @@ class MemoryInfo:
     has_genesis: bool
     next_node_id: int
     readonly: bool
+    origin: Origin | None = None
 
 
 def memory_info(store: Store, path: str) -> MemoryInfo:
@@ -52,7 +56,7 @@ def memory_info(store: Store, path: str) -> MemoryInfo:
         head_seq=store.head_seq, base_seq=hist.base_seq,
         commits=store.head_seq - hist.base_seq, checkpoints=len(hist.checkpoints),
         has_genesis=hist.has_genesis, next_node_id=store.state.next_node_id,
-        readonly=store.readonly)
+        readonly=store.readonly, origin=None if hist.origin is None else Origin.of(hist.origin))
 
 
 @dataclass(frozen=True)

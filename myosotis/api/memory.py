@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import os
 import warnings
-from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Any, NamedTuple
 
+from myosotis.api import node_queries, timeline
+from myosotis.api import rewind as _rewind
 from myosotis.api.args import check_open_args, check_path
 from myosotis.api.handles import Node, to_stored
 from myosotis.api.info import MemoryInfo, SpaceUsage, memory_info, space_usage
+from myosotis.api.interchange import export_to, import_from
+from myosotis.api.legacy import MigrateResult, check_legacy
 from myosotis.api.names import CommitRef, resolve_commit
+from myosotis.api.notebook import nodes_html
+from myosotis.api.timeline import LabelFilter
 from myosotis.api.view import Reader, StateLike, View
-from myosotis.engine.compact import CompactResult, compact
+from myosotis.engine.compact import CompactResult
 from myosotis.engine.diff import Diff, diff_states
+from myosotis.engine.diffapply import mutations_for
+from myosotis.engine.fork import Origin
 from myosotis.engine.history import Commit
+from myosotis.engine.legacy import is_legacy, read_file
+from myosotis.engine.node_history import LogEntry, Referrer
 from myosotis.engine.policy import NODE_CACHE
+from myosotis.engine.rewind import RevertResult
 from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
 from myosotis.engine.verify import VerifyReport, repair_file, verify_file
@@ -25,9 +37,11 @@ from myosotis.errors import (
     CorruptFileError,
     InvalidOperationError,
     InvalidValueError,
+    NotAMyosotisFileError,
     UncommittedChangesWarning,
 )
 from myosotis.format.constants import MAX_TYPE_NAME
+from myosotis.format.display import short_repr
 from myosotis.format.mutations import Create, Mutation, get_mutation, put_mutation
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.lock import WriterLock
@@ -112,11 +126,17 @@ class Memory(Reader):
         p = check_open_args(path, readonly=readonly, durability=durability, clock=clock,
                             lock_timeout=lock_timeout, node_cache=node_cache, fileops=fileops,
                             checkpoint_floor=checkpoint_floor)
-        store = Store.open(
-            p, readonly=readonly, durability=durability, clock=clock or system_clock,
+        opts: dict[str, Any] = dict(
+            readonly=readonly, durability=durability, clock=clock or system_clock,
             fileops=fileops or REAL, lock_timeout=lock_timeout,
             checkpoint_floor=checkpoint_floor,
             node_cache=NODE_CACHE if node_cache is None else node_cache)
+        try:
+            store = Store.open(p, **opts)
+        except NotAMyosotisFileError:
+            # Perhaps a legacy v0.5 file (formatspec/LEGACY.md): read as it is
+            from myosotis.api.legacy_memory import open_legacy
+            return open_legacy(p, readonly, lock_timeout, opts)
         return cls(store, p)
 
     # ------------------------------------------------------------------ plumbing
@@ -136,6 +156,9 @@ class Memory(Reader):
 
     def _read_state(self) -> StateLike:
         return self._live_store().state
+
+    def _owner(self) -> Memory:
+        return self
 
     def _stage(self, m: Mutation) -> None:
         store = self._store
@@ -200,8 +223,14 @@ class Memory(Reader):
 
     def __repr__(self) -> str:
         if self._store is None:
-            return f"<Memory {self.path!r} closed>"
-        return f"<Memory {self.path!r} head={self._store.head_seq}>"
+            return f"<Memory {short_repr(self.path)} closed>"
+        return f"<Memory {short_repr(self.path)} head={self._store.head_seq}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook table of the nodes, staged changes included (bounded, escaped)."""
+        store = self._live_store()
+        staged = f" + {store.pending_count} staged changes" if store.pending_count else ""
+        return nodes_html(self, f"{self.path} at commit {store.head_seq}{staged}")
 
     # ------------------------------------------------------------------ changes
 
@@ -292,7 +321,10 @@ class Memory(Reader):
         Raises MyosotisError only when the file cannot be read at all.
         ``progress(done_bytes, total_bytes)`` is called as the check advances.
         """
-        return verify_file(check_path(path), progress)
+        p = check_path(path)
+        if is_legacy(p):
+            return check_legacy(p, read_file(p))
+        return verify_file(p, progress)
 
     @staticmethod
     def repair(path: str | os.PathLike[str], *, lock_timeout: float = 0.0) -> RepairResult:
@@ -304,7 +336,10 @@ class Memory(Reader):
         fail (they are a cache). Other findings are only reported. Returns the
         report after repair and what was done.
         """
-        report, actions = repair_file(check_path(path), lock_timeout=lock_timeout)
+        p = check_path(path)
+        if is_legacy(p):  # LEGACY.md: nothing to cut or drop; migration rewrites it whole
+            return RepairResult(check_legacy(p, read_file(p)), [])
+        report, actions = repair_file(p, lock_timeout=lock_timeout)
         return RepairResult(report, actions)
 
     @staticmethod
@@ -328,19 +363,71 @@ class Memory(Reader):
         self._live_store()
         return space_usage(self.path)
 
-    def compact(self, at: CommitRef | None = None) -> CompactResult:
+    def compact(self, at: CommitRef | None = None, *, keep_last: int | None = None,
+                keep_since: _dt.datetime | None = None, dry_run: bool = False) -> CompactResult:
         """Fold the history up to commit ``at`` (default: the head) into a genesis
         snapshot; the latest state and every later commit stay exactly as they are.
 
-        Requires the writer and nothing staged. Atomic: a crash leaves the old file
-        or the new one. Commits before ``at`` can no longer be viewed afterwards.
+        Or by a retention policy (instead of ``at``): ``keep_last=N`` keeps the
+        newest N commits, ``keep_since=datetime`` (timezone-aware) every commit
+        from the first one at or after it; both: what either keeps. A policy that
+        keeps every commit rewrites nothing. ``dry_run=True`` changes nothing and
+        returns what would be done (``folded``, ``bytes_reclaimed``); it builds
+        the new bytes in memory to measure them.
+
+        Requires the writer and nothing staged (but for a dry run). Atomic: a
+        crash leaves the old file or the new one. Commits before the base can no
+        longer be viewed afterwards. Raises InvalidArgumentError (``at`` with a
+        policy, a bad policy value), CommitNotFoundError.
         """
-        store = self._live_store()
-        store.require_writer()
-        if store.pending_count:
-            raise InvalidOperationError("commit or discard the staged changes before compacting")
-        base = store.head_seq if at is None else self.resolve(at)
-        return compact(store, base)
+        return _rewind.compact_with(self, at, keep_last, keep_since, dry_run)
+
+    # ------------------------------------------------------------------ going back
+
+    def restore(self, commit: CommitRef, nodes: Iterable[int] | None = None) -> list[Mutation]:
+        """Stage the changes that make the live state equal to commit ``commit``'s;
+        ``commit()`` them like any change. Returns the mutations staged.
+
+        Exactly: every node a later commit touched gets ``commit``'s fields and
+        tombstone (UNSET/SET, DELETE/UNDELETE); a node created after it is
+        tombstoned (ids are never reused), its fields left as they are. Then
+        ``diff(commit, "HEAD")`` lists only those tombstones. ``nodes``: restore
+        just these ids. An UNDELETE moves the file to format version 3 when
+        committed. Requires the writer and nothing staged. Cost: the nodes
+        touched between ``commit`` and the head. Raises CommitNotFoundError,
+        NodeNotFoundError, InvalidOperationError (changes staged), ReadOnlyError.
+        """
+        return _rewind.restore(self, commit, nodes)
+
+    def revert(self, commit: CommitRef, *, force: bool = False) -> RevertResult:
+        """Stage the inverse of commit ``commit``'s changes: each field it changed goes
+        back to its value before it, a node it created is tombstoned, a node it
+        deleted is undeleted. ``commit()`` them like any change.
+
+        If a later commit changed the same field (any path in it) or tombstone of
+        a node (or, for a node ``commit`` created, anything of it), raises
+        RevertConflictError listing each conflict (commit, node, path) and stages
+        nothing; ``force=True`` keeps the later values and reports them in
+        ``RevertResult.skipped``. Requires the writer and nothing staged. Cost:
+        decoding the commits from ``commit`` to the head. Raises
+        CommitNotFoundError (also for a commit folded by compaction).
+        """
+        return _rewind.revert(self, commit, force)
+
+    def fork(self, commit: CommitRef, new_path: str | os.PathLike[str]) -> Origin:
+        """Write a new memory at ``new_path`` whose history starts at ``commit``: its
+        genesis is this state there, as compaction writes it (commits made on the
+        fork continue the hash chain), followed by an origin record (FORMAT.md
+        §8.6) naming this commit, its state hash and this file's genesis base.
+        This file is only read. Returns the :class:`Origin` (also
+        ``Memory.open(new_path).info().origin``).
+
+        Atomic (temp file, fsync, link, directory fsync) and never overwrites:
+        raises TargetExistsError if ``new_path`` exists, CommitNotFoundError,
+        MyosotisError if the file cannot be written (nothing is left at
+        ``new_path``). Cost: one image of the state at ``commit``.
+        """
+        return _rewind.fork(self, commit, new_path)
 
     def checkpoint(self) -> bool:
         """Write a checkpoint of the committed state now; False if one already covers it."""
@@ -371,15 +458,25 @@ class Memory(Reader):
         s = self._live_store()
         return None if s.head_seq == 0 else s.commit_info(s.head_seq)
 
-    def commits(self, *, reverse: bool = False) -> Iterator[Commit]:
+    def commits(self, *, since: CommitRef | None = None, until: CommitRef | None = None,
+                label: LabelFilter = None, reverse: bool = False) -> Iterator[Commit]:
         """The commit records after the compacted base (``info().base_seq``), oldest
-        first (newest first with ``reverse=True``), read one at a time."""
-        s = self._live_store()
-        for q in s.commit_seqs(reverse):
-            yield s.commit_info(q)
+        first (newest first with ``reverse=True``), read one at a time: constant
+        memory, O(commits in the range) header reads.
+
+        ``since``/``until`` bound the list, both inclusive: a commit name (see
+        :meth:`resolve`) bounds the sequence numbers; a ``datetime`` (or an ISO
+        8601 string) keeps the commits whose timestamp is at or after ``since``
+        / at or before ``until``, each commit on its own (timestamps come from the
+        writer's clock and may go backwards, so this filters, it never stops
+        early). ``label``: a regular expression that must be found
+        (``re.search``) in the label (``""`` when there is none). Arguments are
+        checked at the call: CommitNotFoundError, InvalidArgumentError.
+        """
+        return timeline.commits(self._live_store(), since, until, label, reverse)
 
     def history(self) -> list[Commit]:
-        """Every commit record in the file, oldest first.
+        """Every commit record in the file, oldest first: ``list(mem.commits())``.
 
         After compaction these are the commits after the genesis base; the
         base itself (``mem.commit_info(base)``, ``compacted=True``) can still be
@@ -393,19 +490,134 @@ class Memory(Reader):
         return self._live_store().commit_info(self.resolve(commit))
 
     def resolve(self, commit: CommitRef) -> int:
-        """The sequence number of a commit named by seq, Commit, full or unique
-        prefix id, ``HEAD`` or ``HEAD~N``.
+        """The sequence number of a commit named by seq (an ``int``, or ``"seq:N"``),
+        ``Commit``, full or unique prefix id (``"id:HEX"``, 4+ hex digits),
+        ``HEAD`` or ``HEAD~N``, or a time (a ``datetime`` or an ISO 8601 string:
+        the newest commit at or before it).
 
-        A string of decimal digits is a sequence number when it is shorter than
-        12 characters; otherwise, and for any string with a letter a–f, it is
-        an id prefix (at least 4 hex digits).
+        A string of decimal digits is read as a sequence number and, with 4
+        digits or more, as an id prefix: the one reading that names a commit
+        wins; when both do, CommitNotFoundError lists both and says how to
+        write each (api/names.py states the whole rule). Raises
+        CommitNotFoundError.
         """
         return resolve_commit(self._live_store(), commit)
 
     def at(self, commit: CommitRef) -> View:
-        """A read-only view of the state after ``commit``."""
+        """A read-only view of the state after ``commit`` (any name :meth:`resolve`
+        takes). Given a ``datetime``, the newest commit (highest seq) whose
+        timestamp is at or before it: timestamps come from the writer's clock,
+        which may go backwards, so this scans headers back from the head,
+        O(commits after it). Raises CommitNotFoundError."""
         return View(self, self.resolve(commit))
 
     def diff(self, a: CommitRef, b: CommitRef) -> Diff:
-        """What changed from commit ``a`` to commit ``b``."""
-        return diff_states(self._live_store(), self.resolve(a), self.resolve(b))
+        """What changed from commit ``a`` to commit ``b`` (either order), down to the
+        path inside each field (see :class:`Diff`, docs/DIFF.md).
+
+        Costs the commits between the two (the touched node ids) now, and the
+        touched nodes as the ops are read; never the whole state.
+        """
+        return diff_states(self._live_store(), self.resolve(a), self.resolve(b),
+                           self._live_store)
+
+    def apply(self, diff: Diff) -> int:
+        """Stage the mutations that turn the state where ``diff`` touches it from its
+        commit ``a`` into its commit ``b``, as one edit; return how many.
+
+        Raises DiffConflictError, staging nothing, when this memory's state (staged
+        changes included) differs from ``a`` at a node or path an op touches, when
+        the diff creates nodes and ``next_node_id`` is not ``a``'s (ids are never
+        reused), or when it goes back in time over a create or a delete. Other
+        refusals are those of :meth:`stage`. Cost: the ops of the diff.
+        """
+        store = self._live_store()
+        store.require_writer()
+        ms = mutations_for(diff, store.state)
+        self.stage(*ms)
+        return len(ms)
+
+    # ------------------------------------------------------------------ per node
+
+    def log(self, node: int | Node, field: str | None = None, *,
+            at: CommitRef | None = None) -> Iterator[LogEntry]:
+        """The commits that changed ``node`` (an id or a handle), newest first, each a
+        :class:`LogEntry` ``(commit, mutations)`` with that commit's mutations of the
+        node, decoded; with ``field``, only the commits (and mutations) that changed
+        that field (a CREATE counts for the fields it sets). ``at``: only commits up
+        to that one (default: the head). Committed history only, after the
+        compacted base.
+
+        Raises NodeNotFoundError (no such node at ``at``), CommitNotFoundError.
+        Cost: through the history index (``<file>.idx``, caught up first with the
+        commits it lacks), O(changes of the node), not a scan of the history.
+        """
+        return node_queries.log(self, node, field, at)
+
+    def blame(self, node: int | Node, *, at: CommitRef | None = None) -> dict[str, Commit]:
+        """Each field of ``node`` after commit ``at`` (default: the head), by name, ->
+        the :class:`Commit` that last set it (``compacted=True`` for the compacted
+        base). Raises NodeNotFoundError, CommitNotFoundError. Cost: O(changes of
+        the node) through the history index (plus a time-travel read of the node
+        when ``at`` is not the head)."""
+        return node_queries.blame(self, node, at)
+
+    def referrers(self, node: int | Node, *, at: CommitRef | None = None) -> list[Referrer]:
+        """The places that reference ``node`` after commit ``at`` (default: the head):
+        :class:`Referrer` ``(node, path)`` pairs, the path being the field name then
+        list indexes and map keys, sorted; tombstoned referrers included (their
+        fields are kept). Raises NodeNotFoundError, CommitNotFoundError. Cost:
+        through the history index, O(reference changes of fields that ever pointed
+        at the node), plus one read of each referring field."""
+        return node_queries.referrers(self, node, at)
+
+    # ------------------------------------------------------------------ interchange
+
+    def export(self, fp: IO[Any], at: CommitRef | None = None, history: bool = False) -> None:
+        """Write the canonical JSON export (formatspec/EXPORT.md) of the state after
+        commit ``at`` (default: the head; staged changes are not exported) to ``fp``,
+        a file object open for writing, text or binary (UTF-8).
+
+        With ``history=True`` every commit up to ``at`` is written too, from the
+        genesis state of a compacted file. Deterministic: the same state (and
+        history) gives the same bytes. Streams: beside what opening holds, it takes
+        8 bytes per node (for the state hash) and one node or mutation at a time;
+        time is linear in the state (and history). Raises
+        CommitNotFoundError, CorruptFileError (damage found on the way: ``fp`` then
+        holds a partial document), and whatever ``fp.write`` raises.
+        """
+        store = self._live_store()
+        export_to(store, fp, store.head_seq if at is None else self.resolve(at), history)
+
+    @classmethod
+    def import_(cls, fp: IO[Any], path: str | os.PathLike[str], **open_args: Any) -> Memory:
+        """Create the file ``path`` from an export read from ``fp`` (formatspec/EXPORT.md
+        §8) and return it opened (``Memory.open(path, **open_args)``).
+
+        A state export gives a file whose state hash and head commit equal the
+        source's (a genesis snapshot, FORMAT.md §8.3); a history export gives
+        every commit again, with the same ids. Every rule is checked first; bad
+        input raises InvalidDocumentError naming its JSON location (a JSON
+        pointer, or line and column), and no file is created; ``path`` must not
+        exist (MyosotisError). The file appears whole (temp file, fsync, link,
+        directory fsync). Reads the document as a stream, one node or commit at a
+        time in the export's key order (another order reads ahead); holds the new
+        file's state image and the nodes changed since its last checkpoint.
+        """
+        p = check_path(path)
+        import_from(fp, p)
+        return cls.open(p, **open_args)
+
+    @staticmethod
+    def migrate(path: str | os.PathLike[str], *, lock_timeout: float = 0.0) -> MigrateResult:
+        """Migrate a legacy v0.5 file (formatspec/LEGACY.md) to the binary format now, as
+        its first write would (``myo migrate``).
+
+        The legacy file is kept as ``<file>.v0.bak``; the binary file replaces it
+        atomically, with the same commit ids and state hash. A file that is
+        already binary is left as it is (``backup`` is None). Raises
+        NotAMyosotisFileError, UnsupportedVersionError, CorruptFileError (naming the
+        JSON location), LockedError.
+        """
+        from myosotis.api.legacy_memory import migrate_file
+        return migrate_file(path, lock_timeout)

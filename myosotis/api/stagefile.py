@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from myosotis.errors import DamagedStageError, InvalidOperationError, MyosotisError
 from myosotis.format.constants import MAX_PAYLOAD
 from myosotis.format.helper import crc32c
-from myosotis.format.mutations import Mutation, get_mutation, put_mutation
+from myosotis.format.mutations import VERSION_3_TYPES, Mutation, get_mutation, put_mutation
 from myosotis.format.values import DecodeError, get_str, get_uvarint, put_str, put_uvarint
 from myosotis.storage.fileops import copy_mode
 
@@ -34,6 +34,7 @@ StageStatus = Literal["current", "committed", "stale", "foreign"]
 
 MAGIC = b"MYOSTAGE"
 VERSION = 2
+VERSION_UNDELETE = 3  # version 2's layout, for a stage holding an UNDELETE (STAGE.md S2)
 FLAG_INTENT = 0x01
 _PREFIX = struct.Struct("<8sHHIQ32sq")  # magic, version, reserved, flags, base seq, id, ts
 _FILE_ID = struct.Struct("<QQq")  # the data file's st_dev, st_ino, st_mtime_ns (v2)
@@ -129,7 +130,11 @@ class Stage:
 
 def _encode(stage: Stage) -> bytes:
     it, f = stage.intent, stage.file
-    buf = bytearray(_PREFIX.pack(MAGIC, VERSION, 0, FLAG_INTENT if it else 0, stage.base_seq,
+    # A stage with an UNDELETE says so in its version, so that a myo that does not
+    # know the opcode refuses it as newer (S2), not as damaged.
+    version = VERSION_UNDELETE if any(type(m) in VERSION_3_TYPES for m in stage.ops) \
+        else VERSION
+    buf = bytearray(_PREFIX.pack(MAGIC, version, 0, FLAG_INTENT if it else 0, stage.base_seq,
                                  bytes.fromhex(stage.base_id), it.timestamp_us if it else 0))
     buf += _FILE_ID.pack(f.dev, f.ino, f.mtime_ns)
     put_str(buf, it.label if it else "", "commit label")
@@ -146,13 +151,13 @@ def _decode(data: bytes, path: str) -> Stage:
     if len(data) < PREFIX_V1 + 2 + 4:
         raise DamagedStageError(path, "it is cut short (S3)")
     magic, version, reserved, flags, base_seq, base_id, ts = _PREFIX.unpack_from(data)
-    if version not in (1, VERSION):
+    if version not in (1, VERSION, VERSION_UNDELETE):
         raise DamagedStageError(path, f"stage version {version}; this myo reads versions 1 "
-                                f"and {VERSION} (S2)")
-    prefix = PREFIX_SIZE if version == VERSION else PREFIX_V1
+                                f"to {VERSION_UNDELETE} (S2)")
+    prefix = PREFIX_SIZE if version != 1 else PREFIX_V1
     if len(data) < prefix + 2 + 4:
         raise DamagedStageError(path, "it is cut short (S3)")
-    file = StageFileId(*_FILE_ID.unpack_from(data, PREFIX_V1)) if version == VERSION \
+    file = StageFileId(*_FILE_ID.unpack_from(data, PREFIX_V1)) if version != 1 \
         else StageFileId()
     body, crc = data[:-4], int.from_bytes(data[-4:], "little")
     if crc32c(body) != crc:
@@ -177,6 +182,10 @@ def _decode(data: bytes, path: str) -> Stage:
         raise DamagedStageError(path, f"operation bytes: {e.reason} (S6)") from None
     if p != end:
         raise DamagedStageError(path, "bytes after the last operation (S6)")
+    if (version == VERSION_UNDELETE) != any(type(m) in VERSION_3_TYPES for m in ops):
+        raise DamagedStageError(path, f"a version-{version} stage that does "
+                                f"{'' if version == VERSION_UNDELETE else 'not '}hold an "
+                                "UNDELETE; version 3 is written exactly when one does (S2)")
     intent = StageIntent(ts, label) if flags & FLAG_INTENT else None
     return Stage(base_seq, base_id.hex(), tuple(ops), intent, file)
 

@@ -9,7 +9,17 @@ import typer
 
 from myosotis import __version__
 
-from . import cmd_edit, cmd_inspect, cmd_maint, cmd_stage
+from . import (
+    cmd_diff,
+    cmd_edit,
+    cmd_graph,
+    cmd_history,
+    cmd_inspect,
+    cmd_interchange,
+    cmd_maint,
+    cmd_rewind,
+    cmd_stage,
+)
 from .files import root_obj
 from .output import EXIT_CODES_HELP, MyoGroup, set_colour_mode
 
@@ -77,5 +87,6 @@ def root(
 
 
 # the order of `myo --help` and docs/CLI.md
-for _group in (cmd_edit, cmd_stage, cmd_inspect, cmd_maint):
+for _group in (cmd_edit, cmd_stage, cmd_inspect, cmd_history, cmd_diff, cmd_graph, cmd_rewind,
+               cmd_maint, cmd_interchange):
     _group.register(app)

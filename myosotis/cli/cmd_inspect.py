@@ -1,4 +1,5 @@
-"""Read commands: history, show, ls, get, log, stats, diff.
+"""Read commands: history, show, ls, get, stats (diff: cmd_diff.py; per-node
+history: cmd_history.py).
 
 They open the file read-only (no lock) and show committed state, at HEAD or
 ``--at COMMIT``; ``--staged`` adds the staged changes (show, ls, get).
@@ -14,14 +15,10 @@ from typing import Annotated, Any
 import typer
 
 from myosotis import (
-    MISSING,
     Create,
     DamagedStageError,
-    Diff,
-    FieldChange,
     FieldNotFoundError,
     Memory,
-    NodeChange,
     NodeNotFoundError,
     Stage,
     View,
@@ -42,7 +39,17 @@ from .common import (
     short_time,
 )
 from .files import head_of, open_reader, open_writer, resolve_file
-from .output import EXIT_USAGE, CliError, emit_json, out, printable, style, table
+from .output import (
+    EXIT_USAGE,
+    CliError,
+    emit_json,
+    out,
+    printable,
+    style,
+    table,
+    table_lines,
+)
+from .pager import page
 from .values import human, node_id, path_text, references, to_json
 
 Reader = Memory | View
@@ -97,54 +104,14 @@ def _fields_line(fields: dict[str, Any], width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _change_json(fc: FieldChange) -> dict[str, Any]:
-    d: dict[str, Any] = {"field": fc.field}
-    if fc.old is MISSING:
-        d["change"] = "added"
-    elif fc.new is MISSING:
-        d["change"] = "removed"
-    else:
-        d["change"] = "changed"
-    if fc.old is not MISSING:
-        d["old"] = to_json(fc.old)
-    if fc.new is not MISSING:
-        d["new"] = to_json(fc.new)
-    return d
+SHOW_WIDTH = 300  # characters of one value in `myo show`; `myo get` prints it whole
 
 
-def _node_change_json(nc: NodeChange) -> dict[str, Any]:
-    return {"id": nc.id, "type": nc.type, "status": nc.status,
-            "fields": [_change_json(fc) for fc in nc.fields]}
-
-
-def _change_lines(nc: NodeChange, indent: str = "    ") -> list[str]:
-    lines = []
-    for fc in nc.fields:
-        name = printable(fc.field)
-        if fc.old is MISSING:
-            lines.append(indent + style(f"+ {name}: {human(fc.new)}", fg="green"))
-        elif fc.new is MISSING:
-            lines.append(indent + style(f"- {name}: {human(fc.old)}", fg="red"))
-        else:
-            lines.append(indent + f"{name}: " + style(human(fc.old), fg="red") + " -> "
-                         + style(human(fc.new), fg="green"))
-    return lines
-
-
-_STATUS = {"created": ("+", "green"), "deleted": ("-", "red"), "changed": ("~", "yellow"),
-           "uncreated": ("-", "red"), "undeleted": ("+", "green")}
-
-
-def _diff_lines(d: Diff) -> list[str]:
-    lines = []
-    for nc in d.nodes:
-        mark, colour = _STATUS.get(nc.status, ("~", "yellow"))
-        head = f"{mark} node {nc.id} {printable(nc.type)}"
-        if nc.status != "changed":
-            head += f" ({nc.status})"
-        lines.append(style(head, fg=colour, bold=True))
-        lines += _change_lines(nc)
-    return lines
+def _cut(text: str, field: str) -> str:
+    if len(text) <= SHOW_WIDTH:
+        return text
+    return (f"{text[:SHOW_WIDTH]}… ({len(text) - SHOW_WIDTH:,} more characters; "
+            f"`myo get NODE {printable(field)}` prints all)")
 
 
 def history(
@@ -152,19 +119,43 @@ def history(
     limit: LimitOpt = None,
     reverse: Annotated[bool, typer.Option(
         "--reverse", help="Oldest first (default: newest first).")] = False,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="COMMIT|TIME",
+        help="Only this commit and later ones, or (an ISO time such as 2026-11-29T10:00Z) "
+             "commits made at or after that time.", show_default=False)] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="COMMIT|TIME",
+        help="Only this commit and earlier ones, or commits made at or before that time.",
+        show_default=False)] = None,
+    label: Annotated[str | None, typer.Option(
+        "--label", metavar="REGEX",
+        help="Only commits whose label matches this regular expression (re.search).",
+        show_default=False)] = None,
+    at: Annotated[str | None, typer.Option(
+        "--at", metavar="COMMIT",
+        help="The history as of COMMIT: it and the commits before it.",
+        show_default=False)] = None,
     file: FileOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """List the commits, newest first: seq, id, time (UTC) and label.
 
+    Times are the writer's clock, which may go backwards: --since/--until with a
+    time keep each commit whose own time is in range.
+
     \b
     Example:
       myo history
       myo history -n 5 --json
+      myo history --since 2026-11-01 --label '^deploy'
     """
     path = resolve_file(ctx, file)
+    if at is not None and until is not None:
+        raise CliError("--at and --until do not go together; give one", EXIT_USAGE)
     with open_reader(path) as mem:
-        commits = list(islice(mem.commits(reverse=True), limit))  # newest first
+        found = mem.commits(since=since, until=until if at is None else at, label=label,
+                            reverse=True)
+        commits = list(islice(found, limit))  # newest first
         if reverse:
             commits.reverse()
         base = mem.info().base_seq
@@ -174,13 +165,18 @@ def history(
                        "commits": [commit_json(c) for c in commits]})
             return
         if not commits:
-            out("no commits" if not base else f"no commits after the compacted base #{base}")
+            filtered = since is not None or until is not None or at is not None or \
+                label is not None
+            out("no commits match" if filtered else "no commits" if not base else
+                f"no commits after the compacted base #{base}")
             return
-        table(["SEQ", "ID", "TIME", "LABEL"],
-              [[str(c.seq), style(c.id[:12], fg="yellow"), short_time(c.timestamp),
-                printable(c.label or "")] for c in commits], "rlll")
+        lines = table_lines(["SEQ", "ID", "TIME", "LABEL"],
+                            [[str(c.seq), style(c.id[:12], fg="yellow"),
+                              short_time(c.timestamp), printable(c.label or "")]
+                             for c in commits], "rlll")
         if base:
-            out(f"(commits up to #{base} were folded into a snapshot by compaction)")
+            lines.append(f"(commits up to #{base} were folded into a snapshot by compaction)")
+        page(lines)
 
 
 def show(
@@ -219,18 +215,20 @@ def show(
                                for f, p, t in refs]})
             return
         mark = style(" (deleted)", fg="red") if n.deleted else ""
-        out(style(f"node {nid} {printable(n.type)}", bold=True) + mark +
-            f"  at {_where_text(mem, seq)}")
+        lines = [style(f"node {nid} {printable(n.type)}", bold=True) + mark +
+                 f"  at {_where_text(mem, seq)}"]
         if fields:
-            table(["FIELD", "VALUE"], [[printable(k), human(v)] for k, v in fields.items()])
+            lines += table_lines(["FIELD", "VALUE"], [[printable(k), _cut(human(v), k)]
+                                                      for k, v in fields.items()])
         else:
-            out("(no fields)")
+            lines.append("(no fields)")
         if refs:
-            out("references:")
+            lines.append("references:")
             for f, p, t in refs:
                 ttype, tdel = targets[t]
-                out(f"  {path_text(f, p)} -> @{t} {printable(ttype)}"
-                    + (" (deleted)" if tdel else ""))
+                lines.append(f"  {path_text(f, p)} -> @{t} {printable(ttype)}"
+                             + (" (deleted)" if tdel else ""))
+        page(lines)
 
 
 def ls(
@@ -266,13 +264,13 @@ def ls(
             out("no nodes" + (f" of type {printable(type_name)}" if type_name else ""))
             return
         if deleted:
-            table(["ID", "TYPE", "DELETED", "FIELDS"],
-                  [[str(i), printable(t), "yes" if d else "", _fields_line(f)]
-                   for i, t, d, f in nodes], "rlll")
+            page(table_lines(["ID", "TYPE", "DELETED", "FIELDS"],
+                             [[str(i), printable(t), "yes" if d else "", _fields_line(f)]
+                              for i, t, d, f in nodes], "rlll"))
         else:
-            table(["ID", "TYPE", "FIELDS"],
-                  [[str(i), printable(t), _fields_line(f)] for i, t, d, f in nodes],
-                  "rll")
+            page(table_lines(["ID", "TYPE", "FIELDS"],
+                             [[str(i), printable(t), _fields_line(f)]
+                              for i, t, d, f in nodes], "rll"))
 
 
 def get(
@@ -325,102 +323,23 @@ def get(
             out(printable(v, keep="\n\t") if isinstance(v, str) else human(v))
 
 
-def log(
-    ctx: typer.Context,
-    node: NodeArg,
-    limit: LimitOpt = None,
-    file: FileOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """List the commits that changed one node, with what changed.
-
-    \b
-    Example:
-      myo log 1
-      myo log 1 -n 3 --json
-    """
-    path = resolve_file(ctx, file)
-    nid = node_id(node)
-    with open_reader(path) as mem:
-        if nid not in mem:
-            raise NodeNotFoundError(f"no node {nid}")
-        entries = []
-        base = mem.info().base_seq
-        for c in mem.commits(reverse=True):
-            if c.next_node_id <= nid:
-                break  # the node did not exist yet at or before this commit
-            d = mem.diff(c.seq - 1, c.seq) if c.seq - 1 >= base else None
-            change = next((x for x in d.nodes if x.id == nid), None) if d else None
-            if change is not None:
-                entries.append((c, change))
-                if limit is not None and len(entries) >= limit:
-                    break
-        if json_out:
-            emit_json({"node": nid, "commits": [
-                {**commit_json(c), "status": ch.status,
-                 "fields": [_change_json(fc) for fc in ch.fields]} for c, ch in entries]})
-            return
-        if not entries:
-            out(f"no commit after #{base} changed node {nid}" if base else
-                f"no commit changed node {nid}")
-            return
-        for c, ch in entries:
-            label = f"  {printable(c.label)}" if c.label else ""
-            what = "" if ch.status == "changed" else f"  ({ch.status} {printable(ch.type)})"
-            out(style(f"#{c.seq} {c.id[:12]}", fg="yellow") + f"  {short_time(c.timestamp)}"
-                + label + what)
-            for line in _change_lines(ch):
-                out(line)
-
-
-def diff(
-    ctx: typer.Context,
-    a: Annotated[str, typer.Argument(metavar="A", help="The older commit.")],
-    b: Annotated[str, typer.Argument(metavar="B", help="The newer commit.",
-                                     show_default=False)] = "HEAD",
-    file: FileOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Show what changed from commit A to commit B (default HEAD).
-
-    Created and deleted nodes, and each changed field with its old and new
-    value. Commits are named by seq, id or unique id prefix, HEAD or HEAD~N;
-    0 is the empty state before the first commit.
-
-    \b
-    Example:
-      myo diff 1 3
-      myo diff HEAD~1
-      myo diff 3f2a 9c1b --json
-    """
-    path = resolve_file(ctx, file)
-    with open_reader(path) as mem:
-        sa, sb = mem.resolve(a), mem.resolve(b)
-        d = mem.diff(sa, sb)
-        if json_out:
-            emit_json({"from": point_json(mem, sa), "to": point_json(mem, sb),
-                       "nodes": [_node_change_json(nc) for nc in d.nodes]})
-            return
-        out(style(f"diff {point_text(mem, sa)} -> {point_text(mem, sb)}", bold=True))
-        if not d.nodes:
-            out("no changes")
-        for line in _diff_lines(d):
-            out(line)
-
-
-def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -> None:
+def stats(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
+          json_out: JsonOpt = False) -> None:
     """Show file size, commits, checkpoints, nodes and bytes by kind.
+
+    With --at, the node counts are those of that commit (the rest is the file's).
 
     \b
     Example:
       myo stats
       myo stats --json
+      myo stats --at HEAD~10
     """
     path = resolve_file(ctx, file)
-    with open_reader(path) as mem:
+    with reading(path, at, False) as (mem, reader, seq):
         info, space = mem.info(), mem.space()
         live = deleted = 0
-        for n in mem.nodes(deleted=True):
+        for n in reader.nodes(deleted=True):
             if n.deleted:
                 deleted += 1
             else:
@@ -435,11 +354,17 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
             "checkpoints": info.checkpoints,
             "genesis": info.has_genesis,
             "nodes": {"live": live, "deleted": deleted, "total": live + deleted},
-            "next_node_id": info.next_node_id,
+            "next_node_id": reader.next_node_id,
             "bytes": {"header": space.header, **{k: v[1] for k, v in space.kinds.items()},
                       "torn_tail": space.torn_tail, "free_space": space.free},
             "frames": {k: v[0] for k, v in space.kinds.items()},
+            "format_version": info.format_version,
+            "origin": None if info.origin is None else {
+                "seq": info.origin.seq, "commit_id": info.origin.commit_id,
+                "state_hash": info.origin.state_hash},
         }
+        if at is not None and seq is not None:
+            doc["nodes_at"] = point_json(mem, seq)  # the counts above are of that commit
         if json_out:
             emit_json(doc)
             return
@@ -448,7 +373,11 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
         extra = f" (after a compacted base #{base})" if base else ""
         out(f"commits      {info.commits:,}{extra}")
         out(f"checkpoints  {info.checkpoints:,}")
-        out(f"nodes        {live:,} live, {deleted:,} deleted (next id {info.next_node_id})")
+        out(f"nodes        {live:,} live, {deleted:,} deleted (next id {reader.next_node_id})"
+            + (f" at {point_text(mem, seq)}" if at is not None and seq is not None else ""))
+        if info.origin is not None:
+            o = info.origin
+            out(f"forked from  #{o.seq} {(o.commit_id or '')[:12]} (state {o.state_hash[:12]})")
     rows = [["header", "1", f"{space.header:,}"]]
     rows += [[k, f"{v[0]:,}", f"{v[1]:,}"] for k, v in space.kinds.items()]
     if space.torn_tail:
@@ -459,13 +388,11 @@ def stats(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) -
 
 
 def register(app: typer.Typer) -> None:
-    """Add history, show, ls, get, log, diff and stats to ``app``."""
+    """Add history, show, ls, get and stats to ``app``."""
     add_commands(app, [
         ("history", history, {}),
         ("show", show, {}),
         ("ls", ls, {}),
         ("get", get, {"cls": ValueCommand}),
-        ("log", log, {}),
-        ("diff", diff, {}),
         ("stats", stats, {}),
     ])

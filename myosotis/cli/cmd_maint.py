@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 from typing import Annotated, Any
 
@@ -20,7 +21,16 @@ from myosotis import (
 from . import stage as stg
 from .common import AtOpt, FileOpt, JsonOpt, add_commands, point_text
 from .files import head_of, lock_timeout, locked, open_reader, open_writer, resolve_file
-from .output import EXIT_CORRUPT, CliError, emit_json, out, printable, progress, style
+from .output import (
+    EXIT_CORRUPT,
+    EXIT_USAGE,
+    CliError,
+    emit_json,
+    out,
+    printable,
+    progress,
+    style,
+)
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -179,26 +189,67 @@ def fsck(
         raise typer.Exit(EXIT_CORRUPT)
 
 
-def compact(ctx: typer.Context, at: AtOpt = None, file: FileOpt = None,
-            json_out: JsonOpt = False) -> None:
+KeepLastOpt = Annotated[int | None, typer.Option(
+    "--keep-last", metavar="N", min=0, help="Keep the newest N commits; fold the rest.",
+    show_default=False)]
+KeepSinceOpt = Annotated[str | None, typer.Option(
+    "--keep-since", metavar="TIME",
+    help="Keep every commit from the first one at or after TIME (ISO 8601, e.g. "
+         "2026-01-31 or 2026-01-31T12:00:00Z; UTC unless it has an offset).",
+    show_default=False)]
+DryRunOpt = Annotated[bool, typer.Option(
+    "--dry-run", help="Change nothing; report what would be folded and the bytes saved.")]
+
+
+def _since(text: str | None) -> _dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        t = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--keep-since {text!r} is not an ISO 8601 time (e.g. 2026-01-31 or "
+                       "2026-01-31T12:00:00Z)", EXIT_USAGE) from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=_dt.timezone.utc)
+
+
+def compact(ctx: typer.Context, at: AtOpt = None, keep_last: KeepLastOpt = None,
+            keep_since: KeepSinceOpt = None, dry_run: DryRunOpt = False,
+            file: FileOpt = None, json_out: JsonOpt = False) -> None:
     """Fold history up to a commit into a snapshot; report the bytes.
 
     The latest state and every later commit (with its id) stay as they are;
     commits before --at can no longer be viewed. Atomic: a crash leaves the
-    old file or the new one. Staged changes are kept.
+    old file or the new one. Staged changes are kept. Instead of --at, a
+    retention policy: --keep-last N and/or --keep-since TIME (a commit stays
+    if either keeps it). --dry-run only reports.
 
     \b
     Example:
       myo compact
       myo compact --at HEAD~10
+      myo compact --keep-last 100 --dry-run
+      myo compact --keep-since 2026-01-01
     """
     path = resolve_file(ctx, file)
     with open_writer(path) as mem:
-        r = mem.compact(at)
+        r = mem.compact(at, keep_last=keep_last, keep_since=_since(keep_since),
+                        dry_run=dry_run)
         if json_out:
             emit_json({"file": path, "bytes_before": r.bytes_before,
                        "bytes_after": r.bytes_after, "base_seq": r.base_seq,
-                       "state_hash": r.state_hash})
+                       "state_hash": r.state_hash, "dry_run": r.dry_run,
+                       "folded": [r.folded.start, r.folded.stop - 1] if r.folded else None,
+                       "bytes_reclaimed": r.bytes_reclaimed})
+            return
+        if dry_run:
+            span = (f"commits #{r.folded.start}..#{r.folded.stop - 1}" if r.folded
+                    else "no commit")
+            out(f"would fold {span} of {printable(path)} into a snapshot: "
+                f"{r.bytes_before:,} -> {r.bytes_after:,} bytes "
+                f"({r.bytes_reclaimed:,} reclaimed); nothing changed")
+            return
+        if not r.folded and (keep_last is not None or keep_since is not None):
+            out(f"nothing to fold: the policy keeps every commit of {printable(path)}")
             return
         pct = ""
         if r.bytes_before and r.bytes_after != r.bytes_before:

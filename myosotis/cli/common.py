@@ -20,8 +20,9 @@ JsonOpt = Annotated[bool, typer.Option(
     "--json", help="Print one JSON document (shape in docs/CLI.md).")]
 AtOpt = Annotated[str | None, typer.Option(
     "--at", metavar="COMMIT",
-    help="Read the state after COMMIT: seq number, id or unique id prefix (4+ hex digits), "
-         "HEAD or HEAD~N. Default: HEAD.", show_default=False)]
+    help="Read the state after COMMIT: seq number (or seq:N), id or unique id prefix "
+         "(4+ hex digits, or id:HEX), HEAD, HEAD~N, or a time (2026-11-29T10:00Z: the "
+         "newest commit at or before it). Default: HEAD.", show_default=False)]
 StagedOpt = Annotated[bool, typer.Option(
     "--staged", help="Read the committed state plus the staged changes (takes the writer "
                      "lock for a moment).")]

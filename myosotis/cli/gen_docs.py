@@ -120,16 +120,42 @@ VALUE, read in this order:
 
 ## Naming commits
 
-`--at COMMIT`, `diff A B` and `compact --at` take a commit named as in the
-library (`Memory.resolve`): a sequence number (`3`), a full or unique-prefix id
-of at least 4 hex digits (`3f2a9c`), `HEAD` or `HEAD~N`. A name of 4 or more
-digits that is also an id prefix names that commit (as in the library). `0` is
-the empty state before the first commit (for `diff`).
+`--at COMMIT`, `diff A B`, `compact --at`, `history --since/--until`, `restore`,
+`revert` and `fork` take a commit named as in the library (`Memory.resolve`):
+
+| name | means |
+|------|-------|
+| `HEAD`, `HEAD~N` | the newest commit, N commits before it |
+| `3`, `seq:3` | sequence number 3 (`0`: the empty state before the first commit, for `diff`) |
+| `3f2a9c`, `id:3f2a9c` | the commit whose id starts with these hex digits (4 to 64; must be unique) |
+| `21888` | digits only: a sequence number **or** an id prefix (4+ digits), whichever names a commit |
+| `2026-11-29`, `2026-11-29T10:00:00Z` | a time (UTC unless it has an offset): the newest commit made at or before it |
+
+A name of decimal digits is read both ways: the 12-digit ids that `myo
+history` shows may have no letter, and a short prefix of them looks like a
+sequence number. When only one reading names a commit, that one is used. When
+both do (seq 21888 exists and an id starts with `21888`), `myo` stops with
+exit code 1 and a message naming both commits; say `seq:21888` or
+`id:21888ae1` instead. `seq:` and `id:` are never ambiguous: use them in
+scripts. A time names the commit with the highest sequence number whose
+timestamp is at or before it; timestamps are the writer's clock, which may go
+backwards, so this is not always the commit that was the head at that moment.
+
+## Long output
+
+Human output is bounded and, on a terminal, paged as git does it: `history`,
+`show`, `ls`, `diff`, `log`, `refs`, `walk` and `orphans` go through `$MYO_PAGER`, else `$PAGER`,
+else `less` (with `LESS=FRX` unless `LESS` is set: it quits at once when the
+text fits one screen). Output to a pipe or a file is never paged, nor is
+`--json`; `MYO_PAGER=cat` turns paging off, and a pager that is not installed
+is skipped. `show` cuts a value after 300 characters (`myo get` prints it
+whole), `walk` and `orphans` stop after `--limit` nodes (default 1000), and
+`graph` draws at most `--max-nodes` (default 500).
 
 ## JSON output
 
 Every read command (and `create`, `commit`, `discard`, `status`, `checkpoint`,
-`compact`, `fsck`) takes `--json` and prints exactly one JSON document on
+`compact`, `fsck`, `restore`, `revert`, `fork`) takes `--json` and prints exactly one JSON document on
 stdout (strict JSON: no `NaN`). Values use the form of "Values" above. A
 commit is `COMMIT = {"seq": int, "id": hex64, "timestamp": "ISO-8601 UTC",
 "timestamp_us": int, "label": str|null, "parent": hex64|null, "next_node_id":
@@ -143,38 +169,47 @@ as they are; only values use the `@` escapes.
 | `show` | `{"id": int, "type": str, "deleted": bool, "at": AT, "fields": {name: value}, "references": [{"field": str, "path": [int\\|str], "to": int, "to_type": str, "to_deleted": bool}]}` |
 | `ls` | `{"at": AT, "type": str\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "fields": {name: value}}]}` |
 | `get` | `{"node": int, "field": str, "path": [int\\|str], "at": AT, "value": value}` |
-| `log` | `{"node": int, "commits": [COMMIT + {"status": str, "fields": [CHANGE]}]}` (newest first) |
-| `diff` | `{"from": AT', "to": AT', "nodes": [{"id": int, "type": str, "status": "created"\\|"deleted"\\|"changed"\\|"uncreated"\\|"undeleted", "fields": [CHANGE]}]}` with `AT' = {"seq", "id"}` |
-| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis"}}` |
+| `log` | `{"node": int, "field": str\\|null, "at": AT', "commits": [COMMIT + {"changes": [OP]}]}` (newest first; `changes`: that commit's operations on the node, or on the field) |
+| `blame` | `{"node": int, "at": AT', "fields": {name: COMMIT}}` (the commit that last set each field) |
+| `refs` | `{"node": int, "at": AT', "referrers": [{"node": int, "type": str, "field": str, "path": [int\\|str]}]}` (sorted by node, then path) |
+| `diff` | `{"schema": "myosotis.diff", "version": 1, "from": AT', "to": AT', "stat": STAT, "ops": [OP]}` with `AT' = {"seq", "id"}`, one `OP = {"node": int, "type": str, "op": "create"\\|"delete"\\|"add"\\|"remove"\\|"change"\\|"insert"\\|"uncreate"\\|"undelete", "path": [str, int\\|str, ...], "old": value, "new": value}` per change; with `--stat`, no `"ops"`. Full schema: docs/DIFF.md |
+| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT' (only with `--at`), "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "origin", "layer", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis", "origin", "layer"}, "format_version": int, "origin": {"seq", "commit_id", "state_hash"}\\|null}` |
+| `walk` | `{"at": AT', "start": int, "depth": int\\|null, "follow": [str]\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "depth": int, "parent": int\\|null, "via": [str\\|int]}], "truncated": bool}` (breadth-first; `via` is the path of the reference in `parent` that reached the node, `[]` for the start) |
+| `orphans` | `{"at": AT', "roots": [int], "count": int, "orphans": [{"id": int, "type": str}]}` (id order; at most `--limit`, `count` is all of them) |
+| `graph` | `{"at": AT', "format": "dot"\\|"svg", "output": str\\|null, "text": str\\|null}` (`text` is null when written to `--output`) |
 | `status` | `{"file": str, "head": AT', "stage": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed", "base": AT'\\|null, "changes": [OP]}` |
 | `create` | `{"id": int, "type": str, "staged": true}` |
 | `commit` | `COMMIT + {"changes": int}` |
 | `discard` | `{"discarded": int, "damaged": bool}` |
 | `checkpoint` | `{"written": bool, "seq": int, "bytes": int}` |
-| `compact` | `{"file": str, "bytes_before": int, "bytes_after": int, "base_seq": int, "state_hash": hex64}` |
+| `compact` | `{"file": str, "bytes_before": int, "bytes_after": int, "base_seq": int, "state_hash": hex64, "dry_run": bool, "folded": [first_seq, last_seq]\\|null, "bytes_reclaimed": int}` |
+| `restore` | `{"file": str, "restored_to": AT', "staged": [OP]}` |
+| `revert` | `{"file": str, "reverted": AT', "staged": [OP], "skipped": [{"commit": int, "node": int, "path": str}]}` |
+| `fork` | `{"file": str, "new_file": str, "origin": {"seq": int, "commit_id": hex64\\|null, "state_hash": hex64, "base_seq": int, "base_commit_id": hex64\\|null}}` |
 | `fsck` | `{"file", "ok": bool, "file_size", "frames", "commits", "checkpoints", "errors": int, "warnings": int, "findings": [{"severity": "error"\\|"warning", "code": str, "message": str, "offset": int\\|null, "seq": int\\|null, "repairable": bool}], "repaired": [str], "stage": {"path", "present": bool, "state": "none"\\|"current"\\|"stale"\\|"foreign"\\|"committed"\\|"damaged"\\|"unchecked", "changes": int, "base": AT' (when readable)}}` |
 
 `CHANGE = {"field": str, "change": "added"|"removed"|"changed", "old": value,
 "new": value}` (`old` is absent for "added", `new` for "removed").
 `OP = {"op": "create"|"set"|"unset"|"delete"|"list-insert"|"list-remove"|
-"list-set"|"map-set"|"map-delete", "node": int, ...}` with `type` and `fields`
+"list-set"|"map-set"|"map-delete"|"undelete", "node": int, ...}` with `type` and `fields`
 (create), `field`, `path`, `index`, `key`, `value` as the operation has them.
 
 ## fsck findings
 
 `myo fsck` reports each finding with its severity, a code and its offset or
 commit: `header` (magic, version, header CRC), `frame` (a damaged frame with
-valid frames after it), `torn-tail` (bytes after the last whole frame),
+valid frames after it, or a frame of a kind its file's version lacks, R22), `torn-tail` (bytes after the last whole frame),
 `damaged-tail` (a damaged last frame that no torn write leaves, FORMAT.md R28:
 an error, since it may hold an acknowledged commit),
 `sequence`, `chain` (parent links and the hash chain), `rule` (a commit that
 breaks a graph rule: a reference to a missing node, a reused id,
 `next_node_id` going back, a bad encoding), `checkpoint` (a checkpoint whose
-hash fails or that disagrees with the replay), `genesis`, and `stage` (a
-damaged stage file). Errors mean committed data is damaged or a rule is broken;
+hash fails, a layer that is not usable, or either disagreeing with the replay), `genesis`, `origin` (a fork's
+origin record out of place, in a file older than version 3, or disagreeing with
+its genesis: FORMAT.md R34, R87), and `stage` (a damaged stage file). Errors mean committed data is damaged or a rule is broken;
 warnings affect only a cache, a torn tail or the stage. `--repair` cuts a torn
 tail, or a damaged last frame, after keeping the cut bytes in
-`<file>.recovered-<offset>`, and drops failing checkpoints, and nothing else. A progress bar is shown
+`<file>.recovered-<offset>`, and drops failing checkpoints (and then every layer, FORMAT.md §8.5), and nothing else. A progress bar is shown
 on stderr when it is a terminal.
 
 ## Exit codes

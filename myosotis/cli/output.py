@@ -205,11 +205,12 @@ def emit_json(doc: Any) -> None:
     typer.echo(json_safe(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False)))
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
-          align: str | None = None) -> None:
-    """Print an aligned plain-text table; ``align`` has ``l``/``r`` per column."""
+def table_lines(headers: Sequence[str], rows: Sequence[Sequence[str]],
+                align: str | None = None) -> list[str]:
+    """The lines of an aligned plain-text table (none without rows); ``align`` has
+    ``l``/``r`` per column."""
     if not rows:
-        return
+        return []
     cols = len(headers)
     align = align or "l" * cols
     widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) for i in range(cols)]
@@ -224,9 +225,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
                 parts.append(c if last else c.ljust(widths[i]))
         return "  ".join(parts).rstrip()
 
-    out(style(line(headers), bold=True))
-    for r in rows:
-        out(line(r))
+    return [style(line(headers), bold=True)] + [line(r) for r in rows]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
+          align: str | None = None) -> None:
+    """Print an aligned plain-text table; ``align`` has ``l``/``r`` per column."""
+    for text in table_lines(headers, rows, align):
+        out(text)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Checkpoints, layers and the genesis snapshot (FORMAT.md §8.2–§8.6): reading their images,
+"""Checkpoints, layers and the genesis snapshot (FORMAT.md §8.2–§8.7): reading their images,
 choosing the base a state is built on, and writing a checkpoint.
 
 A checkpoint is a cache: one that fails its checks (R33, R80) is reported in
@@ -50,7 +50,7 @@ class Snapshots:
         self._images: dict[int, LayerStack | None] = {}
 
     def image(self, j: int, seq: int | None = None) -> LayerStack | None:
-        """The stack of checkpoint/genesis/layer frame ``j`` if usable (R80, R85, R87),
+        """The stack of checkpoint/genesis/layer frame ``j`` if usable (R80, R85, R88),
         else None; ``seq``: the commit a checkpoint follows (None for the genesis).
 
         A checkpoint that fails is reported in ``problems`` and skipped: it is
@@ -111,7 +111,7 @@ class Snapshots:
 
     def base(self, off: int, seq: int, above: int) -> LayerStack:
         """The stack of the snapshot at frame offset ``off``, which a layer at ``above``
-        names as its base of commit ``seq`` (R87). A base before the indexed frames
+        names as its base of commit ``seq`` (R88). A base before the indexed frames
         (a file opened from its newest layer, §10.1) is read by its own header.
         Raises CorruptFileError."""
         log, commits = self.log, self.commits
@@ -119,7 +119,7 @@ class Snapshots:
         if j is not None:
             if log.frames.kinds[j] == KIND_COMMIT or commits.snapshot_seq(j) != seq:
                 raise CorruptFileError(f"layer names a base at offset {off} that is no "
-                                       f"snapshot of commit {seq} (R87)", above)
+                                       f"snapshot of commit {seq} (R88)", above)
             stack = self.image(j, None if j == 0 and commits.has_genesis else seq)
         elif off < log.index_from:
             stack = self._outside(off, seq)
@@ -134,14 +134,14 @@ class Snapshots:
             return self._images[off]
         got = self.log.frame_header_at(off)
         if got is None:
-            raise CorruptFileError("a layer's base is no frame (R87)", off)
+            raise CorruptFileError("a layer's base is no frame (R88)", off)
         kind, payload = got
         if kind == KIND_LAYER:
             stack = read_layer(self, off, payload, seq, chained=False)
         elif kind in (KIND_CHECKPOINT, KIND_GENESIS):
             stack = self._snapshot(self.log.payload_at(off), seq, off, chained=False)
         else:
-            raise CorruptFileError("a layer's base is a commit (R87)", off)
+            raise CorruptFileError("a layer's base is a commit (R88)", off)
         self._keep(off, stack)
         return stack
 
@@ -195,9 +195,9 @@ class Snapshots:
 def read_layer(snaps: Snapshots, off: int, payload: memoryview, seq: int,
                chained: bool = True) -> LayerStack:
     """The stack of the layer at frame offset ``off``, which follows commit ``seq``
-    (§8.6): its head checked (R87), R33 (``chained``: against the commit index; a
+    (§8.7): its head checked (R88), R33 (``chained``: against the commit index; a
     base outside it, §10.1, by its own head), its base usable and named right; its
-    blocks are checked later, as they are read (R88). Raises CorruptFileError."""
+    blocks are checked later, as they are read (R89). Raises CorruptFileError."""
     commits = snaps.commits
     try:
         h = decode_layer_header(payload)
@@ -206,14 +206,14 @@ def read_layer(snaps: Snapshots, off: int, payload: memoryview, seq: int,
     if h.seq != seq or h.self_offset != off or \
             chained and h.commit_id != commits.commit_id(seq):
         raise CorruptFileError(f"layer of commit {h.seq} at offset {h.self_offset} found "
-                               f"after commit {seq} at offset {off} (R33, R87)", off)
+                               f"after commit {seq} at offset {off} (R33, R88)", off)
     try:
         img = layer_image(payload, h, off + FRAME_HEADER_SIZE)
     except DecodeError as e:
         raise CorruptFileError(e.reason, e.offset) from None
     if chained and seq > commits.base_seq and \
             img.next_node_id != commits.header(seq).next_node_id:
-        raise CorruptFileError("layer's next_node_id is not its commit's (R87)", off)
+        raise CorruptFileError("layer's next_node_id is not its commit's (R88)", off)
     entry = StackEntry(off, seq, h.level, img)
     if h.full:
         return LayerStack([entry])
@@ -255,7 +255,7 @@ def write_checkpoint(store: Store) -> bool:
     """Append a snapshot of the writer ``store``'s committed state and rebase that
     state on it; False if one already covers it. Raises WriterFailedError.
 
-    A layer (§8.6) unless the store writes version-2 checkpoints (``layered``
+    A layer (§8.7) unless the store writes version-2 checkpoints (``layered``
     false: the image policy of §8.4, which the version-1/2 vectors pin)."""
     if store.layered:
         return write_layer(store)
@@ -282,7 +282,13 @@ def auto_checkpoint(store: Store) -> None:
     raised: the handle is failed-stop and refuses the next commit.
     """
     try:
-        store.checkpoint()
+        if store.layered:
+            # A layer comes every few commits: it does not flush the history
+            # index as an explicit or version-2 checkpoint does (Store.checkpoint),
+            # which would cost a commit an SQLite transaction every LAYER_COMMITS.
+            write_checkpoint(store)
+        else:
+            store.checkpoint()
     except WriterFailedError as e:
         store.problems.append(f"automatic checkpoint failed: {e}")
         warn_caller(f"automatic checkpoint after commit {store.head_seq} failed: {e}")

@@ -22,13 +22,18 @@ from myosotis.format.constants import (
     KIND_COMMIT,
     KIND_GENESIS,
     KIND_LAYER,
+    KIND_ORIGIN,
+    VERSION_REWIND,
     ZERO_HASH,
 )
+from myosotis.format.display import HTML_CELL, clip, html_table, short_repr
 from myosotis.format.layer import decode_layer_header
 from myosotis.format.records import (
     CommitHeader,
+    OriginRecord,
     SnapshotHeader,
     commit_id,
+    decode_origin,
     decode_snapshot_header,
 )
 from myosotis.format.values import DecodeError
@@ -61,8 +66,23 @@ class Commit(NamedTuple):
         return _EPOCH + _dt.timedelta(microseconds=self.timestamp_us)
 
     def __str__(self) -> str:
-        label = f" {self.label!r}" if self.label else ""
+        label = f" {short_repr(self.label, 80)}" if self.label else ""
         return f"#{self.seq} {self.id[:12]}{label}"
+
+    def __repr__(self) -> str:
+        # bounded: a label may be 16 MiB (FORMAT.md §11)
+        return (f"Commit(seq={self.seq}, id={self.id!r}, timestamp_us={self.timestamp_us}, "
+                f"label={short_repr(self.label)}, parent={self.parent!r}, "
+                f"next_node_id={self.next_node_id}, compacted={self.compacted})")
+
+    def _repr_html_(self) -> str:
+        """A notebook table of the commit's fields (bounded, HTML-escaped)."""
+        ts = self.timestamp
+        rows = [["seq", str(self.seq)], ["id", self.id],
+                ["time", "(compacted)" if ts is None else ts.isoformat()],
+                ["label", clip(self.label or "", HTML_CELL)], ["parent", self.parent or ""],
+                ["next_node_id", str(self.next_node_id)]]
+        return html_table(["", ""], rows, caption=f"commit #{self.seq} {self.id[:12]}")
 
 
 def make_commit(seq: int, cid: bytes, timestamp_us: int, label: str, parent: bytes,
@@ -90,6 +110,8 @@ class CommitIndex:
         # Opened from the newest layer (§10.1): the index starts at that layer, whose
         # seq and commit id stand in for the history before it until ensure_full().
         self.partial = False
+        self.genesis_state_hash = ZERO_HASH
+        self._origin: OriginRecord | None = None  # fork provenance (§8.6), if any
         self.checkpoints: list[tuple[int, int]] = []  # (seq, frame index), ascending
         self._cp_frames: list[int] = []  # the frame indices of ``checkpoints``
         self._noncommit: list[int] = []  # frame indices of non-commit frames
@@ -121,7 +143,7 @@ class CommitIndex:
             self._indexed = stop
             return
         found: list[int] = []
-        for kind in (KIND_CHECKPOINT, KIND_GENESIS, KIND_LAYER):
+        for kind in (KIND_CHECKPOINT, KIND_GENESIS, KIND_ORIGIN, KIND_LAYER):
             j = kinds.find(kind, start, stop)
             while j >= 0:
                 found.append(j)
@@ -132,10 +154,12 @@ class CommitIndex:
                     raise CorruptFileError("a genesis frame that is not the first frame (R30)",
                                            self.log.frame_offset(j))
                 self._read_genesis_header()
+            elif kinds[j] == KIND_ORIGIN:
+                self._read_origin(j)
             commits_before = j - len(self._noncommit)
             self._noncommit.append(j)
             self._nc_key.append(commits_before)
-            if kinds[j] != KIND_GENESIS:  # a checkpoint or a layer (§8.4, §8.6)
+            if kinds[j] in (KIND_CHECKPOINT, KIND_LAYER):  # §8.4, §8.7
                 self.checkpoints.append((self.base_seq + commits_before, j))
                 self._cp_frames.append(j)
         self._indexed = stop
@@ -154,9 +178,38 @@ class CommitIndex:
         self.has_genesis = True
         self.base_seq = h.seq
         self.base_commit_id = h.commit_id
+        self.genesis_state_hash = h.state_hash
         if (h.seq == 0) != (h.commit_id == ZERO_HASH):
             raise CorruptFileError("genesis base_seq and base_commit_id disagree (§8.3, R86)",
                                    self.log.frame_offset(0) + FRAME_HEADER_SIZE)
+
+    def _read_origin(self, j: int) -> None:
+        """Check R34 and R87 for the origin frame at index ``j`` and keep its record."""
+        off = self.log.frame_offset(j)
+        if self.log.version < VERSION_REWIND:
+            raise CorruptFileError(f"an origin frame in a version-{self.log.version} file "
+                                   "(R34: version 3 only)", off)
+        if j != 1 or self.log.frames.kinds[0] != KIND_GENESIS:
+            raise CorruptFileError("an origin frame that does not follow the genesis frame "
+                                   "(R34)", off)
+        try:
+            o = decode_origin(self.log.payload(j))
+        except DecodeError as e:
+            raise _corrupt(e, off) from None
+        if o.seq > self.base_seq or (o.seq == self.base_seq and (
+                o.commit_id != self.base_commit_id or o.state_hash != self.genesis_state_hash)):
+            raise CorruptFileError("the origin record disagrees with the genesis it follows "
+                                   "(R87)", off + FRAME_HEADER_SIZE)
+        self._origin = o
+
+    @property
+    def origin(self) -> OriginRecord | None:
+        """The fork provenance (§8.6) of the file, or None. Its frame follows the
+        genesis (R34), before the frames a file opened from its newest layer indexed
+        (§10.1): a version-3 or later file indexes its whole history first, once."""
+        if self.partial and self.log.version >= VERSION_REWIND:
+            self.ensure_full()
+        return self._origin
 
     @property
     def commit_count(self) -> int:

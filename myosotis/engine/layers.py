@@ -1,11 +1,11 @@
-"""Layered checkpoints (FORMAT.md §8.6): the stack of snapshots a state is read from,
+"""Layered checkpoints (FORMAT.md §8.7): the stack of snapshots a state is read from,
 and the writer's merge of layers (its policy: engine/policy.py).
 
 A :class:`LayerStack` is a list of images, newest first: sparse layers, each
 holding the nodes changed since the one below it, over one full image (a
 full layer, a version-1/2 checkpoint or the genesis). A node is read from the
 first image that holds it. The writer keeps the stack short by size tiers
-(§8.6 "policy", :func:`plan`): a new layer absorbs the layers on top of the
+(§8.7 "policy", :func:`plan`): a new layer absorbs the layers on top of the
 stack when LAYER_FANOUT - 1 of them are in its size tier or below; so a stack
 has O(F log_F(state / unit)) layers, and every change is rewritten
 O(log_F(state / unit)) times. A full layer is written when the sparse
@@ -40,7 +40,7 @@ class StackEntry(NamedTuple):
 
 
 class LayerStack:
-    """The images a state is read from, newest first (§8.6). Read-only."""
+    """The images a state is read from, newest first (§8.7). Read-only."""
 
     __slots__ = ("entries", "next_node_id")
 
@@ -65,7 +65,7 @@ class LayerStack:
                 i = img.index_of(node_id)
                 if i >= 0:
                     return img, i
-        raise DecodeError(f"node {node_id} is in no layer of the stack (§8.6)",
+        raise DecodeError(f"node {node_id} is in no layer of the stack (§8.7)",
                           self.entries[0].image.base)
 
     def get(self, node_id: int) -> NodeRecord | None:
@@ -129,7 +129,7 @@ def _full_records(base: LayerStack | None, changed: dict[int, NodeState],
 
 def size_level(size: int, unit: int = LAYER_UNIT, fanout: int = LAYER_FANOUT) -> int:
     """The tier of a layer of ``size`` bytes: ``floor(log_fanout(size / unit))``, 0 for a
-    layer under ``fanout`` units (§8.6 policy)."""
+    layer under ``fanout`` units (§8.7 policy)."""
     level = 0
     while size >= unit * fanout:
         size //= fanout
@@ -139,7 +139,7 @@ def size_level(size: int, unit: int = LAYER_UNIT, fanout: int = LAYER_FANOUT) ->
 
 def plan(base: LayerStack | None, new_size: int,
          fanout: int = LAYER_FANOUT) -> tuple[list[StackEntry], list[StackEntry], int]:
-    """The size-tiered merge (§8.6): ``(merged, kept, level)`` — the layers the new
+    """The size-tiered merge (§8.7): ``(merged, kept, level)`` — the layers the new
     one absorbs (newest first), those left under it (the base first), and its tier.
 
     ``new_size``: the bytes of the new layer's own nodes. While ``fanout - 1`` or
@@ -190,7 +190,7 @@ def write_layer(store: Store) -> bool:
             committed.next_node_id,
             _full_records(base, committed.changed, committed.next_node_id)), [], LAYER_LEVEL_FULL
     under = kept[0] if kept else None
-    # The frame goes at the log's valid end: the layer names its own offset (§8.6)
+    # The frame goes at the log's valid end: the layer names its own offset (§8.7)
     payload = encode_layer(store.head_seq, store.head_id, under.offset if under else 0,
                            under.seq if under else 0, level, store.log.valid_end, image)
     return _append_layer(store, payload, kept, level)

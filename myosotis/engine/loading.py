@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from myosotis.engine.chain import check_next_node_id
+from myosotis.engine.chain import check_next_node_id, check_version
 from myosotis.engine.checkpoints import Snapshots
 from myosotis.engine.graph import GraphState
 from myosotis.engine.history import CommitIndex
@@ -22,7 +22,7 @@ from myosotis.engine.timetravel import TimeTravel
 from myosotis.engine.unsettled import REFRESH, REOPEN, Unsettled, is_unsettled
 from myosotis.errors import CorruptFileError, MyosotisError
 from myosotis.format.constants import FRAME_HEADER_SIZE
-from myosotis.format.records import commit_id, iter_mutations
+from myosotis.format.records import CommitHeader, commit_id, iter_mutations
 from myosotis.format.values import DecodeError
 
 if TYPE_CHECKING:
@@ -91,31 +91,41 @@ def replay_to(store: Store, target: int) -> None:
     state = store.committed
     for seq in range(store.head_seq + 1, target + 1):
         payload, h, off = store.commits.record(seq, store.head_id)
-        # Mutations are applied as they are decoded and kept nowhere else
-        # (the state owns their values), so replay holds no decoded copy
-        # of the history. A failure leaves the state half-applied: the
-        # caller must drop this Store (open fails; refresh closes it).
-        try:
-            for m in iter_mutations(payload, h.body):
-                try:
-                    m.apply(state)
-                except DecodeError as e:
-                    # Not this commit's bytes: a node record of the checkpoint
-                    # the state is based on, whose hash was right (§8.4). Its
-                    # offset is the record's own, in the file.
-                    raise CorruptFileError(f"a node record of the checkpoint that commit "
-                                           f"{seq} applies to: {e.reason} (§8.4)",
-                                           e.offset) from None
-        except DecodeError as e:
-            raise CorruptFileError(f"commit {seq}: {e.reason}",
-                                   off + FRAME_HEADER_SIZE + (e.offset or 0)) from None
-        except CorruptFileError:
-            raise
-        except MyosotisError as e:
-            raise CorruptFileError(f"commit {seq} breaks a rule of §6: {e}", off) from None
+        apply_commit(state, seq, payload, h, off, store.log.version)
         check_next_node_id(h, seq, state.next_node_id, off)
         cid = commit_id(payload)
         store.commits.remember_id(seq, cid)
         store.head_seq, store.head_id = seq, cid
         store.bytes_since_checkpoint += len(payload)
         store.commits_since_checkpoint += 1
+
+
+def apply_commit(state: GraphState, seq: int, payload: memoryview, h: CommitHeader,
+                 off: int, version: int) -> None:
+    """Apply the mutations of commit ``seq`` (its checked ``payload`` and header ``h``,
+    its frame at file offset ``off``, in a file of format ``version``) to ``state``,
+    checking R50–R54; raises CorruptFileError naming the offset in the file of what
+    is wrong."""
+    # Mutations are applied as they are decoded and kept nowhere else (the state
+    # owns their values), so replay holds no decoded copy of the history. A
+    # failure leaves the state half-applied: the caller must drop it (open
+    # fails; refresh closes the store).
+    try:
+        for m in iter_mutations(payload, h.body):
+            check_version(m, seq, version, off)
+            try:
+                m.apply(state)
+            except DecodeError as e:
+                # Not this commit's bytes: a node record of the checkpoint the
+                # state is based on, whose hash was right (§8.4). Its offset is
+                # the record's own, in the file.
+                raise CorruptFileError(f"a node record of the checkpoint that commit "
+                                       f"{seq} applies to: {e.reason} (§8.4)",
+                                       e.offset) from None
+    except DecodeError as e:
+        raise CorruptFileError(f"commit {seq}: {e.reason}",
+                               off + FRAME_HEADER_SIZE + (e.offset or 0)) from None
+    except CorruptFileError:
+        raise
+    except MyosotisError as e:
+        raise CorruptFileError(f"commit {seq} breaks a rule of §6: {e}", off) from None

@@ -32,7 +32,7 @@ def checkpoint_due(bytes_since_checkpoint: int, last_image_size: int, floor: int
 
 
 LAYER_COMMITS: Final = 32
-"""Commits after which the writer appends a layer (FORMAT.md §8.6), unless
+"""Commits after which the writer appends a layer (FORMAT.md §8.7), unless
 LAYER_BYTES of commits come first. Opening a file replays at most this many
 commits after its newest layer, and reading a past state decodes at most this
 many: at the ~45 µs a small commit takes to replay in Python (measured on a
@@ -55,7 +55,7 @@ its full image holds."""
 
 
 LAYER_FANOUT: Final = 4
-"""Layers of one size tier merged into one (FORMAT.md §8.6): a layer absorbs the
+"""Layers of one size tier merged into one (FORMAT.md §8.7): a layer absorbs the
 layers on top of the stack once three of them are in its tier or below, tiers
 being powers of 4 of LAYER_UNIT. Each change is rewritten about
 log4(state / LAYER_UNIT) times (against log2 with 2), and a stack holds at most
@@ -65,7 +65,7 @@ Tiers go by size, not by count, so that the few large layers of a bulk load
 are not rewritten by every few small commits after it."""
 
 LAYER_UNIT: Final = 16 << 10
-"""The size of a tier-0 layer (FORMAT.md §8.6): about what 32 small commits
+"""The size of a tier-0 layer (FORMAT.md §8.7): about what 32 small commits
 change (a few hundred node records); layers under 4 units are tier 0."""
 
 
@@ -129,5 +129,14 @@ SNAPSHOT_CACHE: Final = 64
 """Checkpoint and layer stacks a handle keeps checked and open (the oldest
 go first): a writer appends a layer every LAYER_COMMITS commits, and one that
 runs for long must not keep one entry per layer. Reading one again costs its
-head (R87), and its blocks' CRCs as they are read."""
+head (R88), and its blocks' CRCs as they are read."""
 
+
+# The history index (engine/history_index.py): a writer moves the rows it keeps
+# in memory to the sidecar once they reach this many (and at sync, checkpoint
+# and close), so a commit pays one SQLite transaction per ~3,000 small commits.
+INDEX_FLUSH_ROWS: Final = 16_384
+
+# While a query catches up a long history, rows are flushed at this many, so
+# indexing a large file holds a bounded number of them in memory.
+INDEX_CATCHUP_ROWS: Final = 200_000

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from myosotis.engine.checkpoints import auto_checkpoint
 from myosotis.engine.graph import Overlay
 from myosotis.engine.history import Commit, make_commit
+from myosotis.engine.history_index import index_commit
 from myosotis.engine.policy import checkpoint_due, layer_due
 from myosotis.engine.unsettled import (
     DISCARD,
@@ -23,8 +24,8 @@ from myosotis.engine.unsettled import (
     remedy_of,
 )
 from myosotis.errors import MyosotisError, WriterFailedError
-from myosotis.format.constants import KIND_COMMIT
-from myosotis.format.mutations import Mutation
+from myosotis.format.constants import KIND_COMMIT, VERSION_REWIND
+from myosotis.format.mutations import Mutation, Undelete
 from myosotis.format.records import commit_id, encode_commit
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def settle(store: Store) -> None:
     that replaced ``committed`` (see unsettled.py)."""
     store.pending_bytes = bytearray()
     store.pending_count = 0  # mutations encoded in pending_bytes
+    store.pending_version = 1  # the format_version the pending mutations need (§12)
     store.work = Overlay(store.committed)
 
 
@@ -108,6 +110,8 @@ def stage_into(store: Store, work: Overlay, m: Mutation) -> None:
     # The count moves with the buffer, or the commit record's count would
     # disagree with its mutations (R61).
     store.pending_count += 1
+    if type(m) is Undelete:
+        store.pending_version = VERSION_REWIND  # the commit moves the file to 3 (§12)
 
 
 def discard(store: Store) -> int:
@@ -141,7 +145,8 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
     # commit is in the file, and a retry must not append it a second time.
     store.work = _COMMITTING
     try:
-        store.log.append(KIND_COMMIT, payload, store.durable)  # the point of no return
+        # the point of no return
+        store.log.append(KIND_COMMIT, payload, store.durable, store.pending_version)
     except WriterFailedError:
         # The log refuses every later append itself; the staged changes stay
         # readable (and are not committed by this handle).
@@ -155,9 +160,11 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
     store.head_seq, store.head_id = seq, cid
     store.pending_bytes = bytearray()  # the overlay was emptied by merge_into_parent
     store.pending_count = 0
+    store.pending_version = 1
     store.bytes_since_checkpoint += len(payload)
     store.commits_since_checkpoint += 1
     store.work = work  # settled: the commit is the committed state
+    index_commit(store, seq, cid, payload)  # derived data: never fails the commit
     if layer_due(store.commits_since_checkpoint, store.bytes_since_checkpoint,
                  store.layer_commits, store.layer_bytes) if store.layered else \
             checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,

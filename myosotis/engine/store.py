@@ -22,6 +22,7 @@ from myosotis.engine import loading, staging
 from myosotis.engine.checkpoints import Snapshots, write_checkpoint
 from myosotis.engine.graph import GraphState, Overlay
 from myosotis.engine.history import Commit, CommitIndex
+from myosotis.engine.history_index import HistoryIndex
 from myosotis.engine.policy import (
     CHECKPOINT_FLOOR,
     LAYER_BYTES,
@@ -59,8 +60,9 @@ class Store:
     - ``work``: the committed state plus staged changes (an Overlay), or an
       Unsettled stand-in while an operation runs (unsettled.py);
       ``pending_bytes``: the staged mutations, encoded; ``pending_count``: how many;
+      ``pending_version``: the format_version their commit needs (3 with an UNDELETE);
     - ``bytes_since_checkpoint``, ``commits_since_checkpoint``, ``last_image_size``:
-      for the checkpoint policy (``layered``: layers, §8.6, else images, §8.4);
+      for the checkpoint policy (``layered``: layers, §8.7, else images, §8.4);
     - ``problems``: non-fatal findings (skipped checkpoints, cut torn tails...).
     """
 
@@ -72,12 +74,13 @@ class Store:
     head_id: bytes
     pending_bytes: bytearray
     pending_count: int
+    pending_version: int
     bytes_since_checkpoint: int
     last_image_size: int
 
     def __init__(self, log: LogFile, durability: Durability, clock: Clock,
                  checkpoint_floor: int | None, node_cache: int = NODE_CACHE) -> None:
-        """``checkpoint_floor``: None writes layers (§8.6, policy LAYER_COMMITS); an int
+        """``checkpoint_floor``: None writes layers (§8.7, policy LAYER_COMMITS); an int
         writes version-2 checkpoints by that floor (§8.4)."""
         if durability not in ("full", "none"):
             raise MyosotisError(f"durability must be 'full' or 'none', not {durability!r}")
@@ -99,6 +102,9 @@ class Store:
         # The staged state, or an Unsettled stand-in while an operation runs
         # (unsettled.py); load() settles it.
         self.work: Overlay = Unsettled("opening the file", REOPEN)
+        # The per-node history index (history_index.py), opened on first use:
+        # opening a memory does not touch its sidecar.
+        self.index: HistoryIndex | None = None
         loading.load(self)
 
     @classmethod
@@ -136,7 +142,16 @@ class Store:
         """
         return loading.refresh(self)
 
+    def history_index(self) -> HistoryIndex:
+        """The history index of this file, opened (not caught up) on first use."""
+        if self.index is None:
+            self.index = HistoryIndex(self)
+        return self.index
+
     def close(self) -> None:
+        index, self.index = self.index, None
+        if index is not None:
+            index.close()  # flushes what a writer indexed; never raises for the index
         self.travel.clear()
         self.snapshots.clear()
         self.log.close()
@@ -197,7 +212,10 @@ class Store:
     def checkpoint(self) -> bool:
         """Append a checkpoint of the committed state; False if one already covers it."""
         self.require_writer()
-        return write_checkpoint(self)
+        done = write_checkpoint(self)
+        if self.index is not None:
+            self.index.flush()
+        return done
 
     def state_hash(self, staged: bool = True) -> bytes:
         """State hash (§9.2) of the committed state, plus the staged changes if ``staged``."""
@@ -208,8 +226,11 @@ class Store:
         return state_hash(state.image())
 
     def sync(self) -> None:
-        """Make every commit so far durable (useful with durability "none")."""
+        """Make every commit so far durable (useful with durability "none"), and flush
+        the history index's rows held in memory."""
         self.log.sync()
+        if self.index is not None:
+            self.index.flush()
 
     # ------------------------------------------------------------------ history
 

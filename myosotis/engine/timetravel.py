@@ -88,7 +88,7 @@ class TimeTravel:
         Returns ``(id, mutations, header, frame offset)``.
         """
         payload, h, off = self.commits.record(seq, parent)
-        muts = commit_mutations(payload, h, seq, off)
+        muts = commit_mutations(payload, h, seq, off, self.log.version)
         cid = commit_id(payload)
         self.commits.remember_id(seq, cid)
         return cid, muts, h, off

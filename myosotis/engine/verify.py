@@ -24,6 +24,7 @@ from myosotis.engine.chain import (
     check_next_node_id,
     commit_header,
     commit_mutations,
+    rewritten_version,
 )
 from myosotis.engine.graph import GraphState
 from myosotis.engine.layers import single
@@ -36,11 +37,14 @@ from myosotis.format.constants import (
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     KIND_CHECKPOINT,
+    KIND_COMMIT,
     KIND_GENESIS,
     KIND_LAYER,
     KIND_NAMES,
+    KIND_ORIGIN,
     KINDS_BY_VERSION,
     SNAPSHOT_PREFIX_SIZE,
+    VERSION_REWIND,
     ZERO_HASH,
 )
 from myosotis.format.header import (
@@ -54,6 +58,7 @@ from myosotis.format.helper import ScanStatus, scan_frames
 from myosotis.format.image import StateImage, state_hash
 from myosotis.format.records import (
     commit_id,
+    decode_origin,
     decode_snapshot_header,
 )
 from myosotis.format.values import DecodeError, iter_refs
@@ -162,7 +167,7 @@ def _verify(mv: memoryview, size: int, rep: VerifyReport,
         name = KIND_NAMES[kind]
         rep.bytes_by_kind[name] = rep.bytes_by_kind.get(name, 0) + FRAME_HEADER_SIZE + n + \
             padding(n)
-    _replay(mv, offsets, kinds, rep, progress, bad_checkpoints)
+    _replay(mv, offsets, kinds, rep, progress, bad_checkpoints, version)
 
 
 def _check_header(mv: memoryview, size: int, rep: VerifyReport) -> int:
@@ -183,7 +188,9 @@ def _walk(mv: memoryview, size: int, version: int,
     of the valid prefix, with findings for what follows it. Past damage that valid
     frames follow (step 4), the walk goes on, to report them too."""
     flags = FRAME_FLAGS_ALLOWED[version]
-    found = walk(mv, HEADER_SIZE, flags, KINDS_BY_VERSION[version])
+    # Every version's kinds (R22): a frame of a kind this version lacks is not cut
+    # as a damaged tail, the replay reports it (R34 for an ORIGIN) and stops.
+    found = walk(mv, HEADER_SIZE, flags)
     offsets, kinds = list(found.offsets), list(found.kinds)
     rep.valid_end = found.end
     damaged = found.status == ScanStatus.CORRUPT
@@ -215,7 +222,7 @@ def _walk(mv: memoryview, size: int, version: int,
             "error", "frame",
             f"damaged frame; a valid frame follows at offset {next_valid} (§10 step 4)",
             found.end))
-        found = walk(mv, next_valid, flags, KINDS_BY_VERSION[version])
+        found = walk(mv, next_valid, flags)
         next_valid = found.next_valid if found.status == ScanStatus.CORRUPT else None
     return offsets, kinds
 
@@ -259,14 +266,17 @@ class _Replay:
     head: bytes = ZERO_HASH
     changed_at: dict[int, int] = field(default_factory=dict)  # node -> last commit changing it
     snapshots: dict[int, int] = field(default_factory=dict)  # offset -> seq of good snapshots
+    version: int = 1  # the file's format_version: UNDELETE and ORIGIN need 3 (R34, R54)
+    genesis_hash: bytes = ZERO_HASH  # the genesis's state_hash, for R87
 
 
 def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyReport,
-            progress: Callable[[int, int], None] | None, bad_checkpoints: set[int]) -> None:
+            progress: Callable[[int, int], None] | None, bad_checkpoints: set[int],
+            version: int) -> None:
     """Replay every frame from the start or the genesis, checking each against the
-    rules and each checkpoint against the replay; raises _Stop at the first commit
-    or genesis that breaks one."""
-    r = _Replay()
+    rules and each checkpoint against the replay; raises _Stop at the first commit,
+    genesis or origin that breaks one."""
+    r = _Replay(version=version)
     total = offsets[-1] if offsets else 0
     for i, (off, kind) in enumerate(zip(offsets, kinds, strict=True)):
         if progress is not None and i % 256 == 0:
@@ -278,6 +288,12 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
                                             "a genesis frame that is not the first (R30)", off))
                 raise _Stop
             _replay_genesis(r, payload, off, rep)
+        elif kind not in KINDS_BY_VERSION[r.version] and kind != KIND_ORIGIN:
+            rep.findings.append(Finding("error", "frame", f"a {KIND_NAMES[kind]} frame in a "
+                                        f"version-{r.version} file (R22)", off))
+            raise _Stop
+        elif kind == KIND_ORIGIN:
+            _check_origin(r, payload, off, rep, i == 1 and kinds[0] == KIND_GENESIS)
         elif kind in (KIND_CHECKPOINT, KIND_LAYER):
             rep.checkpoints += 1
             if off not in bad_checkpoints:  # else reported with the frame checks
@@ -312,8 +328,26 @@ def _replay_genesis(r: _Replay, payload: memoryview, off: int, rep: VerifyReport
         rep.findings.append(Finding("error", "genesis", e.reason, off))
         raise _Stop from None
     r.state = GraphState(single(off, g.seq, img))
-    r.seq, r.head = g.seq, g.commit_id
+    r.seq, r.head, r.genesis_hash = g.seq, g.commit_id, g.state_hash
     r.snapshots[off] = g.seq
+
+
+def _check_origin(r: _Replay, payload: memoryview, off: int, rep: VerifyReport,
+                  placed: bool) -> None:
+    """The origin frame at ``off`` (R34, R87; ``placed``: right after the genesis), or
+    a finding and _Stop."""
+    try:
+        if r.version < VERSION_REWIND:
+            raise DecodeError(f"an origin frame in a version-{r.version} file (R34)", 0)
+        if not placed:
+            raise DecodeError("an origin frame that does not follow the genesis (R34)", 0)
+        o = decode_origin(payload)
+        if o.seq > r.seq or (o.seq == r.seq and (o.commit_id != r.head
+                                                 or o.state_hash != r.genesis_hash)):
+            raise DecodeError("the origin record disagrees with the genesis (R87)", 0)
+    except DecodeError as e:
+        rep.findings.append(Finding("error", "origin", e.reason, off))
+        raise _Stop from None
 
 
 def _check_checkpoint_frame(r: _Replay, payload: memoryview, off: int,
@@ -346,7 +380,7 @@ def _replay_commit(r: _Replay, payload: memoryview, off: int, rep: VerifyReport)
     seq = r.seq
     try:
         h = commit_header(payload, seq, r.head, off)
-        muts = commit_mutations(payload, h, seq, off)
+        muts = commit_mutations(payload, h, seq, off, r.version)
         changed_at = r.changed_at
         try:
             for m in muts:
@@ -444,8 +478,16 @@ def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps
     with open(path, "rb") as f:
         data = f.read(valid_end)
     res = scan_frames(data, HEADER_SIZE, False, FRAME_FLAGS_ALLOWED[2])
-    parts = [encode_file_header()]  # whole and synced: no frame needs a flag (§3)
     offs = list(res.offsets) + [res.end]
+    # Whole and synced: no frame needs a flag (§3), and no layer stays, so version
+    # 1, unless the file holds what only version 3 has (an ORIGIN, an UNDELETE):
+    # then 3 (§12, chain.rewritten_version). Repair runs only when every commit
+    # decoded (no unrepairable finding), so the commits decode here too.
+    commits = (_payload(memoryview(data), a) for a, kind in zip(offs, res.kinds, strict=False)
+               if kind == KIND_COMMIT)
+    version = rewritten_version(int.from_bytes(data[8:10], "little"),
+                                KIND_ORIGIN in res.kinds, commits)
+    parts = [encode_file_header(version)]
     for a, b, kind in zip(offs, offs[1:], res.kinds, strict=False):
         # Every layer goes too: each names its base by an offset that moves (§8.5).
         if a not in drop and kind != KIND_LAYER:

@@ -1,5 +1,5 @@
-"""What ``fsck`` checks of a layer (FORMAT.md §8.6): its head (R87), every block
-(R88), its tables, and the stack it tops against the replay of the commits
+"""What ``fsck`` checks of a layer (FORMAT.md §8.7): its head (R88), every block
+(R89), its tables, and the stack it tops against the replay of the commits
 (engine/verify.py runs the replay and calls :func:`check_layer` at each layer).
 """
 
@@ -14,8 +14,8 @@ from myosotis.format.values import DecodeError
 
 def check_layer(payload: memoryview, off: int, seq: int, head: bytes, state: GraphState,
                 changed_at: dict[int, int], snapshots: dict[int, int]) -> tuple[str, bool]:
-    """Why the layer at frame offset ``off`` is unusable (R33, R87, R88) or disagrees
-    with the replay ("" if fine), and whether readers use it all the same (§8.6).
+    """Why the layer at frame offset ``off`` is unusable (R33, R88, R89) or disagrees
+    with the replay ("" if fine), and whether readers use it all the same (§8.7).
 
     ``seq``, ``head``, ``state``: the replay's commit, its id and its state;
     ``changed_at``: node -> the last commit that changed it; ``snapshots``: frame
@@ -25,10 +25,10 @@ def check_layer(payload: memoryview, off: int, seq: int, head: bytes, state: Gra
     except DecodeError as e:
         return e.reason, False
     if h.seq != seq or h.commit_id != head or h.self_offset != off:
-        return f"layer claims commit {h.seq} but follows commit {seq} (R33, R87)", False
+        return f"layer claims commit {h.seq} but follows commit {seq} (R33, R88)", False
     if not h.full and snapshots.get(h.base_offset) != h.base_seq:
         return (f"layer's base at offset {h.base_offset} is no good snapshot of commit "
-                f"{h.base_seq} (R87)"), False
+                f"{h.base_seq} (R88)"), False
     base = off + FRAME_HEADER_SIZE
     try:
         BlockGuard(payload, h, base).check_all()
@@ -39,7 +39,7 @@ def check_layer(payload: memoryview, off: int, seq: int, head: bytes, state: Gra
         img.check_tables(offsets=True) if h.full else _check_sparse_tables(img)
         return _layer_differs(img, h, state, changed_at), True
     except DecodeError as e:
-        return f"its image is malformed: {e.reason} (§8.6)", True
+        return f"its image is malformed: {e.reason} (§8.7)", True
 
 
 def _check_sparse_tables(img: StateImage) -> None:
@@ -47,12 +47,12 @@ def _check_sparse_tables(img: StateImage) -> None:
     if any(a >= b for a, b in zip(ids, ids[1:], strict=False)) or \
             (ids and not 1 <= ids[0] <= ids[-1] < img.next_node_id):
         raise DecodeError("layer ids are not strictly ascending within 1..next_node_id-1 "
-                          "(§8.6)", img.base)
+                          "(§8.7)", img.base)
 
 
 def _layer_differs(img: StateImage, h: LayerHeader, state: GraphState,
                    changed_at: dict[int, int]) -> str:
-    """Why the stack this layer tops differs from the replay, or "" (§8.6): its records
+    """Why the stack this layer tops differs from the replay, or "" (§8.7): its records
     must be the replay's nodes, and a sparse one must hold every node changed since
     its base (the base itself was checked when the replay passed it)."""
     if img.next_node_id != state.next_node_id:

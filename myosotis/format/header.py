@@ -30,14 +30,15 @@ _RESERVED12 = bytes(12)
 
 def encode_file_header(version: int = 1) -> bytes:
     """The 32 bytes a file of ``format_version`` ``version`` starts with (§2). New files
-    are version 1; a writer moves a file to 2 when it first writes a flagged frame."""
+    are version 1; a writer moves a file to 2 when it first writes a flagged frame, and
+    to 3 when it first writes an UNDELETE or an ORIGIN (§12)."""
     head = HEADER_STRUCT.pack(MAGIC, version, HEADER_SIZE, 0, _RESERVED12, 0)[:28]
     return head + crc32c(head).to_bytes(4, "little")
 
 
 def check_file_header(buf: Any, size: int, name: str = "file") -> int:
     """Check R10–R12 on the first bytes of a file of ``size`` bytes; return its
-    ``format_version`` (1, 2 or 4).
+    ``format_version`` (1, 2, 3 or 4).
 
     Raises NotAMyosotisFileError (R10), UnsupportedVersionError (R11) or
     CorruptFileError (R11 version 0, R12).

@@ -90,9 +90,9 @@ class StateImage:
 
     def __init__(self, buf: Any, base: int = 0, *, sparse: bool = False,
                  guard: Guard | None = None) -> None:
-        """``sparse``: a layer's image (§8.6): ids strictly ascending but not every id
+        """``sparse``: a layer's image (§8.7): ids strictly ascending but not every id
         (R73 does not apply). ``guard(lo, hi)``: called before bytes ``[lo, hi)`` of
-        the image are first read (a layer checks the CRC of their blocks, §8.6;
+        the image are first read (a layer checks the CRC of their blocks, §8.7;
         it raises DecodeError); a dense layer (``guard`` without ``sparse``) is
         trusted to hold ids 1..N (fsck checks R70), so its id table is never read."""
         mv = memoryview(buf)
@@ -123,14 +123,14 @@ class StateImage:
         if sparse:
             if n > self.next_node_id - 1:
                 raise DecodeError(f"layer image holds {n} nodes but next_node_id is "
-                                  f"{self.next_node_id} (§8.6)", base)
+                                  f"{self.next_node_id} (§8.7)", base)
         elif n != self.next_node_id - 1:
             raise DecodeError(
                 f"state image holds {n} nodes but next_node_id is {self.next_node_id} (R73)", base)
         self._ids: list[int] | None = None
         self._ids_q: memoryview | None = None  # a sparse image's id table, as u64s
         # set once check_tables() proved ids[i] == i + 1 (R73); a full layer's
-        # are trusted (its CRCs vouch for its bytes, fsck for R70: §8.6)
+        # are trusted (its CRCs vouch for its bytes, fsck for R70: §8.7)
         self._dense = guard is not None and not sparse
 
     @property

@@ -1,9 +1,9 @@
-"""The layer record (FORMAT.md §8.6, format version 4): a checkpoint that holds only the
+"""The layer record (FORMAT.md §8.7, format version 4): a checkpoint that holds only the
 nodes changed since the snapshot it builds on, with a CRC per 64 KiB block of its
 image so that a reader checks only the blocks it reads, and a trailer by which a
 reader finds the newest layer from the end of the file (§10.1). No I/O.
 
-Payload layout (§8.6)::
+Payload layout (§8.7)::
 
     0    8     seq            u64
     8    32    commit_id
@@ -50,7 +50,7 @@ _TRAILER = LAYER_TRAILER_STRUCT.size
 
 
 def image_start(block_count: int) -> int:
-    """Payload offset of the image of a layer with ``block_count`` blocks (§8.6)."""
+    """Payload offset of the image of a layer with ``block_count`` blocks (§8.7)."""
     head_end = LAYER_PREFIX_SIZE + 4 * block_count + 4
     return head_end + (-head_end % FRAME_ALIGN)
 
@@ -85,7 +85,7 @@ class LayerHeader(NamedTuple):
 def encode_layer(seq: int, cid: bytes, base_offset: int, base_seq: int, level: int,
                  self_offset: int, image: bytes | bytearray) -> bytes:
     """The payload of a layer record over ``image``, whose frame starts at file offset
-    ``self_offset`` (§8.6)."""
+    ``self_offset`` (§8.7)."""
     n = len(image)
     nb = block_count(n)
     head = bytearray(LAYER_PREFIX_STRUCT.pack(seq, cid, base_offset, base_seq, level, nb,
@@ -101,34 +101,34 @@ def encode_layer(seq: int, cid: bytes, base_offset: int, base_seq: int, level: i
 
 def decode_layer_header(payload: Any) -> LayerHeader:
     """The checked fixed part of a layer's payload: ``head_crc``, the padding, the
-    lengths and the trailer against the head, and the base fields (§8.6, R87). Reads
+    lengths and the trailer against the head, and the base fields (§8.7, R88). Reads
     only the head and the trailer (a few KiB at most per GiB of image); raises
     DecodeError."""
     n = len(payload)
     if n < LAYER_PREFIX_SIZE + 4 + _TRAILER:
-        raise DecodeError("layer record shorter than its head and trailer (§8.6)", 0)
+        raise DecodeError("layer record shorter than its head and trailer (§8.7)", 0)
     seq, cid, base_off, base_seq, level, nb, self_off, image_len = \
         LAYER_PREFIX_STRUCT.unpack_from(payload, 0)
     crc_at = LAYER_PREFIX_SIZE + 4 * nb
     if crc_at + 4 > n:
-        raise DecodeError(f"layer claims {nb} blocks, more than the record holds (§8.6)", 60)
+        raise DecodeError(f"layer claims {nb} blocks, more than the record holds (§8.7)", 60)
     if crc32c(payload[:crc_at]) != _U32.unpack_from(payload, crc_at)[0]:
-        raise DecodeError("layer head checksum does not match (R87)", crc_at)
+        raise DecodeError("layer head checksum does not match (R88)", crc_at)
     at = image_start(nb)
     if at > n or any(payload[crc_at + 4:at]):
-        raise DecodeError("layer padding is cut short or not zero (§8.6)", crc_at + 4)
+        raise DecodeError("layer padding is cut short or not zero (§8.7)", crc_at + 4)
     if image_len < 24 or block_count(image_len) != nb or \
             payload_length(nb, image_len) != n:
         raise DecodeError(f"layer of {n} bytes with {nb} block CRCs for an image of "
-                          f"{image_len} bytes (R87)", 60)
+                          f"{image_len} bytes (R88)", 60)
     if LAYER_TRAILER_STRUCT.unpack_from(payload, n - _TRAILER) != (self_off, LAYER_MAGIC):
-        raise DecodeError("layer trailer does not repeat its self_offset (R87)", n - _TRAILER)
+        raise DecodeError("layer trailer does not repeat its self_offset (R88)", n - _TRAILER)
     if (base_off == 0) != (level == LAYER_LEVEL_FULL) or (base_off == 0) != (base_seq == 0):
         raise DecodeError("layer base fields disagree: base_offset 0 if and only if "
-                          "base_seq 0 and level full (R87)", 40)
+                          "base_seq 0 and level full (R88)", 40)
     if seq == 0 or (base_off and (base_seq >= seq or base_off >= self_off)):
         raise DecodeError(f"layer of commit {seq} on a base of commit {base_seq} at offset "
-                          f"{base_off}, not before it (R87)", 0)
+                          f"{base_off}, not before it (R88)", 0)
     return LayerHeader(seq, bytes(cid), base_off, base_seq, level, nb, self_off, image_len,
                        at)
 
@@ -145,7 +145,7 @@ def trailer_at(buf: Any, end: int) -> int | None:
 
 class BlockGuard:
     """Checks each block of a layer's image against its CRC the first time any byte of
-    it is read (§8.6, R88); a failure raises DecodeError naming the block's offset
+    it is read (§8.7, R89); a failure raises DecodeError naming the block's offset
     in the file (``base``: the file offset of the image)."""
 
     __slots__ = ("_mv", "_crcs", "_ok", "_base")
@@ -166,7 +166,7 @@ class BlockGuard:
                 start = b * LAYER_BLOCK
                 crc = crc32c(self._mv[start:start + LAYER_BLOCK])
                 if crc != _U32.unpack_from(self._crcs, 4 * b)[0]:
-                    raise DecodeError(f"layer block {b} fails its CRC (R88): the layer is "
+                    raise DecodeError(f"layer block {b} fails its CRC (R89): the layer is "
                                       "damaged", self._base + start)
                 ok[b] = 1
 
@@ -189,7 +189,7 @@ def find_newest_layer(buf: Any, size: int, allowed_flags: int, budget: int) -> i
     bytes of ``buf`` (a whole file's ``size`` bytes), found from the end by its
     trailer (§10.1); None if there is none there. A candidate counts only if the
     frame it names is header-valid (R21–R25) with kind LAYER, ends right where
-    its trailer does, and its head passes R87. No I/O: the caller walks forward
+    its trailer does, and its head passes R88. No I/O: the caller walks forward
     from the offset returned to prove the rest (§10.1)."""
     floor = max(HEADER_SIZE, size - budget)
     hi, window, m = size, 1 << 16, len(LAYER_MAGIC)

@@ -21,6 +21,7 @@ from myosotis.errors import (
     NodeNotFoundError,
 )
 from myosotis.format.constants import MAX_FIELD_NAME, MAX_NODE_ID, MAX_PATH, PATH_INDEX, PATH_KEY
+from myosotis.format.display import short_repr
 from myosotis.format.values import (
     DecodeError,
     Ref,
@@ -120,7 +121,7 @@ class Renderer(Protocol):
 def put_head(out: bytearray, op: int, node: int) -> None:
     """The opcode and node id of every mutation."""
     if type(node) is not int or not 0 < node <= MAX_NODE_ID:
-        raise InvalidValueError(f"node id {node!r} is out of range (§11)")
+        raise InvalidValueError(f"node id {short_repr(node)} is out of range (§11)")
     out.append(op)
     put_uvarint(out, node)
 
@@ -138,7 +139,8 @@ def put_path(out: bytearray, path: Path) -> None:
     for step in path:
         if type(step) is int:
             if not 0 <= step < U64_LIMIT:
-                raise InvalidValueError(f"list index {step} in a path is out of range (§11)")
+                raise InvalidValueError(
+                    f"list index {short_repr(step)} in a path is out of range (§11)")
             out.append(PATH_INDEX)
             put_uvarint(out, step)
         else:
@@ -155,7 +157,7 @@ def put_edit_head(out: bytearray, op: int, node: int, field: str, path: Path) ->
 
 def put_pos(out: bytearray, pos: int) -> None:
     if type(pos) is not int or not 0 <= pos < U64_LIMIT:
-        raise InvalidValueError(f"list index {pos!r} is out of range (§11)")
+        raise InvalidValueError(f"list index {short_repr(pos)} is out of range (§11)")
     put_uvarint(out, pos)
 
 
@@ -223,6 +225,17 @@ def live_node(state: GraphTarget, node_id: int) -> GraphNode:
     return n
 
 
+def tombstoned_node(state: GraphTarget, node_id: int) -> GraphNode:
+    """R50 for UNDELETE: the node exists and is tombstoned."""
+    n = state.get(node_id)
+    if n is None:
+        raise NodeNotFoundError(f"node {node_id} does not exist")
+    if not n.deleted:
+        raise InvalidOperationError(
+            f"node {node_id} is not deleted; only a deleted node can be undeleted (R50)")
+    return n
+
+
 def refuse(state: GraphTarget, node_id: int) -> NoReturn:
     """Raise the R50 error for a node a state refused to write."""
     live_node(state, node_id)
@@ -240,24 +253,27 @@ def writable(state: GraphTarget, node_id: int) -> GraphNode:
 def walk(node: GraphNode, node_id: int, field: str, path: Path) -> Any:
     """The container ``path`` names inside ``field`` (R52); raises InvalidOperationError."""
     if field not in node.fields:
-        raise InvalidOperationError(f"node {node_id} has no field {field!r}")
+        raise InvalidOperationError(f"node {node_id} has no field {short_repr(field)}")
     cur = node.fields[field]
     for depth, step in enumerate(path):
         t = type(cur)
         if t is list and type(step) is int:
             if not 0 <= step < len(cur):
                 raise InvalidOperationError(
-                    f"index {step} out of range at step {depth} of the path into {field!r} "
+                    f"index {step} out of range at step {depth} of the path into "
+                    f"{short_repr(field)} "
                     f"(length {len(cur)})")
             cur = cur[step]
         elif t is dict and type(step) is str:
             if step not in cur:
                 raise InvalidOperationError(
-                    f"key {step!r} missing at step {depth} of the path into {field!r}")
+                    f"key {short_repr(step)} missing at step {depth} of the path into "
+                    f"{short_repr(field)}")
             cur = cur[step]
         else:
             raise InvalidOperationError(
-                f"path step {step!r} does not fit a {type(cur).__name__} in field {field!r}")
+                f"path step {short_repr(step)} does not fit a {type(cur).__name__} in field "
+                f"{short_repr(field)}")
     return cur
 
 
@@ -268,7 +284,7 @@ def container(state: GraphTarget, node_id: int, field: str, path: Path, kind: ty
     target = walk(live_node(state, node_id), node_id, field, path)
     if type(target) is not kind:
         raise InvalidOperationError(
-            f"field {field!r} of node {node_id} at path {list(path)} is a "
+            f"field {short_repr(field)} of node {node_id} at path {list(path)} is a "
             f"{type(target).__name__}, not a {kind_name}")
     return target
 

@@ -46,8 +46,10 @@ from myosotis.format.constants import (
     OP_MAP_DELETE,
     OP_MAP_SET,
     OP_SET,
+    OP_UNDELETE,
     OP_UNSET,
 )
+from myosotis.format.display import short_repr
 from myosotis.format.mutation_parts import (
     GraphTarget,
     Path,
@@ -65,6 +67,7 @@ from myosotis.format.mutation_parts import (
     put_head,
     put_pos,
     refuse,
+    tombstoned_node,
     writable,
 )
 from myosotis.format.values import (
@@ -160,7 +163,7 @@ class Set(NamedTuple):
     def put(self, out: bytearray) -> None:
         node = self.node
         if type(node) is not int or not 0 < node <= MAX_NODE_ID:
-            raise InvalidValueError(f"node id {node!r} is out of range (§11)")
+            raise InvalidValueError(f"node id {short_repr(node)} is out of range (§11)")
         out.append(OP_SET)
         if node < 0x4000:  # one or two uvarint bytes: most ids, inlined
             if node < 0x80:
@@ -223,7 +226,7 @@ class Unset(NamedTuple):
         n = live_node(state, self.node)
         if self.field not in n.fields:
             raise InvalidOperationError(
-                f"node {self.node} has no field {self.field!r} to delete")
+                f"node {self.node} has no field {short_repr(self.field)} to delete")
         del writable(state, self.node).fields[self.field]
 
     def describe(self, r: Renderer) -> str:
@@ -259,6 +262,38 @@ class Delete(NamedTuple):
 
     def describe(self, r: Renderer) -> str:
         return f"delete {self.node}"
+
+    def to_json(self, value: Callable[[Any], Any]) -> dict[str, Any]:
+        return {"op": self.NAME, "node": self.node}
+
+
+class Undelete(NamedTuple):
+    """UNDELETE (format version 3): clear the tombstone of a node that has one. Its
+    fields stay as they were when it was deleted."""
+
+    node: int
+
+    @classvar
+    def NAME(cls) -> str:
+        return "undelete"
+
+    @classvar
+    def OP(cls) -> int:
+        return OP_UNDELETE
+
+    def put(self, out: bytearray) -> None:
+        put_head(out, OP_UNDELETE, self.node)
+
+    @staticmethod
+    def _get(buf: Any, pos: int, end: int, node: int) -> tuple[Undelete, int]:
+        return Undelete(node), pos
+
+    def apply(self, state: GraphTarget) -> None:
+        tombstoned_node(state, self.node)
+        writable(state, self.node).deleted = False
+
+    def describe(self, r: Renderer) -> str:
+        return f"undelete {self.node}"
 
     def to_json(self, value: Callable[[Any], Any]) -> dict[str, Any]:
         return {"op": self.NAME, "node": self.node}
@@ -467,7 +502,7 @@ class MapDelete(NamedTuple):
     def apply(self, state: GraphTarget) -> None:
         target = container(state, self.node, self.field, self.path, dict, "map")
         if self.key not in target:
-            raise InvalidOperationError(f"map has no key {self.key!r} to delete")
+            raise InvalidOperationError(f"map has no key {short_repr(self.key)} to delete")
         del edited(state, self.node, self.field, self.path)[self.key]
 
     def describe(self, r: Renderer) -> str:
@@ -480,10 +515,14 @@ class MapDelete(NamedTuple):
 
 Mutation = (
     Create | Set | Unset | Delete | ListInsert | ListRemove | ListReplace | MapSet | MapDelete
+    | Undelete
 )
 
 MUTATION_TYPES: tuple[type[Mutation], ...] = (
-    Create, Set, Unset, Delete, ListInsert, ListRemove, ListReplace, MapSet, MapDelete)
+    Create, Set, Unset, Delete, ListInsert, ListRemove, ListReplace, MapSet, MapDelete, Undelete)
+
+# The mutation types a file needs format version 3 for (§12); the others are version 1.
+VERSION_3_TYPES: tuple[type[Mutation], ...] = (Undelete,)
 
 # The decoder of each opcode (None: an invalid opcode, §6); a list, indexed by the
 # opcode byte, is the cheapest lookup.

@@ -1,4 +1,4 @@
-"""Record payloads (FORMAT.md §7, §8.2, §8.3) and the commit id (§9.1). No I/O.
+"""Record payloads (FORMAT.md §7, §8.2, §8.3, §8.6) and the commit id (§9.1). No I/O.
 
 Decoders take any bytes-like ``payload`` (typically a ``memoryview`` of the
 file map) and return Python objects that do not reference it, except where a
@@ -15,8 +15,10 @@ from blake3 import blake3
 from myosotis.format.constants import (
     COMMIT_PREFIX_STRUCT,
     MAX_STRING,
+    ORIGIN_STRUCT,
     SNAPSHOT_PREFIX_SIZE,
     SNAPSHOT_PREFIX_STRUCT,
+    ZERO_HASH,
 )
 from myosotis.format.mutations import Mutation, get_mutation
 from myosotis.format.values import DecodeError, get_str, get_uvarint, put_str, put_uvarint
@@ -103,3 +105,39 @@ def decode_snapshot_header(payload: Any) -> SnapshotHeader:
         raise DecodeError("snapshot record shorter than its 72-byte prefix (§8.2)", 0)
     seq, cid, sh = SNAPSHOT_PREFIX_STRUCT.unpack_from(payload, 0)
     return SnapshotHeader(seq, bytes(cid), bytes(sh))
+
+
+class OriginRecord(NamedTuple):
+    """An origin record (§8.6): the commit of another file this one was forked from.
+
+    ``seq``, ``commit_id`` and ``state_hash``: the source's commit and the hash of its
+    state after it; ``base_seq``, ``base_commit_id``: the source's genesis base when
+    it was forked (0 and zeros when its history went back to the empty state).
+    """
+
+    seq: int
+    commit_id: bytes
+    state_hash: bytes
+    base_seq: int
+    base_commit_id: bytes
+
+
+def encode_origin(o: OriginRecord) -> bytes:
+    """The 112-byte payload of an origin record (§8.6)."""
+    return ORIGIN_STRUCT.pack(o.seq, o.commit_id, o.state_hash, o.base_seq, o.base_commit_id)
+
+
+def decode_origin(payload: Any) -> OriginRecord:
+    """Decode an origin record and check R87 on its own fields; raises DecodeError."""
+    if len(payload) != ORIGIN_STRUCT.size:
+        raise DecodeError(f"origin record of {len(payload)} bytes; it has exactly "
+                          f"{ORIGIN_STRUCT.size} (§8.6, R87)", 0)
+    seq, cid, sh, base_seq, base_id = ORIGIN_STRUCT.unpack_from(payload, 0)
+    o = OriginRecord(seq, bytes(cid), bytes(sh), base_seq, bytes(base_id))
+    if (seq == 0) != (o.commit_id == ZERO_HASH):
+        raise DecodeError("origin seq and commit_id disagree (R87)", 0)
+    if (base_seq == 0) != (o.base_commit_id == ZERO_HASH):
+        raise DecodeError("origin base_seq and base_commit_id disagree (R87)", 72)
+    if base_seq > seq:
+        raise DecodeError(f"origin base_seq {base_seq} is after its seq {seq} (R87)", 72)
+    return o

@@ -35,6 +35,7 @@ from myosotis.format.constants import (
     TAG_STR,
     TAG_TRUE,
 )
+from myosotis.format.display import short_repr
 
 _F64 = struct.Struct("<d")
 _pack_f64 = _F64.pack
@@ -191,8 +192,8 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
     elif t is int:
         if v < INT_MIN or v > INT_MAX:
             raise InvalidValueError(
-                f"integer {v} is out of the signed 64-bit range [{INT_MIN}, {INT_MAX}]; "
-                "store it as a string if you need more"
+                f"integer {short_repr(v)} is out of the signed 64-bit range "
+                f"[{INT_MIN}, {INT_MAX}]; store it as a string if you need more"
             )
         out.append(TAG_INT)
         put_svarint(out, v)
@@ -201,7 +202,7 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
         out += _pack_f64(v)
     elif t is Ref:
         if not 1 <= v.id <= MAX_NODE_ID:
-            raise InvalidValueError(f"reference to node id {v.id} is out of range")
+            raise InvalidValueError(f"reference to node id {short_repr(v.id)} is out of range")
         out.append(TAG_REF)
         put_uvarint(out, v.id)
     elif t is list or t is tuple:
@@ -229,7 +230,7 @@ def put_value(out: bytearray, v: Any, depth: int = 0) -> None:
                 "str, list, dict with str keys, and node handles (references)"
             )
         if rid < 1 or rid > MAX_NODE_ID:
-            raise InvalidValueError(f"reference to node id {rid} is out of range")
+            raise InvalidValueError(f"reference to node id {short_repr(rid)} is out of range")
         out.append(TAG_REF)
         put_uvarint(out, rid)
 
@@ -257,7 +258,8 @@ def sorted_keys(m: dict[str, Any], what: str = "map key") -> list[str]:
     """
     for k in m:
         if type(k) is not str:
-            raise InvalidValueError(f"{what} {k!r} is not a str; map keys must be strings")
+            raise InvalidValueError(f"{what} {short_repr(k)} is not a str; map keys must be "
+                                    f"strings")
     return sorted(m)
 
 

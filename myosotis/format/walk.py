@@ -32,6 +32,7 @@ from myosotis.format.constants import (
     KIND_GENESIS,
     KIND_MAX,
     KIND_MIN,
+    KIND_ORIGIN,
     KINDS_BY_VERSION,
 )
 from myosotis.format.header import frame_payload_ok, padding
@@ -39,6 +40,7 @@ from myosotis.format.helper import ScanStatus, crc32c, scan_frames
 from myosotis.format.helper_contract import header_payload_length
 
 SECTOR = 512  # the unit a torn write leaves whole or unwritten (§10 step 5)
+_NEVER_TORN = (KIND_GENESIS, KIND_ORIGIN)  # written whole and synced with the file (R28)
 
 
 def _has_zero_sector(buf: Any, start: int, stop: int) -> bool:
@@ -58,8 +60,8 @@ def can_be_torn(buf: Any, off: int, allowed_flags: int = 0) -> bool:
 
     True when the frame runs past the end of the file, or when one of its
     sectors is all zero (the whole frame if its header is header-valid, else
-    its 16 header bytes). Never for a genesis frame: it is written whole and
-    synced before the file gets its name (R85).
+    its 16 header bytes). Never for a genesis or origin frame: they are written
+    whole and synced before the file gets its name (R85, R87).
     """
     size = len(buf)
     if off + FRAME_HEADER_SIZE > size:
@@ -68,7 +70,7 @@ def can_be_torn(buf: Any, off: int, allowed_flags: int = 0) -> bool:
     n = header_payload_length(head, allowed_flags, crc32c)  # R21-R24, not R25
     if n < 0:
         return _has_zero_sector(buf, off, off + FRAME_HEADER_SIZE)
-    if head[FRAME_KIND_OFFSET] == KIND_GENESIS:
+    if head[FRAME_KIND_OFFSET] in _NEVER_TORN:
         return False
     end = off + FRAME_HEADER_SIZE + n + padding(n)
     return end > size or _has_zero_sector(buf, off, end)
@@ -159,9 +161,10 @@ def walk(buf: Any, start: int, allowed_flags: int = 0,
             # lacks is no torn write: a newer writer's frame or damage (R22).
             off = int(offsets[bad])
             del offsets[bad:], kinds[bad:]
+            rule = "R22, R34" if res.kinds[bad] == KIND_ORIGIN else "R22"
             return Walk(ScanStatus.CORRUPT, offsets, kinds, off, None,
                         f"a frame of kind {res.kinds[bad]}, which format version "
-                        f"{_version_of(buf)} does not have (R22)")
+                        f"{_version_of(buf)} does not have ({rule})")
     status, end = res.status, res.end
     if status == ScanStatus.CORRUPT:
         assert res.next_valid is not None

@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING
 
 from myosotis.errors import ReadOnlyError, WriterFailedError
-from myosotis.format.constants import FRAME_FLAG_UNSYNCED, KINDS_BY_VERSION
+from myosotis.format.constants import FRAME_FLAG_UNSYNCED, KINDS_BY_VERSION, VERSION_UNSYNCED
 from myosotis.format.header import encode_file_header, encode_frame
 from myosotis.storage.lock import truncation_guard
 
@@ -23,9 +23,12 @@ if TYPE_CHECKING:
     from myosotis.storage.log import LogFile
 
 
-def append(log: LogFile, kind: int, payload: bytes, durable: bool) -> int:
+def append(log: LogFile, kind: int, payload: bytes, durable: bool, version: int = 1) -> int:
     """LogFile.append: append one frame at ``valid_end`` (durably if ``durable``);
-    return its frame index. Raises ReadOnlyError, WriterFailedError (fail-stop)."""
+    return its frame index. ``version``: the format_version the frame needs (3 for a
+    commit with an UNDELETE); a file older than that, or than the first version with
+    frames of ``kind`` (4 for a layer), is moved to the higher of them first (§12).
+    Raises ReadOnlyError, WriterFailedError (fail-stop)."""
     if log.readonly:
         raise ReadOnlyError(f"{log.path} is open read-only")
     if log.failed:
@@ -33,8 +36,13 @@ def append(log: LogFile, kind: int, payload: bytes, durable: bool) -> int:
             f"{log.path}: an earlier write failed ({log.failed}); nothing more is written "
             "through this handle. Close and reopen the file to recover")
     start = log.valid_end
-    if kind not in KINDS_BY_VERSION[log.version]:
-        _move_to_version(log, _version_for(kind, log.version))  # §12: before the frame
+    need = max(version, _version_for(kind, log.version))
+    if need > log.version:
+        # Before the frame that needs it, durably: an older reader must never
+        # find a frame it cannot read in a file it accepts (R11). The move syncs,
+        # so the frame itself needs no UNSYNCED flag. Never down: a version-3
+        # frame (an UNDELETE, an ORIGIN) in a version-4 file needs nothing.
+        _move_to_version(log, need)
     flags = _flags_for(log, start, durable)
     frame = encode_frame(kind, payload, flags)
     end = start + len(frame)
@@ -79,8 +87,8 @@ def _flags_for(log: LogFile, start: int, durable: bool) -> int:
     before it is known durable (§3, R29). A durable append makes them so first."""
     if durable and log.synced_to != start:
         sync(log)  # once a session: then no frame it writes needs the flag
-    if log.synced_to != start and log.version < 2:
-        _move_to_version(log, 2)  # syncs: this frame needs no flag, the next will
+    if log.synced_to != start and log.version < VERSION_UNSYNCED:
+        _move_to_version(log, VERSION_UNSYNCED)  # syncs: this frame needs no flag, the next will
     return 0 if log.synced_to == start else FRAME_FLAG_UNSYNCED
 
 
@@ -156,8 +164,9 @@ def _move_to_version(log: LogFile, version: int) -> None:
     """Write the header of ``version`` (§12) and sync it, before the first frame that
     needs it: version 2 before the first frame written after an unsynced one
     (from the frame after it on, frames carry FRAME_FLAG_UNSYNCED, which version
-    1 does not allow, R23); version 4 before the first layer (§8.6). The sync
-    makes every byte so far durable, so that first frame itself needs no flag.
+    1 does not allow, R23); version 3 before the first frame that holds an
+    UNDELETE; version 4 before the first layer (§8.7). The sync makes every byte
+    so far durable, so the frame that follows needs no flag.
 
     The header is 32 bytes in one sector, written in one call: a crash leaves
     the old one or the new one. Raises WriterFailedError (fail-stop).
@@ -168,9 +177,9 @@ def _move_to_version(log: LogFile, version: int) -> None:
     except OSError as e:
         log.failed = f"writing the version-{version} header failed: {e}"
         raise WriterFailedError(
-            f"{log.path}: could not move the file to format version {version} "
-            f"({e.strerror}); the change was not committed. Close and reopen the file once "
-            "the disk is fixed") from e
+            f"{log.path}: could not move the file to format version {version} ({e.strerror}); "
+            "the change was not committed. Close and reopen the file once the disk is "
+            "fixed") from e
     log.version = version
     log.synced_to = log.valid_end  # the sync made everything before it durable
 

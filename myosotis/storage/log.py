@@ -109,7 +109,7 @@ class LogFile:
         self.torn_bytes = 0  # bytes past valid_end ignored as a torn tail at the last scan
         self.free_bytes = 0  # zero bytes past valid_end (§3 free space)
         self.failed: str | None = None  # set once a write or sync failed (fail-stop)
-        self.version = 1  # format_version in the header (§2); a writer may move it to 2
+        self.version = 1  # format_version in the header (§2); a writer may move it to 2 or 3
         # Offset up to which this handle knows the file durable (a sync it made or
         # saw): a frame written there gets no FRAME_FLAG_UNSYNCED (§3, R29).
         self.synced_to = -1
@@ -303,8 +303,19 @@ class LogFile:
         # Read again at every walk: a writer may have moved the file to version 2
         # (§12) since; it writes the header, syncs, and only then flagged frames.
         self.version = int.from_bytes(view[8:10], "little")
-        return walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0),
-                    KINDS_BY_VERSION.get(self.version))
+        found = walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0),
+                     KINDS_BY_VERSION.get(self.version))
+        # And once more after it: a frame the walk found may have been written
+        # after the read above, behind a move to version 3 (an UNDELETE, R54) or
+        # 4 (a layer), whose header was written before it. A frame of a kind the
+        # old version lacks looked like corruption: walk again with the new one.
+        now = int.from_bytes(view[8:10], "little")
+        if now > self.version:
+            self.version = now
+            if found.status == ScanStatus.CORRUPT:
+                found = walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(now, 0),
+                             KINDS_BY_VERSION.get(now))
+        return found
 
     def _reader_walk(self) -> tuple[Walk, int]:
         """The §10 walk for a reader (under the shared guard), and the file size it covers.
@@ -400,7 +411,7 @@ class LogFile:
 
     def payload_unchecked(self, i: int) -> memoryview:
         """The payload of header-valid frame ``i`` without its CRC checked (R26): for a
-        layer, whose blocks carry their own CRCs, checked as they are read (§8.6)."""
+        layer, whose blocks carry their own CRCs, checked as they are read (§8.7)."""
         _, start, stop = self._frame_bounds(i)
         return self.map.view(start, stop)
 
@@ -422,8 +433,9 @@ class LogFile:
     # The writer's hot path is the function that does it (append.py), bound as a
     # method: a call less per commit than a delegating method.
     append = _append.append
-    """``append(kind, payload, durable)``: append one frame at ``valid_end``; return
-    its frame index.
+    """``append(kind, payload, durable, version=1)``: append one frame at ``valid_end``;
+    return its frame index. A file older than ``version`` (the format_version the
+    frame needs) is moved to it first, durably (§12).
 
     A durable append that does not fit in the free space writes new free
     space after the frame, as far as the ``free_space`` policy says (§3).
