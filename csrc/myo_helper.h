@@ -44,10 +44,11 @@
 /* FORMAT.md §3 (version 2): bit 0 of a frame header's flags byte. */
 #define MYO_FRAME_FLAG_UNSYNCED 1
 
-/* FORMAT.md §4, R22: the valid record kinds are MYO_KIND_MIN..MYO_KIND_MAX (4, ORIGIN, is
- * version 3 only: a reader checks that by R34, after the walk). */
+/* FORMAT.md §4, R22: the record kinds of any version are MYO_KIND_MIN..MYO_KIND_MAX (4, ORIGIN,
+ * is version 3 and later; 5, LAYER, version 4: a kind its file's version lacks is refused after
+ * the scan, format/walk.py). */
 #define MYO_KIND_MIN 1
-#define MYO_KIND_MAX 4
+#define MYO_KIND_MAX 5
 
 /* FORMAT.md §10 step 3: the search's payload budget is this times (len - p). */
 #define MYO_SCAN_BUDGET_FACTOR 2

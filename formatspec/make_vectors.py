@@ -40,7 +40,8 @@ if str(HERE) not in sys.path:  # run as a script or imported by the tests
 from reference_reader import Dump, SpecError, crc32c, read_file  # noqa: E402
 
 from myosotis import Memory  # noqa: E402
-from myosotis.testing import open_memory  # noqa: E402
+from myosotis.engine.policy import CHECKPOINT_FLOOR  # noqa: E402
+from myosotis.testing import open_memory, store_of  # noqa: E402
 
 VECTORS_DIR = HERE / "vectors"
 CLOCK_BASE_US = 1_700_000_000_000_000
@@ -199,6 +200,27 @@ def build_auto_checkpoints(mem: Memory) -> None:
         mem.commit(label=f"entry {i}")
 
 
+def build_layers(mem: Memory) -> None:
+    """Format version 4: ten commits with a layer after every second one (a test
+    hook lowers LAYER_COMMITS): a full layer of twelve nodes, then sparse ones of the
+    few nodes each changes, merged by size tiers (§8.7): three tier-0 layers, then
+    one that absorbs the three; a node edited and one deleted among them."""
+    store_of(mem).layer_commits = 2
+    nodes = [mem.create("Task", title=f"task number {i} of the layers vector", n=0)
+             for i in range(12)]
+    mem.commit(label="twelve tasks")
+    mem.commit(allow_empty=True)  # the full layer follows this one
+    for i in range(1, 9):
+        nodes[i % 3]["n"] = i
+        if i == 3:
+            nodes[4]["title"] = "edited"
+        if i == 6:
+            nodes[5].delete()
+        mem.commit()
+    nodes[0]["n"] = 99
+    mem.commit(label="after the last layer")
+
+
 def build_unsynced(mem: Memory) -> None:
     """Three commits with durability "none" and no sync: the file moves to version 2
     before the second frame, and the third carries FRAME_FLAG_UNSYNCED (§3, §12)."""
@@ -258,6 +280,7 @@ def post_reordered_unsynced(data: bytes) -> bytes:
 DURABLE = {"free_space"}  # vectors written with durability "full" (the others: "none")
 UNSYNCED = {"unsynced"}  # "none" vectors written without a sync after each commit
 FLOORS = {"auto_checkpoints": 256}  # checkpoint_floor (default: CHECKPOINT_FLOOR)
+LAYERED = {"layers"}  # vectors written with layers (§8.7)
 
 
 def _recrc(data: bytearray, off: int) -> None:
@@ -382,6 +405,12 @@ VECTORS: dict[str, tuple[str, Callable[[Memory], None]]] = {
                "(mem.fork): the fork's GENESIS (base_seq 1, as compaction at 1 writes it), "
                "its ORIGIN record (§8.6) naming commit 1 and its state hash, then one commit "
                "made on the fork, whose parent is commit 1's id.", build_forked),
+    "layers": ("Format version 4: eleven commits, a layer (§8.7) after every second one "
+               "(the writer's layer period lowered to 2): a full layer, then sparse "
+               "layers merged by size tiers (three of tier 0, then one absorbing them), naming "
+               "their bases by frame offset; one more commit after the last layer. Written with "
+               "durability \"none\" and a sync after each commit, so each layer, written "
+               "before that sync, is UNSYNCED (§3).", build_layers),
 }
 
 
@@ -414,7 +443,9 @@ def build_myo(name: str, workdir: Path) -> bytes:
         return edit(build_myo(source, sub))
     path = workdir / f"{name}.myo"
     durability = "full" if name in DURABLE else "none"
-    floor = {"checkpoint_floor": FLOORS[name]} if name in FLOORS else {}
+    # The vectors of versions 1 to 3 are written by the image policy (§8.4) they
+    # were made with; those of version 4 by the layer policy (§8.7).
+    floor = {} if name in LAYERED else {"checkpoint_floor": FLOORS.get(name, CHECKPOINT_FLOOR)}
     with open_memory(path, durability=durability, clock=fixed_clock(), **floor) as mem:
         if durability == "none" and name not in UNSYNCED:
             _sync_after_each_commit(mem)

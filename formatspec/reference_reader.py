@@ -1,4 +1,4 @@
-"""A minimal reader of Myosotis format versions 1 to 3, written from FORMAT.md alone.
+"""A minimal reader of Myosotis format versions 1 to 4, written from FORMAT.md alone.
 
 It deliberately imports nothing from ``myosotis``: its only dependencies are
 the standard library and ``blake3``, and it carries its own CRC32C. The golden
@@ -6,7 +6,7 @@ vectors' ``.json`` and ``.hex`` files are produced by this reader from the
 bytes the engine wrote, so a vector that regenerates cleanly is a statement
 that the engine and this reading of the spec agree on every byte.
 
-:func:`read_file` checks the rules of FORMAT.md (R1-R87, §10) and returns a
+:func:`read_file` checks the rules of FORMAT.md (R1-R89, §10) and returns a
 :class:`Dump`: a JSON-ready description of the file and a list of annotated
 byte spans (for the hex dump). It raises :class:`SpecError` naming the rule a
 file breaks. It is slow and simple on purpose; it is not meant for big files.
@@ -38,12 +38,14 @@ from blake3 import blake3
 # constants, each from the section named (FORMAT.md)
 
 MAGIC = b"MYOSOTIS"  # §2
-FORMAT_VERSION = 3  # §2, §12: versions 1, 2 and 3 are read
-FLAG_UNSYNCED = 1  # §3: bit 0 of a frame's flags byte (versions 2 and 3)
+FORMAT_VERSION = 4  # §2, §12: versions 1 to 4 are read
+FLAG_UNSYNCED = 1  # §3: bit 0 of a frame's flags byte (versions 2 to 4)
 HEADER_SIZE = 32  # §2
 FRAME_HEADER_SIZE = 16  # §3
 MAX_PAYLOAD = 1 << 30  # §3, §11
-KINDS = {1: "COMMIT", 2: "CHECKPOINT", 3: "GENESIS", 4: "ORIGIN"}  # §4 (4: R34)
+KINDS = {1: "COMMIT", 2: "CHECKPOINT", 3: "GENESIS", 4: "ORIGIN", 5: "LAYER"}  # §4 (4: R34)
+LAYER_BLOCK = 65536  # §8.7
+LEVEL_FULL = 0xFFFFFFFF  # §8.7
 TAG_NAMES = {0: "null", 1: "false", 2: "true", 3: "int", 4: "float", 5: "string",
              6: "reference", 7: "list", 8: "map"}  # §5
 OPS = {1: "CREATE", 2: "SET", 3: "UNSET", 4: "DELETE", 5: "LIST_INSERT", 6: "LIST_REMOVE",
@@ -641,17 +643,23 @@ def read_commit(c: Cursor) -> tuple[dict[str, Any], list[int]]:
             "label": label, "mutations": muts}, where
 
 
-def read_image(c: Cursor) -> State:
-    """A state image (§8.1), checked against R70-R73 and decoded."""
+def read_image(c: Cursor, sparse: bool = False) -> State:
+    """A state image (§8.1), checked against R70-R73 and decoded; ``sparse``: a layer's
+    (§8.7: ids strictly ascending below next_node_id, R73 and R72 not applying)."""
     start = c.pos
     nxt = c.u64("image next_node_id")
     n = c.u64("image node_count")
-    if n > (c.end - c.pos) // 16 or n != nxt - 1:
+    if n > (c.end - c.pos) // 16 or (n > nxt - 1 if sparse else n != nxt - 1):
         raise SpecError("R73", start, f"node_count {n} with next_node_id {nxt}")
     ids = [c.u64(f"ids[{i}]") for i in range(n)]
     offsets = [c.u64(f"offsets[{i}]") for i in range(n + 1)]
     data_at = c.pos
-    if ids != list(range(1, n + 1)):
+    if sparse:
+        if any(a >= b for a, b in zip(ids, ids[1:], strict=False)) or \
+                (ids and not 1 <= ids[0] <= ids[-1] < nxt):
+            raise SpecError("R70", start, "layer ids are not strictly ascending below "
+                            "next_node_id")
+    elif ids != list(range(1, n + 1)):
         raise SpecError("R70", start, "ids are not 1..node_count")
     if offsets[0] != 0 or any(a > b for a, b in zip(offsets, offsets[1:], strict=False)) \
             or data_at + offsets[-1] != c.end:
@@ -670,6 +678,8 @@ def read_image(c: Cursor) -> State:
             raise SpecError("R71", rec.pos, f"node {node_id} record has trailing bytes")
         state.nodes[node_id] = {"type": typ, "deleted": bool(flags & 1), "fields": fields}
     c.pos = c.end
+    if sparse:
+        return state  # R72 holds for the stack (§8.7): read_layer_frame checks it
     for node in state.nodes.values():
         for r in (r for _, v in node["fields"] for r in refs(v)):
             if r not in state.nodes:
@@ -783,6 +793,9 @@ def read_file(data: bytes) -> Dump:
     version = read_header(data, dump)  # §10 step 1
     allowed = FLAG_UNSYNCED if version >= 2 else 0  # R23
     frames, end = walk_frames(data, allowed)  # §10 step 2
+    for fo, _, kind in frames:
+        if kind == 5 and version < 4:  # §4, §12: the scan may accept it, the version not
+            raise SpecError("R22", fo, "a LAYER frame in a file of version 1, 2 or 3")
     free = check_tail(data, end, version, allowed)  # §10 steps 3-4
     torn = drop_torn_frames(data, frames, allowed)  # §10 step 5
     if torn is not None:
@@ -815,7 +828,7 @@ def read_header(data: bytes, dump: Dump) -> int:
     if len(data) < 8 or data[:8] != MAGIC:
         raise SpecError("R10", 0, "not a Myosotis file")
     if len(data) < 10 or not 1 <= struct.unpack_from("<H", data, 8)[0] <= FORMAT_VERSION:
-        raise SpecError("R11", 8, "format_version is not 1, 2 or 3")
+        raise SpecError("R11", 8, "format_version is not 1, 2, 3 or 4")
     if len(data) < HEADER_SIZE:
         raise SpecError("R12", 0, "file shorter than its header")
     _, version, hsize, flags, reserved, hcrc = struct.unpack_from("<8sHHI12sI", data, 0)
@@ -883,7 +896,7 @@ def damaged_checkpoints(data: bytes, frames: list[Frame]) -> set[int]:
     damaged = set()
     for fo, n, kind in frames:
         if not payload_valid(data, fo, n):
-            if kind != 2:
+            if kind not in (2, 5):
                 raise SpecError("R26", fo, "payload CRC or padding of a frame that is not "
                                 "the last")
             damaged.add(fo)
@@ -935,6 +948,7 @@ class Replay:
     last_seq: int = 0
     last_id: bytes = ZERO_ID
     genesis: dict[str, Any] | None = None
+    snapshots: dict[int, tuple[int, State]] = field(default_factory=dict)  # offset -> good
     genesis_hash: bytes = ZERO_ID
     origin: dict[str, Any] | None = None
     version: int = 1
@@ -1019,6 +1033,8 @@ def read_checkpoint_frame(c: Cursor, fo: int, index: int, dump: Dump,
     replay.checkpoints.append({"offset": fo, "seq": seq, "commit_id": cid.hex(),
                                "state_hash": sh.hex(), "image_length": stop - start - 72,
                                "usable": usable})
+    if usable:
+        replay.snapshots[fo] = (seq, image)  # type: ignore[assignment]
 
 
 def read_genesis_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
@@ -1034,9 +1050,85 @@ def read_genesis_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Repla
     if (seq == 0) != (cid == ZERO_ID):  # R86
         raise SpecError("§8.3", start, "base_seq and base_commit_id disagree")
     replay.state, replay.last_seq, replay.last_id = image, seq, cid
+    replay.snapshots[fo] = (seq, copy.deepcopy(image))  # replay changes image in place
     replay.genesis_hash = sh
     replay.genesis = {"offset": fo, "base_seq": seq, "base_commit_id": cid.hex(),
                       "state_hash": sh.hex()}
+
+
+def _u32(c: Cursor, what: str, crc: bool = False) -> int:
+    v: int = struct.unpack_from("<I", c.take(4))[0]
+    c.note(c.pos - 4, f"{what} = 0x{v:08x}" if crc else f"{what} = {v}")
+    return v
+
+
+def read_layer_head(c: Cursor) -> tuple[int, bytes, int, int, int, int, int, list[int], bool]:
+    """The head of a layer record (§8.7) up to its image: seq, commit_id, base_offset,
+    base_seq, level, self_offset, image_length, the block CRCs, and whether
+    head_crc and the padding pass (R88)."""
+    start = c.pos
+    seq = c.u64("seq")
+    cid = c.hash32("commit_id")
+    base_off = c.u64("base_offset")
+    base_seq = c.u64("base_seq")
+    level = _u32(c, "level")
+    nb = _u32(c, "block_count")
+    self_off = c.u64("self_offset")
+    image_len = c.u64("image_length")
+    crcs = [_u32(c, f"block_crcs[{b}]", crc=True) for b in range(nb)]
+    head_crc = _u32(c, "head_crc", crc=True)
+    usable = head_crc == crc32c(c.data[start:c.pos - 4])  # R88
+    pad = _pad(c.pos - start)
+    usable = usable and not any(c.take(pad))
+    if pad:
+        c.note(c.pos - pad, f"padding, {pad} zero bytes")
+    return seq, cid, base_off, base_seq, level, self_off, image_len, crcs, usable
+
+
+def read_layer_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
+    """A layer record (§8.7) in a valid frame: R88 and R89 in full, and its stack (the
+    layer over its base's state) against the replay."""
+    start, stop = c.pos, c.end
+    dump.headings[start] = f"layer record (§8.7), frame {index}"
+    seq, cid, base_off, base_seq, level, self_off, image_len, crcs, usable = \
+        read_layer_head(c)
+    img_at = c.pos
+    img_end = img_at + image_len
+    trailer = c.data[stop - 16:stop]
+    usable = usable and (stop - start) % 8 == 0 and img_end + _pad(image_len) + 16 == stop \
+        and trailer == struct.pack("<Q", self_off) + b"MYOLAYER" and self_off == fo
+    blocks = [c.data[a:min(a + LAYER_BLOCK, img_end)] for a in range(img_at, img_end,
+                                                                      LAYER_BLOCK)]
+    usable = usable and len(blocks) == len(crcs) and all(
+        crc32c(b) == crc for b, crc in zip(blocks, crcs, strict=False))  # R88, R89
+    usable = usable and (base_off == 0) == (base_seq == 0) == (level == LEVEL_FULL) and \
+        seq == replay.last_seq != 0 and cid == replay.last_id and base_seq < seq
+    base = replay.snapshots.get(base_off) if base_off else (0, State())
+    usable = usable and base is not None and base[0] == base_seq
+    dump.headings[img_at] = "layer image (§8.1 layout, §8.7)"
+    if not usable:
+        c.pos = c.end
+        c.note(img_at, "layer image and trailer of a layer that is not usable (not decoded)")
+    else:
+        assert base is not None
+        c.end = img_end
+        layer = read_image(c, sparse=base_off != 0)
+        c.end = stop
+        if _pad(image_len):
+            c.take(_pad(image_len))
+            c.note(img_end, f"padding, {_pad(image_len)} zero bytes")
+        c.take(8)
+        c.note(stop - 16, f"trailer: self_offset = {self_off}")
+        c.take(8)
+        c.note(stop - 8, 'trailer: magic "MYOLAYER"')
+        state = State(layer.next_node_id, {**base[1].nodes, **layer.nodes})
+        if state.image() != replay.state.image():  # what §8.7 means: a writer bug else
+            raise SpecError("§8.7", img_at, "layer's stack differs from replay")
+        replay.snapshots[fo] = (seq, state)
+    replay.checkpoints.append({"offset": fo, "seq": seq, "commit_id": cid.hex(),
+                               "base_offset": base_off, "base_seq": base_seq, "level": level,
+                               "self_offset": self_off, "image_length": image_len,
+                               "usable": usable})
 
 
 def read_origin_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay) -> None:
@@ -1068,5 +1160,5 @@ def read_origin_frame(c: Cursor, fo: int, index: int, dump: Dump, replay: Replay
 RecordReader = Callable[[Cursor, int, int, Dump, Replay], None]
 RECORDS: dict[int, RecordReader] = {  # §4: record kind -> its reader
     1: read_commit_frame, 2: read_checkpoint_frame, 3: read_genesis_frame,
-    4: read_origin_frame}
+    4: read_origin_frame, 5: read_layer_frame}
 assert list(RECORDS) == list(KINDS)

@@ -18,16 +18,19 @@ from crashutil import frames_of, read_bytes
 from model import FixedClock
 
 from myosotis import CorruptFileError, Memory
+from myosotis.engine.policy import CHECKPOINT_FLOOR
 from myosotis.engine.verify import repair_file, verify_file
 from myosotis.format.constants import KIND_CHECKPOINT, SNAPSHOT_PREFIX_SIZE
 from myosotis.format.header import encode_frame
 from myosotis.format.image import StateImage, state_hash
+from myosotis.testing import open_memory
 
 
 def build(path: Path) -> str:
     """Two nodes, a checkpoint, then a commit that changes node 1; the head's state
-    hash."""
-    with Memory.open(path, clock=FixedClock()) as mem:
+    hash. Written by the version-2 checkpoint policy (FORMAT.md §8.4): the checkpoint
+    is a whole image (layers, §8.7, are in test_checkpoint_layers.py)."""
+    with open_memory(path, clock=FixedClock(), checkpoint_floor=CHECKPOINT_FLOOR) as mem:
         a = mem.create("A", n=1)
         mem.create("B", back=a)
         mem.commit("one")

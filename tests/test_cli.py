@@ -27,7 +27,9 @@ from myosotis.cli import app, main
 from myosotis.cli import stage as stg
 from myosotis.cli.gen_docs import command_helps, doc_path, render
 from myosotis.cli.output import progress
+from myosotis.engine.policy import CHECKPOINT_FLOOR
 from myosotis.format.constants import (
+    FORMAT_VERSION,
     FRAME_FLAGS_ALLOWED,
     KIND_CHECKPOINT,
     KIND_COMMIT,
@@ -38,6 +40,7 @@ from myosotis.format.helper import scan_frames
 from myosotis.format.image import state_hash
 from myosotis.format.mutations import Create, Set, put_mutation
 from myosotis.format.records import commit_id, encode_commit
+from myosotis.testing import open_memory
 
 
 def js(r: Result) -> Any:
@@ -543,7 +546,9 @@ def test_stats_counts_commits_nodes_and_bytes_by_record_kind(cli: Run, agent_fil
                         "format_version", "origin"}
     assert doc["commits"] == 4 and doc["checkpoints"] == 1 and doc["genesis"] is False
     assert doc["nodes"] == {"live": 1, "deleted": 1, "total": 2}
-    assert doc["frames"] == {"commit": 4, "checkpoint": 1, "genesis": 0, "origin": 0}
+    # `myo checkpoint` writes a layer (FORMAT.md §8.7) in format version 4
+    assert doc["frames"] == {"commit": 4, "checkpoint": 0, "genesis": 0, "origin": 0,
+                             "layer": 1}
     assert sum(doc["bytes"].values()) == doc["file_size"] == agent_file.stat().st_size
     # the CLI writes durably: the file ends with free space (FORMAT.md §3), not damage
     assert doc["bytes"]["free_space"] > 0 and doc["bytes"]["torn_tail"] == 0
@@ -706,11 +711,12 @@ def put_frame(path: Path, f: Frame, new_payload: bytes) -> None:
 def fsck_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """f.myo: 3 commits (ids 1..3), a checkpoint after commit 2. Written with
     durability "none", so the file ends with its last frame (no free space, FORMAT.md
-    §3) and the tests can append frames to it."""
+    §3) and the tests can append frames to it; with the version-2 checkpoint policy
+    (§8.4), so the checkpoint is a whole image (test_checkpoint_layers.py has layers)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MYO_FILE", raising=False)
     p = tmp_path / "f.myo"
-    with Memory.open(p, durability="none") as mem:
+    with open_memory(p, durability="none", checkpoint_floor=CHECKPOINT_FLOOR) as mem:
         a = mem.create("Agent", goal="Explore")
         mem.commit("one")
         mem.create("Tool", owner=a, name="hammer")
@@ -755,7 +761,7 @@ def test_fsck_finds_a_bad_magic(fsck_file: Path) -> None:
 def test_fsck_finds_a_newer_format_version(fsck_file: Path) -> None:
     """R11."""
     data = bytearray(fsck_file.read_bytes())
-    data[8:10] = (4).to_bytes(2, "little")
+    data[8:10] = (FORMAT_VERSION + 1).to_bytes(2, "little")
     fsck_file.write_bytes(bytes(data))
     doc = fsck(code=3)
     assert codes(doc)[0][1] in ("header", "version") and "newer" in doc["findings"][0]["message"]

@@ -46,7 +46,8 @@ from myosotis import (
     RecoveredTailWarning,
     UnsupportedVersionError,
 )
-from myosotis.format.constants import FORMAT_VERSION
+from myosotis.engine.verify import verify_file
+from myosotis.format.constants import FORMAT_VERSION, KIND_LAYER
 from myosotis.format.header import encode_frame
 from myosotis.format.helper import crc32c
 from myosotis.storage.fileops import REAL, FileOps
@@ -359,7 +360,7 @@ def test_damaged_last_frame_that_no_torn_write_leaves_is_refused_not_dropped(
     sector of it is still zero was written whole, maybe acknowledged, then damaged.
     Readers and writers refuse the file (nothing is cut), fsck reports an error, and
     `fsck --repair` cuts it only after keeping its bytes in <file>.recovered-<offset>."""
-    from myosotis.engine.verify import repair_file, verify_file
+    from myosotis.engine.verify import repair_file
 
     good = read_bytes(small_file.path)
     tail = torn_tails(next_frame_bytes(small_file, tmp_path))[case]
@@ -676,11 +677,12 @@ def set_header_field(path: Path, offset: int, data: bytes) -> None:
     set_bytes(path, 28, crc32c(head).to_bytes(4, "little"))
 
 
-def test_format_version_4_with_valid_crc_is_unsupported(small_copy: Built) -> None:
+def test_a_newer_format_version_with_valid_crc_is_unsupported(small_copy: Built) -> None:
     """R11, §12: a newer format version is refused with a message that says so."""
-    set_header_field(small_copy.path, 8, (4).to_bytes(2, "little"))
+    newer = FORMAT_VERSION + 1
+    set_header_field(small_copy.path, 8, newer.to_bytes(2, "little"))
     for readonly in (True, False):
-        with pytest.raises(UnsupportedVersionError, match="format_version 4"):
+        with pytest.raises(UnsupportedVersionError, match=f"format_version {newer}, newer"):
             Memory.open(small_copy.path, readonly=readonly)
 
 
@@ -764,7 +766,7 @@ def test_no_single_byte_flip_anywhere_gives_a_wrong_state(small_copy: Built) -> 
 WRITER_SRC = r'''
 import os, random, sys
 from myosotis import Memory
-from myosotis.testing import open_memory
+from myosotis.testing import open_memory, store_of
 
 def say(line):
     os.write(1, (line + "\n").encode())
@@ -772,7 +774,10 @@ def say(line):
 def writer(path, seed, floor, max_commits=5000):
     rng = random.Random(seed)
     say(f"PID {os.getpid()}")
-    mem = open_memory(path, checkpoint_floor=floor, durability="full")
+    # floor < 0: the layer policy (FORMAT.md §8.7) with a layer every -floor commits
+    mem = open_memory(path, checkpoint_floor=floor if floor >= 0 else None, durability="full")
+    if floor < 0:
+        store_of(mem).layer_commits = -floor
     say(f"OPEN {mem.head.seq if mem.head else 0}")
     if mem.head is None:
         mem.create("Root", n=0, blob="", items=[], m={})
@@ -915,9 +920,11 @@ def verify_after_kill(path: Path, acked: dict[int, str], last_ack: int, rng: ran
         acked[c.seq] = mem.state_hash()
 
 
-def kill_chain(path: Path, rng: random.Random, start_writer: Any, stats: KillStats) -> None:
-    """KILLS_PER_CHAIN rounds on one file: start a writer, SIGKILL it, verify."""
-    acked: dict[int, str] = {}
+def kill_chain(path: Path, rng: random.Random, start_writer: Any, stats: KillStats,
+               acked_before: dict[int, str] | None = None) -> None:
+    """KILLS_PER_CHAIN rounds on one file: start a writer, SIGKILL it, verify.
+    ``acked_before``: the commits the file holds already (seq -> state hash)."""
+    acked: dict[int, str] = dict(acked_before or {})
 
     def note(line: str) -> bool:
         if line.startswith("ACK "):
@@ -989,6 +996,40 @@ def test_sigkilled_writer_loses_no_acknowledged_commit(zygote: Any, tmp_path: Pa
     assert KIND_CHECKPOINT in kinds  # automatic checkpoints happened on the way
     assert stats.free > 0  # and kills that left commits written over free space
     print(f"chain {chain}: {stats}")
+
+
+@pytest.mark.parametrize("chain", range(2))
+def test_sigkilled_layer_writer_moving_a_version_2_file_to_4_loses_nothing(
+        zygote: Any, tmp_path: Path, chain: int) -> None:
+    """A version-2 file taken over by writers that append a layer every 3 commits
+    (FORMAT.md §8.7), SIGKILLed at random moments (the move of the header to
+    version 4 among them, §12): every acknowledged commit is there with its state
+    hash after each kill, and the file ends at version 4 with layers in it."""
+    path = tmp_path / "killed.myo"
+    with open_memory(path, checkpoint_floor=CHECKPOINT_FLOOR, durability="none") as mem:
+        mem.create("Root", n=0, blob="", items=[], m={})
+        mem.commit(label="root")
+        for i in range(2):
+            mem.get(1)["n"] = i
+            mem.commit()
+        mem.sync()
+        before = {c.seq: mem.at(c.seq).state_hash() for c in mem.history()}
+    assert read_bytes(path)[8] == 2  # frame 2 followed an unsynced frame (§3)
+
+    def start(p: Path, seed: int) -> tuple[Any, Any]:
+        zygote.stdin.write(f"{p} {seed} -3\n")
+        zygote.stdin.flush()
+        return zygote, lambda: read_child_line(zygote)
+
+    stats = KillStats()
+    kill_chain(path, random.Random(2000 + chain), start, stats, before)
+    assert stats.acks > KILLS_PER_CHAIN
+    with Memory.open(path, readonly=True) as mem:
+        for seq, h in before.items():  # the commits of version 2, unchanged
+            assert mem.at(seq).state_hash() == h
+    assert read_bytes(path)[8] == 4
+    assert KIND_LAYER in {f.kind for f in frame_offsets(path)}
+    assert verify_file(str(path)).ok
 
 
 def test_sigkilled_standalone_interpreter_writer_loses_no_acknowledged_commit(

@@ -245,7 +245,8 @@ def test_a_damaged_origin_frame_is_never_a_torn_tail(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("impl", [pytest.param(pure, id="pure"),
                                   pytest.param(helper, id="c", marks=needs_c)])
-def test_kind_4_is_a_valid_kind_and_5_is_not(impl: object) -> None:
+def test_kinds_4_and_5_are_valid_kinds_and_6_is_not(impl: object) -> None:
+    """R22: the scan takes every version's kinds (4 ORIGIN, 5 LAYER); 6 is none's."""
     def frame(kind: int) -> bytes:
         head = bytes(4) + bytes([kind, 0, 0, 0]) + crc32c(b"").to_bytes(4, "little")
         return head + crc32c(head).to_bytes(4, "little")
@@ -254,6 +255,8 @@ def test_kind_4_is_a_valid_kind_and_5_is_not(impl: object) -> None:
     res = impl.scan_frames(good, 0, True)  # type: ignore[attr-defined]
     assert res.status == ScanStatus.CLEAN and bytes(res.kinds) == b"\x01\x04"
     res = impl.scan_frames(frame(1) + frame(5), 0, True)  # type: ignore[attr-defined]
+    assert res.status == ScanStatus.CLEAN and bytes(res.kinds) == b"\x01\x05"
+    res = impl.scan_frames(frame(1) + frame(6), 0, True)  # type: ignore[attr-defined]
     assert res.status == ScanStatus.TORN and list(res.offsets) == [0] and res.end == 16
 
 
@@ -371,7 +374,9 @@ def test_compaction_keeps_a_version_3_file_at_3_even_with_the_undelete_folded(
 
 def test_repair_keeps_a_fork_at_version_3_with_its_origin(tmp_path: Path) -> None:
     path = _fork(tmp_path)
-    with open_memory(path, clock=FixedClock(), durability="none") as mem:
+    # a version-2 checkpoint (checkpoint_floor: the §8.4 policy), not a layer
+    with open_memory(path, clock=FixedClock(), durability="none",
+                     checkpoint_floor=1 << 21) as mem:
         mem.create("B", x=1)
         mem.commit()
         assert mem.checkpoint()

@@ -35,6 +35,7 @@ from model import plain as model_plain
 from model import state_hash as model_state_hash
 
 from myosotis import CorruptFileError, Memory, Ref
+from myosotis.engine.policy import CHECKPOINT_FLOOR
 from myosotis.engine.verify import verify_file
 from myosotis.format.header import encode_frame
 from myosotis.format.mutations import (
@@ -248,8 +249,10 @@ def commit_frame(data: bytes, muts: list[Mutation], next_node_id: int) -> bytes:
 def build_base(path: Path) -> bytes:
     """Commits 1-3: node 1 (A) with a list, a map and a list of maps; node 2 (B),
     tombstoned in commit 3; a checkpoint after commit 2. Returns the file's bytes,
-    which end with the last frame."""
-    with Memory.open(path, clock=FixedClock(), durability="none") as mem:
+    which end with the last frame. The version-2 checkpoint policy (FORMAT.md §8.4)
+    writes the checkpoint as a whole image."""
+    with open_memory(path, clock=FixedClock(), durability="none",
+                     checkpoint_floor=CHECKPOINT_FLOOR) as mem:
         a = mem.create("A", items=[1, 2], m={"k": 1}, rows=[{"x": 0}], nested={"l": [0]})
         mem.commit(label="one")
         mem.create("B", back=a)

@@ -1,6 +1,8 @@
 """What ``Memory.info()`` and ``Memory.space()`` report about a file.
 
-``info()`` answers from what the open memory already knows (O(1)); ``space()``
+``info()`` answers from what the open memory knows (O(1) once the whole history is
+indexed: a file opened from its newest layer walks the older frames once, FORMAT.md
+§10.1); ``space()``
 walks every frame header of the file (O(frames), no payload is read), the
 way open does (FORMAT.md §10 steps 2–5).
 """
@@ -47,6 +49,7 @@ class MemoryInfo:
 
 def memory_info(store: Store, path: str) -> MemoryInfo:
     log, hist = store.log, store.commits
+    hist.ensure_full()  # the counts cover the whole history (FORMAT.md §10.1)
     return MemoryInfo(
         path=path, format_version=log.version, file_size=log.size, data_end=log.valid_end,
         free_bytes=log.free_bytes,

@@ -27,7 +27,7 @@ from myosotis.engine.fork import Origin
 from myosotis.engine.history import Commit
 from myosotis.engine.legacy import is_legacy, read_file
 from myosotis.engine.node_history import LogEntry, Referrer
-from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE
+from myosotis.engine.policy import NODE_CACHE
 from myosotis.engine.rewind import RevertResult
 from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
@@ -129,7 +129,7 @@ class Memory(Reader):
         opts: dict[str, Any] = dict(
             readonly=readonly, durability=durability, clock=clock or system_clock,
             fileops=fileops or REAL, lock_timeout=lock_timeout,
-            checkpoint_floor=CHECKPOINT_FLOOR if checkpoint_floor is None else checkpoint_floor,
+            checkpoint_floor=checkpoint_floor,
             node_cache=NODE_CACHE if node_cache is None else node_cache)
         try:
             store = Store.open(p, **opts)

@@ -46,6 +46,8 @@ def resolve_commit(s: Store, commit: CommitRef) -> int:
     """The sequence number of ``commit`` in ``s`` (the rule above); raises
     CommitNotFoundError (InvalidArgumentError for an unparsable time)."""
     if isinstance(commit, Commit):
+        if s.commits.partial and commit.seq <= s.commits.base_seq:
+            s.commits.ensure_full()  # older than the newest layer (FORMAT.md §10.1)
         if s.commits.base_seq < commit.seq <= s.head_seq and \
                 s.commits.commit_id(commit.seq).hex() == commit.id:
             return commit.seq
@@ -89,6 +91,11 @@ def parse_time(text: str) -> _dt.datetime | None:
 def seq_at_time(s: Store, t: _dt.datetime) -> int:
     """The highest seq whose commit timestamp is at or before ``t``."""
     limit = to_microseconds(t)
+    for q in range(s.head_seq, s.commits.base_seq, -1):
+        if s.commits.header(q).timestamp_us <= limit:
+            return q
+    # Older than the newest layer (FORMAT.md §10.1): index the frames before it.
+    s.commits.ensure_full()
     base = s.commits.base_seq
     for q in range(s.head_seq, base, -1):
         if s.commits.header(q).timestamp_us <= limit:
@@ -102,6 +109,7 @@ def seq_at_time(s: Store, t: _dt.datetime) -> int:
 
 
 def _prefix_hits(s: Store, low: str) -> list[int]:
+    s.commits.ensure_full()  # every commit is a candidate (FORMAT.md §10.1)
     return [q for q in range(s.commits.base_seq, s.head_seq + 1)
             if q > 0 and s.commits.commit_id(q).hex().startswith(low)]
 
@@ -122,8 +130,10 @@ def _by_prefix(s: Store, name: str, low: str) -> int:
 def _resolve_digits(s: Store, name: str) -> int:
     """Rule 3: a decimal name, as a seq and as an id prefix."""
     n = int(name)
+    hits = _prefix_hits(s, name) if len(name) >= 4 else []  # indexes every commit
+    if s.commits.partial and n < s.commits.base_seq:
+        s.commits.ensure_full()  # older than the newest layer (FORMAT.md §10.1)
     is_seq = s.commits.base_seq <= n <= s.head_seq
-    hits = _prefix_hits(s, name) if len(name) >= 4 else []
     if is_seq and hits == [n]:
         return n  # both readings name the same commit
     if is_seq and hits:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import dropwhile, takewhile
 
 from myosotis.api.names import CommitRef, parse_time, resolve_commit, to_microseconds
 from myosotis.engine.history import Commit
@@ -48,19 +49,28 @@ def commits(s: Store, since: CommitRef | None, until: CommitRef | None, label: L
     """See ``Memory.commits``. Every argument is checked (and every commit name
     resolved) before this returns, so errors come at the call, not at the first
     ``next``."""
-    first, last = s.commits.base_seq + 1, s.head_seq
     since_seq, since_us = _bound(s, since)
     until_seq, until_us = _bound(s, until)
-    if since_seq is not None:
-        first = max(first, since_seq)
-    if until_seq is not None:
-        last = min(last, until_seq)
     pattern = _pattern(label)
+    lo = 0 if since_seq is None else since_seq
+    last = s.head_seq if until_seq is None else min(s.head_seq, until_seq)
+    hist = s.commits
+    seqs: Iterable[int]
+    if hist.partial and lo <= hist.base_seq:
+        # Opened from the newest layer (FORMAT.md §10.1): the commits before it are
+        # not indexed yet. Newest first stays lazy (they are indexed when reached);
+        # oldest first needs them all now.
+        if reverse:
+            seqs = takewhile(lambda q: q >= lo,
+                             dropwhile(lambda q: q > last, s.commit_seqs(True)))
+            return _stream(s, seqs, since_us, until_us, pattern)
+        hist.ensure_full()
+    first = max(hist.base_seq + 1, lo)
     seqs = range(last, first - 1, -1) if reverse else range(first, last + 1)
     return _stream(s, seqs, since_us, until_us, pattern)
 
 
-def _stream(s: Store, seqs: range, since_us: int | None, until_us: int | None,
+def _stream(s: Store, seqs: Iterable[int], since_us: int | None, until_us: int | None,
             pattern: re.Pattern[str] | None) -> Iterator[Commit]:
     # one header at a time: constant memory however long the history; timestamps
     # are not monotone (the writer's clock), so a time bound filters, never stops

@@ -173,7 +173,7 @@ as they are; only values use the `@` escapes.
 | `blame` | `{"node": int, "at": AT', "fields": {name: COMMIT}}` (the commit that last set each field) |
 | `refs` | `{"node": int, "at": AT', "referrers": [{"node": int, "type": str, "field": str, "path": [int\\|str]}]}` (sorted by node, then path) |
 | `diff` | `{"schema": "myosotis.diff", "version": 1, "from": AT', "to": AT', "stat": STAT, "ops": [OP]}` with `AT' = {"seq", "id"}`, one `OP = {"node": int, "type": str, "op": "create"\\|"delete"\\|"add"\\|"remove"\\|"change"\\|"insert"\\|"uncreate"\\|"undelete", "path": [str, int\\|str, ...], "old": value, "new": value}` per change; with `--stat`, no `"ops"`. Full schema: docs/DIFF.md |
-| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT' (only with `--at`), "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "origin", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis", "origin"}, "format_version": int, "origin": {"seq", "commit_id", "state_hash"}\\|null}` |
+| `stats` | `{"file", "file_size", "head": AT', "commits", "compacted_before", "checkpoints", "genesis": bool, "nodes": {"live", "deleted", "total"}, "nodes_at": AT' (only with `--at`), "next_node_id", "bytes": {"header", "commit", "checkpoint", "genesis", "origin", "layer", "torn_tail", "free_space"}, "frames": {"commit", "checkpoint", "genesis", "origin", "layer"}, "format_version": int, "origin": {"seq", "commit_id", "state_hash"}\\|null}` |
 | `walk` | `{"at": AT', "start": int, "depth": int\\|null, "follow": [str]\\|null, "nodes": [{"id": int, "type": str, "deleted": bool, "depth": int, "parent": int\\|null, "via": [str\\|int]}], "truncated": bool}` (breadth-first; `via` is the path of the reference in `parent` that reached the node, `[]` for the start) |
 | `orphans` | `{"at": AT', "roots": [int], "count": int, "orphans": [{"id": int, "type": str}]}` (id order; at most `--limit`, `count` is all of them) |
 | `graph` | `{"at": AT', "format": "dot"\\|"svg", "output": str\\|null, "text": str\\|null}` (`text` is null when written to `--output`) |
@@ -198,18 +198,18 @@ as they are; only values use the `@` escapes.
 
 `myo fsck` reports each finding with its severity, a code and its offset or
 commit: `header` (magic, version, header CRC), `frame` (a damaged frame with
-valid frames after it), `torn-tail` (bytes after the last whole frame),
+valid frames after it, or a frame of a kind its file's version lacks, R22), `torn-tail` (bytes after the last whole frame),
 `damaged-tail` (a damaged last frame that no torn write leaves, FORMAT.md R28:
 an error, since it may hold an acknowledged commit),
 `sequence`, `chain` (parent links and the hash chain), `rule` (a commit that
 breaks a graph rule: a reference to a missing node, a reused id,
 `next_node_id` going back, a bad encoding), `checkpoint` (a checkpoint whose
-hash fails or that disagrees with the replay), `genesis`, `origin` (a fork's
+hash fails, a layer that is not usable, or either disagreeing with the replay), `genesis`, `origin` (a fork's
 origin record out of place, in a file older than version 3, or disagreeing with
 its genesis: FORMAT.md R34, R87), and `stage` (a damaged stage file). Errors mean committed data is damaged or a rule is broken;
 warnings affect only a cache, a torn tail or the stage. `--repair` cuts a torn
 tail, or a damaged last frame, after keeping the cut bytes in
-`<file>.recovered-<offset>`, and drops failing checkpoints, and nothing else. A progress bar is shown
+`<file>.recovered-<offset>`, and drops failing checkpoints (and then every layer, FORMAT.md §8.5), and nothing else. A progress bar is shown
 on stderr when it is a terminal.
 
 ## Exit codes

@@ -8,12 +8,18 @@ finding instead of refusing the file. No I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from myosotis.errors import CorruptFileError
-from myosotis.format.constants import FRAME_HEADER_SIZE, VERSION_REWIND
+from myosotis.format.constants import FRAME_HEADER_SIZE, VERSION_LAYERS, VERSION_REWIND
 from myosotis.format.mutations import Mutation, Undelete
-from myosotis.format.records import CommitHeader, decode_commit_header, decode_mutations
+from myosotis.format.records import (
+    CommitHeader,
+    decode_commit_header,
+    decode_mutations,
+    iter_mutations,
+)
 from myosotis.format.values import DecodeError
 
 
@@ -72,3 +78,23 @@ def check_next_node_id(h: CommitHeader, seq: int, after: int, frame_offset: int)
     if after != h.next_node_id:
         raise ChainError("rule", f"commit {seq} records next_node_id {h.next_node_id} but its "
                          f"mutations give {after} (R60)", frame_offset)
+
+
+def rewritten_version(version: int, has_origin: bool, commits: Iterable[Any]) -> int:
+    """The format_version of a file of ``version`` rewritten whole (compaction,
+    repair: every frame synced, no layer kept), FORMAT.md §8.5, §12. 1, unless the
+    file may hold what only version 3 has, which a version-1 reader must not be
+    handed: a version-3 file stays 3 (even with its UNDELETEs folded away); a
+    version-4 file is 3 if it has an ORIGIN (``has_origin``) or any of its commit
+    payloads (``commits``, read only for it: it decodes each one's mutations)
+    holds an UNDELETE, as it was version 3 before its first layer. Raises
+    DecodeError for a commit that does not decode."""
+    if version < VERSION_REWIND:
+        return 1
+    if version < VERSION_LAYERS or has_origin:
+        return VERSION_REWIND
+    for payload in commits:
+        h = decode_commit_header(payload)
+        if any(type(m) is Undelete for m in iter_mutations(payload, h.body)):
+            return VERSION_REWIND
+    return 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from myosotis.engine.chain import rewritten_version
 from myosotis.engine.store import Store
 from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.errors import MyosotisError, WriterFailedError
@@ -26,8 +27,9 @@ from myosotis.format.constants import (
     FRAME_HEADER_STRUCT,
     KIND_CHECKPOINT,
     KIND_GENESIS,
+    KIND_LAYER,
     KIND_ORIGIN,
-    VERSION_REWIND,
+    VERSION_LAYERS,
 )
 from myosotis.format.header import encode_file_header, encode_frame, padding, without_flags
 from myosotis.format.image import state_hash
@@ -63,9 +65,7 @@ def compacted_bytes(store: Store, base: int) -> bytes:
     hist, log = store.commits, store.log
     image = store.state_at(base).whole().image()
     genesis = encode_snapshot(base, hist.commit_id(base), state_hash(image), image)
-    # Version 1 unless the file is version 3: it may hold an ORIGIN or an UNDELETE,
-    # which a version-1 reader must not be handed (§8.5, §12).
-    version = VERSION_REWIND if log.version >= VERSION_REWIND else 1
+    version = compacted_version(store)
     parts = [encode_file_header(version), encode_frame(KIND_GENESIS, genesis)]
     if hist.origin is not None:  # the provenance stays right after the genesis (R34)
         parts.append(without_flags(_frame_bytes(store, 1)))
@@ -75,13 +75,28 @@ def compacted_bytes(store: Store, base: int) -> bytes:
     # verbatim, except checkpoints that are not usable (they are a cache), and
     # without FRAME_FLAG_UNSYNCED: the new file is written whole and synced, so
     # no frame needs the flag (§3, §12).
-    usable = {j for seq, j in hist.checkpoints if store.snapshots.image(j, seq) is not None}
+    # Layers are dropped whole: each names its base by its offset, which moves
+    # (§8.5); the writer writes new ones as it commits.
+    usable = {j for seq, j in hist.checkpoints
+              if log.frames.kinds[j] == KIND_CHECKPOINT and
+              store.snapshots.image(j, seq) is not None}
     for i in range(first, len(log.frames)):
         kind = log.frames.kinds[i]
-        if (kind == KIND_CHECKPOINT and i not in usable) or kind == KIND_ORIGIN:
+        if kind in (KIND_LAYER, KIND_ORIGIN) or kind == KIND_CHECKPOINT and i not in usable:
             continue
         parts.append(without_flags(_frame_bytes(store, i)))
     return b"".join(parts)
+
+
+def compacted_version(store: Store) -> int:
+    """The format_version of ``store``'s file compacted (chain.rewritten_version):
+    never 4, as layers are dropped (§8.5, §12)."""
+    log, hist = store.log, store.commits
+    if log.version >= VERSION_LAYERS:
+        hist.ensure_full()
+    return rewritten_version(log.version, hist.origin is not None,
+                             (hist.commit_payload(seq)
+                              for seq in range(hist.base_seq + 1, hist.head_seq + 1)))
 
 
 def _frame_bytes(store: Store, i: int) -> bytes:
@@ -102,11 +117,12 @@ def compact(store: Store, base: int, dry_run: bool = False) -> CompactResult:
         raise WriterFailedError(
             f"{store.log.path}: an earlier write failed ({store.log.failed}); close and reopen "
             "the file before compacting it")
+    store.commits.ensure_full()  # every frame is read below (FORMAT.md §10.1)
     before = store.log.valid_end
     # Every commit frame is checked (R26) before its history is folded or
     # copied: damage must be reported, not compacted away or carried over.
     for i in range(len(store.log.frames)):
-        if store.log.frames.kinds[i] != KIND_CHECKPOINT:
+        if store.log.frames.kinds[i] not in (KIND_CHECKPOINT, KIND_LAYER):
             store.log.payload(i)
     data = compacted_bytes(store, base)
     folded_from = store.commits.base_seq + 1

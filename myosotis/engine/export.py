@@ -108,17 +108,21 @@ def _write_nodes(g: GraphState, out: Out) -> None:
     """``[`` the nodes one per line ``]`` (EXPORT.md §2).
 
     Nodes not changed since the base image are decoded from it directly, by
-    index (dense ids, R73), without going through the state's cache: a scan
-    would only churn it."""
+    index (dense ids, R73) when it is one full image, else from the newest
+    layer of its stack that holds them (FORMAT.md §8.7), without going through
+    the state's cache: a scan would only churn it."""
     out("[")
     base, changed = g.base, g.changed
+    # One full image: by index; a stack of layers: from the newest layer holding it.
+    full = base.top.image if base is not None and len(base.entries) == 1 else None
     for node_id in range(1, g.next_node_id):
         n = changed.get(node_id)
         if n is not None or base is None:
             assert n is not None  # without a base every node is changed
             line = _node_line(node_id, n.type, n.deleted, n.fields)
         else:
-            r = base.record(node_id - 1)
+            r = full.record(node_id - 1) if full is not None else base.get(node_id)
+            assert r is not None  # 1 <= node_id < next_node_id
             line = _node_line(node_id, r.type, r.deleted, r.fields)
         out(("\n" if node_id == 1 else ",\n") + line)
     out("\n]")
@@ -162,6 +166,7 @@ def write_history(store: Store, seq: int, out: Out) -> None:
     """A history export (EXPORT.md §7) of every commit up to ``seq``, from the
     file's genesis state when it has one (a compacted file)."""
     hist = store.commits
+    hist.ensure_full()  # every commit, not only those after the newest layer (§10.1)
     base = hist.base_seq
     out(f'{{"format":"{EXPORT_FORMAT}","version":{EXPORT_VERSION},"kind":"history",'
         f'"genesis":')

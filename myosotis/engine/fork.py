@@ -49,6 +49,7 @@ def fork_bytes(store: Store, seq: int) -> tuple[bytes, OriginRecord]:
     """The bytes of the fork of ``store``'s file at commit ``seq`` (which resolves),
     and its origin record."""
     hist = store.commits
+    hist.ensure_full()  # the source's true base, not its newest layer (FORMAT.md §10.1)
     image = store.state_at(seq).whole().image()
     sh = state_hash(image)
     cid = hist.commit_id(seq)

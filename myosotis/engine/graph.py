@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from myosotis.engine.layers import LayerStack
 from myosotis.engine.policy import NODE_CACHE
-from myosotis.format.image import StateImage, encode_image, encode_node_record
+from myosotis.format.image import encode_image, encode_node_record
 from myosotis.format.mutation_parts import GraphTarget, Path
 from myosotis.format.mutations import Mutation
 
@@ -63,7 +64,7 @@ class GraphState:
     of a large state does not keep it decoded.
     """
 
-    def __init__(self, base: StateImage | None = None,
+    def __init__(self, base: LayerStack | None = None,
                  changed: dict[int, NodeState] | None = None,
                  cache_size: int = NODE_CACHE) -> None:
         self.base = base
@@ -72,11 +73,16 @@ class GraphState:
         self.cache_size = cache_size
         self.next_node_id: int = base.next_node_id if base is not None else 1
 
-    def rebased(self, image: StateImage) -> GraphState:
+    def rebased(self, image: LayerStack) -> GraphState:
         """This state on top of ``image`` (a checkpoint of it): the changed nodes
         equal their records there, and become cached reads."""
         assert image.next_node_id == self.next_node_id
         g = GraphState(image, cache_size=self.cache_size)
+        # The nodes decoded from the old base equal their records in the new
+        # one (the same state): they stay cached, so a layer every few commits
+        # does not make every node be decoded again.
+        g._decoded = self._decoded
+        self._decoded = {}
         for node_id, n in self.changed.items():
             g._remember(node_id, n)
         return g
@@ -150,13 +156,13 @@ class GraphState:
         base, changed = self.base, self.changed
 
         def records() -> Iterator[tuple[int, bytes | memoryview]]:
-            for node_id in range(1, self.next_node_id):
-                n = changed.get(node_id)
-                if n is not None or base is None:
-                    assert n is not None  # without a base every node is changed
-                    yield node_id, n.record()
-                else:  # dense ids: a node not changed since the base is in it
-                    yield node_id, base.raw_record_of(node_id)
+            # dense ids: a node not changed since the base is in it
+            if base is not None:
+                for node_id, rec in base.records():
+                    n = changed.get(node_id)
+                    yield node_id, rec if n is None else n.record()
+            for node_id in range(base.next_node_id if base else 1, self.next_node_id):
+                yield node_id, changed[node_id].record()  # created since the base
 
         return encode_image(self.next_node_id, records())
 

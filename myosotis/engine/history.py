@@ -13,17 +13,21 @@ import datetime as _dt
 from typing import NamedTuple
 
 from myosotis.engine.chain import commit_header
+from myosotis.engine.policy import COMMIT_ID_CACHE
 from myosotis.errors import CorruptFileError
 from myosotis.format.constants import (
     FRAME_HEADER_SIZE,
+    HEADER_SIZE,
     KIND_CHECKPOINT,
     KIND_COMMIT,
     KIND_GENESIS,
+    KIND_LAYER,
     KIND_ORIGIN,
     VERSION_REWIND,
     ZERO_HASH,
 )
 from myosotis.format.display import HTML_CELL, clip, html_table, short_repr
+from myosotis.format.layer import decode_layer_header
 from myosotis.format.records import (
     CommitHeader,
     OriginRecord,
@@ -97,16 +101,34 @@ class CommitIndex:
 
     def __init__(self, log: LogFile) -> None:
         self.log = log
+        self._reset()
+
+    def _reset(self) -> None:
         self.base_seq = 0
         self.base_commit_id = ZERO_HASH
         self.has_genesis = False
+        # Opened from the newest layer (§10.1): the index starts at that layer, whose
+        # seq and commit id stand in for the history before it until ensure_full().
+        self.partial = False
         self.genesis_state_hash = ZERO_HASH
-        self.origin: OriginRecord | None = None  # fork provenance (§8.6), if any
+        self._origin: OriginRecord | None = None  # fork provenance (§8.6), if any
         self.checkpoints: list[tuple[int, int]] = []  # (seq, frame index), ascending
+        self._cp_frames: list[int] = []  # the frame indices of ``checkpoints``
         self._noncommit: list[int] = []  # frame indices of non-commit frames
         self._nc_key: list[int] = []  # commits before each non-commit frame
         self._indexed = 0
         self._ids: dict[int, bytes] = {}
+        self.index_new_frames()
+
+    def ensure_full(self) -> None:
+        """Index the whole history (a file opened from its newest layer, §10.1): walks
+        the frames before it once. Raises CorruptFileError for damage there."""
+        if not self.partial:
+            return
+        self.log.ensure_full()
+        ids = self._ids
+        self._reset()
+        self._ids = ids  # ids by seq stay right
         self.index_new_frames()
 
     # ------------------------------------------------------------------ index
@@ -115,11 +137,13 @@ class CommitIndex:
         """Index the frames the log gained since the last call."""
         kinds = self.log.frames.kinds
         start, stop = self._indexed, len(kinds)
+        if start == 0 and stop and self.log.index_from != HEADER_SIZE:
+            self._start_at_layer()
         if stop == start + 1 and kinds[start] == KIND_COMMIT:  # the common case: one commit
             self._indexed = stop
             return
         found: list[int] = []
-        for kind in (KIND_CHECKPOINT, KIND_GENESIS, KIND_ORIGIN):
+        for kind in (KIND_CHECKPOINT, KIND_GENESIS, KIND_ORIGIN, KIND_LAYER):
             j = kinds.find(kind, start, stop)
             while j >= 0:
                 found.append(j)
@@ -135,9 +159,19 @@ class CommitIndex:
             commits_before = j - len(self._noncommit)
             self._noncommit.append(j)
             self._nc_key.append(commits_before)
-            if kinds[j] == KIND_CHECKPOINT:
+            if kinds[j] in (KIND_CHECKPOINT, KIND_LAYER):  # §8.4, §8.7
                 self.checkpoints.append((self.base_seq + commits_before, j))
+                self._cp_frames.append(j)
         self._indexed = stop
+
+    def _start_at_layer(self) -> None:
+        """Frame 0 is the newest layer (§10.1): the history before it is its seq."""
+        try:
+            h = decode_layer_header(self.log.payload_unchecked(0))
+        except DecodeError as e:
+            raise _corrupt(e, self.log.frame_offset(0)) from None
+        self.partial = True
+        self.base_seq, self.base_commit_id = h.seq, h.commit_id
 
     def _read_genesis_header(self) -> None:
         h = self.snapshot_header(0)
@@ -166,7 +200,16 @@ class CommitIndex:
                 o.commit_id != self.base_commit_id or o.state_hash != self.genesis_state_hash)):
             raise CorruptFileError("the origin record disagrees with the genesis it follows "
                                    "(R87)", off + FRAME_HEADER_SIZE)
-        self.origin = o
+        self._origin = o
+
+    @property
+    def origin(self) -> OriginRecord | None:
+        """The fork provenance (§8.6) of the file, or None. Its frame follows the
+        genesis (R34), before the frames a file opened from its newest layer indexed
+        (§10.1): a version-3 or later file indexes its whole history first, once."""
+        if self.partial and self.log.version >= VERSION_REWIND:
+            self.ensure_full()
+        return self._origin
 
     @property
     def commit_count(self) -> int:
@@ -209,11 +252,17 @@ class CommitIndex:
             return self.base_commit_id
         cid = self._ids.get(seq)
         if cid is None:
-            cid = self._ids[seq] = commit_id(self.commit_payload(seq))
+            cid = commit_id(self.commit_payload(seq))
+            self.remember_id(seq, cid)
         return cid
 
     def remember_id(self, seq: int, cid: bytes) -> None:
-        self._ids[seq] = cid
+        """Remember commit ``seq``'s id, in a window of policy.COMMIT_ID_CACHE (the
+        oldest remembered goes first): per-handle memory does not grow per commit."""
+        ids = self._ids
+        ids[seq] = cid
+        if len(ids) > COMMIT_ID_CACHE:
+            del ids[next(iter(ids))]
 
     def snapshot_header(self, j: int) -> SnapshotHeader:
         try:
@@ -229,6 +278,16 @@ class CommitIndex:
         h = self.header(seq)
         return make_commit(seq, self.commit_id(seq), h.timestamp_us, h.label, h.parent,
                            h.next_node_id)
+
+    def snapshot_seq(self, j: int) -> int | None:
+        """The seq of snapshot frame ``j`` (a checkpoint, a layer or the genesis), or None
+        when frame ``j`` is no snapshot."""
+        if j == 0 and self.has_genesis:
+            return self.base_seq
+        k = bisect.bisect_left(self._cp_frames, j)
+        if k < len(self._cp_frames) and self._cp_frames[k] == j:
+            return self.checkpoints[k][0]
+        return None
 
     def checkpoint_at_or_before(self, seq: int) -> list[tuple[int, int]]:
         """Checkpoints with seq <= ``seq``, newest first."""

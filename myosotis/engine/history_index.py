@@ -56,6 +56,9 @@ class HistoryIndex:
     def _attach(self) -> None:
         """Start from the sidecar if it is usable for this file, else from the base."""
         s = self.store
+        # Rows start at the file's true base: a file opened from its newest layer
+        # (FORMAT.md §10.1) indexes the frames before it first, once.
+        s.commits.ensure_full()
         self.base = (s.commits.base_seq, s.commits.base_commit_id)
         self._reset(self.base[0], self.base[1])
         try:
@@ -145,7 +148,8 @@ class HistoryIndex:
         img = self.store.snapshots.image(0)
         seq, d = self.base[0], self.delta
         rows: list[tuple[int, int, int, str]] = []
-        for nid, rec in img or ():
+        # the genesis is one full image (its stack's only entry)
+        for nid, rec in img.top.image if img is not None else ():
             for name, v in rec.fields.items():
                 rows.extend((dst, seq, nid, name) for dst in sorted(refs_of(v)))
         # between two commits' rows, in one step: the tip covers them or not
@@ -156,6 +160,7 @@ class HistoryIndex:
     def check(self) -> None:
         """Re-attach when the store's file changed under this index (compaction)."""
         s = self.store
+        s.commits.ensure_full()  # a reopen may have opened from the newest layer again
         if (s.commits.base_seq, s.commits.base_commit_id) != self.base or \
                 self.delta.upto > s.head_seq:
             self.close()

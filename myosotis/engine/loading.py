@@ -44,7 +44,7 @@ def load(store: Store) -> None:
     store.head_id = commits.commit_id(base_seq)
     store.travel = TimeTravel(store.log, commits, snapshots, base_seq,
                               store.committed.next_node_id)
-    store.bytes_since_checkpoint = 0
+    store.bytes_since_checkpoint = store.commits_since_checkpoint = 0
     store.last_image_size = base_img.size if base_img is not None else 0
     replay_to(store, commits.head_seq)
     settle(store)
@@ -97,6 +97,7 @@ def replay_to(store: Store, target: int) -> None:
         store.commits.remember_id(seq, cid)
         store.head_seq, store.head_id = seq, cid
         store.bytes_since_checkpoint += len(payload)
+        store.commits_since_checkpoint += 1
 
 
 def apply_commit(state: GraphState, seq: int, payload: memoryview, h: CommitHeader,

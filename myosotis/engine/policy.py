@@ -12,7 +12,10 @@ from __future__ import annotations
 from typing import Final
 
 CHECKPOINT_FLOOR: Final = 2 << 20
-"""Commit bytes after which a checkpoint may be written (FORMAT.md §8.4).
+"""Commit bytes after which a checkpoint may be written (FORMAT.md §8.4), by the
+version-2 policy (a whole image per checkpoint): the writer uses it only when
+told to (``checkpoint_floor``, a test hook that pins the version-1/2 vectors);
+by default it writes layers (LAYER_COMMITS).
 
 A checkpoint is due once the commits since the newest one hold
 ``max(CHECKPOINT_FLOOR, size of that checkpoint's image)`` bytes: opening a
@@ -26,6 +29,51 @@ def checkpoint_due(bytes_since_checkpoint: int, last_image_size: int, floor: int
     ``bytes_since_checkpoint`` payload bytes of commits since the newest checkpoint
     (or genesis, or the start), whose image had ``last_image_size`` bytes."""
     return bytes_since_checkpoint >= max(floor, last_image_size)
+
+
+LAYER_COMMITS: Final = 32
+"""Commits after which the writer appends a layer (FORMAT.md §8.7), unless
+LAYER_BYTES of commits come first. Opening a file replays at most this many
+commits after its newest layer, and reading a past state decodes at most this
+many: at the ~45 µs a small commit takes to replay in Python (measured on a
+loaded 2-core machine), 32 of them are about 1.5 ms, inside the 3 ms open of
+issue #10 (64 were not); fewer would write layers more often (each costs a
+frame and O(log) rewrites of what it holds: file size, write amplification)."""
+
+LAYER_BYTES: Final = 256 << 10
+"""Bytes of commit payloads after which a layer is due, if LAYER_COMMITS have not
+come first: large commits (a bulk load) are replayed at about 50 MB/s, so
+256 KiB bounds replay at open to a few ms whatever the commit size."""
+
+FULL_LAYER_SHARE: Final = 1
+"""A full layer replaces the stack when the sparse layers (the new one included)
+would hold at least 1/FULL_LAYER_SHARE of the full image's bytes. A full layer
+costs the whole state, and comes after as many bytes of sparse layers: so
+layers write O(log n) times each change plus at most as much again (write
+amplification, bench/run.py), and a stack never reads more sparse bytes than
+its full image holds."""
+
+
+LAYER_FANOUT: Final = 4
+"""Layers of one size tier merged into one (FORMAT.md §8.7): a layer absorbs the
+layers on top of the stack once three of them are in its tier or below, tiers
+being powers of 4 of LAYER_UNIT. Each change is rewritten about
+log4(state / LAYER_UNIT) times (against log2 with 2), and a stack holds at most
+3 layers per tier: a read searches each in place at C speed, so more layers
+cost little, while fewer rewrites cut write amplification and file growth.
+Tiers go by size, not by count, so that the few large layers of a bulk load
+are not rewritten by every few small commits after it."""
+
+LAYER_UNIT: Final = 16 << 10
+"""The size of a tier-0 layer (FORMAT.md §8.7): about what 32 small commits
+change (a few hundred node records); layers under 4 units are tier 0."""
+
+
+def layer_due(commits_since: int, bytes_since: int, every: int = LAYER_COMMITS,
+              max_bytes: int = LAYER_BYTES) -> bool:
+    """Whether the writer appends a layer after a commit: ``commits_since`` commits
+    (``bytes_since`` payload bytes) since the newest snapshot (or the start)."""
+    return commits_since >= every or bytes_since >= max_bytes
 
 
 FREE_SPACE_GRANULE: Final = 4096
@@ -54,11 +102,13 @@ def free_space_end(frame_start: int, frame_end: int) -> int:
     return size if frame_end - frame_start < size - frame_end else frame_end
 
 
-SEGMENT_CACHE: Final = 4
+SEGMENT_CACHE: Final = 16
 """Time-travel segments (the decoded commits after one checkpoint) kept, the
 head's included. A diff reads the states at two commits, each maybe in its own
 segment; with the head's and one more (a view kept open meanwhile) that is
-four. Each segment holds every mutation it decoded, so the cache stays small."""
+four; with layers a segment holds at most LAYER_COMMITS commits, so sixteen of
+them cost less than one segment of the version-2 policy and spare random reads
+of the past most re-decoding."""
 
 
 NODE_CACHE: Final = 1 << 16
@@ -67,6 +117,19 @@ NODE_CACHE: Final = 1 << 16
 not counted: they are the state. 65,536 nodes of a few fields each take tens
 of MiB at most, and re-reading an evicted node decodes one record in place
 (FORMAT.md §8.1), so a scan of a larger state runs in bounded memory."""
+
+
+COMMIT_ID_CACHE: Final = 1 << 12
+"""Commit ids a handle remembers (the newest ones computed or written): a
+forgotten one is BLAKE3 of its commit's payload again (microseconds), so a
+handle that lives for millions of commits keeps a bounded window, not an
+entry per commit."""
+
+SNAPSHOT_CACHE: Final = 64
+"""Checkpoint and layer stacks a handle keeps checked and open (the oldest
+go first): a writer appends a layer every LAYER_COMMITS commits, and one that
+runs for long must not keep one entry per layer. Reading one again costs its
+head (R88), and its blocks' CRCs as they are read."""
 
 
 # The history index (engine/history_index.py): a writer moves the rows it keeps

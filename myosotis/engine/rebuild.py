@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from myosotis.engine.graph import GraphState
+from myosotis.engine.layers import single
 from myosotis.engine.policy import CHECKPOINT_FLOOR, checkpoint_due
 from myosotis.errors import InvalidDocumentError, MyosotisError
 from myosotis.format.constants import (
@@ -98,7 +99,9 @@ class Builder:
         if base_seq or next_node_id > 1:
             self._frame(KIND_GENESIS, encode_snapshot(base_seq, base_id, h, image), where)
             self.last_image_size = len(image)
-        self.state = GraphState(StateImage(image)) if next_node_id > 1 else GraphState()
+        # a stack of one full image (engine/layers.py); this writer writes no layers
+        self.state = GraphState(single(0, base_seq, StateImage(image))) \
+            if next_node_id > 1 else GraphState()
         self.head_seq, self.head_id = base_seq, base_id
         return h
 
@@ -163,7 +166,7 @@ class Builder:
         self._frame(KIND_CHECKPOINT, encode_snapshot(self.head_seq, self.head_id, h, image), "")
         self.bytes_since_checkpoint = 0
         self.last_image_size = len(image)
-        self.state = self.state.rebased(StateImage(image))
+        self.state = self.state.rebased(single(0, self.head_seq, StateImage(image)))
         return True
 
     def finish(self, next_node_id: int, where: str) -> bytes:

@@ -36,6 +36,7 @@ def retention_base(store: Store, keep_last: int | None,
     """The compaction base the policies give (at least the current base: nothing is
     unfolded). Raises InvalidArgumentError. Cost: ``keep_since`` reads the header of
     each commit it folds, plus one."""
+    store.commits.ensure_full()  # the true base, not the newest layer's (FORMAT.md §10.1)
     base, head = store.commits.base_seq, store.head_seq
     bases: list[int] = []
     if keep_last is not None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import bisect
 
 from myosotis.engine.graph import GraphState, NodeState, SingleNode
+from myosotis.engine.layers import LayerStack
 from myosotis.errors import CorruptFileError, InvalidOperationError, MyosotisError
-from myosotis.format.image import StateImage
 from myosotis.format.mutations import Create, ListInsert, ListReplace, MapSet, Mutation, Set
 from myosotis.format.values import clone
 
@@ -104,7 +104,7 @@ class HistoricalState:
     in the segment; enumerating the whole state materialises it once.
     """
 
-    def __init__(self, seq: int, segment: Segment, base: StateImage | None,
+    def __init__(self, seq: int, segment: Segment, base: LayerStack | None,
                  next_node_id: int) -> None:
         """``segment`` must be decoded at least up to ``seq``; ``base`` is its base image
         (which must stay mapped while this state is used)."""

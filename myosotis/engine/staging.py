@@ -15,7 +15,7 @@ from myosotis.engine.checkpoints import auto_checkpoint
 from myosotis.engine.graph import Overlay
 from myosotis.engine.history import Commit, make_commit
 from myosotis.engine.history_index import index_commit
-from myosotis.engine.policy import checkpoint_due
+from myosotis.engine.policy import checkpoint_due, layer_due
 from myosotis.engine.unsettled import (
     DISCARD,
     REOPEN,
@@ -162,9 +162,12 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
     store.pending_count = 0
     store.pending_version = 1
     store.bytes_since_checkpoint += len(payload)
+    store.commits_since_checkpoint += 1
     store.work = work  # settled: the commit is the committed state
     index_commit(store, seq, cid, payload)  # derived data: never fails the commit
-    if checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,
-                      store.checkpoint_floor):
+    if layer_due(store.commits_since_checkpoint, store.bytes_since_checkpoint,
+                 store.layer_commits, store.layer_bytes) if store.layered else \
+            checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,
+                           store.checkpoint_floor):
         auto_checkpoint(store)
     return make_commit(seq, cid, ts, label or "", parent, store.committed.next_node_id)

@@ -15,7 +15,7 @@ several steps follows engine/unsettled.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 from myosotis.engine import loading, staging
@@ -23,7 +23,13 @@ from myosotis.engine.checkpoints import Snapshots, write_checkpoint
 from myosotis.engine.graph import GraphState, Overlay
 from myosotis.engine.history import Commit, CommitIndex
 from myosotis.engine.history_index import HistoryIndex
-from myosotis.engine.policy import CHECKPOINT_FLOOR, NODE_CACHE, free_space_end
+from myosotis.engine.policy import (
+    CHECKPOINT_FLOOR,
+    LAYER_BYTES,
+    LAYER_COMMITS,
+    NODE_CACHE,
+    free_space_end,
+)
 from myosotis.engine.segments import HistoricalState
 from myosotis.engine.timetravel import TimeTravel
 from myosotis.engine.unsettled import REOPEN, Unsettled, check_settled
@@ -55,7 +61,8 @@ class Store:
       Unsettled stand-in while an operation runs (unsettled.py);
       ``pending_bytes``: the staged mutations, encoded; ``pending_count``: how many;
       ``pending_version``: the format_version their commit needs (3 with an UNDELETE);
-    - ``bytes_since_checkpoint``, ``last_image_size``: for the checkpoint policy;
+    - ``bytes_since_checkpoint``, ``commits_since_checkpoint``, ``last_image_size``:
+      for the checkpoint policy (``layered``: layers, §8.7, else images, §8.4);
     - ``problems``: non-fatal findings (skipped checkpoints, cut torn tails...).
     """
 
@@ -72,13 +79,19 @@ class Store:
     last_image_size: int
 
     def __init__(self, log: LogFile, durability: Durability, clock: Clock,
-                 checkpoint_floor: int, node_cache: int = NODE_CACHE) -> None:
+                 checkpoint_floor: int | None, node_cache: int = NODE_CACHE) -> None:
+        """``checkpoint_floor``: None writes layers (§8.7, policy LAYER_COMMITS); an int
+        writes version-2 checkpoints by that floor (§8.4)."""
         if durability not in ("full", "none"):
             raise MyosotisError(f"durability must be 'full' or 'none', not {durability!r}")
         self.log = log
         self.durable = durability == "full"
         self.clock = clock
-        self.checkpoint_floor = checkpoint_floor
+        self.layered = checkpoint_floor is None
+        self.checkpoint_floor = CHECKPOINT_FLOOR if checkpoint_floor is None else checkpoint_floor
+        self.layer_commits = LAYER_COMMITS  # the layer policy (policy.py); tests lower it
+        self.layer_bytes = LAYER_BYTES
+        self.commits_since_checkpoint = 0
         self.node_cache = node_cache
         self.problems: list[str] = []
         for off, n, kept in log.recovered:
@@ -97,7 +110,7 @@ class Store:
     @classmethod
     def open(cls, path: str, *, readonly: bool = False, durability: Durability = "full",
              clock: Clock = system_clock, fileops: FileOps = REAL, lock_timeout: float = 0.0,
-             checkpoint_floor: int = CHECKPOINT_FLOOR, node_cache: int = NODE_CACHE,
+             checkpoint_floor: int | None = None, node_cache: int = NODE_CACHE,
              create: bool = True) -> Store:
         log = LogFile.open(path, readonly=readonly, create=create, fileops=fileops,
                            lock_timeout=lock_timeout, free_space=free_space_end)
@@ -225,6 +238,23 @@ class Store:
         """``seq`` if it names a commit whose state can be read (0 is the empty state
         before the first, while not compacted); else CommitNotFoundError."""
         return self.travel.resolve(seq, self.head_seq)
+
+    def commit_seqs(self, reverse: bool = False) -> Iterator[int]:
+        """The seqs of the commit records after the compacted base, oldest first (newest
+        first with ``reverse``). Newest first, the frames older than the newest
+        layer (FORMAT.md §10.1) are indexed only when the iteration reaches them."""
+        hist = self.commits
+        if not reverse:
+            hist.ensure_full()
+            yield from range(hist.base_seq + 1, self.head_seq + 1)
+            return
+        q = self.head_seq
+        while q > hist.base_seq or hist.partial and q > 0:
+            if q <= hist.base_seq:
+                hist.ensure_full()
+                continue
+            yield q
+            q -= 1
 
     def commit_info(self, seq: int) -> Commit:
         """The commit ``seq`` (which must resolve); the genesis base is marked compacted."""

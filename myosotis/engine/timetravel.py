@@ -15,10 +15,10 @@ from collections import OrderedDict
 from myosotis.engine.chain import check_next_node_id, commit_mutations
 from myosotis.engine.checkpoints import Snapshots
 from myosotis.engine.history import Commit, CommitIndex
+from myosotis.engine.layers import LayerStack
 from myosotis.engine.policy import SEGMENT_CACHE
 from myosotis.engine.segments import HistoricalState, Segment
 from myosotis.errors import CommitNotFoundError, CorruptFileError
-from myosotis.format.image import StateImage
 from myosotis.format.mutations import Create, Mutation
 from myosotis.format.records import (
     CommitHeader,
@@ -58,6 +58,8 @@ class TimeTravel:
     def resolve(self, seq: int, head_seq: int) -> int:
         """``seq`` if it names a commit whose state can be read; else CommitNotFoundError."""
         # seq 0 names the empty state before the first commit (while not compacted)
+        if self.commits.partial and seq <= self.commits.base_seq:
+            self.commits.ensure_full()  # history older than the newest layer (§10.1)
         base_seq = self.commits.base_seq
         if not base_seq <= seq <= head_seq:
             if 0 <= seq < base_seq:
@@ -71,6 +73,8 @@ class TimeTravel:
     def commit_info(self, seq: int) -> Commit:
         """The commit ``seq`` (which must resolve); the genesis base is marked compacted."""
         base_next = 1
+        if self.commits.partial and seq <= self.commits.base_seq:
+            self.commits.ensure_full()
         if seq == self.commits.base_seq and self.commits.has_genesis:
             img = self.snapshots.image(0)
             assert img is not None  # a bad genesis fails at open (R85)
@@ -115,7 +119,7 @@ class TimeTravel:
 
     # ------------------------------------------------------------------ segments
 
-    def segment_for(self, seq: int, head_seq: int) -> tuple[Segment, StateImage | None]:
+    def segment_for(self, seq: int, head_seq: int) -> tuple[Segment, LayerStack | None]:
         """The segment whose base is the newest usable snapshot at or before ``seq``,
         decoded at least up to ``seq``, and that base's image."""
         base_seq, img = self.snapshots.base_at(seq)

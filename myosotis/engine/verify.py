@@ -24,9 +24,12 @@ from myosotis.engine.chain import (
     check_next_node_id,
     commit_header,
     commit_mutations,
+    rewritten_version,
 )
 from myosotis.engine.graph import GraphState
+from myosotis.engine.layers import single
 from myosotis.engine.segments import owned
+from myosotis.engine.verify_layers import check_layer
 from myosotis.errors import MyosotisError, UnsupportedVersionError
 from myosotis.format.constants import (
     FRAME_FLAGS_ALLOWED,
@@ -34,9 +37,12 @@ from myosotis.format.constants import (
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     KIND_CHECKPOINT,
+    KIND_COMMIT,
     KIND_GENESIS,
+    KIND_LAYER,
     KIND_NAMES,
     KIND_ORIGIN,
+    KINDS_BY_VERSION,
     SNAPSHOT_PREFIX_SIZE,
     VERSION_REWIND,
     ZERO_HASH,
@@ -182,6 +188,8 @@ def _walk(mv: memoryview, size: int, version: int,
     of the valid prefix, with findings for what follows it. Past damage that valid
     frames follow (step 4), the walk goes on, to report them too."""
     flags = FRAME_FLAGS_ALLOWED[version]
+    # Every version's kinds (R22): a frame of a kind this version lacks is not cut
+    # as a damaged tail, the replay reports it (R34 for an ORIGIN) and stops.
     found = walk(mv, HEADER_SIZE, flags)
     offsets, kinds = list(found.offsets), list(found.kinds)
     rep.valid_end = found.end
@@ -229,7 +237,7 @@ def _check_payloads(mv: memoryview, offsets: list[int], kinds: list[int],
     for i, (off, kind) in enumerate(zip(offsets, kinds, strict=True)):
         if frame_payload_ok(mv, off):
             continue
-        if kind == KIND_CHECKPOINT:
+        if kind in (KIND_CHECKPOINT, KIND_LAYER):
             bad_checkpoints.add(off)
             rep.bad_checkpoints.append(off)
             rep.findings.append(Finding("warning", "checkpoint", "payload checksum does not "
@@ -256,6 +264,8 @@ class _Replay:
     state: GraphState = field(default_factory=GraphState)
     seq: int = 0
     head: bytes = ZERO_HASH
+    changed_at: dict[int, int] = field(default_factory=dict)  # node -> last commit changing it
+    snapshots: dict[int, int] = field(default_factory=dict)  # offset -> seq of good snapshots
     version: int = 1  # the file's format_version: UNDELETE and ORIGIN need 3 (R34, R54)
     genesis_hash: bytes = ZERO_HASH  # the genesis's state_hash, for R87
 
@@ -278,12 +288,16 @@ def _replay(mv: memoryview, offsets: list[int], kinds: list[int], rep: VerifyRep
                                             "a genesis frame that is not the first (R30)", off))
                 raise _Stop
             _replay_genesis(r, payload, off, rep)
+        elif kind not in KINDS_BY_VERSION[r.version] and kind != KIND_ORIGIN:
+            rep.findings.append(Finding("error", "frame", f"a {KIND_NAMES[kind]} frame in a "
+                                        f"version-{r.version} file (R22)", off))
+            raise _Stop
         elif kind == KIND_ORIGIN:
             _check_origin(r, payload, off, rep, i == 1 and kinds[0] == KIND_GENESIS)
-        elif kind == KIND_CHECKPOINT:
+        elif kind in (KIND_CHECKPOINT, KIND_LAYER):
             rep.checkpoints += 1
             if off not in bad_checkpoints:  # else reported with the frame checks
-                _check_checkpoint_frame(r, payload, off, rep)
+                _check_checkpoint_frame(r, payload, off, rep, kind)
         else:
             _replay_commit(r, payload, off, rep)
     if progress is not None:
@@ -313,8 +327,9 @@ def _replay_genesis(r: _Replay, payload: memoryview, off: int, rep: VerifyReport
     except DecodeError as e:
         rep.findings.append(Finding("error", "genesis", e.reason, off))
         raise _Stop from None
-    r.state = GraphState(img)
+    r.state = GraphState(single(off, g.seq, img))
     r.seq, r.head, r.genesis_hash = g.seq, g.commit_id, g.state_hash
+    r.snapshots[off] = g.seq
 
 
 def _check_origin(r: _Replay, payload: memoryview, off: int, rep: VerifyReport,
@@ -336,9 +351,16 @@ def _check_origin(r: _Replay, payload: memoryview, off: int, rep: VerifyReport,
 
 
 def _check_checkpoint_frame(r: _Replay, payload: memoryview, off: int,
-                            rep: VerifyReport) -> None:
-    """Report the checkpoint at ``off`` if it is unusable or disagrees with the replay."""
-    problem, used = _check_checkpoint(payload, r.seq, r.head, r.state)
+                            rep: VerifyReport, kind: int) -> None:
+    """Report the checkpoint or layer at ``off`` if it is unusable or disagrees with
+    the replay."""
+    if kind == KIND_LAYER:
+        problem, used = check_layer(payload, off, r.seq, r.head, r.state, r.changed_at,
+                                    r.snapshots)
+    else:
+        problem, used = _check_checkpoint(payload, r.seq, r.head, r.state)
+    if not problem:
+        r.snapshots[off] = r.seq
     if problem and used:
         # Its hash is right, so readers use it (R80) and serve its state,
         # or refuse a malformed record when they read it (§8.4).
@@ -359,9 +381,11 @@ def _replay_commit(r: _Replay, payload: memoryview, off: int, rep: VerifyReport)
     try:
         h = commit_header(payload, seq, r.head, off)
         muts = commit_mutations(payload, h, seq, off, r.version)
+        changed_at = r.changed_at
         try:
             for m in muts:
                 owned(m).apply(r.state)
+                changed_at[m.node] = seq
         except MyosotisError as e:
             raise ChainError("rule", f"mutation breaks §6: {e}", off) from None
         check_next_node_id(h, seq, r.state.next_node_id, off)
@@ -402,7 +426,8 @@ def repair_file(path: str, lock_timeout: float = 0.0,
 
     Takes the writer lock (LockedError if a writer has the file, under any of
     its names). Cuts a torn tail; rewrites the file without checkpoints that
-    fail, atomically (temp file, fsync, rename, directory fsync), with its mode.
+    fail (and without any layer: their base offsets would move, §8.5),
+    atomically (temp file, fsync, rename, directory fsync), with its mode.
     Other findings are left alone.
     """
     lock = WriterLock(path)
@@ -453,12 +478,18 @@ def _rewrite_without(path: str, drop: set[int], valid_end: int, fileops: FileOps
     with open(path, "rb") as f:
         data = f.read(valid_end)
     res = scan_frames(data, HEADER_SIZE, False, FRAME_FLAGS_ALLOWED[2])
-    # Whole and synced: no frame needs a flag (§3), so version 1, unless the file
-    # holds what only version 3 has (an ORIGIN, an UNDELETE): it stays 3 (§12).
-    version = int.from_bytes(data[8:10], "little")
-    parts = [encode_file_header(VERSION_REWIND if version >= VERSION_REWIND else 1)]
     offs = list(res.offsets) + [res.end]
-    for a, b in zip(offs, offs[1:], strict=False):
-        if a not in drop:
+    # Whole and synced: no frame needs a flag (§3), and no layer stays, so version
+    # 1, unless the file holds what only version 3 has (an ORIGIN, an UNDELETE):
+    # then 3 (§12, chain.rewritten_version). Repair runs only when every commit
+    # decoded (no unrepairable finding), so the commits decode here too.
+    commits = (_payload(memoryview(data), a) for a, kind in zip(offs, res.kinds, strict=False)
+               if kind == KIND_COMMIT)
+    version = rewritten_version(int.from_bytes(data[8:10], "little"),
+                                KIND_ORIGIN in res.kinds, commits)
+    parts = [encode_file_header(version)]
+    for a, b, kind in zip(offs, offs[1:], res.kinds, strict=False):
+        # Every layer goes too: each names its base by an offset that moves (§8.5).
+        if a not in drop and kind != KIND_LAYER:
             parts.append(without_flags(data[a:b]))
     write_atomically(path, b"".join(parts), fileops, lock)

@@ -15,9 +15,10 @@ CRC32C_POLY: Final = 0x82F63B78
 
 # §2 File header
 MAGIC: Final = b"MYOSOTIS"
-FORMAT_VERSION: Final = 3  # the newest version read and written (§12); new files start at 1
+FORMAT_VERSION: Final = 4  # the newest version read and written (§12); new files start at 1
 VERSION_UNSYNCED: Final = 2  # the first version with the UNSYNCED frame flag (§3, §12)
 VERSION_REWIND: Final = 3  # the first version with UNDELETE and ORIGIN (§4, §6, §12)
+VERSION_LAYERS: Final = 4  # the first version with LAYER records (§8.7, §12)
 HEADER_SIZE: Final = 32
 HEADER_STRUCT: Final = struct.Struct("<8sHHI12sI")
 assert HEADER_STRUCT.size == HEADER_SIZE
@@ -30,7 +31,8 @@ FRAME_ALIGN: Final = 8
 MAX_PAYLOAD: Final = 1 << 30
 FRAME_FLAG_UNSYNCED: Final = 1  # §3 flags byte (version 2): bytes before may not be durable
 # R23: the frame flags each format_version allows
-FRAME_FLAGS_ALLOWED: Final = {1: 0, 2: FRAME_FLAG_UNSYNCED, 3: FRAME_FLAG_UNSYNCED}
+FRAME_FLAGS_ALLOWED: Final = {1: 0, 2: FRAME_FLAG_UNSYNCED, 3: FRAME_FLAG_UNSYNCED,
+                              4: FRAME_FLAG_UNSYNCED}
 # §3 byte offsets of the frame header's fields (payload_length is at 0)
 FRAME_KIND_OFFSET: Final = 4
 FRAME_FLAGS_OFFSET: Final = 5  # then 2 reserved bytes
@@ -42,12 +44,25 @@ assert FRAME_HEADER_STRUCT.format == "<IB3sII"  # the offsets above are its fiel
 KIND_COMMIT: Final = 1
 KIND_CHECKPOINT: Final = 2
 KIND_GENESIS: Final = 3
-KIND_ORIGIN: Final = 4  # version 3 only (R34): fork provenance, right after the genesis
+KIND_ORIGIN: Final = 4  # version 3 and later (R34): fork provenance, right after the genesis
+KIND_LAYER: Final = 5  # version 4 (§8.7): a sparse image over a base
 KIND_NAMES: Final = {KIND_COMMIT: "commit", KIND_CHECKPOINT: "checkpoint", KIND_GENESIS: "genesis",
-                     KIND_ORIGIN: "origin"}
-KIND_MIN: Final = KIND_COMMIT  # R22: the valid kinds are KIND_MIN..KIND_MAX
-KIND_MAX: Final = KIND_ORIGIN
+                     KIND_ORIGIN: "origin", KIND_LAYER: "layer"}
+# R22: the kinds valid in each format_version: the one table every check reads.
+# The frame scan (C helper and twin) accepts KIND_MIN..KIND_MAX, the union of
+# every version's kinds; the walk then refuses a kind its file's version lacks.
+_KINDS_V1: Final = frozenset({KIND_COMMIT, KIND_CHECKPOINT, KIND_GENESIS})
+KINDS_BY_VERSION: Final = {
+    1: _KINDS_V1,
+    2: _KINDS_V1,
+    3: _KINDS_V1 | {KIND_ORIGIN},
+    4: _KINDS_V1 | {KIND_ORIGIN, KIND_LAYER},
+}
+KIND_MIN: Final = KIND_COMMIT
+KIND_MAX: Final = KIND_LAYER
 assert set(KIND_NAMES) == set(range(KIND_MIN, KIND_MAX + 1))
+assert set(FRAME_FLAGS_ALLOWED) == set(KINDS_BY_VERSION)
+assert max(KINDS_BY_VERSION) == FORMAT_VERSION
 
 # §5 Value tags
 TAG_NULL: Final = 0x00
@@ -89,6 +104,16 @@ assert ORIGIN_STRUCT.size == 112
 IMAGE_PREFIX_STRUCT: Final = struct.Struct("<QQ")
 assert IMAGE_PREFIX_STRUCT.size == 16
 NODE_FLAG_DELETED: Final = 0x01
+# §8.7 Layer record: seq, commit_id, base_offset, base_seq, level, block_count,
+# self_offset, image_length; and its 16-byte trailer: self_offset, LAYER_MAGIC
+LAYER_PREFIX_STRUCT: Final = struct.Struct("<Q32sQQIIQQ")
+assert LAYER_PREFIX_STRUCT.size == 80
+LAYER_PREFIX_SIZE: Final = 80
+LAYER_TRAILER_STRUCT: Final = struct.Struct("<Q8s")
+assert LAYER_TRAILER_STRUCT.size == 16
+LAYER_MAGIC: Final = b"MYOLAYER"  # §8.7: ends every layer's payload, found from the end
+LAYER_BLOCK: Final = 1 << 16  # §8.7: bytes of image per block CRC
+LAYER_LEVEL_FULL: Final = 0xFFFFFFFF  # §8.7: the level of a full layer (base_offset 0)
 
 # §9 Hashes
 HASH_SIZE: Final = 32

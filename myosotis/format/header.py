@@ -16,6 +16,7 @@ from myosotis.format.constants import (
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
     HEADER_STRUCT,
+    KINDS_BY_VERSION,
     MAGIC,
 )
 from myosotis.format.helper import crc32c
@@ -37,7 +38,7 @@ def encode_file_header(version: int = 1) -> bytes:
 
 def check_file_header(buf: Any, size: int, name: str = "file") -> int:
     """Check R10–R12 on the first bytes of a file of ``size`` bytes; return its
-    ``format_version`` (1, 2 or 3).
+    ``format_version`` (1, 2, 3 or 4).
 
     Raises NotAMyosotisFileError (R10), UnsupportedVersionError (R11) or
     CorruptFileError (R11 version 0, R12).
@@ -56,6 +57,10 @@ def check_file_header(buf: Any, size: int, name: str = "file") -> int:
         )
     if version == 0:
         raise CorruptFileError("format_version 0 is invalid (R11)", 8)
+    if version not in KINDS_BY_VERSION:
+        raise UnsupportedVersionError(
+            f"{name} has format_version {version}, which this version of Myosotis does "
+            f"not read (it reads {', '.join(map(str, sorted(KINDS_BY_VERSION)))})")
     if size < HEADER_SIZE:
         raise CorruptFileError("file header is cut short (R12)", 0)
     head = bytes(buf[:HEADER_SIZE])

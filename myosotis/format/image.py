@@ -8,9 +8,10 @@ others. No I/O here.
 from __future__ import annotations
 
 import array
+import bisect
 import struct
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from blake3 import blake3
@@ -87,15 +88,24 @@ class StateImage:
     :meth:`check_tables` checks the order of ids and offsets (R70).
     """
 
-    def __init__(self, buf: Any, base: int = 0) -> None:
+    def __init__(self, buf: Any, base: int = 0, *, sparse: bool = False,
+                 guard: Guard | None = None) -> None:
+        """``sparse``: a layer's image (§8.7): ids strictly ascending but not every id
+        (R73 does not apply). ``guard(lo, hi)``: called before bytes ``[lo, hi)`` of
+        the image are first read (a layer checks the CRC of their blocks, §8.7;
+        it raises DecodeError); a dense layer (``guard`` without ``sparse``) is
+        trusted to hold ids 1..N (fsck checks R70), so its id table is never read."""
         mv = memoryview(buf)
         if mv.ndim != 1 or mv.itemsize != 1:
             mv = mv.cast("B")
         self._mv = mv
         self.base = base
+        self.sparse = sparse
+        self._guard = guard if guard is not None else _no_guard
         size = len(mv)
         if size < 24:
             raise DecodeError("state image shorter than its fixed part (§8.1)", base)
+        self._guard(0, 16)
         self.next_node_id, n = IMAGE_PREFIX_STRUCT.unpack_from(mv, 0)
         if n > (size - 24) // 16:
             raise DecodeError(f"state image claims {n} nodes, more than it holds (R71)", base)
@@ -103,16 +113,25 @@ class StateImage:
         self._ids_at = 16
         self._offs_at = 16 + 8 * n
         self._data_at = self._offs_at + 8 * (n + 1)
+        self._guard(self._offs_at, self._offs_at + 8)
+        self._guard(self._offs_at + 8 * n, self._data_at)
         if _U64.unpack_from(mv, self._offs_at)[0] != 0:
             raise DecodeError("state image offsets do not start at 0 (R71)", base)
         data_len = _U64.unpack_from(mv, self._offs_at + 8 * n)[0]
         if self._data_at + data_len != size:
             raise DecodeError("state image length does not match its offset table (R71)", base)
-        if n != self.next_node_id - 1:
+        if sparse:
+            if n > self.next_node_id - 1:
+                raise DecodeError(f"layer image holds {n} nodes but next_node_id is "
+                                  f"{self.next_node_id} (§8.7)", base)
+        elif n != self.next_node_id - 1:
             raise DecodeError(
                 f"state image holds {n} nodes but next_node_id is {self.next_node_id} (R73)", base)
         self._ids: list[int] | None = None
-        self._dense = False  # set once check_tables() proved ids[i] == i + 1 (R73)
+        self._ids_q: memoryview | None = None  # a sparse image's id table, as u64s
+        # set once check_tables() proved ids[i] == i + 1 (R73); a full layer's
+        # are trusted (its CRCs vouch for its bytes, fsck for R70: §8.7)
+        self._dense = guard is not None and not sparse
 
     @property
     def size(self) -> int:
@@ -122,6 +141,7 @@ class StateImage:
     def ids(self) -> list[int]:
         """All node ids in ascending order (decoded once, then cached)."""
         if self._ids is None:
+            self._guard(self._ids_at, self._offs_at)
             self._ids = _u64_list(self._mv[self._ids_at:self._offs_at])
         return self._ids
 
@@ -150,6 +170,15 @@ class StateImage:
         """Position of ``node_id`` in the id table, or -1. O(log N), no decoding."""
         if self._dense:
             return node_id - 1 if 1 <= node_id <= self.node_count else -1
+        if self.sparse and _LITTLE:
+            # A layer's id table is searched in place at C speed: its blocks are
+            # checked once, then bisect runs over the mapped u64s (zero-copy).
+            q = self._ids_q
+            if q is None:
+                self._guard(self._ids_at, self._offs_at)
+                q = self._ids_q = self._mv[self._ids_at:self._offs_at].cast("Q")
+            i = bisect.bisect_left(q, node_id)
+            return i if i < len(q) and q[i] == node_id else -1
         if self._ids is not None:
             ids = self._ids
             lo, hi = 0, len(ids)
@@ -160,18 +189,31 @@ class StateImage:
                 else:
                     hi = mid
             return lo if lo < len(ids) and ids[lo] == node_id else -1
-        mv, base = self._mv, self._ids_at
+        mv, base, guard = self._mv, self._ids_at, self._guard
         unpack = _U64.unpack_from
         lo, hi = 0, self.node_count
         while lo < hi:
             mid = (lo + hi) // 2
-            if unpack(mv, base + 8 * mid)[0] < node_id:
+            at = base + 8 * mid
+            guard(at, at + 8)
+            if unpack(mv, at)[0] < node_id:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo < self.node_count and unpack(mv, base + 8 * lo)[0] == node_id:
-            return lo
+        if lo < self.node_count:
+            at = base + 8 * lo
+            guard(at, at + 8)
+            if unpack(mv, at)[0] == node_id:
+                return lo
         return -1
+
+    def id_at(self, i: int) -> int:
+        """The id of node ``i`` of the table (``0 <= i < node_count``)."""
+        if self._dense:
+            return i + 1
+        at = self._ids_at + 8 * i
+        self._guard(at, at + 8)
+        return int(_U64.unpack_from(self._mv, at)[0])
 
     def record(self, i: int) -> NodeRecord:
         """Decode node ``i`` of the table; raises DecodeError."""
@@ -207,11 +249,31 @@ class StateImage:
     def _record_view(self, i: int) -> memoryview:
         mv = self._mv
         at = self._offs_at + 8 * i
+        self._guard(at, at + 16)
         start, stop = _U64.unpack_from(mv, at)[0], _U64.unpack_from(mv, at + 8)[0]
         d = self._data_at
         if start > stop or d + stop > len(mv):
             raise DecodeError("node record outside the image (R71)", self.base + at)
+        self._guard(d + start, d + stop)
         return mv[d + start:d + stop]
+
+    def raw_items(self) -> Iterator[tuple[int, memoryview]]:
+        """Every ``(id, encoded record)`` in id order, zero-copy; the whole image is
+        checked once first (a layer's blocks), not per record. Raises DecodeError."""
+        self._guard(0, len(self._mv))
+        n, mv, d = self.node_count, self._mv, self._data_at
+        ids = range(1, n + 1) if self._dense else self.ids()
+        offs = _u64_list(mv[self._offs_at:d])
+        for i, node_id in enumerate(ids):
+            start, stop = offs[i], offs[i + 1]
+            if start > stop or d + stop > len(mv):
+                raise DecodeError("node record outside the image (R71)",
+                                  self.base + self._offs_at + 8 * i)
+            yield node_id, mv[d + start:d + stop]
+
+    def raw_record(self, i: int) -> memoryview:
+        """The encoded record of node ``i`` of the table (zero-copy)."""
+        return self._record_view(i)
 
     def raw_record_of(self, node_id: int) -> memoryview:
         """The encoded record of ``node_id`` (zero-copy), for re-writing an image."""
@@ -236,3 +298,11 @@ class StateImage:
     def __iter__(self) -> Iterator[tuple[int, NodeRecord]]:
         for i, node_id in enumerate(self.ids()):
             yield node_id, self.record(i)
+
+
+Guard = Callable[[int, int], None]
+"""``guard(lo, hi)``: bytes ``[lo, hi)`` of an image are about to be read (see StateImage)."""
+
+
+def _no_guard(lo: int, hi: int) -> None:
+    """The guard of an image checked whole before use (a checkpoint's hash, R80)."""

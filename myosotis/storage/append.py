@@ -15,7 +15,7 @@ import os
 from typing import TYPE_CHECKING
 
 from myosotis.errors import ReadOnlyError, WriterFailedError
-from myosotis.format.constants import FRAME_FLAG_UNSYNCED, VERSION_UNSYNCED
+from myosotis.format.constants import FRAME_FLAG_UNSYNCED, KINDS_BY_VERSION, VERSION_UNSYNCED
 from myosotis.format.header import encode_file_header, encode_frame
 from myosotis.storage.lock import truncation_guard
 
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 def append(log: LogFile, kind: int, payload: bytes, durable: bool, version: int = 1) -> int:
     """LogFile.append: append one frame at ``valid_end`` (durably if ``durable``);
     return its frame index. ``version``: the format_version the frame needs (3 for a
-    commit with an UNDELETE); a file of an older version is moved to it first (§12).
+    commit with an UNDELETE); a file older than that, or than the first version with
+    frames of ``kind`` (4 for a layer), is moved to the higher of them first (§12).
     Raises ReadOnlyError, WriterFailedError (fail-stop)."""
     if log.readonly:
         raise ReadOnlyError(f"{log.path} is open read-only")
@@ -35,11 +36,13 @@ def append(log: LogFile, kind: int, payload: bytes, durable: bool, version: int 
             f"{log.path}: an earlier write failed ({log.failed}); nothing more is written "
             "through this handle. Close and reopen the file to recover")
     start = log.valid_end
-    if version > log.version:
-        # Before the frame that needs it, durably: a version-2 reader must never
+    need = max(version, _version_for(kind, log.version))
+    if need > log.version:
+        # Before the frame that needs it, durably: an older reader must never
         # find a frame it cannot read in a file it accepts (R11). The move syncs,
-        # so the frame itself needs no UNSYNCED flag.
-        _move_to_version(log, version)
+        # so the frame itself needs no UNSYNCED flag. Never down: a version-3
+        # frame (an UNDELETE, an ORIGIN) in a version-4 file needs nothing.
+        _move_to_version(log, need)
     flags = _flags_for(log, start, durable)
     frame = encode_frame(kind, payload, flags)
     end = start + len(frame)
@@ -152,12 +155,18 @@ def _sync_frame(log: LogFile, end: int) -> None:
     log.synced_to = end
 
 
+def _version_for(kind: int, version: int) -> int:
+    """The oldest format version from ``version`` on that has frames of ``kind`` (§12)."""
+    return min(v for v, kinds in KINDS_BY_VERSION.items() if v >= version and kind in kinds)
+
+
 def _move_to_version(log: LogFile, version: int) -> None:
-    """Write the header of ``version`` (§12) and sync it: version 2 before the first
-    frame written after an unsynced one (from the frame after it on, frames carry
-    FRAME_FLAG_UNSYNCED, which version 1 does not allow, R23); version 3 before the
-    first frame that holds an UNDELETE. The sync makes every byte so far durable, so
-    the frame that follows needs no flag.
+    """Write the header of ``version`` (§12) and sync it, before the first frame that
+    needs it: version 2 before the first frame written after an unsynced one
+    (from the frame after it on, frames carry FRAME_FLAG_UNSYNCED, which version
+    1 does not allow, R23); version 3 before the first frame that holds an
+    UNDELETE; version 4 before the first layer (§8.7). The sync makes every byte
+    so far durable, so the frame that follows needs no flag.
 
     The header is 32 bytes in one sector, written in one call: a crash leaves
     the old one or the new one. Raises WriterFailedError (fail-stop).

@@ -8,8 +8,10 @@ are in opening.py (finding, creating, locking the file), append.py (the
 writer's appends and syncs) and recovery.py (cutting a torn tail).
 
 Invariants:
-- ``frames`` lists every frame of the valid prefix ``[32, valid_end)``; every
-  frame in it is header-valid and the last one is valid in full.
+- ``frames`` lists every frame of ``[index_from, valid_end)`` of the valid prefix
+  (``index_from`` is 32, or the newest layer of a file opened from its end,
+  FORMAT.md §10.1, until ``ensure_full``); every frame in it is header-valid
+  and the last one is valid in full.
 - A writer appends only at ``valid_end`` and only while ``failed`` is false.
 - Bytes ``[valid_end, size)`` are either all zero (``free_bytes``: space a
   durable writer reserved, FORMAT.md §3) or a torn tail (``torn_bytes``).
@@ -32,11 +34,13 @@ from myosotis.format.constants import (
     FRAME_HEADER_SIZE,
     FRAME_HEADER_STRUCT,
     HEADER_SIZE,
+    KINDS_BY_VERSION,
 )
 from myosotis.format.header import check_file_header, frame_payload_ok, padding
 from myosotis.format.helper import ScanStatus
 from myosotis.format.walk import Walk, walk
 from myosotis.storage import append as _append
+from myosotis.storage import tail as _tail
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.lock import WriterLock, truncation_guard
 from myosotis.storage.mapping import FileMap
@@ -70,8 +74,12 @@ class FrameIndex:
         del self.kinds[n:]
 
 
+# Frames a handle remembers as CRC-checked (then it forgets them all and checks again)
+_VERIFIED_CACHE = 1 << 14
+
 # Pauses (s) before the walks a reader repeats to tell a racing writer from damage
 _RESCAN_PAUSES = (0.0, 0.001, 0.01) * 3
+
 
 FreeSpacePolicy = Callable[[int, int], int]
 """``(frame_start, frame_end) -> file size``: how far a durable writer fills the
@@ -92,6 +100,10 @@ class LogFile:
         self._lock = lock
         self.map = FileMap(fd)
         self.frames = FrameIndex()
+        # Offset of frames[0]: HEADER_SIZE, or the newest layer when the file was
+        # opened from its end (§10.1) and the frames before it are not indexed
+        # yet (ensure_full indexes them).
+        self.index_from = HEADER_SIZE
         self.valid_end = HEADER_SIZE
         self.size = HEADER_SIZE  # file length at the last scan or append
         self.torn_bytes = 0  # bytes past valid_end ignored as a torn tail at the last scan
@@ -210,7 +222,7 @@ class LogFile:
         with contextlib.suppress(OSError):  # the old descriptor is done with either way
             self.fileops.close(old_fd)
         self.frames = FrameIndex()
-        self.valid_end = self.size = HEADER_SIZE
+        self.valid_end = self.size = self.index_from = HEADER_SIZE
         self.torn_bytes = self.free_bytes = 0
         self.failed = None
         self.inode = os.fstat(fd).st_ino
@@ -250,11 +262,11 @@ class LogFile:
         # Scanned frames are unverified; appended_from marks frames as verified
         # only because nothing is scanned after this handle appends.
         assert self.appended_from is None, "a writer scans only before it appends"
-        if self.readonly:
-            with truncation_guard(self.fd, exclusive=False):
-                found, size = self._reader_walk()
-        else:
-            found = self._walk(size)
+        found = None
+        if not self.frames and self.valid_end == HEADER_SIZE:
+            found, size = self._walk_from_newest_layer(size)
+        if found is None:
+            found, size = self._walk_any(size)
         if found.status == ScanStatus.CORRUPT:
             # Frames after the damage would be lost silently (§10 step 4), or
             # the damage is not what a crash leaves (R28): refuse either way.
@@ -271,17 +283,38 @@ class LogFile:
             cut_torn_tail(self)
         return len(found.offsets)
 
+    def _walk_any(self, size: int) -> tuple[Walk, int]:
+        """The §10 walk from ``valid_end``, a reader's or a writer's."""
+        if self.readonly:
+            with truncation_guard(self.fd, exclusive=False):
+                return self._reader_walk()
+        return self._walk(size), size
+
+    # Opening from the newest layer (FORMAT.md §10.1) is its own module's job,
+    # bound here as methods.
+    _walk_from_newest_layer = _tail.walk_from_newest_layer
+    ensure_full = _tail.ensure_full
+    frame_header_at = _tail.frame_header_at
+    payload_at = _tail.payload_at
+
     def _walk(self, size: int) -> Walk:
         self.map.ensure(size)
         view = self.map.view(0, size)
         # Read again at every walk: a writer may have moved the file to version 2
         # (§12) since; it writes the header, syncs, and only then flagged frames.
         self.version = int.from_bytes(view[8:10], "little")
-        found = walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0))
+        found = walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(self.version, 0),
+                     KINDS_BY_VERSION.get(self.version))
         # And once more after it: a frame the walk found may have been written
-        # after the read above, behind a move to version 3 (an UNDELETE, R54),
-        # whose header was written before it.
-        self.version = max(self.version, int.from_bytes(view[8:10], "little"))
+        # after the read above, behind a move to version 3 (an UNDELETE, R54) or
+        # 4 (a layer), whose header was written before it. A frame of a kind the
+        # old version lacks looked like corruption: walk again with the new one.
+        now = int.from_bytes(view[8:10], "little")
+        if now > self.version:
+            self.version = now
+            if found.status == ScanStatus.CORRUPT:
+                found = walk(view, self.valid_end, FRAME_FLAGS_ALLOWED.get(now, 0),
+                             KINDS_BY_VERSION.get(now))
         return found
 
     def _reader_walk(self) -> tuple[Walk, int]:
@@ -357,8 +390,30 @@ class LogFile:
         off, start, stop = self._frame_bounds(i)
         ok = frame_payload_ok(self.map.view(0, stop + padding(stop - start)), off)
         if ok:
+            if len(self._verified) >= _VERIFIED_CACHE:
+                # Bounded per handle: a frame forgotten is CRC-checked again
+                # when read again, which is cheap and never wrong.
+                self._verified.clear()
             self._verified.add(i)
         return ok
+
+    def frame_index_at(self, offset: int) -> int | None:
+        """The index of the frame that starts at ``offset``, or None. O(log frames)."""
+        offs = self.frames.offsets
+        lo, hi = 0, len(offs)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if offs[mid] < offset:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo if lo < len(offs) and offs[lo] == offset else None
+
+    def payload_unchecked(self, i: int) -> memoryview:
+        """The payload of header-valid frame ``i`` without its CRC checked (R26): for a
+        layer, whose blocks carry their own CRCs, checked as they are read (§8.7)."""
+        _, start, stop = self._frame_bounds(i)
+        return self.map.view(start, stop)
 
     def payload(self, i: int) -> memoryview:
         """The payload of frame ``i``, CRC-checked on first use (R26, R27).

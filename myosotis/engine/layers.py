@@ -1,0 +1,210 @@
+"""Layered checkpoints (FORMAT.md §8.7): the stack of snapshots a state is read from,
+and the writer's merge of layers (its policy: engine/policy.py).
+
+A :class:`LayerStack` is a list of images, newest first: sparse layers, each
+holding the nodes changed since the one below it, over one full image (a
+full layer, a version-1/2 checkpoint or the genesis). A node is read from the
+first image that holds it. The writer keeps the stack short by size tiers
+(§8.7 "policy", :func:`plan`): a new layer absorbs the layers on top of the
+stack when LAYER_FANOUT - 1 of them are in its size tier or below; so a stack
+has O(F log_F(state / unit)) layers, and every change is rewritten
+O(log_F(state / unit)) times. A full layer is written when the sparse
+layers would outweigh the full image under them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NamedTuple
+
+from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT, LAYER_UNIT
+from myosotis.errors import WriterFailedError
+from myosotis.format.constants import KIND_LAYER, LAYER_LEVEL_FULL
+from myosotis.format.image import NodeRecord, StateImage, encode_image
+from myosotis.format.layer import encode_layer
+from myosotis.format.values import DecodeError
+
+if TYPE_CHECKING:
+    from myosotis.engine.graph import NodeState
+    from myosotis.engine.store import Store
+
+
+class StackEntry(NamedTuple):
+    """One snapshot of a stack: its frame's offset in the file, its seq, its level
+    (LAYER_LEVEL_FULL for a full image) and its image read in place."""
+
+    offset: int
+    seq: int
+    level: int
+    image: StateImage
+
+
+class LayerStack:
+    """The images a state is read from, newest first (§8.7). Read-only."""
+
+    __slots__ = ("entries", "next_node_id")
+
+    def __init__(self, entries: list[StackEntry]) -> None:
+        assert entries and entries[-1].level == LAYER_LEVEL_FULL, "a stack ends in a full image"
+        self.entries = entries
+        self.next_node_id: int = entries[0].image.next_node_id
+
+    @property
+    def top(self) -> StackEntry:
+        return self.entries[0]
+
+    @property
+    def size(self) -> int:
+        """Bytes of every image in the stack."""
+        return sum(e.image.size for e in self.entries)
+
+    def _find(self, node_id: int) -> tuple[StateImage, int]:
+        for e in self.entries:
+            img = e.image
+            if node_id < img.next_node_id:
+                i = img.index_of(node_id)
+                if i >= 0:
+                    return img, i
+        raise DecodeError(f"node {node_id} is in no layer of the stack (§8.7)",
+                          self.entries[0].image.base)
+
+    def get(self, node_id: int) -> NodeRecord | None:
+        """The node's record from the newest image that holds it; None if out of range.
+        Raises DecodeError (a damaged block, a malformed record, §8.4)."""
+        if not 1 <= node_id < self.next_node_id:
+            return None
+        img, i = self._find(node_id)
+        return img.record(i)
+
+    def type_at(self, node_id: int) -> str | None:
+        if not 1 <= node_id < self.next_node_id:
+            return None
+        img, i = self._find(node_id)
+        return img.type_at(img.id_at(i))
+
+    def raw_record_of(self, node_id: int) -> memoryview:
+        img, i = self._find(node_id)
+        return img.raw_record(i)
+
+    def records(self) -> Iterator[tuple[int, bytes | memoryview]]:
+        """Every node's record, in id order: the full image's with the sparse layers'
+        over them (each sparse layer read once)."""
+        over: dict[int, memoryview] = {}
+        for e in reversed(self.entries[:-1]):  # older first: newer layers overwrite
+            over.update(e.image.raw_items())
+        for node_id, rec in self.entries[-1].image.raw_items():
+            yield node_id, over.pop(node_id, rec)
+        yield from sorted(over.items())  # created after the full image
+
+
+def single(offset: int, seq: int, image: StateImage) -> LayerStack:
+    """The stack of one full image (a checkpoint, the genesis, a full layer)."""
+    return LayerStack([StackEntry(offset, seq, LAYER_LEVEL_FULL, image)])
+
+
+def _sparse_records(merged: list[StackEntry],
+                    own: dict[int, bytes]) -> list[tuple[int, bytes | memoryview]]:
+    """The records of a sparse layer: the nodes of the ``merged`` layers (newest
+    first) and its ``own`` (the changed nodes' records), each at its newest, in id
+    order."""
+    recs: dict[int, bytes | memoryview] = {}
+    for e in reversed(merged):
+        recs.update(e.image.raw_items())
+    recs.update(own)
+    return sorted(recs.items())
+
+
+def _full_records(base: LayerStack | None, changed: dict[int, NodeState],
+                  next_node_id: int) -> Iterator[tuple[int, bytes | memoryview]]:
+    if base is None:
+        for node_id in range(1, next_node_id):
+            yield node_id, changed[node_id].record()  # without a base every node is changed
+        return
+    for node_id, rec in base.records():
+        n = changed.get(node_id)
+        yield node_id, rec if n is None else n.record()
+    for node_id in range(base.next_node_id, next_node_id):
+        yield node_id, changed[node_id].record()
+
+
+def size_level(size: int, unit: int = LAYER_UNIT, fanout: int = LAYER_FANOUT) -> int:
+    """The tier of a layer of ``size`` bytes: ``floor(log_fanout(size / unit))``, 0 for a
+    layer under ``fanout`` units (§8.7 policy)."""
+    level = 0
+    while size >= unit * fanout:
+        size //= fanout
+        level += 1
+    return level
+
+
+def plan(base: LayerStack | None, new_size: int,
+         fanout: int = LAYER_FANOUT) -> tuple[list[StackEntry], list[StackEntry], int]:
+    """The size-tiered merge (§8.7): ``(merged, kept, level)`` — the layers the new
+    one absorbs (newest first), those left under it (the base first), and its tier.
+
+    ``new_size``: the bytes of the new layer's own nodes. While ``fanout - 1`` or
+    more sparse layers on top of the stack are in the new layer's tier or below
+    (by their sizes, :func:`size_level`), it absorbs them, and its tier is that of
+    everything it holds. Layers of one tier are within a factor ``fanout`` in
+    size, so each byte is rewritten about log_fanout(state / unit) times, and
+    small layers never rewrite a large one until they add up to its size. The
+    policy of the reference writer (informative)."""
+    entries = list(base.entries) if base is not None else []
+    merged: list[StackEntry] = []
+    size = new_size
+    while True:
+        level = size_level(size)
+        run = 0
+        while run < len(entries) - 1 and size_level(entries[run].image.size) <= level:
+            run += 1  # never the full image at the bottom (len - 1)
+        if run < fanout - 1:
+            return merged, entries, level
+        merged += entries[:run]
+        size += sum(e.image.size for e in entries[:run])
+        del entries[:run]
+
+
+def write_layer(store: Store) -> bool:
+    """Append a layer of the writer ``store``'s committed state and rebase that state
+    on it; False if a snapshot already covers it. Raises WriterFailedError.
+
+    Cost: the bytes of the layers it merges plus the changed nodes; a full
+    layer (when the sparse ones would outweigh the full image, FULL_LAYER_SHARE)
+    costs the whole state, once per as many bytes of sparse layers.
+    """
+    if store.head_seq == 0 or store.head_seq == store.travel.head.base_seq:
+        return False
+    committed = store.committed
+    base = committed.base
+    assert base is None or isinstance(base, LayerStack)
+    own = {node_id: n.record() for node_id, n in committed.changed.items()}
+    merged, kept, level = plan(base, sum(len(r) + 16 for r in own.values()) + 24)
+    image: bytes | None = None
+    if kept:
+        image = encode_image(committed.next_node_id, _sparse_records(merged, own))
+        sparse = len(image) + sum(e.image.size for e in kept[:-1])
+        if sparse * FULL_LAYER_SHARE >= kept[-1].image.size:
+            image = None  # the sparse layers would outweigh the full one: a new full one
+    if image is None:
+        image, kept, level = encode_image(
+            committed.next_node_id,
+            _full_records(base, committed.changed, committed.next_node_id)), [], LAYER_LEVEL_FULL
+    under = kept[0] if kept else None
+    # The frame goes at the log's valid end: the layer names its own offset (§8.7)
+    payload = encode_layer(store.head_seq, store.head_id, under.offset if under else 0,
+                           under.seq if under else 0, level, store.log.valid_end, image)
+    return _append_layer(store, payload, kept, level)
+
+
+def _append_layer(store: Store, payload: bytes, kept: list[StackEntry], level: int) -> bool:
+    from myosotis.engine.checkpoints import before_snapshot, rebase_on
+
+    work = before_snapshot(store)
+    try:
+        j = store.log.append(KIND_LAYER, payload, store.durable)
+    except WriterFailedError:
+        store.work = work  # the log is failed-stop; the state is unchanged
+        raise
+    stack = store.snapshots.adopt_layer(j, store.head_seq, kept)
+    rebase_on(store, work, stack)
+    return True
