@@ -255,6 +255,8 @@ HOSTILE = [
     (_edit("/at/id", "00" * 32), "/at/id"),  # seq 0 names no commit (R86)
     (_edit("/nodes/0/fields/x", {"str": "\ud800"}), "/nodes/0/fields/x/str"),
     (_edit("/state_hash", "00" * 32), "/state_hash"),
+    (_edit("/nodes/0/fields", {"": {"int": 1}}), "/nodes/0/fields/"),  # §5: non-empty
+    (_edit("/nodes/0/fields", {"f" * 1025: {"int": 1}}), f"/nodes/0/fields/{'f' * 1025}"),
 ]
 
 

@@ -26,6 +26,7 @@ from myosotis.format.constants import (
     INT_MAX,
     INT_MIN,
     MAX_DEPTH,
+    MAX_FIELD_NAME,
     MAX_ITEMS,
     MAX_NODE_ID,
     MAX_PATH,
@@ -299,11 +300,23 @@ def _count(items: list[Any] | dict[str, Any], where: str) -> None:
 
 
 def fields_from_json(x: Any, where: str) -> dict[str, Any]:
-    """A field set: field name -> typed value."""
+    """A field set: field name (non-empty, at most MAX_FIELD_NAME bytes, §5) -> typed
+    value."""
     d = obj(x, where)
     _count(d, where)
-    return {text(k, pointer(where, k), "field name"): value_from_json(v, pointer(where, k))
+    return {field_name(k, pointer(where, k)): value_from_json(v, pointer(where, k))
             for k, v in d.items()}
+
+
+def field_name(x: Any, where: str) -> str:
+    """``x`` as a field name: a non-empty string of at most MAX_FIELD_NAME bytes (§5)."""
+    name = text(x, where, "field name")
+    if not name:
+        raise refuse(where, "a field name is a non-empty string (FORMAT.md §5)")
+    if len(name) > MAX_FIELD_NAME // 4 and len(name.encode("utf-8")) > MAX_FIELD_NAME:
+        raise refuse(where, f"a field name of {len(name.encode('utf-8'))} bytes; the limit "
+                     f"is {MAX_FIELD_NAME} (FORMAT.md §11)")
+    return name
 
 
 # --------------------------------------------------------------------------
