@@ -580,8 +580,8 @@ class Memory(Reader):
 
         With ``history=True`` every commit up to ``at`` is written too, from the
         genesis state of a compacted file. Deterministic: the same state (and
-        history) gives the same bytes. Streams: beside what opening holds, it takes
-        8 bytes per node (for the state hash) and one node or mutation at a time;
+        history) gives the same bytes. Streams in constant memory: beside what opening
+        holds, one node or mutation at a time and a block of the state hash's tables;
         time is linear in the state (and history). Raises
         CommitNotFoundError, CorruptFileError (damage found on the way: ``fp`` then
         holds a partial document), and whatever ``fp.write`` raises.

@@ -2,14 +2,14 @@
 
 A state export is written node by node and a history export mutation by
 mutation, each piece made and handed to ``out`` before the next is read, so
-memory stays bounded by one node or mutation (plus 8 bytes per node for the
-state hash, below), whatever the size of the state; nodes of the base image
+memory stays bounded by one node or mutation (and a block of the state hash's
+offsets table, below), whatever the size of the state; nodes of the base image
 are decoded from it in place, not kept. The bytes depend only on the state (and history): the
 layout, key order and number forms are fixed by EXPORT.md §2.
 
 The state hash at the end of a document (§9.2) is computed without building
-the state image: a first pass over the node records takes their lengths (8
-bytes per node), a second feeds the image's bytes to BLAKE3 in order.
+the state image: a first pass over the node records hashes the offsets table
+as it takes their lengths, a second feeds the records to BLAKE3 in order.
 """
 
 from __future__ import annotations
@@ -73,20 +73,24 @@ def _records(g: GraphState) -> Iterator[bytes | memoryview]:
 
 def hash_state(g: GraphState) -> bytes:
     """``state_hash`` (FORMAT.md §9.2) of ``g``, equal to BLAKE3 of ``g.image()``,
-    in memory of 8 bytes per node instead of the whole image."""
+    in constant memory instead of the whole image: the image's tables come before
+    its records, and the ids are 1..n (R73), so the offsets table is hashed as a
+    first pass over the records takes their lengths (a block of _CHUNK at a time),
+    and a second pass feeds the records themselves."""
     n = g.next_node_id - 1
-    ends = array.array("Q")
-    total = 0
-    for rec in _records(g):
-        total += len(rec)
-        ends.append(total)
     h = blake3()
     h.update(IMAGE_PREFIX_STRUCT.pack(g.next_node_id, n))
     for a in range(1, n + 1, _CHUNK):  # ids: 1..n (R73)
         h.update(_le(array.array("Q", range(a, min(a + _CHUNK, n + 1)))))
-    h.update(bytes(8))  # offsets[0] = 0
-    for a in range(0, n, _CHUNK):
-        h.update(_le(ends[a:a + _CHUNK]))
+    ends = array.array("Q", [0])  # offsets[0] = 0
+    total = 0
+    for rec in _records(g):
+        total += len(rec)
+        ends.append(total)
+        if len(ends) >= _CHUNK:
+            h.update(_le(ends))
+            ends = array.array("Q")
+    h.update(_le(ends))
     for rec in _records(g):
         h.update(rec)
     return h.digest()
