@@ -29,7 +29,7 @@ from myosotis import (
     ReadOnlyError,
     Ref,
 )
-from myosotis.engine.structdiff import hunks, matched_pairs, value_ops
+from myosotis.engine.structdiff import hunks, matched_pairs, moves, value_ops
 
 # --------------------------------------------------------------------------
 # helpers
@@ -444,3 +444,40 @@ def test_apply_over_the_edit_limit(mem: Memory, monkeypatch: pytest.MonkeyPatch)
     mem.commit()
     nodes, nxt = model_of(mem, 1)
     assert state_hash(replay(nodes, mem.diff(1, 2)), nxt) == mem.at(2).state_hash()
+
+
+def test_a_moved_list_element_is_marked_on_its_remove_and_its_insert(tmp_path: Path) -> None:
+    # a rotation: one element leaves the front and comes back at the end
+    with Memory.open(tmp_path / "m.myo") as mem:
+        n = mem.create("A", items=[1, 2, 3, 4, 5], other=["x"])
+        mem.commit()
+        n.items = [2, 3, 4, 5, 1]
+        mem.commit()
+        d = mem.diff(1, 2)
+        assert list(d) == [
+            DiffOp(1, "A", ("items", 0), "remove", 1, MISSING, ("items", 4)),
+            DiffOp(1, "A", ("items", 4), "insert", MISSING, 1, ("items", 0))]
+        assert "+ items[4]: 1 (moved from items[0])" in str(d)
+        ops = d.to_json()["ops"]
+        assert ops[0]["moved_to"] == ["items", 4] and ops[1]["moved_from"] == ["items", 0]
+        # still a remove and an insert: applying it is unchanged
+        back = mem.diff(2, 1)
+        assert sorted(op.op for op in back) == ["insert", "remove"]
+        assert all(op.moved is not None for op in back)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 6), max_size=10), st.lists(st.integers(0, 6), max_size=10))
+def test_moves_name_where_each_element_was_and_went(old: list[int], new: list[int]) -> None:
+    # every pairing names an insert's element at its place in `old` and a remove's at
+    # its place in `new`, with equal values; a remove and an insert pair at most once
+    ops = list(value_ops(("f",), old, new))
+    found = moves(ops, old)
+    for i, where in found.items():
+        path, kind, o, v = ops[i]
+        assert where[0] == "f"
+        if kind == "insert":
+            assert old[where[1]] == v
+        else:
+            assert kind == "remove" and new[where[1]] == o
+    assert sum(ops[i][1] == "insert" for i in found) == sum(ops[i][1] == "remove" for i in found)

@@ -61,6 +61,14 @@ def _where(op: DiffOp) -> str:
     return path_text(str(op.path[0]), tuple(op.path[1:]))
 
 
+def _moved(op: DiffOp) -> str:
+    """Where a list element that moved came from (an insert) or went (a remove)."""
+    if op.moved is None:
+        return ""
+    where = path_text(str(op.moved[0]), tuple(op.moved[1:]))
+    return f" (moved {'from' if op.op == 'insert' else 'to'} {where})"
+
+
 FIELDS = 20  # fields shown of a created (or uncreated) node
 
 
@@ -81,9 +89,9 @@ def _op_lines(op: DiffOp) -> list[str]:
     if op.op in ("delete", "undelete"):
         return [style(f"    ({op.op}d)", fg="red" if op.op == "delete" else "green")]
     if op.op in ("add", "insert"):
-        return [style(f"  + {_where(op)}: {short(op.new)}", fg="green")]
+        return [style(f"  + {_where(op)}: {short(op.new)}{_moved(op)}", fg="green")]
     if op.op == "remove":
-        return [style(f"  - {_where(op)}: {short(op.old)}", fg="red")]
+        return [style(f"  - {_where(op)}: {short(op.old)}{_moved(op)}", fg="red")]
     return [f"    {_where(op)}: " + style(short(op.old), fg="red") + " -> "
             + style(short(op.new), fg="green")]
 

@@ -20,7 +20,7 @@ from myosotis.engine.diff_render import diff_html, diff_json, diff_text
 from myosotis.engine.graph import NodeState
 from myosotis.engine.segments import HistoricalState
 from myosotis.engine.store import Store
-from myosotis.engine.structdiff import MISSING, value_ops
+from myosotis.engine.structdiff import MISSING, moves, value_ops
 from myosotis.format.mutation_parts import Path
 from myosotis.format.values import clone, values_equal
 
@@ -37,6 +37,11 @@ class DiffOp(NamedTuple):
     goes), ``change`` (the value there is replaced: scalars, references, a value
     of another type), ``insert`` (a list element). List indices are positions
     when the ops of that list are applied in order (engine/structdiff.py).
+
+    ``moved`` marks a list element that moved: on an ``insert``, the path of the
+    same value in the list at ``a`` (where it came from); on a ``remove``, its
+    path in the list at ``b`` (where it went); None otherwise. It only describes:
+    the op still inserts or removes (engine/structdiff.py ``moves``).
     """
 
     node: int
@@ -45,6 +50,7 @@ class DiffOp(NamedTuple):
     op: str
     old: Any
     new: Any
+    moved: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -282,10 +288,12 @@ def node_ops(node_id: int, na: NodeState | None, nb: NodeState | None,
         elif name not in fa:
             yield DiffOp(node_id, type_name, (name,), "add", MISSING, clone(fb[name]))
         else:
-            for path, kind, old, new in value_ops((name,), fa[name], fb[name]):
+            ops = list(value_ops((name,), fa[name], fb[name]))
+            moved = moves(ops, fa[name])
+            for i, (path, kind, old, new) in enumerate(ops):
                 yield DiffOp(node_id, type_name, path, kind,
                              MISSING if kind in ("add", "insert") else clone(old),
-                             MISSING if kind == "remove" else clone(new))
+                             MISSING if kind == "remove" else clone(new), moved.get(i))
     if nb.deleted and not na.deleted:
         yield DiffOp(node_id, type_name, (), "delete", MISSING, MISSING)
 

@@ -113,15 +113,23 @@ def path_text(path: Path) -> str:
 # ---------------------------------------------------------------------- text
 
 
+def moved_note(op: DiffOp) -> str:
+    """`` (moved from items[7])`` on an insert or `` (moved to items[3])`` on a remove
+    of a list element that moved (``DiffOp.moved``), else nothing."""
+    if op.moved is None:
+        return ""
+    return f" (moved {'from' if op.op == 'insert' else 'to'} {path_text(op.moved)})"
+
+
 def op_line(op: DiffOp, width: int) -> str:
     """One op as a line of text, without the node (see :func:`diff_text`)."""
     where = path_text(op.path)
     if op.op in ("change",):
         return f"    {where}: {short_value(op.old, width)} -> {short_value(op.new, width)}"
     if op.op in ("add", "insert"):
-        return f"  + {where}: {short_value(op.new, width)}"
+        return f"  + {where}: {short_value(op.new, width)}{moved_note(op)}"
     if op.op == "remove":
-        return f"  - {where}: {short_value(op.old, width)}"
+        return f"  - {where}: {short_value(op.old, width)}{moved_note(op)}"
     if op.op == "create":
         return f"  + fields: {short_value(op.new, width)}"
     if op.op == "uncreate":
@@ -197,6 +205,8 @@ def op_json(op: DiffOp) -> dict[str, Any]:
         doc["old"] = value_json(op.old)
     if op.new is not MISSING:
         doc["new"] = value_json(op.new)
+    if op.moved is not None:
+        doc["moved_from" if op.op == "insert" else "moved_to"] = list(op.moved)
     return doc
 
 

@@ -142,6 +142,60 @@ def _hunk_ops(path: Path, a: list[Any], b: list[Any], offset: int,
         yield ((*path, offset + k), INSERT, None, b[k])
 
 
+def moves(ops: Sequence[ValueOp], old: Any) -> dict[int, Path]:
+    """Which ``remove`` and ``insert`` ops of ``ops`` (the ops of one field, whose
+    value was ``old``) move one list element: index in ``ops`` -> the path of that
+    element at the other end (for an insert, where it was in ``a``; for a remove,
+    where it is in ``b``). A removed and an inserted element of the same list with
+    equal values pair up, in order. Cost: for each list with both removes and
+    inserts, its length times its ops (the positions are replayed)."""
+    by_list: dict[Path, list[int]] = {}
+    for i, (path, kind, _, _) in enumerate(ops):
+        if kind == INSERT or (kind == REMOVE and type(path[-1]) is int):
+            by_list.setdefault(path[:-1], []).append(i)
+    found: dict[int, Path] = {}
+    for lpath, idx in by_list.items():
+        kinds = {ops[i][1] for i in idx}
+        if kinds == {INSERT, REMOVE}:
+            _pair_moves(ops, idx, lpath, _at(old, lpath[1:]), found)
+    return found
+
+
+def _at(value: Any, steps: Path) -> Any:
+    for step in steps:
+        value = value[step]
+    return value
+
+
+def _pair_moves(ops: Sequence[ValueOp], idx: list[int], lpath: Path, old_list: list[Any],
+                found: dict[int, Path]) -> None:
+    """Replay the list's ops on the positions of ``old_list`` to learn each removed
+    element's index at ``a`` and each inserted one's at ``b``, then pair equal ones."""
+    slots = list(range(len(old_list)))  # index at a; -1 - i: inserted by op i
+    removed: list[tuple[int, int]] = []  # (op, its element's index at a)
+    for i in idx:
+        path, kind, _, _ = ops[i]
+        at = path[-1]
+        assert type(at) is int  # a list position (moves() picked list ops only)
+        if kind == REMOVE:
+            was = slots.pop(at)
+            if was >= 0:
+                removed.append((i, was))
+        else:
+            slots.insert(at, -1 - i)
+    where_b = {-1 - s: j for j, s in enumerate(slots) if s < 0}
+    inserted = [i for i in idx if ops[i][1] == INSERT]
+    free: dict[Hashable, list[int]] = {}
+    for i in inserted:
+        free.setdefault(_key(ops[i][3]), []).append(i)
+    for i, was in removed:
+        waiting = free.get(_key(ops[i][2]))
+        if waiting:
+            j = waiting.pop(0)
+            found[j] = (*lpath, was)
+            found[i] = (*lpath, where_b[j])
+
+
 def hunks(a: Sequence[Any], b: Sequence[Any],
           limit: int = MAX_EDIT_DISTANCE) -> list[tuple[int, int, int, int]]:
     """The differing runs ``(a0, a1, b0, b1)`` between the matched elements of a
