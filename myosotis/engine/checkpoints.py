@@ -220,10 +220,12 @@ def read_layer(snaps: Snapshots, off: int, payload: memoryview, seq: int,
     return LayerStack([entry, *snaps.base(h.base_offset, h.base_seq, off).entries])
 
 
-def before_snapshot(store: Store) -> Overlay:
-    """The first step of writing a snapshot: the commits a checkpoint covers made
-    durable (not a layer's), and the store unsettled until :func:`rebase_on`;
-    returns the store's overlay."""
+def append_snapshot(store: Store, kind: int, payload: bytes) -> tuple[Overlay, int]:
+    """The first step of writing a snapshot (a checkpoint or a layer): the commits a
+    checkpoint covers made durable (not a layer's), the store unsettled until
+    :func:`rebase_on`, the frame appended and indexed. Returns the store's overlay
+    and the new frame's index. Raises WriterFailedError, the store then settled
+    again on the state it had (the log is failed-stop)."""
     if not store.durable and not store.layered:
         # The commits a checkpoint covers are made durable before it: it then
         # needs no FRAME_FLAG_UNSYNCED (§3), and a power cut never leaves a
@@ -233,15 +235,22 @@ def before_snapshot(store: Store) -> Overlay:
         # before it makes it part of the torn tail too (R29).
         store.log.sync()
     work = store.work
-    store.work = Unsettled("checkpoint()", REOPEN)  # until the rebase is done (unsettled.py)
-    return work
+    # From here until rebase_on, an interrupt leaves the handle failed-stop: past
+    # the append the snapshot is in the file but the state is not rebased on it.
+    store.work = Unsettled("checkpoint()", REOPEN)
+    try:
+        j = store.log.append(kind, payload, store.durable)
+    except WriterFailedError:
+        store.work = work  # the log is failed-stop; the state is unchanged
+        raise
+    store.commits.index_new_frames()
+    return work, j
 
 
 def rebase_on(store: Store, work: Overlay, stack: LayerStack) -> None:
     """The last step of writing a snapshot: the committed state rebased on ``stack``
     (decoded nodes kept as a cache; staged changes stay staged: the overlay's
     nodes are its own copies), and the store settled."""
-    store.commits.index_new_frames()
     store.committed = store.committed.rebased(stack)
     work.parent = store.committed
     store.travel.new_head(store.head_seq, store.committed.next_node_id)
@@ -263,13 +272,7 @@ def write_checkpoint(store: Store) -> bool:
         return False
     image = store.committed.image()
     payload = encode_snapshot(store.head_seq, store.head_id, state_hash(image), image)
-    work = before_snapshot(store)
-    try:
-        j = store.log.append(KIND_CHECKPOINT, payload, store.durable)
-    except WriterFailedError:
-        store.work = work  # the log is failed-stop; the state is unchanged
-        raise
-    store.commits.index_new_frames()
+    work, j = append_snapshot(store, KIND_CHECKPOINT, payload)
     rebase_on(store, work, store.snapshots.adopt(j, store.head_seq))
     return True
 

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT, LAYER_UNIT
-from myosotis.errors import WriterFailedError
 from myosotis.format.constants import KIND_LAYER, LAYER_LEVEL_FULL
 from myosotis.format.image import NodeRecord, StateImage, encode_image
 from myosotis.format.layer import encode_layer
@@ -197,14 +196,9 @@ def write_layer(store: Store) -> bool:
 
 
 def _append_layer(store: Store, payload: bytes, kept: list[StackEntry], level: int) -> bool:
-    from myosotis.engine.checkpoints import before_snapshot, rebase_on
+    from myosotis.engine.checkpoints import append_snapshot, rebase_on
 
-    work = before_snapshot(store)
-    try:
-        j = store.log.append(KIND_LAYER, payload, store.durable)
-    except WriterFailedError:
-        store.work = work  # the log is failed-stop; the state is unchanged
-        raise
+    work, j = append_snapshot(store, KIND_LAYER, payload)
     stack = store.snapshots.adopt_layer(j, store.head_seq, kept)
     rebase_on(store, work, stack)
     return True

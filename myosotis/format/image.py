@@ -181,14 +181,8 @@ class StateImage:
             return i if i < len(q) and q[i] == node_id else -1
         if self._ids is not None:
             ids = self._ids
-            lo, hi = 0, len(ids)
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if ids[mid] < node_id:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            return lo if lo < len(ids) and ids[lo] == node_id else -1
+            i = bisect.bisect_left(ids, node_id)
+            return i if i < len(ids) and ids[i] == node_id else -1
         mv, base, guard = self._mv, self._ids_at, self._guard
         unpack = _U64.unpack_from
         lo, hi = 0, self.node_count

@@ -22,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import array
+import bisect
 import contextlib
 import os
 import time
@@ -400,14 +401,8 @@ class LogFile:
     def frame_index_at(self, offset: int) -> int | None:
         """The index of the frame that starts at ``offset``, or None. O(log frames)."""
         offs = self.frames.offsets
-        lo, hi = 0, len(offs)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if offs[mid] < offset:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo if lo < len(offs) and offs[lo] == offset else None
+        i = bisect.bisect_left(offs, offset)
+        return i if i < len(offs) and offs[i] == offset else None
 
     def payload_unchecked(self, i: int) -> memoryview:
         """The payload of header-valid frame ``i`` without its CRC checked (R26): for a
