@@ -102,13 +102,23 @@ def free_space_end(frame_start: int, frame_end: int) -> int:
     return size if frame_end - frame_start < size - frame_end else frame_end
 
 
-SEGMENT_CACHE: Final = 16
-"""Time-travel segments (the decoded commits after one checkpoint) kept, the
-head's included. A diff reads the states at two commits, each maybe in its own
-segment; with the head's and one more (a view kept open meanwhile) that is
-four; with layers a segment holds at most LAYER_COMMITS commits, so sixteen of
-them cost less than one segment of the version-2 policy and spare random reads
-of the past most re-decoding."""
+TIMETRAVEL_BYTES: Final = 4 << 20
+"""Commit payload bytes a handle keeps decoded for time travel (engine/timetravel.py),
+the least recently used segments dropped first; the head's segment and the
+one being read are kept whatever their size. A decoded commit takes about
+5-6 times its payload bytes in Python objects (measured on the W1 commits), so
+4 MiB of payloads is about 25 MiB: the whole history of a 5,000-commit file
+of small commits (random reads of its past then decode each commit once),
+and a bounded window of a longer one. Bounded by bytes, not by segments: a
+segment holds from one commit to LAYER_COMMITS commits or LAYER_BYTES."""
+
+
+TIMETRAVEL_NODES: Final = 1 << 12
+"""Nodes of past states a handle keeps decoded from their base snapshots (a layer
+stack), keyed by that snapshot (engine/segments.py BaseNodes): reading a node
+at many commits after one snapshot, or again, decodes its record once. 4,096
+records of a few fields take a few MiB; an evicted one is one record decoded
+in place again (FORMAT.md §8.1)."""
 
 
 NODE_CACHE: Final = 1 << 16
@@ -125,7 +135,7 @@ forgotten one is BLAKE3 of its commit's payload again (microseconds), so a
 handle that lives for millions of commits keeps a bounded window, not an
 entry per commit."""
 
-SNAPSHOT_CACHE: Final = 64
+SNAPSHOT_CACHE: Final = 1024
 """Checkpoint and layer stacks a handle keeps checked and open (the oldest
 go first): a writer appends a layer every LAYER_COMMITS commits, and one that
 runs for long must not keep one entry per layer. Reading one again costs its
