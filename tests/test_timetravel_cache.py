@@ -192,3 +192,22 @@ def test_a_read_of_the_past_interrupted_at_every_line_is_right_when_retried(
                 assert snapshot(mem.at(14)) == states[14]
     finally:
         mem.close()
+
+
+def test_a_long_running_writer_keeps_a_bounded_number_of_segments(tmp_path: Path) -> None:
+    """A writer appends a layer every few commits: one that never reads the past keeps
+    only the head's segment, and one that reads it keeps what the bound allows, not
+    a segment per layer written."""
+    path = tmp_path / "m.myo"
+    with open_memory(path, durability="none", travel_cache=0) as mem:
+        travel = store_of(mem).travel
+        store_of(mem).layer_commits = 2
+        for i in range(60):
+            mem.create("T", a=i)
+            mem.commit()
+        assert list(travel._segments.values()) == [travel.head]
+        for i in range(60):
+            mem[1 + i].a = -i
+            mem.commit()
+            assert mem.at(1 + i)[1 + i].a == i  # created at commit 1 + i
+            assert len(travel._segments) <= 3  # the head's, the one read, the last head

@@ -53,9 +53,14 @@ class TimeTravel:
 
     def new_head(self, base_seq: int, next_node_id: int) -> None:
         """The committed state has a new base (a checkpoint after ``base_seq``)."""
+        old, segments = self.head, self._segments
         self.head = Segment(base_seq, next_node_id)
-        self._segments[base_seq] = self.head
-        self._segments.move_to_end(base_seq)
+        segments[base_seq] = self.head
+        segments.move_to_end(base_seq)
+        if old.upto == old.base_seq and segments.get(old.base_seq) is old:
+            # Nothing was read from it: a writer that never reads the past keeps
+            # one segment, not one per layer it writes.
+            del segments[old.base_seq]
 
     def clear(self) -> None:
         self._segments.clear()
