@@ -5,7 +5,9 @@ A :class:`Segment` holds the mutations of commits ``(base_seq, upto]``, both
 in commit order and per node. Reading one node at a past commit then costs
 the node's base record plus the few mutations that touched it, not a replay
 of the whole segment. Mutations held here are never mutated: whoever applies
-one to a state applies a copy of its value (:func:`owned`).
+one to a state applies a copy of its value (:func:`owned`). A node that no
+commit after the base changed is its base record, decoded once and shared by
+every state on that base (:class:`BaseNodes`).
 """
 
 from __future__ import annotations
