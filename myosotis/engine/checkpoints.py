@@ -10,6 +10,7 @@ commit is the policy's (engine/policy.py, staging.py).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from myosotis.engine.history import CommitIndex
@@ -46,8 +47,9 @@ class Snapshots:
         self.commits = commits
         self.problems = problems
         # frame offset -> usable stack (offsets, unlike frame indices, do not move
-        # when the frames before a file's newest layer are indexed, §10.1)
-        self._images: dict[int, LayerStack | None] = {}
+        # when the frames before a file's newest layer are indexed, §10.1), the
+        # least recently used first
+        self._images: OrderedDict[int, LayerStack | None] = OrderedDict()
 
     def image(self, j: int, seq: int | None = None) -> LayerStack | None:
         """The stack of checkpoint/genesis/layer frame ``j`` if usable (R80, R85, R88),
@@ -58,8 +60,10 @@ class Snapshots:
         CorruptFileError. The result is cached per frame.
         """
         off = self.log.frame_offset(j)
-        if off in self._images:
-            return self._images[off]
+        images = self._images
+        if off in images:
+            images.move_to_end(off)
+            return images[off]
         img: LayerStack | None = None
         try:
             if seq == 0:
@@ -80,12 +84,13 @@ class Snapshots:
         return img
 
     def _keep(self, off: int, stack: LayerStack | None) -> None:
-        """Cache ``stack`` (None: not usable) for frame offset ``off``; the oldest entry
-        goes past policy.SNAPSHOT_CACHE (a stack in use is held by its state)."""
+        """Cache ``stack`` (None: not usable) for frame offset ``off``; the least recently
+        used entry goes past policy.SNAPSHOT_CACHE (a stack in use is held by its
+        state)."""
         images = self._images
         images[off] = stack
-        if len(images) > SNAPSHOT_CACHE:
-            del images[next(iter(images))]
+        while len(images) > SNAPSHOT_CACHE:  # while: an interrupt here cannot grow it
+            images.popitem(last=False)
 
     def _snapshot(self, payload: memoryview, seq: int | None, off: int,
                   chained: bool = True) -> LayerStack:
@@ -131,6 +136,7 @@ class Snapshots:
 
     def _outside(self, off: int, seq: int) -> LayerStack | None:
         if off in self._images:
+            self._images.move_to_end(off)
             return self._images[off]
         got = self.log.frame_header_at(off)
         if got is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from myosotis.engine.chain import commit_header
@@ -289,7 +290,9 @@ class CommitIndex:
             return self.checkpoints[k][0]
         return None
 
-    def checkpoint_at_or_before(self, seq: int) -> list[tuple[int, int]]:
-        """Checkpoints with seq <= ``seq``, newest first."""
-        i = bisect.bisect_right(self.checkpoints, (seq, len(self.log.frames)))
-        return self.checkpoints[:i][::-1]
+    def checkpoint_at_or_before(self, seq: int) -> Iterator[tuple[int, int]]:
+        """Checkpoints with seq <= ``seq``, newest first, lazily: every read of the
+        past asks, and usually takes the first (the index is not copied)."""
+        cps = self.checkpoints
+        for k in range(bisect.bisect_right(cps, (seq, len(self.log.frames))) - 1, -1, -1):
+            yield cps[k]

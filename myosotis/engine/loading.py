@@ -43,7 +43,7 @@ def load(store: Store) -> None:
     store.head_seq = base_seq
     store.head_id = commits.commit_id(base_seq)
     store.travel = TimeTravel(store.log, commits, snapshots, base_seq,
-                              store.committed.next_node_id)
+                              store.committed.next_node_id, store.travel_cache)
     store.bytes_since_checkpoint = store.commits_since_checkpoint = 0
     store.last_image_size = base_img.size if base_img is not None else 0
     replay_to(store, commits.head_seq)

@@ -102,13 +102,24 @@ def free_space_end(frame_start: int, frame_end: int) -> int:
     return size if frame_end - frame_start < size - frame_end else frame_end
 
 
-SEGMENT_CACHE: Final = 16
-"""Time-travel segments (the decoded commits after one checkpoint) kept, the
-head's included. A diff reads the states at two commits, each maybe in its own
-segment; with the head's and one more (a view kept open meanwhile) that is
-four; with layers a segment holds at most LAYER_COMMITS commits, so sixteen of
-them cost less than one segment of the version-2 policy and spare random reads
-of the past most re-decoding."""
+TIMETRAVEL_BYTES: Final = 1 << 20
+"""Commit payload bytes a handle keeps decoded for time travel (engine/timetravel.py),
+the least recently used segments dropped first; the head's segment and the
+one being read are kept whatever their size. Decoded, small commits take
+about 17 times their payload bytes in Python objects (measured on W1's
+commits of ~110 bytes: mutations, their values, the per-node index), so
+1 MiB of payloads is under 20 MiB: the whole history of W1's 5,000 commits
+(0.55 MiB, each decoded once however randomly it is read), a bounded window
+of a longer one. Bounded by bytes, not by segments: a segment holds from one
+commit to LAYER_COMMITS commits or LAYER_BYTES."""
+
+
+TIMETRAVEL_NODES: Final = 1 << 12
+"""Nodes of past states a handle keeps decoded from their base snapshots (a layer
+stack), keyed by that snapshot (engine/segments.py BaseNodes): reading a node
+at many commits after one snapshot, or again, decodes its record once. 4,096
+records of W1's five fields take about 4.5 MiB (measured: ~1.1 KiB each); an
+evicted one is one record decoded in place again (FORMAT.md §8.1)."""
 
 
 NODE_CACHE: Final = 1 << 16
@@ -125,11 +136,16 @@ forgotten one is BLAKE3 of its commit's payload again (microseconds), so a
 handle that lives for millions of commits keeps a bounded window, not an
 entry per commit."""
 
-SNAPSHOT_CACHE: Final = 64
-"""Checkpoint and layer stacks a handle keeps checked and open (the oldest
-go first): a writer appends a layer every LAYER_COMMITS commits, and one that
-runs for long must not keep one entry per layer. Reading one again costs its
-head (R88), and its blocks' CRCs as they are read."""
+SNAPSHOT_CACHE: Final = 1024
+"""Checkpoint and layer stacks a handle keeps checked and open (the least
+recently used go first): a writer appends a layer every LAYER_COMMITS
+commits, and one that runs for long must not keep one entry per layer.
+Reading one again costs its head (R88), and its blocks' CRCs as they are
+read (each block is checked once per cached stack, R89). An entry is a few
+objects over the map, about 2 KiB measured whatever the image's size, so
+1,024 of them (about 2 MiB) hold the layers of 32,768 commits: random reads
+of the past of such a file check each layer once; 64 made W1's random reads
+(157 layers) check most of them again at every read."""
 
 
 # The history index (engine/history_index.py): a writer moves the rows it keeps

@@ -28,6 +28,7 @@ from myosotis.engine.policy import (
     LAYER_BYTES,
     LAYER_COMMITS,
     NODE_CACHE,
+    TIMETRAVEL_BYTES,
     free_space_end,
 )
 from myosotis.engine.segments import HistoricalState
@@ -93,6 +94,9 @@ class Store:
         self.layer_bytes = LAYER_BYTES
         self.commits_since_checkpoint = 0
         self.node_cache = node_cache
+        # commit payload bytes time travel keeps decoded (policy.py; a test hook
+        # lowers it, myosotis.testing.open_memory)
+        self.travel_cache = TIMETRAVEL_BYTES
         self.problems: list[str] = []
         for off, n, kept in log.recovered:
             msg = (f"cut a torn tail of {n} bytes at offset {off} (a crash mid-commit); "

@@ -4,8 +4,11 @@
 A past state is its base snapshot plus the commits after it, decoded into a
 :class:`Segment` (engine/segments.py) and read lazily. Decoding checks R26,
 R31, R32, R60 and the CREATE id rule of §6; the rest of §6 is checked when a
-whole state is replayed. A few segments stay decoded (policy.SEGMENT_CACHE),
-the head's among them: the one after the base of the committed state.
+whole state is replayed. Segments stay decoded, the least recently used
+dropped first, while they hold at most policy.TIMETRAVEL_BYTES of commit
+payloads; the head's (the one after the base of the committed state) and the
+one in use are never dropped. A commit is decoded once while its segment
+stays cached, and a read decodes only the commits up to the one it reads.
 """
 
 from __future__ import annotations
@@ -16,12 +19,11 @@ from myosotis.engine.chain import check_next_node_id, commit_mutations
 from myosotis.engine.checkpoints import Snapshots
 from myosotis.engine.history import Commit, CommitIndex
 from myosotis.engine.layers import LayerStack
-from myosotis.engine.policy import SEGMENT_CACHE
-from myosotis.engine.segments import HistoricalState, Segment
+from myosotis.engine.policy import TIMETRAVEL_BYTES, TIMETRAVEL_NODES
+from myosotis.engine.segments import BaseNodes, HistoricalState, Segment
 from myosotis.errors import CommitNotFoundError, CorruptFileError
-from myosotis.format.mutations import Create, Mutation
+from myosotis.format.mutations import Create
 from myosotis.format.records import (
-    CommitHeader,
     commit_id,
     decode_commit_header,
     decode_mutations,
@@ -33,12 +35,16 @@ class TimeTravel:
     """The decoded past of one log. ``head_seq`` arguments are the store's head."""
 
     def __init__(self, log: LogFile, commits: CommitIndex, snapshots: Snapshots, base_seq: int,
-                 next_node_id: int) -> None:
-        """``base_seq``, ``next_node_id``: the base of the committed state."""
+                 next_node_id: int, cache_bytes: int = TIMETRAVEL_BYTES) -> None:
+        """``base_seq``, ``next_node_id``: the base of the committed state; ``cache_bytes``:
+        the commit payload bytes the decoded segments may hold (policy.TIMETRAVEL_BYTES)."""
         self.log = log
         self.commits = commits
         self.snapshots = snapshots
+        self.cache_bytes = cache_bytes
+        # base seq -> segment, the least recently used first
         self._segments: OrderedDict[int, Segment] = OrderedDict()
+        self.base_nodes = BaseNodes(TIMETRAVEL_NODES)
         # The head segment is decoded lazily, on the first read of a past
         # commit: replay does not keep its mutations, so opening costs memory
         # for the state only.
@@ -47,11 +53,18 @@ class TimeTravel:
 
     def new_head(self, base_seq: int, next_node_id: int) -> None:
         """The committed state has a new base (a checkpoint after ``base_seq``)."""
+        old, segments = self.head, self._segments
         self.head = Segment(base_seq, next_node_id)
-        self._remember(self.head)
+        segments[base_seq] = self.head
+        segments.move_to_end(base_seq)
+        if old.upto == old.base_seq and segments.get(old.base_seq) is old:
+            # Nothing was read from it: a writer that never reads the past keeps
+            # one segment, not one per layer it writes.
+            del segments[old.base_seq]
 
     def clear(self) -> None:
         self._segments.clear()
+        self.base_nodes.clear()
 
     # ------------------------------------------------------------------ commits
 
@@ -81,18 +94,6 @@ class TimeTravel:
             base_next = img.next_node_id
         return self.commits.info(seq, base_next)
 
-    def _decode_commit(self, seq: int,
-                       parent: bytes) -> tuple[bytes, list[Mutation], CommitHeader, int]:
-        """Commit ``seq`` decoded whole (R26, R31, R32, R61).
-
-        Returns ``(id, mutations, header, frame offset)``.
-        """
-        payload, h, off = self.commits.record(seq, parent)
-        muts = commit_mutations(payload, h, seq, off, self.log.version)
-        cid = commit_id(payload)
-        self.commits.remember_id(seq, cid)
-        return cid, muts, h, off
-
     # ------------------------------------------------------------------ states
 
     def state_at(self, seq: int, head_seq: int) -> HistoricalState:
@@ -102,8 +103,8 @@ class TimeTravel:
         if seq == segment.base_seq:
             next_node_id = base.next_node_id if base is not None else 1
         else:
-            next_node_id = self.commits.header(seq).next_node_id
-        return HistoricalState(seq, segment, base, next_node_id)
+            next_node_id = segment.next_node_id_at(seq)
+        return HistoricalState(seq, segment, base, next_node_id, self.base_nodes)
 
     def touched_between(self, a: int, b: int, head_seq: int) -> set[int]:
         """Ids of nodes changed by commits ``(a, b]``."""
@@ -123,25 +124,38 @@ class TimeTravel:
         """The segment whose base is the newest usable snapshot at or before ``seq``,
         decoded at least up to ``seq``, and that base's image."""
         base_seq, img = self.snapshots.base_at(seq)
-        seg = self._segments.get(base_seq)
+        segments = self._segments
+        seg = segments.get(base_seq)
         if seg is None:
-            seg = Segment(base_seq, img.next_node_id if img is not None else 1)
-        self._remember(seg)
+            seg = segments[base_seq] = Segment(base_seq,
+                                               img.next_node_id if img is not None else 1)
+        else:
+            segments.move_to_end(base_seq)
         if seg.upto < seq:
+            # An interrupt in here leaves ``seg`` decoded up to some commit before
+            # ``seq`` (Segment.add is atomic), which the next read extends.
             self._extend(seg, seq)
             if seq < head_seq:
                 self._check_link(seq)
+            self._evict(seg)
         return seg, img
 
-    def _remember(self, seg: Segment) -> None:
-        self._segments[seg.base_seq] = seg
-        self._segments.move_to_end(seg.base_seq)
-        while len(self._segments) > SEGMENT_CACHE:
-            oldest = next(iter(self._segments))
-            if self._segments[oldest] is self.head:
-                self._segments.move_to_end(oldest)
-                continue
-            del self._segments[oldest]
+    def _evict(self, keep: Segment) -> None:
+        """Drop the least recently used segments while the cached ones hold more than
+        ``cache_bytes`` of commit payloads; never ``keep`` (in use) nor the head's.
+        Summed, not kept as a running total: nothing can drift when an interrupt
+        comes between a segment's growth and its count."""
+        segments = self._segments
+        total = sum([s.tip[2] for s in segments.values()])  # Segment.size, inlined
+        if total <= self.cache_bytes:
+            return
+        for base_seq in list(segments):  # the least recently used first
+            if total <= self.cache_bytes:
+                break
+            seg = segments[base_seq]
+            if seg is not keep and seg is not self.head:
+                del segments[base_seq]
+                total -= seg.size
 
     def _check_link(self, seq: int) -> None:
         """R32 between commit ``seq`` and the next one, if that frame is intact.
@@ -162,9 +176,13 @@ class TimeTravel:
         """Decode commits ``seg.upto+1 .. stop`` into ``seg``, checking R31, R32, R60
         and the CREATE id rule of §6 (the rest of §6 is checked when a whole state
         is replayed)."""
-        parent = self.commits.commit_id(seg.upto)
+        commits, version = self.commits, self.log.version
+        parent = commits.commit_id(seg.upto)
         for s in range(seg.upto + 1, stop + 1):
-            cid, muts, h, off = self._decode_commit(s, parent)
+            payload, h, off = commits.record(s, parent)  # R26, R31, R32
+            muts = commit_mutations(payload, h, s, off, version)  # R61
+            cid = commit_id(payload)
+            commits.remember_id(s, cid)
             expect = seg.next_node_id
             for m in muts:
                 if type(m) is Create:
@@ -173,5 +191,5 @@ class TimeTravel:
                                                f"{expect} is next (§6 CREATE)", off)
                     expect += 1
             check_next_node_id(h, s, expect, off)
-            seg.add(s, muts, expect)
+            seg.add(s, muts, expect, len(payload))
             parent = cid
