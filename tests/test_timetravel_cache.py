@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_interrupts import Interrupter, count_lines
 
-from myosotis import Memory, NodeNotFoundError
+from myosotis import InterruptedOperationError, Memory, NodeNotFoundError
 from myosotis.testing import open_memory, store_of
 
 NodeView = tuple[str, bool, dict[str, Any]]
@@ -192,6 +192,40 @@ def test_a_read_of_the_past_interrupted_at_every_line_is_right_when_retried(
                 assert snapshot(mem.at(14)) == states[14]
     finally:
         mem.close()
+
+
+def test_indexing_the_history_before_the_newest_layer_interrupted_at_every_line(
+        tmp_path: Path) -> None:
+    """A file opened from its newest layer indexes the older history when a read
+    first needs it (CommitIndex.ensure_full, FORMAT.md §10.1). An interrupt at any
+    line of that leaves a handle that reads every commit right, or one whose every
+    read raises InterruptedOperationError (fails stop); never one that reads the
+    wrong frame."""
+    path = tmp_path / "m.myo"
+    states = build(path, 24, layer_commits=8)
+
+    def read_all(mem: Memory) -> None:
+        for seq in (0, 3, 9, 16, 24):
+            assert snapshot(mem.at(seq)) == states[seq]
+
+    with Memory.open(path, readonly=True) as mem:
+        commits = store_of(mem).commits
+        assert commits.partial  # opened from its newest layer
+        lines = count_lines(commits.ensure_full)
+    stopped = 0
+    for at in range(1, lines + 1):
+        with Memory.open(path, readonly=True) as mem:
+            commits = store_of(mem).commits
+            _, err = Interrupter(at, KeyboardInterrupt).run(commits.ensure_full)
+            assert isinstance(err, KeyboardInterrupt), (at, err)
+            try:
+                read_all(mem)
+            except InterruptedOperationError as e:
+                assert "close this handle" in str(e)
+                with pytest.raises(InterruptedOperationError):
+                    mem.at(20)
+                stopped += 1
+    assert 0 < stopped < lines  # both outcomes occur: the sweep reached the window
 
 
 def test_a_long_running_writer_keeps_a_bounded_number_of_segments(tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import bisect
 import datetime as _dt
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from myosotis.engine.chain import commit_header
 from myosotis.engine.policy import COMMIT_ID_CACHE
+from myosotis.engine.unsettled import REOPEN_READER, Unsettled
 from myosotis.errors import CorruptFileError
 from myosotis.format.constants import (
     FRAME_HEADER_SIZE,
@@ -126,11 +127,23 @@ class CommitIndex:
         the frames before it once. Raises CorruptFileError for damage there."""
         if not self.partial:
             return
-        self.log.ensure_full()
-        ids = self._ids
-        self._reset()
-        self._ids = ids  # ids by seq stay right
-        self.index_new_frames()
+        log = self.log
+        # log.ensure_full renumbers the frames, so from its return until the last
+        # line the partial index names the wrong ones. Meanwhile the log is an
+        # Unsettled stand-in: an interrupt anywhere leaves an index whose every
+        # use raises InterruptedOperationError (the handle fails stop), never one
+        # that reads the wrong frame. The full index is built aside and replaces
+        # this one in one step.
+        self.log = cast(LogFile, Unsettled("indexing the history before the newest layer",
+                                           REOPEN_READER))
+        try:
+            log.ensure_full()
+        except CorruptFileError:
+            self.log = log  # nothing moved: the partial index still names the right frames
+            raise
+        full = CommitIndex(log)
+        full._ids = self._ids  # ids by seq stay right
+        self.__dict__ = full.__dict__
 
     # ------------------------------------------------------------------ index
 

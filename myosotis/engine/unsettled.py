@@ -27,6 +27,7 @@ DISCARD = "call discard() to drop the staged changes (the edit may have been hal
 REOPEN = ("the commit may or may not be in the file: close this handle, reopen the file and "
           "check mem.head before retrying")
 REFRESH = "call refresh() again to read the newest commit"
+REOPEN_READER = "close this handle and open the file again"
 
 _OWN = frozenset({"operation", "remedy", "fail", "__class__"})
 
