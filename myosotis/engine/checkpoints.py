@@ -252,6 +252,7 @@ def rebase_on(store: Store, work: Overlay, stack: LayerStack) -> None:
     (decoded nodes kept as a cache; staged changes stay staged: the overlay's
     nodes are its own copies), and the store settled."""
     store.committed = store.committed.rebased(stack)
+    store.fresh_records = {}  # the changed nodes are in the snapshot now
     work.parent = store.committed
     store.travel.new_head(store.head_seq, store.committed.next_node_id)
     store.bytes_since_checkpoint = 0

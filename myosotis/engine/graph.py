@@ -16,11 +16,12 @@ cheapest for it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 from myosotis.engine.layers import LayerStack
-from myosotis.engine.policy import NODE_CACHE
+from myosotis.engine.policy import NODE_CACHE, REBASE_KEEP
 from myosotis.format.image import encode_image, encode_node_record
 from myosotis.format.mutation_parts import GraphTarget, Path
 from myosotis.format.mutations import Mutation
@@ -69,7 +70,10 @@ class GraphState:
                  cache_size: int = NODE_CACHE) -> None:
         self.base = base
         self.changed: dict[int, NodeState] = changed if changed is not None else {}
-        self._decoded: dict[int, NodeState] = {}  # insertion order: the oldest goes first
+        # Insertion order: the oldest goes first. An OrderedDict, not a dict: a
+        # dict's first item after many deletions from its front is found by a
+        # scan over the deleted slots, O(cache) per eviction until it resizes.
+        self._decoded: OrderedDict[int, NodeState] = OrderedDict()
         self.cache_size = cache_size
         self.next_node_id: int = base.next_node_id if base is not None else 1
 
@@ -82,9 +86,12 @@ class GraphState:
         # one (the same state): they stay cached, so a layer every few commits
         # does not make every node be decoded again.
         g._decoded = self._decoded
-        self._decoded = {}
-        for node_id, n in self.changed.items():
-            g._remember(node_id, n)
+        self._decoded = OrderedDict()
+        # The nodes just written stay decoded too, unless there are many of them
+        # (a bulk load): policy.REBASE_KEEP.
+        if len(self.changed) <= REBASE_KEEP:
+            for node_id, n in self.changed.items():
+                g._remember(node_id, n)
         return g
 
     def get(self, node_id: int) -> NodeState | None:
@@ -102,7 +109,7 @@ class GraphState:
         cache = self._decoded
         cache[node_id] = n
         if len(cache) > self.cache_size:
-            del cache[next(iter(cache))]
+            cache.popitem(last=False)
 
     def writable(self, node_id: int) -> NodeState | None:
         """The node, to be changed in place (replay)."""

@@ -119,6 +119,15 @@ of MiB at most, and re-reading an evicted node decodes one record in place
 (FORMAT.md §8.1), so a scan of a larger state runs in bounded memory."""
 
 
+REBASE_KEEP: Final = 4096
+"""A committed state rebased on a new snapshot keeps its changed nodes decoded (in
+its NODE_CACHE) when they are at most this many: about what 32 small commits
+change many times over, so the nodes a program works on stay decoded. A bulk
+load's nodes (10,000s per commit) are not kept: each costs about a kilobyte of
+Python objects that every full garbage collection walks, for reads that the
+snapshot serves by decoding one record in place."""
+
+
 COMMIT_ID_CACHE: Final = 1 << 12
 """Commit ids a handle remembers (the newest ones computed or written): a
 forgotten one is BLAKE3 of its commit's payload again (microseconds), so a

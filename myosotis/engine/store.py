@@ -59,8 +59,11 @@ class Store:
     - ``committed``: the state after commit ``head_seq`` (id ``head_id``);
     - ``work``: the committed state plus staged changes (an Overlay), or an
       Unsettled stand-in while an operation runs (unsettled.py);
-      ``pending_bytes``: the staged mutations, encoded; ``pending_count``: how many;
+      ``pending_bytes``: the staged mutations, encoded; ``staged``: those mutations,
+      each starting at its offset of ``staged_at`` in ``pending_bytes``;
       ``pending_version``: the format_version their commit needs (3 with an UNDELETE);
+    - ``fresh_records``: the records of nodes created since the newest snapshot and
+      not changed since, copied from their CREATEs (layers.note_created);
     - ``bytes_since_checkpoint``, ``commits_since_checkpoint``, ``last_image_size``:
       for the checkpoint policy (``layered``: layers, §8.7, else images, §8.4);
     - ``problems``: non-fatal findings (skipped checkpoints, cut torn tails...).
@@ -73,7 +76,9 @@ class Store:
     head_seq: int
     head_id: bytes
     pending_bytes: bytearray
-    pending_count: int
+    staged: list[Mutation]
+    staged_at: list[int]
+    fresh_records: dict[int, bytes]
     pending_version: int
     bytes_since_checkpoint: int
     last_image_size: int
@@ -157,6 +162,11 @@ class Store:
         self.log.close()
 
     # ------------------------------------------------------------------ staging
+
+    @property
+    def pending_count(self) -> int:
+        """How many mutations are staged."""
+        return len(self.staged)
 
     def require_writer(self) -> None:
         if self.log.readonly:
