@@ -23,8 +23,9 @@ import pytest
 from model import FixedClock
 
 from myosotis import ListProxy, Memory, MyosotisError, Ref
-from myosotis.engine import history_index, staging
+from myosotis.engine import history_index, layers
 from myosotis.engine.index_file import sidecar_path
+from myosotis.engine.layers import NewRecords
 from myosotis.format.image import create_record, encode_node_record
 from myosotis.format.mutations import Create, ListReplace, MapDelete, MapSet, Undelete, Unset
 from myosotis.testing import open_memory, store_of
@@ -154,8 +155,16 @@ def build(path: Path, seed: int, every: int) -> None:
 @pytest.mark.parametrize(("seed", "every"), [(0, 1), (1, 3), (2, 7)])
 def test_layers_copying_created_records_write_the_bytes_of_encoding_them(
         tmp_path: Path, seed: int, every: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    copied: list[int] = []
+
+    def counting(buf: Any, start: int, end: int) -> bytes:
+        copied.append(start)
+        return create_record(buf, start, end)
+
+    monkeypatch.setattr(layers, "create_record", counting)
     build(tmp_path / "copied.myo", seed, every)
-    monkeypatch.setattr(staging, "note_created", lambda *args: None)  # encode every node
+    assert copied
+    monkeypatch.setattr(NewRecords, "note", lambda *args: None)  # encode every node
     build(tmp_path / "encoded.myo", seed, every)
     copied = (tmp_path / "copied.myo").read_bytes()
     assert copied == (tmp_path / "encoded.myo").read_bytes()
@@ -174,19 +183,19 @@ def test_create_record_is_the_encoded_record(node: int, seed: int) -> None:
     assert create_record(buf, 2, len(buf)) == encode_node_record("Type", fields, False)
 
 
-def test_discard_and_reopen_drop_copied_records(tmp_path: Path) -> None:
-    """Records kept for the next layer never outlive the state they were taken from."""
+def test_records_kept_for_a_layer_follow_the_committed_state(tmp_path: Path) -> None:
+    """What is kept for the next layer never outlives the state it was taken from."""
     path = tmp_path / "a.myo"
     with open_memory(path, clock=FixedClock()) as mem:
         store = store_of(mem)
         n = mem.create("N", x=1)
         mem.commit()
-        assert set(store.fresh_records) == {n.id}
+        assert set(store.new_records.created) == {n.id}
         n.x = 2
         mem.commit()
-        assert store.fresh_records == {}  # changed after its CREATE: encoded
+        assert store.new_records.created == {}  # changed after its CREATE: encoded
         mem.create("N", x=3)
         mem.commit()
         mem.checkpoint()
-        assert store.fresh_records == {}  # in the layer now
+        assert store.new_records.created == {}  # in the layer now
     assert os.path.getsize(path) > 0

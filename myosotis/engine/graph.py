@@ -87,9 +87,9 @@ class GraphState:
         # does not make every node be decoded again.
         g._decoded = self._decoded
         self._decoded = OrderedDict()
-        # The nodes just written stay decoded too, unless there are many of them
-        # (a bulk load): policy.REBASE_KEEP.
-        if len(self.changed) <= REBASE_KEEP:
+        # The nodes just written stay decoded too while the cache stays small
+        # (policy.REBASE_KEEP): a bulk load's nodes are not all kept.
+        if len(g._decoded) + len(self.changed) <= REBASE_KEEP:
             for node_id, n in self.changed.items():
                 g._remember(node_id, n)
         return g

@@ -25,6 +25,7 @@ from myosotis.format.mutations import Create, Mutation
 from myosotis.format.values import DecodeError
 
 if TYPE_CHECKING:
+    from myosotis.engine.graph import NodeState
     from myosotis.engine.store import Store
 
 
@@ -127,21 +128,39 @@ def _full_records(base: LayerStack | None, own: dict[int, bytes],
         yield node_id, own[node_id]
 
 
-def note_created(fresh: dict[int, bytes], staged: list[Mutation], staged_at: list[int],
-                 mutation_bytes: bytearray) -> None:
-    """Keep in ``fresh`` (``Store.fresh_records``) the record of each node the commit of
-    ``staged`` (the i-th encoded at ``staged_at[i]`` of ``mutation_bytes``) created and
-    did not change after, and drop that of every node it changed: the next layer
-    copies these records instead of encoding the nodes again."""
-    if not staged:
-        return
-    ends = staged_at[1:]
-    ends.append(len(mutation_bytes))
-    for m, at, end in zip(staged, staged_at, ends, strict=True):
-        if type(m) is Create:
-            fresh[m.node] = create_record(mutation_bytes, at, end)
-        else:
-            fresh.pop(m.node, None)
+class NewRecords:
+    """The records of the nodes created since the newest snapshot and not changed
+    after (``Store.new_records``), copied from their CREATEs as the writer commits
+    (:meth:`note`): the next layer takes them instead of encoding those nodes
+    again. Every other changed node is encoded. A cache: dropping it costs only
+    encoding. (Patching a changed node's record in its encoded form instead of
+    encoding it was measured: not faster in Python.)
+    """
+
+    __slots__ = ("created",)
+
+    def __init__(self) -> None:
+        self.created: dict[int, bytes] = {}
+
+    def note(self, staged: list[Mutation], staged_at: list[int],
+             mutation_bytes: bytearray) -> None:
+        """Note a commit of ``staged``, the i-th encoded at ``staged_at[i]`` of
+        ``mutation_bytes``."""
+        if not staged:
+            return
+        created = self.created
+        ends = staged_at[1:]
+        ends.append(len(mutation_bytes))
+        for m, at, end in zip(staged, staged_at, ends, strict=True):
+            if type(m) is Create:
+                created[m.node] = create_record(mutation_bytes, at, end)
+            elif created:
+                created.pop(m.node, None)
+
+    def record(self, node_id: int, n: NodeState) -> bytes:
+        """The record of changed node ``n`` (id ``node_id``)."""
+        rec = self.created.get(node_id)
+        return n.record() if rec is None else rec
 
 
 def size_level(size: int, unit: int = LAYER_UNIT, fanout: int = LAYER_FANOUT) -> int:
@@ -194,11 +213,8 @@ def write_layer(store: Store) -> bool:
     committed = store.committed
     base = committed.base
     assert base is None or isinstance(base, LayerStack)
-    # a node created since the last snapshot and not changed after is copied from
-    # its CREATE (note_created); every other changed node is encoded, once
-    fresh = store.fresh_records
-    own = {node_id: fresh.get(node_id) or n.record()
-           for node_id, n in committed.changed.items()}
+    record = store.new_records.record  # each changed node's record, made once
+    own = {node_id: record(node_id, n) for node_id, n in committed.changed.items()}
     merged, kept, level = plan(base, sum(len(r) + 16 for r in own.values()) + 24)
     image: bytes | None = None
     if kept:

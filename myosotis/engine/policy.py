@@ -119,13 +119,15 @@ of MiB at most, and re-reading an evicted node decodes one record in place
 (FORMAT.md §8.1), so a scan of a larger state runs in bounded memory."""
 
 
-REBASE_KEEP: Final = 4096
+REBASE_KEEP: Final = 1 << 14
 """A committed state rebased on a new snapshot keeps its changed nodes decoded (in
-its NODE_CACHE) when they are at most this many: about what 32 small commits
-change many times over, so the nodes a program works on stay decoded. A bulk
-load's nodes (10,000s per commit) are not kept: each costs about a kilobyte of
-Python objects that every full garbage collection walks, for reads that the
-snapshot serves by decoding one record in place."""
+its NODE_CACHE) when its cache then holds at most this many nodes: a program
+that loads a few thousand nodes and then works on them finds them decoded, while
+a bulk load's nodes (10,000s per commit) are not all kept: each costs about a
+kilobyte of Python objects that every full garbage collection walks (measured:
+on 200,000 nodes in 20 commits, keeping them all doubled the ingest time), for
+reads that the snapshot serves by decoding one record in place. Nodes that are
+read are cached up to NODE_CACHE as before."""
 
 
 COMMIT_ID_CACHE: Final = 1 << 12

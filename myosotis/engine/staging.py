@@ -15,7 +15,7 @@ from myosotis.engine.checkpoints import auto_checkpoint
 from myosotis.engine.graph import Overlay
 from myosotis.engine.history import Commit, make_commit
 from myosotis.engine.history_index import index_commit
-from myosotis.engine.layers import note_created
+from myosotis.engine.layers import NewRecords
 from myosotis.engine.policy import checkpoint_due, layer_due
 from myosotis.engine.unsettled import (
     DISCARD,
@@ -48,8 +48,8 @@ def settle(store: Store) -> None:
     store.staged = []
     store.staged_at = []
     store.pending_version = 1
-    # (a cache: the committed state may have been replaced, see layers.note_created)
-    store.fresh_records = {}  # the format_version the pending mutations need (§12)
+    # (a cache of the committed state, which may have been replaced: layers.NewRecords)
+    store.new_records = NewRecords()  # the format_version the pending mutations need (§12)
     store.work = Overlay(store.committed)
 
 
@@ -164,7 +164,7 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
     store.commits.remember_id(seq, cid)
     work.merge_into_parent()
     if store.layered:
-        note_created(store.fresh_records, staged, staged_at, mutation_bytes)
+        store.new_records.note(staged, staged_at, mutation_bytes)
     # The time-travel segment is not fed here: it decodes new commits from
     # the file when a past state is read (TimeTravel.segment_for).
     store.head_seq, store.head_id = seq, cid

@@ -23,6 +23,7 @@ from myosotis.engine.checkpoints import Snapshots, write_checkpoint
 from myosotis.engine.graph import GraphState, Overlay
 from myosotis.engine.history import Commit, CommitIndex
 from myosotis.engine.history_index import HistoryIndex
+from myosotis.engine.layers import NewRecords
 from myosotis.engine.policy import (
     CHECKPOINT_FLOOR,
     LAYER_BYTES,
@@ -62,8 +63,8 @@ class Store:
       ``pending_bytes``: the staged mutations, encoded; ``staged``: those mutations,
       each starting at its offset of ``staged_at`` in ``pending_bytes``;
       ``pending_version``: the format_version their commit needs (3 with an UNDELETE);
-    - ``fresh_records``: the records of nodes created since the newest snapshot and
-      not changed since, copied from their CREATEs (layers.note_created);
+    - ``new_records``: what the next layer needs of the nodes changed since the
+      newest snapshot without encoding them (layers.NewRecords);
     - ``bytes_since_checkpoint``, ``commits_since_checkpoint``, ``last_image_size``:
       for the checkpoint policy (``layered``: layers, §8.7, else images, §8.4);
     - ``problems``: non-fatal findings (skipped checkpoints, cut torn tails...).
@@ -78,7 +79,7 @@ class Store:
     pending_bytes: bytearray
     staged: list[Mutation]
     staged_at: list[int]
-    fresh_records: dict[int, bytes]
+    new_records: NewRecords
     pending_version: int
     bytes_since_checkpoint: int
     last_image_size: int
