@@ -199,3 +199,19 @@ def test_records_kept_for_a_layer_follow_the_committed_state(tmp_path: Path) -> 
         mem.checkpoint()
         assert store.new_records.created == {}  # in the layer now
     assert os.path.getsize(path) > 0
+
+
+def test_a_created_node_edited_before_its_commit_leaves_its_create_as_it_was(
+        tmp_path: Path) -> None:
+    """The overlay shares a CREATE's field dict until the node's first edit."""
+    with open_memory(tmp_path / "a.myo", clock=FixedClock()) as mem:
+        store = store_of(mem)
+        m = Create(1, "N", {"a": 1, "items": [1]})
+        store.stage(m)
+        mem[1].a = 2
+        mem[1]["items"].append(2)
+        del mem[1].a
+        assert m == Create(1, "N", {"a": 1, "items": [1]})
+        assert mem[1].fields() == {"items": [1, 2]}
+        mem.commit()
+        assert mem[1].fields() == {"items": [1, 2]}

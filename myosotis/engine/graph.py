@@ -194,6 +194,9 @@ class Overlay:
         # id() -> container for the lists and maps this overlay made: it holds
         # them, so no id is reused by another object while it is listed here.
         self._own: dict[int, Any] = {}
+        # Nodes created here whose field dict is still their CREATE's: copied
+        # before their first edit (_unshared), so the mutation stays as it was.
+        self._shared: set[int] = set()
 
     def get(self, node_id: int) -> NodeState | None:
         n = self.nodes.get(node_id)
@@ -210,7 +213,14 @@ class Overlay:
             if p is None:
                 return None
             n = self.nodes[node_id] = p.shallow_copy()
+        elif self._shared and node_id in self._shared:
+            self._unshared(node_id, n)
         return n
+
+    def _unshared(self, node_id: int, n: NodeState) -> None:
+        """Give ``n`` (created here) a field dict of its own, not its CREATE's."""
+        n.fields = dict(n.fields)
+        self._shared.discard(node_id)
 
     def _owned(self, holder: Any, key: Any) -> Any:
         """``holder[key]``, replaced by a shallow copy the overlay owns unless it is one."""
@@ -245,13 +255,17 @@ class Overlay:
             n = nodes[node_id] = n.shallow_copy()
         elif n.deleted:
             return False
+        elif self._shared and node_id in self._shared:
+            self._unshared(node_id, n)
         n.fields[field] = value
         return True
 
     def add(self, node_id: int, type_name: str, fields: dict[str, Any]) -> None:
-        # The field dict is the node's own (later edits of the node change it),
-        # not the CREATE's: a scratch overlay must leave a mutation as it was.
-        self.nodes[node_id] = NodeState(type_name, dict(fields))
+        # The node shares the CREATE's field dict until its first edit (writable,
+        # set_field): a staged or scratch mutation must stay as it was, and most
+        # created nodes are not edited before their commit.
+        self.nodes[node_id] = NodeState(type_name, fields)
+        self._shared.add(node_id)
         self.next_node_id = node_id + 1
 
     @property
@@ -265,11 +279,13 @@ class Overlay:
         parent.merge(self.nodes, self.next_node_id)
         self.nodes = {}
         self._own = {}
+        self._shared = set()
 
     def reset(self) -> None:
         self.nodes = {}
         self.next_node_id = self.parent.next_node_id
         self._own = {}
+        self._shared = set()
 
 
 def apply(state: GraphTarget, m: Mutation) -> None:

@@ -123,6 +123,13 @@ def _refs(events: list[tuple[int, int, int, str]], v: list[Any] | dict[str, Any]
           src: int, field: str) -> None:
     """Add the events of container ``v`` written into ``field`` of ``src`` by commit ``seq``
     (a lone reference is added by the caller: the common case, inline)."""
+    if type(v) is list:
+        for x in v:
+            tx = type(x)
+            if tx is Ref or tx is list or tx is dict:
+                break
+        else:
+            return  # scalars only (the common list): no reference
     events.extend((d, seq, src, field) for d in sorted(frozenset(iter_refs(v))))
 
 
