@@ -24,6 +24,7 @@ from model import FixedClock
 
 from myosotis import ListProxy, Memory, MyosotisError, Ref
 from myosotis.engine import history_index, layers
+from myosotis.engine.graph import GraphState
 from myosotis.engine.index_file import sidecar_path
 from myosotis.engine.layers import NewRecords
 from myosotis.format.image import create_record, encode_node_record
@@ -215,3 +216,81 @@ def test_a_created_node_edited_before_its_commit_leaves_its_create_as_it_was(
         assert mem[1].fields() == {"items": [1, 2]}
         mem.commit()
         assert mem[1].fields() == {"items": [1, 2]}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_large_containers_edited_through_spares_read_as_a_plain_model(
+        tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Edits of a large list or map commit after commit (each commit's copy made
+    from the container the commit before replaced, GraphState.take_spare) give the
+    state of the same edits on plain Python values; views taken meanwhile, staged
+    changes dropped, fields replaced and edits inside elements change nothing else."""
+    recycled: list[int] = []
+    take = GraphState.take_spare
+
+    def counting(self: GraphState, value: Any, field: str) -> Any:
+        entry = self.spares.get(id(value))
+        spare = None if entry is None else id(entry[1])
+        del entry  # (a reference held here would make take_spare copy)
+        copy = take(self, value, field)
+        if id(copy) == spare:
+            recycled.append(len(copy))
+        return copy
+
+    monkeypatch.setattr(GraphState, "take_spare", counting)
+    rng = random.Random(seed)
+    path = tmp_path / "a.myo"
+    model: dict[str, Any] = {"items": list(range(300)), "meta": {f"k{i}": i for i in range(300)}}
+    with open_memory(path, clock=FixedClock(), durability="none") as mem:
+        store = store_of(mem)
+        store.layer_commits = 5
+        n = mem.create("N", items=list(model["items"]), meta=dict(model["meta"]))
+        mem.commit()
+        views: list[tuple[Any, dict[str, Any]]] = []
+        for i in range(80):
+            step = rng.randrange(12)
+            items, meta = n["items"], n["meta"]
+            if step == 0:
+                items.append(-1)  # dropped below: the spare stays usable
+                mem.discard()
+            if step == 1:
+                views.append((mem.at(mem.head.seq), {"items": list(model["items"]),
+                                                     "meta": dict(model["meta"])}))
+            if step == 2:
+                n["items"] = model["items"] = list(model["items"]) + [i]  # replaced
+            if step == 3:
+                items.append([i])  # an element edited inside later
+                model["items"].append([i])
+                items[len(model["items"]) - 1].append(i)
+                model["items"][-1].append(i)
+            if step == 4:
+                mem.checkpoint()  # with nothing staged: a layer of what is committed
+            for _ in range(rng.randrange(1, 4)):
+                k = rng.randrange(4)
+                if k == 0:
+                    items.append(i)
+                    model["items"].append(i)
+                elif k == 1:
+                    p = rng.randrange(len(model["items"]))
+                    del items[p]
+                    del model["items"][p]
+                elif k == 2:
+                    p = rng.randrange(len(model["items"]))
+                    items.insert(p, str(i))
+                    model["items"].insert(p, str(i))
+                else:
+                    key = f"k{rng.randrange(400)}"
+                    if key in model["meta"] and rng.random() < 0.5:
+                        del meta[key]
+                        del model["meta"][key]
+                    else:
+                        meta[key] = i
+                        model["meta"][key] = i
+            mem.commit()
+            assert n.fields() == model
+        for view, seen in views:
+            assert view[n.id].fields() == seen
+        assert len(recycled) > 40  # most commits reused the spare
+    with Memory.open(path, readonly=True) as mem:
+        assert mem[n.id].fields() == model
+        assert mem.verify().ok

@@ -16,15 +16,27 @@ cheapest for it.
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 from myosotis.engine.layers import LayerStack
-from myosotis.engine.policy import NODE_CACHE, REBASE_KEEP
+from myosotis.engine.policy import NODE_CACHE, REBASE_KEEP, SPARE_MAX, SPARE_MIN
+from myosotis.errors import MyosotisError
 from myosotis.format.image import encode_image, encode_node_record
 from myosotis.format.mutation_parts import GraphTarget, Path
-from myosotis.format.mutations import Mutation
+from myosotis.format.mutations import (
+    ListInsert,
+    ListRemove,
+    ListReplace,
+    MapDelete,
+    MapSet,
+    Mutation,
+)
+
+# The edits of a list's or map's top level, which a spare replays (take_spare).
+_TOP_EDITS = (ListInsert, ListRemove, ListReplace, MapDelete, MapSet)
 
 
 def _at(value: Any, path: Path) -> Any:
@@ -76,6 +88,8 @@ class GraphState:
         self._decoded: OrderedDict[int, NodeState] = OrderedDict()
         self.cache_size = cache_size
         self.next_node_id: int = base.next_node_id if base is not None else 1
+        # id(container) -> (that container, a spare, ops): see take_spare
+        self.spares: dict[int, tuple[Any, Any, list[Mutation]]] = {}
 
     def rebased(self, image: LayerStack) -> GraphState:
         """This state on top of ``image`` (a checkpoint of it): the changed nodes
@@ -87,6 +101,7 @@ class GraphState:
         # does not make every node be decoded again.
         g._decoded = self._decoded
         self._decoded = OrderedDict()
+        g.spares = self.spares  # the same node objects, the same containers
         # The nodes just written stay decoded too while the cache stays small
         # (policy.REBASE_KEEP): a bulk load's nodes are not all kept.
         if len(g._decoded) + len(self.changed) <= REBASE_KEEP:
@@ -145,6 +160,34 @@ class GraphState:
             decoded.pop(node_id, None)
         self.next_node_id = next_node_id
 
+    def take_spare(self, value: Any, field: str) -> Any:
+        """A copy of the committed container ``value`` (a list or map, the value of
+        ``field``) for an overlay to edit: the spare kept for it when it was made
+        (:meth:`Overlay.keep_spares`), brought up to date, if nothing else holds
+        that spare; else ``value.copy()``.
+
+        The spare is the container the last commit's overlay copied ``value``
+        from, and ops are that commit's edits of it: replaying them (O(edits))
+        makes it equal ``value``, where a copy costs O(len(value)). So an append
+        to a long list costs the same as to a short one, commit after commit.
+        """
+        entry = self.spares.pop(id(value), None)
+        if entry is not None and entry[0] is value:
+            spare, ops = entry[1], entry[2]
+            del entry
+            # Held by this frame only (the local and the call's argument): nothing
+            # else can see it change. Anything else holding it (a view, an alias
+            # in another field) keeps it as it is, and a copy is made instead.
+            if sys.getrefcount(spare) == 2:  # noqa: PLR2004
+                target = SingleNode(ops[0].node, NodeState("", {field: spare}))
+                try:
+                    for m in ops:
+                        m.apply(target)
+                    return spare
+                except MyosotisError:  # not reached: they applied to its twin
+                    pass
+        return value.copy()
+
     def type_of(self, node_id: int) -> str | None:
         """The node's type without decoding its fields when it is still in the base."""
         n = self.changed.get(node_id) or self._decoded.get(node_id)
@@ -197,6 +240,9 @@ class Overlay:
         # Nodes created here whose field dict is still their CREATE's: copied
         # before their first edit (_unshared), so the mutation stays as it was.
         self._shared: set[int] = set()
+        # (node, field) -> the committed container (of SPARE_MIN items or more)
+        # the field's own copy was made from: see keep_spares.
+        self._copied: dict[tuple[int, str], Any] = {}
 
     def get(self, node_id: int) -> NodeState | None:
         n = self.nodes.get(node_id)
@@ -233,10 +279,48 @@ class Overlay:
     def writable_container(self, node_id: int, field: str, path: Path) -> Any:
         n = self.writable(node_id)
         assert n is not None
-        cur = self._owned(n.fields, field)
+        cur = n.fields[field]
+        if id(cur) not in self._own:
+            parent = self.parent
+            if len(cur) < SPARE_MIN or type(parent) is not GraphState:
+                cur = n.fields[field] = cur.copy()
+            else:
+                self._copied[(node_id, field)] = cur
+                cur = n.fields[field] = parent.take_spare(cur, field)
+            self._own[id(cur)] = cur
         for step in path:
             cur = self._owned(cur, step)
         return cur
+
+    def keep_spares(self, staged: list[Mutation]) -> None:
+        """Before :meth:`merge_into_parent` commits ``staged``: for each large field
+        container copied from the parent and changed only by edits of its top
+        level, keep the parent's (which the commit replaces by the copy) as the
+        copy's spare, with those edits (GraphState.take_spare)."""
+        copied = self._copied
+        if not copied:
+            return
+        parent = self.parent
+        assert isinstance(parent, GraphState), "only the store's own overlay copies so"
+        ops: dict[tuple[int, str], list[Mutation] | None] = {}
+        m: Any  # a type of _TOP_EDITS has a path
+        for m in staged:
+            key = (m.node, getattr(m, "field", ""))
+            if key in copied:
+                edits = ops.setdefault(key, [])
+                if edits is not None and type(m) in _TOP_EDITS and not m.path:
+                    edits.append(m)
+                else:
+                    ops[key] = None  # replaced, removed or edited inside: no spare
+        spares = parent.spares
+        for key, old in copied.items():
+            edits = ops.get(key)
+            n = self.nodes.get(key[0])
+            new = None if n is None else n.fields.get(key[1])
+            if edits and id(new) in self._own:
+                spares[id(new)] = (new, old, edits)
+                if len(spares) > SPARE_MAX:
+                    del spares[next(iter(spares))]
 
     def type_of(self, node_id: int) -> str | None:
         n = self.nodes.get(node_id)
@@ -280,12 +364,14 @@ class Overlay:
         self.nodes = {}
         self._own = {}
         self._shared = set()
+        self._copied = {}
 
     def reset(self) -> None:
         self.nodes = {}
         self.next_node_id = self.parent.next_node_id
         self._own = {}
         self._shared = set()
+        self._copied = {}
 
 
 def apply(state: GraphTarget, m: Mutation) -> None:

@@ -130,6 +130,19 @@ reads that the snapshot serves by decoding one record in place. Nodes that are
 read are cached up to NODE_CACHE as before."""
 
 
+SPARE_MIN: Final = 256
+"""Lists and maps of at least this many items get a spare (engine/graph.py
+GraphState.take_spare): the staged edit of a committed container copies it
+(copy on write), O(items) per commit; with a spare, the container the last
+commit replaced is brought up to date instead, O(edits). Below 256 items the
+copy costs about a microsecond, less than keeping a spare."""
+
+SPARE_MAX: Final = 16
+"""Spares a committed state keeps (the oldest go first): each holds a second
+copy of a large container, so they are few; the containers a program appends
+to commit after commit are few too."""
+
+
 COMMIT_ID_CACHE: Final = 1 << 12
 """Commit ids a handle remembers (the newest ones computed or written): a
 forgotten one is BLAKE3 of its commit's payload again (microseconds), so a

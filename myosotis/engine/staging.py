@@ -162,6 +162,7 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
         raise
     store.commits.index_new_frames()
     store.commits.remember_id(seq, cid)
+    work.keep_spares(staged)
     work.merge_into_parent()
     if store.layered:
         store.new_records.note(staged, staged_at, mutation_bytes)
