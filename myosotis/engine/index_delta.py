@@ -17,6 +17,7 @@ reader that cannot write it).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -32,6 +33,8 @@ from myosotis.format.mutations import (
     get_mutation,
 )
 from myosotis.format.values import Ref, get_uvarint, iter_refs
+
+_FIELD = operator.itemgetter(3)  # of an event row: the field
 
 Refs = frozenset[int]
 NONE: Refs = frozenset()
@@ -153,15 +156,17 @@ def _add(delta: Delta, seq: int, cid: bytes, mutations: Iterable[tuple[int, Muta
         elif t is Create:
             node = m.node
             touches.append((node, seq, off, None))
-            # in canonical (encoded) order, as a decoded CREATE holds them
-            fields = m.fields
-            for name in sorted(fields):
-                v = fields[name]
+            first = len(events)
+            for name, v in m.fields.items():
                 tv = type(v)
                 if tv is Ref:
                     events.append((v.id, seq, node, name))
                 elif tv is list or tv is dict:
                     _refs(events, v, seq, node, name)
+            if len(events) - first > 1:
+                # by field, in canonical (encoded) order, as a decoded CREATE holds
+                # them (a stable sort: each field's ids stay in order)
+                events[first:] = sorted(events[first:], key=_FIELD)
         elif t is Delete or t is Undelete:
             # a tombstone keeps the fields, and an undelete brings them back as they were
             touches.append((m.node, seq, off, None))
