@@ -71,6 +71,9 @@ def _same_place(value: Any, src: Source, node_id: int, field: str, path: Path) -
 # conversions
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None)))  # immutable: returned as they are
+
+
 def to_stored(v: Any, src: Source, depth: int = 0) -> Any:
     """A fresh stored value (FORMAT.md §5) for the Python value ``v``.
 
@@ -83,15 +86,16 @@ def to_stored(v: Any, src: Source, depth: int = 0) -> Any:
         return v
     if depth > MAX_DEPTH:
         raise InvalidValueError(f"value nests deeper than {MAX_DEPTH} lists/maps")
+    # (scalar elements, the common case, without a call each)
     if t is list or t is tuple or t is ListProxy:
-        return [to_stored(x, src, depth + 1) for x in v]
+        return [x if type(x) in _SCALARS else to_stored(x, src, depth + 1) for x in v]
     if t is dict or t is MapProxy:
         out = {}
         for k, x in v.items():
             if type(k) is not str:
                 raise InvalidValueError(f"map key {short_repr(k)} is not a str; map keys "
                                         f"must be strings")
-            out[k] = to_stored(x, src, depth + 1)
+            out[k] = x if type(x) in _SCALARS else to_stored(x, src, depth + 1)
         return out
     if t is Node:
         if not src._owns(v):
@@ -103,9 +107,6 @@ def to_stored(v: Any, src: Source, depth: int = 0) -> Any:
     raise InvalidValueError(
         f"cannot store a value of type {t.__name__}; allowed: None, bool, int, float, str, "
         "list, tuple, dict with str keys, and nodes (stored as references)")
-
-
-_SCALARS = frozenset((str, int, float, bool, type(None)))  # immutable: returned as they are
 
 
 def to_python(v: Any, src: Source) -> Any:

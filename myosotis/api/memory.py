@@ -241,7 +241,7 @@ class Memory(Reader):
         if len(type.encode("utf-8", "surrogatepass")) > MAX_TYPE_NAME:
             raise InvalidValueError(f"node type is longer than {MAX_TYPE_NAME} bytes")
         store = self._live_store()
-        node_id = store.state.next_node_id
+        node_id = store.work.next_node_id
         store.stage(Create(node_id, type, {k: to_stored(v, self) for k, v in fields.items()}))
         return Node(self, node_id)
 

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from myosotis.engine.history import CommitIndex
-from myosotis.engine.layers import LayerStack, StackEntry, single, write_layer
+from myosotis.engine.layers import LayerStack, NewRecords, StackEntry, single, write_layer
 from myosotis.engine.policy import SNAPSHOT_CACHE
 from myosotis.engine.unsettled import REOPEN, Unsettled
 from myosotis.errors import CorruptFileError, WriterFailedError, warn_caller
@@ -258,6 +258,7 @@ def rebase_on(store: Store, work: Overlay, stack: LayerStack) -> None:
     (decoded nodes kept as a cache; staged changes stay staged: the overlay's
     nodes are its own copies), and the store settled."""
     store.committed = store.committed.rebased(stack)
+    store.new_records = NewRecords()  # the changed nodes are in the snapshot now
     work.parent = store.committed
     store.travel.new_head(store.head_seq, store.committed.next_node_id)
     store.bytes_since_checkpoint = 0

@@ -16,14 +16,27 @@ cheapest for it.
 
 from __future__ import annotations
 
+import sys
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 from myosotis.engine.layers import LayerStack
-from myosotis.engine.policy import NODE_CACHE
+from myosotis.engine.policy import NODE_CACHE, REBASE_KEEP, SPARE_MAX, SPARE_MIN
+from myosotis.errors import MyosotisError
 from myosotis.format.image import encode_image, encode_node_record
 from myosotis.format.mutation_parts import GraphTarget, Path
-from myosotis.format.mutations import Mutation
+from myosotis.format.mutations import (
+    ListInsert,
+    ListRemove,
+    ListReplace,
+    MapDelete,
+    MapSet,
+    Mutation,
+)
+
+# The edits of a list's or map's top level, which a spare replays (take_spare).
+_TOP_EDITS = (ListInsert, ListRemove, ListReplace, MapDelete, MapSet)
 
 
 def _at(value: Any, path: Path) -> Any:
@@ -69,9 +82,14 @@ class GraphState:
                  cache_size: int = NODE_CACHE) -> None:
         self.base = base
         self.changed: dict[int, NodeState] = changed if changed is not None else {}
-        self._decoded: dict[int, NodeState] = {}  # insertion order: the oldest goes first
+        # Insertion order: the oldest goes first. An OrderedDict, not a dict: a
+        # dict's first item after many deletions from its front is found by a
+        # scan over the deleted slots, O(cache) per eviction until it resizes.
+        self._decoded: OrderedDict[int, NodeState] = OrderedDict()
         self.cache_size = cache_size
         self.next_node_id: int = base.next_node_id if base is not None else 1
+        # id(container) -> (that container, a spare, ops): see take_spare
+        self.spares: dict[int, tuple[Any, Any, list[Mutation]]] = {}
 
     def rebased(self, image: LayerStack) -> GraphState:
         """This state on top of ``image`` (a checkpoint of it): the changed nodes
@@ -82,9 +100,13 @@ class GraphState:
         # one (the same state): they stay cached, so a layer every few commits
         # does not make every node be decoded again.
         g._decoded = self._decoded
-        self._decoded = {}
-        for node_id, n in self.changed.items():
-            g._remember(node_id, n)
+        self._decoded = OrderedDict()
+        g.spares = self.spares  # the same node objects, the same containers
+        # The nodes just written stay decoded too while the cache stays small
+        # (policy.REBASE_KEEP): a bulk load's nodes are not all kept.
+        if len(g._decoded) + len(self.changed) <= REBASE_KEEP:
+            for node_id, n in self.changed.items():
+                g._remember(node_id, n)
         return g
 
     def get(self, node_id: int) -> NodeState | None:
@@ -102,7 +124,7 @@ class GraphState:
         cache = self._decoded
         cache[node_id] = n
         if len(cache) > self.cache_size:
-            del cache[next(iter(cache))]
+            cache.popitem(last=False)
 
     def writable(self, node_id: int) -> NodeState | None:
         """The node, to be changed in place (replay)."""
@@ -137,6 +159,34 @@ class GraphState:
         for node_id in changed:
             decoded.pop(node_id, None)
         self.next_node_id = next_node_id
+
+    def take_spare(self, value: Any, field: str) -> Any:
+        """A copy of the committed container ``value`` (a list or map, the value of
+        ``field``) for an overlay to edit: the spare kept for it when it was made
+        (:meth:`Overlay.keep_spares`), brought up to date, if nothing else holds
+        that spare; else ``value.copy()``.
+
+        The spare is the container the last commit's overlay copied ``value``
+        from, and ops are that commit's edits of it: replaying them (O(edits))
+        makes it equal ``value``, where a copy costs O(len(value)). So an append
+        to a long list costs the same as to a short one, commit after commit.
+        """
+        entry = self.spares.pop(id(value), None)
+        if entry is not None and entry[0] is value:
+            spare, ops = entry[1], entry[2]
+            del entry
+            # Held by this frame only (the local and the call's argument): nothing
+            # else can see it change. Anything else holding it (a view, an alias
+            # in another field) keeps it as it is, and a copy is made instead.
+            if sys.getrefcount(spare) == 2:  # noqa: PLR2004
+                target = SingleNode(ops[0].node, NodeState("", {field: spare}))
+                try:
+                    for m in ops:
+                        m.apply(target)
+                    return spare
+                except MyosotisError:  # not reached: they applied to its twin
+                    pass
+        return value.copy()
 
     def type_of(self, node_id: int) -> str | None:
         """The node's type without decoding its fields when it is still in the base."""
@@ -187,6 +237,12 @@ class Overlay:
         # id() -> container for the lists and maps this overlay made: it holds
         # them, so no id is reused by another object while it is listed here.
         self._own: dict[int, Any] = {}
+        # Nodes created here whose field dict is still their CREATE's: copied
+        # before their first edit (_unshared), so the mutation stays as it was.
+        self._shared: set[int] = set()
+        # (node, field) -> the committed container (of SPARE_MIN items or more)
+        # the field's own copy was made from: see keep_spares.
+        self._copied: dict[tuple[int, str], Any] = {}
 
     def get(self, node_id: int) -> NodeState | None:
         n = self.nodes.get(node_id)
@@ -203,7 +259,14 @@ class Overlay:
             if p is None:
                 return None
             n = self.nodes[node_id] = p.shallow_copy()
+        elif self._shared and node_id in self._shared:
+            self._unshared(node_id, n)
         return n
+
+    def _unshared(self, node_id: int, n: NodeState) -> None:
+        """Give ``n`` (created here) a field dict of its own, not its CREATE's."""
+        n.fields = dict(n.fields)
+        self._shared.discard(node_id)
 
     def _owned(self, holder: Any, key: Any) -> Any:
         """``holder[key]``, replaced by a shallow copy the overlay owns unless it is one."""
@@ -216,10 +279,48 @@ class Overlay:
     def writable_container(self, node_id: int, field: str, path: Path) -> Any:
         n = self.writable(node_id)
         assert n is not None
-        cur = self._owned(n.fields, field)
+        cur = n.fields[field]
+        if id(cur) not in self._own:
+            parent = self.parent
+            if len(cur) < SPARE_MIN or type(parent) is not GraphState:
+                cur = n.fields[field] = cur.copy()
+            else:
+                self._copied[(node_id, field)] = cur
+                cur = n.fields[field] = parent.take_spare(cur, field)
+            self._own[id(cur)] = cur
         for step in path:
             cur = self._owned(cur, step)
         return cur
+
+    def keep_spares(self, staged: list[Mutation]) -> None:
+        """Before :meth:`merge_into_parent` commits ``staged``: for each large field
+        container copied from the parent and changed only by edits of its top
+        level, keep the parent's (which the commit replaces by the copy) as the
+        copy's spare, with those edits (GraphState.take_spare)."""
+        copied = self._copied
+        if not copied:
+            return
+        parent = self.parent
+        assert isinstance(parent, GraphState), "only the store's own overlay copies so"
+        ops: dict[tuple[int, str], list[Mutation] | None] = {}
+        m: Any  # a type of _TOP_EDITS has a path
+        for m in staged:
+            key = (m.node, getattr(m, "field", ""))
+            if key in copied:
+                edits = ops.setdefault(key, [])
+                if edits is not None and type(m) in _TOP_EDITS and not m.path:
+                    edits.append(m)
+                else:
+                    ops[key] = None  # replaced, removed or edited inside: no spare
+        spares = parent.spares
+        for key, old in copied.items():
+            edits = ops.get(key)
+            n = self.nodes.get(key[0])
+            new = None if n is None else n.fields.get(key[1])
+            if edits and id(new) in self._own:
+                spares[id(new)] = (new, old, edits)
+                if len(spares) > SPARE_MAX:
+                    del spares[next(iter(spares))]
 
     def type_of(self, node_id: int) -> str | None:
         n = self.nodes.get(node_id)
@@ -238,13 +339,17 @@ class Overlay:
             n = nodes[node_id] = n.shallow_copy()
         elif n.deleted:
             return False
+        elif self._shared and node_id in self._shared:
+            self._unshared(node_id, n)
         n.fields[field] = value
         return True
 
     def add(self, node_id: int, type_name: str, fields: dict[str, Any]) -> None:
-        # The field dict is the node's own (later edits of the node change it),
-        # not the CREATE's: a scratch overlay must leave a mutation as it was.
-        self.nodes[node_id] = NodeState(type_name, dict(fields))
+        # The node shares the CREATE's field dict until its first edit (writable,
+        # set_field): a staged or scratch mutation must stay as it was, and most
+        # created nodes are not edited before their commit.
+        self.nodes[node_id] = NodeState(type_name, fields)
+        self._shared.add(node_id)
         self.next_node_id = node_id + 1
 
     @property
@@ -258,11 +363,15 @@ class Overlay:
         parent.merge(self.nodes, self.next_node_id)
         self.nodes = {}
         self._own = {}
+        self._shared = set()
+        self._copied = {}
 
     def reset(self) -> None:
         self.nodes = {}
         self.next_node_id = self.parent.next_node_id
         self._own = {}
+        self._shared = set()
+        self._copied = {}
 
 
 def apply(state: GraphTarget, m: Mutation) -> None:

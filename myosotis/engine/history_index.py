@@ -6,8 +6,8 @@ Rows live in the sidecar (engine/index_file.py, which also says why a
 sidecar) for commits ``(base, main_upto]`` and in memory (a
 :class:`~myosotis.engine.index_delta.Delta`) for ``(main_upto, upto]``.
 
-- A writer indexes each commit as it writes it (the state after it is at
-  hand, so an edit's references are read from it) and flushes the rows
+- A writer indexes each commit as it writes it, from the mutations it
+  staged (not decoded again from the payload), and flushes the rows
   every ``policy.INDEX_FLUSH_ROWS`` rows, at ``sync()``, ``checkpoint()``
   and ``close()``. While the index is behind the file (a file written
   without it), commits are not indexed one by one: the next query catches
@@ -30,11 +30,12 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from myosotis.engine.index_delta import Delta, add_commit, refs_of
+from myosotis.engine.index_delta import Delta, add_commit, add_staged, refs_of
 from myosotis.engine.index_file import IndexFile, IndexUnusable, Meta, sidecar_path
 from myosotis.engine.policy import INDEX_CATCHUP_ROWS, INDEX_FLUSH_ROWS
 from myosotis.errors import IndexRebuiltWarning, MyosotisError, warn_caller
-from myosotis.format.records import commit_id, decode_commit_header
+from myosotis.format.mutations import Mutation
+from myosotis.format.records import commit_id
 from myosotis.storage.lock import WriterLock
 
 if TYPE_CHECKING:
@@ -168,12 +169,13 @@ class HistoryIndex:
 
     # ------------------------------------------------------------------ indexing
 
-    def note_commit(self, seq: int, cid: bytes, payload: bytes, body: int) -> None:
-        """The writer wrote commit ``seq``; the committed state is the state after it."""
+    def note_commit(self, seq: int, cid: bytes, first: int, staged: list[Mutation],
+                    staged_at: list[int]) -> None:
+        """The writer wrote commit ``seq`` from ``staged`` (see index_delta.add_staged)."""
         d = self.delta
         if d.upto != seq - 1:
             return  # behind the file: the next query catches up
-        add_commit(d, seq, cid, payload, body)
+        add_staged(d, seq, cid, first, staged, staged_at)
         if d.rows >= INDEX_FLUSH_ROWS:
             self.flush()
 
@@ -333,16 +335,18 @@ def with_index(store: Store, job: Any) -> Any:
     raise AssertionError("the history index could not be rebuilt")  # not reached
 
 
-def index_commit(store: Store, seq: int, cid: bytes, payload: bytes) -> None:
-    """Index commit ``seq``, just written by the store's writer. Raises nothing but an
-    interrupt: the commit stands whatever happens to its derived index."""
+def index_commit(store: Store, seq: int, cid: bytes, first: int, staged: list[Mutation],
+                 staged_at: list[int]) -> None:
+    """Index commit ``seq``, just written by the store's writer from the ``staged``
+    mutations, the i-th at payload offset ``first + staged_at[i]``. Raises nothing but
+    an interrupt: the commit stands whatever happens to its derived index."""
     index = store.index
     if index is not None and index.failed:
         return  # the next query catches up (and warns no more per commit)
     try:
         index = store.history_index()
         index.check()
-        index.note_commit(seq, cid, payload, decode_commit_header(payload).body)
+        index.note_commit(seq, cid, first, staged, staged_at)
     except (MyosotisError, OSError, ValueError, IndexUnusable, _Restart) as e:
         # Derived data never fails a commit: what a damaged sidecar, a full disk or
         # a bad row can raise is reported, and the index waits for a query to catch

@@ -1,6 +1,7 @@
 """The history index's rows for one commit, and the rows not yet in the sidecar.
 
-:func:`add_commit` turns one commit into index rows (engine/index_file.py
+:func:`add_commit` turns one commit into index rows (:func:`add_staged` the
+same from the mutations its writer staged) (engine/index_file.py
 describes them): a ``touch`` per mutation, and a ``refev`` for each node a
 value written by the commit references (a SET's or CREATE's value, an
 inserted or replaced list element, a map entry). Rows say where a
@@ -16,6 +17,8 @@ reader that cannot write it).
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from myosotis.format.mutations import (
@@ -23,11 +26,15 @@ from myosotis.format.mutations import (
     Delete,
     ListRemove,
     MapDelete,
+    Mutation,
+    Set,
     Undelete,
     Unset,
     get_mutation,
 )
 from myosotis.format.values import Ref, get_uvarint, iter_refs
+
+_FIELD = operator.itemgetter(3)  # of an event row: the field
 
 Refs = frozenset[int]
 NONE: Refs = frozenset()
@@ -115,38 +122,85 @@ class Delta:
         return self.touches[:nt], self.events[:ne]
 
 
-def _refs(events: list[tuple[int, int, int, str]], v: Any, seq: int, src: int,
-          field: str) -> None:
-    """Add the events of value ``v`` written into ``field`` of ``src`` by commit ``seq``."""
-    t = type(v)
-    if t is Ref:
-        events.append((v.id, seq, src, field))
-    elif t is list or t is dict:
-        events.extend((d, seq, src, field) for d in sorted(frozenset(iter_refs(v))))
+def _refs(events: list[tuple[int, int, int, str]], v: list[Any] | dict[str, Any], seq: int,
+          src: int, field: str) -> None:
+    """Add the events of container ``v`` written into ``field`` of ``src`` by commit ``seq``
+    (a lone reference is added by the caller: the common case, inline)."""
+    if type(v) is list:
+        for x in v:
+            tx = type(x)
+            if tx is Ref or tx is list or tx is dict:
+                break
+        else:
+            return  # scalars only (the common list): no reference
+    events.extend((d, seq, src, field) for d in sorted(frozenset(iter_refs(v))))
 
 
-def add_commit(delta: Delta, seq: int, cid: bytes, payload: Any, body: int) -> None:
-    """Add the rows of commit ``seq`` (id ``cid``) to ``delta``; its mutation list starts
-    at payload offset ``body`` (a payload already checked)."""
+def _add(delta: Delta, seq: int, cid: bytes, mutations: Iterable[tuple[int, Mutation]]) -> None:
+    """Add the rows of commit ``seq`` (id ``cid``), whose ``mutations`` are ``(payload
+    offset, mutation)`` pairs in order, to ``delta``."""
     delta.begin(seq)
     touches, events = delta.touches, delta.events
-    end = len(payload)
-    count, p = get_uvarint(payload, body, end)
-    for _ in range(count):
-        off = p
-        m: Any
-        m, p = get_mutation(payload, p, end)  # each branch reads its own type's operands
+    m: Any  # each branch reads its own type's operands
+    for off, m in mutations:
         t = type(m)
-        if t is Create:
-            touches.append((m.node, seq, off, None))
+        if t is Set:  # the most frequent: first
+            node, field = m.node, m.field
+            touches.append((node, seq, off, field))
+            v = m.value
+            tv = type(v)
+            if tv is Ref:
+                events.append((v.id, seq, node, field))
+            elif tv is list or tv is dict:
+                _refs(events, v, seq, node, field)
+        elif t is Create:
+            node = m.node
+            touches.append((node, seq, off, None))
+            first = len(events)
             for name, v in m.fields.items():
-                _refs(events, v, seq, m.node, name)
+                tv = type(v)
+                if tv is Ref:
+                    events.append((v.id, seq, node, name))
+                elif tv is list or tv is dict:
+                    _refs(events, v, seq, node, name)
+            if len(events) - first > 1:
+                # by field, in canonical (encoded) order, as a decoded CREATE holds
+                # them (a stable sort: each field's ids stay in order)
+                events[first:] = sorted(events[first:], key=_FIELD)
         elif t is Delete or t is Undelete:
             # a tombstone keeps the fields, and an undelete brings them back as they were
             touches.append((m.node, seq, off, None))
         else:
             touches.append((m.node, seq, off, m.field))
             if t is not Unset and t is not ListRemove and t is not MapDelete:
-                # SET, LIST_INSERT, LIST_REPLACE, MAP_SET: a value that may hold references
-                _refs(events, m.value, seq, m.node, m.field)
+                # LIST_INSERT, LIST_REPLACE, MAP_SET: a value that may hold references
+                v = m.value
+                tv = type(v)
+                if tv is Ref:
+                    events.append((v.id, seq, m.node, m.field))
+                elif tv is list or tv is dict:
+                    _refs(events, v, seq, m.node, m.field)
     delta.end(seq, cid)
+
+
+def _decoded(payload: Any, body: int) -> Iterator[tuple[int, Mutation]]:
+    end = len(payload)
+    count, p = get_uvarint(payload, body, end)
+    for _ in range(count):
+        off = p
+        m, p = get_mutation(payload, p, end)
+        yield off, m
+
+
+def add_commit(delta: Delta, seq: int, cid: bytes, payload: Any, body: int) -> None:
+    """Add the rows of commit ``seq`` (id ``cid``) to ``delta``, decoding its payload;
+    its mutation list starts at payload offset ``body`` (a payload already checked)."""
+    _add(delta, seq, cid, _decoded(payload, body))
+
+
+def add_staged(delta: Delta, seq: int, cid: bytes, first: int, staged: list[Mutation],
+               staged_at: list[int]) -> None:
+    """Add the rows of commit ``seq`` (id ``cid``), just written from the ``staged``
+    mutations, the i-th encoded at offset ``first + staged_at[i]`` of its payload: the
+    same rows as :func:`add_commit` reads from that payload, without decoding it."""
+    _add(delta, seq, cid, zip([first + at for at in staged_at], staged, strict=True))

@@ -15,6 +15,7 @@ from myosotis.engine.checkpoints import auto_checkpoint
 from myosotis.engine.graph import Overlay
 from myosotis.engine.history import Commit, make_commit
 from myosotis.engine.history_index import index_commit
+from myosotis.engine.layers import NewRecords
 from myosotis.engine.policy import checkpoint_due, layer_due
 from myosotis.engine.unsettled import (
     DISCARD,
@@ -42,8 +43,13 @@ def settle(store: Store) -> None:
     """Nothing staged over the committed state; the last step of every operation
     that replaced ``committed`` (see unsettled.py)."""
     store.pending_bytes = bytearray()
-    store.pending_count = 0  # mutations encoded in pending_bytes
-    store.pending_version = 1  # the format_version the pending mutations need (§12)
+    # The staged mutations and where each starts in pending_bytes: the commit
+    # indexes them as they are, without decoding its own payload again.
+    store.staged = []
+    store.staged_at = []
+    store.pending_version = 1
+    # (a cache of the committed state, which may have been replaced: layers.NewRecords)
+    store.new_records = NewRecords()  # the format_version the pending mutations need (§12)
     store.work = Overlay(store.committed)
 
 
@@ -107,9 +113,10 @@ def stage_into(store: Store, work: Overlay, m: Mutation) -> None:
         # rejected mutation leaves the overlay as it was; drop its bytes.
         del buf[mark:]
         raise
-    # The count moves with the buffer, or the commit record's count would
+    # The list moves with the buffer, or the commit record's count would
     # disagree with its mutations (R61).
-    store.pending_count += 1
+    store.staged.append(m)
+    store.staged_at.append(mark)
     if type(m) is Undelete:
         store.pending_version = VERSION_REWIND  # the commit moves the file to 3 (§12)
 
@@ -119,7 +126,7 @@ def discard(store: Store) -> int:
     work = store.work
     if remedy_of(work) not in (None, DISCARD):
         check_settled(work)
-    n = store.pending_count
+    n = len(store.staged)
     # settle() replaces the pending bytes, their count and the overlay one after
     # the other: until its last line, a stand-in asks for discard() again.
     store.work = _DISCARDING
@@ -132,13 +139,14 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
     nothing is staged, unless ``allow_empty``). Raises WriterFailedError (the
     changes stay staged)."""
     store.require_writer()
-    if not store.pending_count and not allow_empty:
+    staged, staged_at, mutation_bytes = store.staged, store.staged_at, store.pending_bytes
+    if not staged and not allow_empty:
         return None
     work = store.work
     seq, parent = store.head_seq + 1, store.head_id
     ts = int(store.clock())
     payload = encode_commit(seq, ts, parent, work.next_node_id, label or "",
-                            store.pending_count, store.pending_bytes)
+                            len(staged), mutation_bytes)
     cid = commit_id(payload)
     # From here until ``store.work = work`` below, an exception of any kind
     # leaves the handle failed-stop (unsettled.py): after the append the
@@ -154,17 +162,22 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
         raise
     store.commits.index_new_frames()
     store.commits.remember_id(seq, cid)
+    work.keep_spares(staged)
     work.merge_into_parent()
+    if store.layered:
+        store.new_records.note(staged, staged_at, mutation_bytes)
     # The time-travel segment is not fed here: it decodes new commits from
     # the file when a past state is read (TimeTravel.segment_for).
     store.head_seq, store.head_id = seq, cid
     store.pending_bytes = bytearray()  # the overlay was emptied by merge_into_parent
-    store.pending_count = 0
+    store.staged, store.staged_at = [], []
     store.pending_version = 1
     store.bytes_since_checkpoint += len(payload)
     store.commits_since_checkpoint += 1
     store.work = work  # settled: the commit is the committed state
-    index_commit(store, seq, cid, payload)  # derived data: never fails the commit
+    # derived data: never fails the commit; the mutations start where their
+    # encoded bytes do, at the end of the payload
+    index_commit(store, seq, cid, len(payload) - len(mutation_bytes), staged, staged_at)
     if layer_due(store.commits_since_checkpoint, store.bytes_since_checkpoint,
                  store.layer_commits, store.layer_bytes) if store.layered else \
             checkpoint_due(store.bytes_since_checkpoint, store.last_image_size,

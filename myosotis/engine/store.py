@@ -23,6 +23,7 @@ from myosotis.engine.checkpoints import Snapshots, write_checkpoint
 from myosotis.engine.graph import GraphState, Overlay
 from myosotis.engine.history import Commit, CommitIndex
 from myosotis.engine.history_index import HistoryIndex
+from myosotis.engine.layers import NewRecords
 from myosotis.engine.policy import (
     CHECKPOINT_FLOOR,
     LAYER_BYTES,
@@ -60,8 +61,11 @@ class Store:
     - ``committed``: the state after commit ``head_seq`` (id ``head_id``);
     - ``work``: the committed state plus staged changes (an Overlay), or an
       Unsettled stand-in while an operation runs (unsettled.py);
-      ``pending_bytes``: the staged mutations, encoded; ``pending_count``: how many;
+      ``pending_bytes``: the staged mutations, encoded; ``staged``: those mutations,
+      each starting at its offset of ``staged_at`` in ``pending_bytes``;
       ``pending_version``: the format_version their commit needs (3 with an UNDELETE);
+    - ``new_records``: what the next layer needs of the nodes changed since the
+      newest snapshot without encoding them (layers.NewRecords);
     - ``bytes_since_checkpoint``, ``commits_since_checkpoint``, ``last_image_size``:
       for the checkpoint policy (``layered``: layers, §8.7, else images, §8.4);
     - ``problems``: non-fatal findings (skipped checkpoints, cut torn tails...).
@@ -74,7 +78,9 @@ class Store:
     head_seq: int
     head_id: bytes
     pending_bytes: bytearray
-    pending_count: int
+    staged: list[Mutation]
+    staged_at: list[int]
+    new_records: NewRecords
     pending_version: int
     bytes_since_checkpoint: int
     last_image_size: int
@@ -161,6 +167,11 @@ class Store:
         self.log.close()
 
     # ------------------------------------------------------------------ staging
+
+    @property
+    def pending_count(self) -> int:
+        """How many mutations are staged."""
+        return len(self.staged)
 
     def require_writer(self) -> None:
         if self.log.readonly:

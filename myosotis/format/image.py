@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import itertools
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -54,17 +55,19 @@ def encode_node_record(type_name: str, fields: dict[str, Any], deleted: bool) ->
 def encode_image(next_node_id: int,
                  records: Iterable[tuple[int, bytes | memoryview]]) -> bytes:
     """The image of a state whose nodes are ``records``: (id, encoded node record) pairs
-    in ascending id order."""
-    ids = bytearray()
-    offsets = bytearray(_U64.pack(0))
-    data = bytearray()
-    n = 0
+    in ascending id order. The records are copied once, into the result."""
+    ids = array.array("Q")
+    recs: list[bytes | memoryview] = []
+    add_id, add_rec = ids.append, recs.append
     for node_id, rec in records:
-        ids += _U64.pack(node_id)
-        data += rec
-        offsets += _U64.pack(len(data))
-        n += 1
-    return IMAGE_PREFIX_STRUCT.pack(next_node_id, n) + bytes(ids) + bytes(offsets) + bytes(data)
+        add_id(node_id)
+        add_rec(rec)
+    offsets = array.array("Q", (0,))
+    offsets.extend(itertools.accumulate(map(len, recs)))
+    if not _LITTLE:  # pragma: no cover - big-endian hosts
+        ids.byteswap()
+        offsets.byteswap()
+    return b"".join((IMAGE_PREFIX_STRUCT.pack(next_node_id, len(recs)), ids, offsets, *recs))
 
 
 def state_hash(image: Any) -> bytes:
@@ -300,3 +303,16 @@ Guard = Callable[[int, int], None]
 
 def _no_guard(lo: int, hi: int) -> None:
     """The guard of an image checked whole before use (a checkpoint's hash, R80)."""
+
+
+def create_record(buf: Any, start: int, end: int) -> bytes:
+    """The node record (§8.1) of the node a CREATE makes, from that mutation's encoding
+    at ``buf[start:end]`` (§6, as ``Create.put`` writes it): its operands after the
+    opcode and node id (type, field count, fields in canonical order) are the
+    record's bytes after the flags byte, and a new node has no flag set."""
+    p = start + 1  # the opcode
+    while buf[p] & 0x80:  # the node id's uvarint
+        p += 1
+    rec: bytes = b"\x00" + buf[p + 1:end]
+    return rec
+
