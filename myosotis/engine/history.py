@@ -143,7 +143,7 @@ class CommitIndex:
             raise
         full = CommitIndex(log)
         full._ids = self._ids  # ids by seq stay right
-        self.__dict__ = full.__dict__
+        self.__dict__.update(full.__dict__)  # one C call: one step
 
     # ------------------------------------------------------------------ index
 
