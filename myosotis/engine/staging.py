@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from myosotis.engine.checkpoints import auto_checkpoint
 from myosotis.engine.graph import Overlay
 from myosotis.engine.history import Commit, make_commit
+from myosotis.engine.history_index import index_commit
 from myosotis.engine.policy import checkpoint_due, layer_due
 from myosotis.engine.unsettled import (
     DISCARD,
@@ -130,10 +131,6 @@ def commit(store: Store, label: str | None = None, allow_empty: bool = False) ->
     """Store.commit: write the staged changes as one commit and return it (None when
     nothing is staged, unless ``allow_empty``). Raises WriterFailedError (the
     changes stay staged)."""
-    # The history index (and sqlite3) loads with a writer's first commit, not with
-    # the package (tests/test_import_cost.py); here, before anything changes.
-    from myosotis.engine.history_index import index_commit
-
     store.require_writer()
     if not store.pending_count and not allow_empty:
         return None

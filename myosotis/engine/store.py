@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from myosotis.engine import loading, staging
 from myosotis.engine.checkpoints import Snapshots, write_checkpoint
 from myosotis.engine.graph import GraphState, Overlay
 from myosotis.engine.history import Commit, CommitIndex
+from myosotis.engine.history_index import HistoryIndex
 from myosotis.engine.policy import (
     CHECKPOINT_FLOOR,
     LAYER_BYTES,
@@ -37,9 +38,6 @@ from myosotis.format.image import state_hash
 from myosotis.format.mutations import Mutation
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.log import LogFile
-
-if TYPE_CHECKING:
-    from myosotis.engine.history_index import HistoryIndex
 
 Durability = Literal["full", "none"]
 Clock = Callable[[], int]
@@ -147,7 +145,6 @@ class Store:
     def history_index(self) -> HistoryIndex:
         """The history index of this file, opened (not caught up) on first use."""
         if self.index is None:
-            from myosotis.engine.history_index import HistoryIndex  # with sqlite3: on first use
             self.index = HistoryIndex(self)
         return self.index
 
