@@ -9,22 +9,13 @@ The public API is exactly the names in ``__all__`` below, plus
 change in any release. docs/ARCHITECTURE.md describes it.
 """
 
-from myosotis.api.explore import WalkStep
+from typing import TYPE_CHECKING
+
 from myosotis.api.handles import ListProxy, MapProxy, Node
-from myosotis.api.info import MemoryInfo, SpaceUsage
-from myosotis.api.legacy import MigrateResult
 from myosotis.api.memory import Memory, RepairResult
 from myosotis.api.names import CommitRef
-from myosotis.api.stagefile import Stage, StageIntent, StageStatus
 from myosotis.api.view import View
-from myosotis.engine.compact import CompactResult
-from myosotis.engine.diff import Diff, DiffOp, DiffStat, FieldChange, NodeChange
-from myosotis.engine.fork import Origin
 from myosotis.engine.history import Commit
-from myosotis.engine.node_history import LogEntry, Referrer
-from myosotis.engine.rewind import Conflict, RevertResult
-from myosotis.engine.structdiff import MISSING
-from myosotis.engine.verify import Finding, VerifyReport
 from myosotis.errors import (
     ClosedError,
     CommitNotFoundError,
@@ -76,6 +67,47 @@ from myosotis.format.mutations import (
 )
 from myosotis.format.values import Ref
 
+if TYPE_CHECKING:
+    from myosotis.api.explore import WalkStep
+    from myosotis.api.info import MemoryInfo, SpaceUsage
+    from myosotis.api.legacy import MigrateResult
+    from myosotis.api.stagefile import Stage, StageIntent, StageStatus
+    from myosotis.engine.compact import CompactResult
+    from myosotis.engine.diff import Diff, DiffOp, DiffStat, FieldChange, NodeChange
+    from myosotis.engine.fork import Origin
+    from myosotis.engine.node_history import LogEntry, Referrer
+    from myosotis.engine.rewind import Conflict, RevertResult
+    from myosotis.engine.structdiff import MISSING
+    from myosotis.engine.verify import Finding, VerifyReport
+
+# The names above (under TYPE_CHECKING) belong to subsystems that a program
+# which opens a memory and reads and writes nodes does not use: each is imported
+# when first looked up (PEP 562), so `import myosotis` does not pay for them
+# (tests/test_import_cost.py). Name -> its module.
+_LAZY = {
+    "WalkStep": "myosotis.api.explore",
+    "MemoryInfo": "myosotis.api.info",
+    "SpaceUsage": "myosotis.api.info",
+    "MigrateResult": "myosotis.api.legacy",
+    "Stage": "myosotis.api.stagefile",
+    "StageIntent": "myosotis.api.stagefile",
+    "StageStatus": "myosotis.api.stagefile",
+    "CompactResult": "myosotis.engine.compact",
+    "Diff": "myosotis.engine.diff",
+    "DiffOp": "myosotis.engine.diff",
+    "DiffStat": "myosotis.engine.diff",
+    "FieldChange": "myosotis.engine.diff",
+    "NodeChange": "myosotis.engine.diff",
+    "Origin": "myosotis.engine.fork",
+    "LogEntry": "myosotis.engine.node_history",
+    "Referrer": "myosotis.engine.node_history",
+    "Conflict": "myosotis.engine.rewind",
+    "RevertResult": "myosotis.engine.rewind",
+    "MISSING": "myosotis.engine.structdiff",
+    "Finding": "myosotis.engine.verify",
+    "VerifyReport": "myosotis.engine.verify",
+}
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -109,3 +141,20 @@ __all__ = [
     "RecoveredTailWarning", "UncommittedChangesWarning", "IndexRebuiltWarning",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """A public name of ``_LAZY``, imported on first use (PEP 562); AttributeError
+    for any other name, as for a module without ``__getattr__``."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it without coming here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-from myosotis.api import node_queries, timeline
-from myosotis.api import rewind as _rewind
 from myosotis.api.args import check_open_args, check_path
 from myosotis.api.handles import Node, to_stored
-from myosotis.api.info import MemoryInfo, SpaceUsage, memory_info, space_usage
-from myosotis.api.interchange import export_to, import_from
-from myosotis.api.legacy import MigrateResult, check_legacy
-from myosotis.api.names import CommitRef, resolve_commit
-from myosotis.api.notebook import nodes_html
-from myosotis.api.timeline import LabelFilter
+from myosotis.api.names import resolve_commit
 from myosotis.api.view import Reader, StateLike, View
-from myosotis.engine.compact import CompactResult
-from myosotis.engine.diff import Diff, diff_states
-from myosotis.engine.diffapply import mutations_for
-from myosotis.engine.fork import Origin
 from myosotis.engine.history import Commit
-from myosotis.engine.legacy import is_legacy, read_file
-from myosotis.engine.node_history import LogEntry, Referrer
 from myosotis.engine.policy import NODE_CACHE
-from myosotis.engine.rewind import RevertResult
 from myosotis.engine.store import Clock, Durability, Store, system_clock
 from myosotis.engine.unsettled import DISCARD, check_settled, is_unsettled, remedy_of
-from myosotis.engine.verify import VerifyReport, repair_file, verify_file
 from myosotis.errors import (
     ClosedError,
     CorruptFileError,
@@ -45,6 +29,24 @@ from myosotis.format.display import short_repr
 from myosotis.format.mutations import Create, Mutation, get_mutation, put_mutation
 from myosotis.storage.fileops import REAL, FileOps
 from myosotis.storage.lock import WriterLock
+
+# What a program that opens a memory, reads, changes and commits does not use
+# (history queries, diff, rewind, fork, compaction, verify, interchange, legacy
+# files, notebooks) is imported inside the method that needs it, so that
+# `import myosotis` stays cheap (tests/test_import_cost.py).
+if TYPE_CHECKING:
+    import datetime as _dt
+
+    from myosotis.api.info import MemoryInfo, SpaceUsage
+    from myosotis.api.legacy import MigrateResult
+    from myosotis.api.names import CommitRef
+    from myosotis.api.timeline import LabelFilter
+    from myosotis.engine.compact import CompactResult
+    from myosotis.engine.diff import Diff
+    from myosotis.engine.fork import Origin
+    from myosotis.engine.node_history import LogEntry, Referrer
+    from myosotis.engine.rewind import RevertResult
+    from myosotis.engine.verify import VerifyReport
 
 
 def _dropped_message(path: str, n: int, how: str) -> str:
@@ -228,6 +230,7 @@ class Memory(Reader):
 
     def _repr_html_(self) -> str:
         """A notebook table of the nodes, staged changes included (bounded, escaped)."""
+        from myosotis.api.notebook import nodes_html
         store = self._live_store()
         staged = f" + {store.pending_count} staged changes" if store.pending_count else ""
         return nodes_html(self, f"{self.path} at commit {store.head_seq}{staged}")
@@ -309,6 +312,7 @@ class Memory(Reader):
 
     def verify(self) -> VerifyReport:
         """Check the whole file against every rule of FORMAT.md (see ``myo fsck``)."""
+        from myosotis.engine.verify import verify_file
         return verify_file(self.path)
 
     @staticmethod
@@ -321,6 +325,9 @@ class Memory(Reader):
         Raises MyosotisError only when the file cannot be read at all.
         ``progress(done_bytes, total_bytes)`` is called as the check advances.
         """
+        from myosotis.api.legacy import check_legacy
+        from myosotis.engine.legacy import is_legacy, read_file
+        from myosotis.engine.verify import verify_file
         p = check_path(path)
         if is_legacy(p):
             return check_legacy(p, read_file(p))
@@ -336,6 +343,9 @@ class Memory(Reader):
         fail (they are a cache). Other findings are only reported. Returns the
         report after repair and what was done.
         """
+        from myosotis.api.legacy import check_legacy
+        from myosotis.engine.legacy import is_legacy, read_file
+        from myosotis.engine.verify import repair_file
         p = check_path(path)
         if is_legacy(p):  # LEGACY.md: nothing to cut or drop; migration rewrites it whole
             return RepairResult(check_legacy(p, read_file(p)), [])
@@ -356,10 +366,12 @@ class Memory(Reader):
 
     def info(self) -> MemoryInfo:
         """Sizes, versions and history bounds of the open file (O(1); see MemoryInfo)."""
+        from myosotis.api.info import memory_info
         return memory_info(self._live_store(), self.path)
 
     def space(self) -> SpaceUsage:
         """Bytes by record kind, torn tail and free space: walks every frame header."""
+        from myosotis.api.info import space_usage
         self._live_store()
         return space_usage(self.path)
 
@@ -380,6 +392,7 @@ class Memory(Reader):
         longer be viewed afterwards. Raises InvalidArgumentError (``at`` with a
         policy, a bad policy value), CommitNotFoundError.
         """
+        from myosotis.api import rewind as _rewind
         return _rewind.compact_with(self, at, keep_last, keep_since, dry_run)
 
     # ------------------------------------------------------------------ going back
@@ -397,6 +410,7 @@ class Memory(Reader):
         touched between ``commit`` and the head. Raises CommitNotFoundError,
         NodeNotFoundError, InvalidOperationError (changes staged), ReadOnlyError.
         """
+        from myosotis.api import rewind as _rewind
         return _rewind.restore(self, commit, nodes)
 
     def revert(self, commit: CommitRef, *, force: bool = False) -> RevertResult:
@@ -412,6 +426,7 @@ class Memory(Reader):
         decoding the commits from ``commit`` to the head. Raises
         CommitNotFoundError (also for a commit folded by compaction).
         """
+        from myosotis.api import rewind as _rewind
         return _rewind.revert(self, commit, force)
 
     def fork(self, commit: CommitRef, new_path: str | os.PathLike[str]) -> Origin:
@@ -427,6 +442,7 @@ class Memory(Reader):
         MyosotisError if the file cannot be written (nothing is left at
         ``new_path``). Cost: one image of the state at ``commit``.
         """
+        from myosotis.api import rewind as _rewind
         return _rewind.fork(self, commit, new_path)
 
     def checkpoint(self) -> bool:
@@ -473,6 +489,7 @@ class Memory(Reader):
         (``re.search``) in the label (``""`` when there is none). Arguments are
         checked at the call: CommitNotFoundError, InvalidArgumentError.
         """
+        from myosotis.api import timeline
         return timeline.commits(self._live_store(), since, until, label, reverse)
 
     def history(self) -> list[Commit]:
@@ -518,6 +535,7 @@ class Memory(Reader):
         Costs the commits between the two (the touched node ids) now, and the
         touched nodes as the ops are read; never the whole state.
         """
+        from myosotis.engine.diff import diff_states
         return diff_states(self._live_store(), self.resolve(a), self.resolve(b),
                            self._live_store)
 
@@ -531,6 +549,7 @@ class Memory(Reader):
         reused), or when it goes back in time over a create or a delete. Other
         refusals are those of :meth:`stage`. Cost: the ops of the diff.
         """
+        from myosotis.engine.diffapply import mutations_for
         store = self._live_store()
         store.require_writer()
         ms = mutations_for(diff, store.state)
@@ -552,6 +571,7 @@ class Memory(Reader):
         Cost: through the history index (``<file>.idx``, caught up first with the
         commits it lacks), O(changes of the node), not a scan of the history.
         """
+        from myosotis.api import node_queries
         return node_queries.log(self, node, field, at)
 
     def blame(self, node: int | Node, *, at: CommitRef | None = None) -> dict[str, Commit]:
@@ -560,6 +580,7 @@ class Memory(Reader):
         base). Raises NodeNotFoundError, CommitNotFoundError. Cost: O(changes of
         the node) through the history index (plus a time-travel read of the node
         when ``at`` is not the head)."""
+        from myosotis.api import node_queries
         return node_queries.blame(self, node, at)
 
     def referrers(self, node: int | Node, *, at: CommitRef | None = None) -> list[Referrer]:
@@ -569,6 +590,7 @@ class Memory(Reader):
         fields are kept). Raises NodeNotFoundError, CommitNotFoundError. Cost:
         through the history index, O(reference changes of fields that ever pointed
         at the node), plus one read of each referring field."""
+        from myosotis.api import node_queries
         return node_queries.referrers(self, node, at)
 
     # ------------------------------------------------------------------ interchange
@@ -586,6 +608,7 @@ class Memory(Reader):
         CommitNotFoundError, CorruptFileError (damage found on the way: ``fp`` then
         holds a partial document), and whatever ``fp.write`` raises.
         """
+        from myosotis.api.interchange import export_to
         store = self._live_store()
         export_to(store, fp, store.head_seq if at is None else self.resolve(at), history)
 
@@ -604,6 +627,7 @@ class Memory(Reader):
         time in the export's key order (another order reads ahead); holds the new
         file's state image and the nodes changed since its last checkpoint.
         """
+        from myosotis.api.interchange import import_from
         p = check_path(path)
         import_from(fp, p)
         return cls.open(p, **open_args)

@@ -11,8 +11,6 @@ user stored can end a string, add an attribute or become an HTML label.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterable
 from itertools import islice
 from typing import TYPE_CHECKING, Literal
@@ -149,6 +147,9 @@ def render_svg(dot_text: str, timeout: float = 120.0) -> str:
     Raises MissingProgramError when there is no ``dot`` on PATH, RenderError
     when it fails (its first line of stderr is in the message).
     """
+    import shutil  # with subprocess, a cost only SVG output pays (tests/test_import_cost.py)
+    import subprocess
+
     program = shutil.which("dot")
     if program is None:
         raise MissingProgramError(

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 from itertools import islice
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from myosotis import Diff, DiffOp, DiffStat, Memory
+from myosotis import Memory
 
 from .common import FileOpt, JsonOpt, add_commands, point_json, point_text
 from .files import open_reader, resolve_file
 from .output import emit_json, json_safe, printable, style
 from .pager import page
 from .values import human, path_text
+
+if TYPE_CHECKING:  # imported with the first diff, not with every command
+    from myosotis import Diff, DiffOp, DiffStat
 
 WIDTH = 80  # characters of one value in the text output; --json has the whole value
 LIMIT = 500  # lines of changes shown by default: `myo diff HEAD~1` after a huge change

@@ -30,7 +30,6 @@ from myosotis import (
     Mutation,
     Path,
     Set,
-    Stage,
     Unset,
 )
 
@@ -124,6 +123,7 @@ def init(
     Example:
       myo init state.myo
     """
+    from myosotis import Stage
     target = path or file or root_obj(ctx).get("file") or os.environ.get(ENV_FILE)
     if not target:
         raise CliError("name the file to create: myo init PATH", EXIT_USAGE)

@@ -9,7 +9,6 @@ output goes through the pager when stdout is a terminal (cli/pager.py).
 from __future__ import annotations
 
 import os
-import tempfile
 from enum import Enum
 from itertools import islice
 from typing import Annotated, Any
@@ -148,6 +147,7 @@ class GraphFormat(str, Enum):
 
 def _write_output(target: str, text: str) -> None:
     """Write ``text`` to ``target`` whole or not at all (temporary file, rename)."""
+    import tempfile  # only `myo graph -o` writes a file
     directory = os.path.dirname(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(prefix=".myo-graph-", dir=directory)
     umask = os.umask(0)

@@ -20,7 +20,6 @@ from myosotis import (
     FieldNotFoundError,
     Memory,
     NodeNotFoundError,
-    Stage,
     View,
 )
 
@@ -88,6 +87,7 @@ def _node(reader: Reader, nid: int, path: str, seq: int | None) -> Any:
         return reader.get(nid)
     except NodeNotFoundError:
         if seq is not None:
+            from myosotis import Stage
             try:
                 st = Stage.read(path)
             except DamagedStageError:

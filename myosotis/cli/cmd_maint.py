@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from myosotis import (
     DamagedStageError,
-    Finding,
     LockedError,
     Memory,
     MyosotisError,
-    Stage,
-    VerifyReport,
 )
 
 from . import stage as stg
@@ -31,6 +28,9 @@ from .output import (
     progress,
     style,
 )
+
+if TYPE_CHECKING:  # imported by fsck, not with every command
+    from myosotis import Finding, VerifyReport
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -59,6 +59,7 @@ def _check_stage(path: str, report: VerifyReport) -> tuple[list[Finding], dict[s
     stage is compared with the head only when the file itself has no errors
     (otherwise the head is not known for sure).
     """
+    from myosotis import Finding, Stage
     sp = Stage.path_for(path)
     info: dict[str, Any] = {"path": sp, "present": os.path.exists(sp), "state": "none",
                             "changes": 0}

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from myosotis import DamagedStageError, Stage, StageIntent
+from myosotis import DamagedStageError
 
 from . import stage as stg
 from .common import FileOpt, JsonOpt, add_commands, commit_json, point_json, point_text
@@ -29,6 +29,7 @@ def status(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False) 
       myo status
       myo status --json
     """
+    from myosotis import Stage
     path = resolve_file(ctx, file)
     with open_reader(path) as mem:
         st = Stage.read(path)
@@ -84,6 +85,7 @@ def commit(
       myo commit "initial goal"
       myo commit -m "initial goal"
     """
+    from myosotis import Stage, StageIntent
     if message is not None and m is not None:
         raise CliError("give the message once: as an argument or with -m", EXIT_USAGE)
     label = message if message is not None else m
@@ -123,6 +125,7 @@ def discard(ctx: typer.Context, file: FileOpt = None, json_out: JsonOpt = False)
     Example:
       myo discard
     """
+    from myosotis import Stage
     path = resolve_file(ctx, file)
     with writer_lock(path):
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from myosotis import (
     ForeignStageError,
@@ -30,13 +30,15 @@ from myosotis import (
     MyosotisError,
     Node,
     Path,
-    Stage,
     StaleStageError,
 )
 
 from .files import head_of
 from .output import CliError, printable
 from .values import human, path_text, to_json
+
+if TYPE_CHECKING:  # myosotis.Stage is imported where used: only edit commands read the stage
+    from myosotis import Stage
 
 # --------------------------------------------------------------------------
 # the stage against the data file (STAGE.md §4)
@@ -49,6 +51,7 @@ def status_of(mem: Memory, stage: Stage | None) -> str:
 
 
 def foreign_message(path: str, stage: Stage) -> str:
+    from myosotis import Stage
     n = len(stage.ops)
     return (f"the stage file {Stage.path_for(path)} ({n} change{'s' if n != 1 else ''}) was "
             f"made for another file at this path, one that was deleted or replaced since; "
@@ -70,6 +73,7 @@ def load_for_write(mem: Memory, path: str) -> Stage:
     Raises StaleStageError when the head moved (S8), ForeignStageError (S12)
     and DamagedStageError.
     """
+    from myosotis import Stage
     stage = Stage.read(path)
     seq, cid = head_of(mem)
     if stage is None:

@@ -10,7 +10,6 @@ O(budget), never O(value). It lives in the lowest layer so that the engine's
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -101,6 +100,8 @@ HTML_CELL = 120
 
 def esc(text: str) -> str:
     """``text`` escaped for HTML text and attribute values (quotes included)."""
+    import html  # only notebooks need it; not a cost of `import myosotis`
+
     return html.escape(text, quote=True)
 
 

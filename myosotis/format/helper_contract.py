@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 from myosotis.format.constants import (
     FRAME_HEADER_CRC_OFFSET,
@@ -83,8 +82,7 @@ class ScanStatus(enum.IntEnum):
     §10 step 3), not damage."""
 
 
-@dataclass(frozen=True)
-class ScanResult:
+class ScanResult(NamedTuple):
     """What :class:`ScanFrames` returns. It holds no reference to the buffer scanned.
 
     ``offsets[i]`` and ``kinds[i]`` are the offset and kind byte of the i-th

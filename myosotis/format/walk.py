@@ -17,9 +17,8 @@ out of order.
 
 from __future__ import annotations
 
-import dataclasses
 from array import array
-from typing import Any
+from typing import Any, NamedTuple
 
 from myosotis.format.constants import (
     FRAME_ALIGN,
@@ -76,8 +75,7 @@ def can_be_torn(buf: Any, off: int, allowed_flags: int = 0) -> bool:
     return end > size or _has_zero_sector(buf, off, end)
 
 
-@dataclasses.dataclass(frozen=True)
-class Walk:
+class Walk(NamedTuple):
     """What the §10 walk found from ``start``.
 
     ``offsets``/``kinds``: the frames of the valid prefix from ``start`` on, in
@@ -111,8 +109,8 @@ class Walk:
     def as_torn(self) -> Walk:
         """This walk with its damage taken for a torn tail (a reader that could not
         confirm it, see LogFile._reader_walk)."""
-        return dataclasses.replace(self, status=ScanStatus.TORN, next_valid=None, reason="",
-                                   last_checked=False)
+        return self._replace(status=ScanStatus.TORN, next_valid=None, reason="",
+                             last_checked=False)
 
 
 def _only_unsynced_after(buf: Any, p: int, allowed_flags: int) -> bool:

@@ -27,7 +27,6 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from myosotis.errors import CorruptFileError, MyosotisError
 from myosotis.format.constants import (
@@ -56,12 +55,14 @@ from myosotis.storage.opening import (
 from myosotis.storage.recovery import cut_torn_tail
 
 
-@dataclass
 class FrameIndex:
     """Offsets and kinds of the frames of the valid prefix, in file order."""
 
-    offsets: array.array[int] = field(default_factory=lambda: array.array("Q"))
-    kinds: bytearray = field(default_factory=bytearray)
+    __slots__ = ("offsets", "kinds")
+
+    def __init__(self) -> None:
+        self.offsets: array.array[int] = array.array("Q")
+        self.kinds = bytearray()
 
     def __len__(self) -> int:
         return len(self.kinds)
