@@ -143,17 +143,20 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """A public name of ``_LAZY``, imported on first use (PEP 562); AttributeError
-    for any other name, as for a module without ``__getattr__``."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
+# Hidden from type checkers: they see the TYPE_CHECKING imports above, and so
+# still report a misspelled name instead of typing it as ``object``.
+if not TYPE_CHECKING:
+    def __getattr__(name: str) -> object:
+        """A public name of ``_LAZY``, imported on first use (PEP 562); AttributeError
+        for any other name, as for a module without ``__getattr__``."""
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        import importlib
 
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups find it without coming here
-    return value
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups find it without coming here
+        return value
 
 
 def __dir__() -> list[str]:
