@@ -12,6 +12,7 @@ import bisect
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from sys import intern
 from typing import Any, NamedTuple
 
 from blake3 import blake3
@@ -25,14 +26,16 @@ from myosotis.format.constants import (
 from myosotis.format.values import (
     DecodeError,
     Ref,
+    first_bad_ref,
     get_map_body,
     get_str,
-    iter_refs,
     put_map_body,
     put_str,
 )
 
 _U64 = struct.Struct("<Q")
+_unpack_span = struct.Struct("<QQ").unpack_from  # two neighbours of the offset table
+_new_record = tuple.__new__  # NodeRecord without its Python-level __new__ (hot: scans)
 _LITTLE = sys.byteorder == "little"
 
 
@@ -211,8 +214,10 @@ class StateImage:
 
     def record(self, i: int) -> NodeRecord:
         """Decode node ``i`` of the table; raises DecodeError."""
-        rec = self._record_view(i)
-        at = self.base + self._data_at + _U64.unpack_from(self._mv, self._offs_at + 8 * i)[0]
+        a, b = self._record_span(i)
+        # one copy of the record: bytes index and slice faster than a memoryview
+        rec = self._mv[a:b].tobytes()
+        at = self.base + a
         end = len(rec)
         if end < 1:
             raise DecodeError("empty node record (§8.1)", at)
@@ -223,7 +228,7 @@ class StateImage:
             type_name, p = get_str(rec, 1, end, MAX_TYPE_NAME)
             if not type_name:
                 raise DecodeError("empty node type (§8.1)", 1)
-            type_name = sys.intern(type_name)  # a few types, many nodes
+            type_name = intern(type_name)  # a few types, many nodes
             fields, p = get_map_body(rec, p, end, 0, MAX_FIELD_NAME)
             if p != end:
                 raise DecodeError("node record has trailing bytes (R71)", p)
@@ -232,24 +237,28 @@ class StateImage:
             nxt = self.next_node_id
             for v in fields.values():
                 if type(v) in (Ref, list, dict):
-                    for ref in iter_refs(v):
-                        if not 1 <= ref < nxt:
-                            raise DecodeError(f"reference to node {ref}, not in the image "
-                                              "(R72)", 1)
+                    ref = first_bad_ref(v, nxt)
+                    if ref is not None:
+                        raise DecodeError(f"reference to node {ref}, not in the image "
+                                          "(R72)", 1)
         except DecodeError as e:
             raise DecodeError(e.reason, at + (e.offset or 0)) from None
-        return NodeRecord(type_name, fields, bool(flags & NODE_FLAG_DELETED))
+        return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))
 
-    def _record_view(self, i: int) -> memoryview:
-        mv = self._mv
+    def _record_span(self, i: int) -> tuple[int, int]:
+        """Where node ``i``'s record is in the image: ``[a, b)``, guarded."""
         at = self._offs_at + 8 * i
         self._guard(at, at + 16)
-        start, stop = _U64.unpack_from(mv, at)[0], _U64.unpack_from(mv, at + 8)[0]
+        start, stop = _unpack_span(self._mv, at)
         d = self._data_at
-        if start > stop or d + stop > len(mv):
+        if start > stop or d + stop > len(self._mv):
             raise DecodeError("node record outside the image (R71)", self.base + at)
         self._guard(d + start, d + stop)
-        return mv[d + start:d + stop]
+        return d + start, d + stop
+
+    def _record_view(self, i: int) -> memoryview:
+        a, b = self._record_span(i)
+        return self._mv[a:b]
 
     def raw_items(self) -> Iterator[tuple[int, memoryview]]:
         """Every ``(id, encoded record)`` in id order, zero-copy; the whole image is
