@@ -29,11 +29,13 @@ from myosotis.format.values import (
     first_bad_ref,
     get_map_body,
     get_str,
+    put_key,
     put_map_body,
     put_str,
 )
 
 _U64 = struct.Struct("<Q")
+_LIVE, _DELETED = bytes((0,)), bytes((NODE_FLAG_DELETED,))  # a record's flags byte
 _unpack_span = struct.Struct("<QQ").unpack_from  # two neighbours of the offset table
 _new_record = tuple.__new__  # NodeRecord without its Python-level __new__ (hot: scans)
 _LITTLE = sys.byteorder == "little"
@@ -48,8 +50,11 @@ class NodeRecord(NamedTuple):
 
 
 def encode_node_record(type_name: str, fields: dict[str, Any], deleted: bool) -> bytes:
-    out = bytearray((NODE_FLAG_DELETED if deleted else 0,))
-    put_str(out, type_name, "node type", MAX_TYPE_NAME)
+    out = bytearray(_DELETED if deleted else _LIVE)
+    if type(type_name) is str:  # a few types, many nodes: memoised as map keys are
+        put_key(out, type_name, "node type", MAX_TYPE_NAME)
+    else:
+        put_str(out, type_name, "node type", MAX_TYPE_NAME)
     put_map_body(out, fields, 0)
     return bytes(out)
 
@@ -58,16 +63,20 @@ def encode_image(next_node_id: int,
                  records: Iterable[tuple[int, bytes | memoryview]]) -> bytes:
     """The image of a state whose nodes are ``records``: (id, encoded node record) pairs
     in ascending id order."""
-    ids = bytearray()
-    offsets = bytearray(_U64.pack(0))
+    # streamed: a record is copied once into ``data`` and not kept (a layer's records
+    # are memoryviews of the file, a full one holds every node)
+    ids = array.array("Q")
+    offsets = array.array("Q", (0,))
     data = bytearray()
-    n = 0
+    add_id, add_offset = ids.append, offsets.append
     for node_id, rec in records:
-        ids += _U64.pack(node_id)
+        add_id(node_id)
         data += rec
-        offsets += _U64.pack(len(data))
-        n += 1
-    return IMAGE_PREFIX_STRUCT.pack(next_node_id, n) + bytes(ids) + bytes(offsets) + bytes(data)
+        add_offset(len(data))
+    if not _LITTLE:  # pragma: no cover - big-endian hosts
+        ids.byteswap()
+        offsets.byteswap()
+    return b"".join((IMAGE_PREFIX_STRUCT.pack(next_node_id, len(ids)), ids, offsets, data))
 
 
 def state_hash(image: Any) -> bytes:
@@ -171,15 +180,17 @@ class StateImage:
 
     def index_of(self, node_id: int) -> int:
         """Position of ``node_id`` in the id table, or -1. O(log N), no decoding."""
+        q = self._ids_q
+        if q is not None:  # a layer's id table, checked once (below): the common case
+            i = bisect.bisect_left(q, node_id)
+            return i if i < len(q) and q[i] == node_id else -1
         if self._dense:
             return node_id - 1 if 1 <= node_id <= self.node_count else -1
         if self.sparse and _LITTLE:
             # A layer's id table is searched in place at C speed: its blocks are
             # checked once, then bisect runs over the mapped u64s (zero-copy).
-            q = self._ids_q
-            if q is None:
-                self._guard(self._ids_at, self._offs_at)
-                q = self._ids_q = self._mv[self._ids_at:self._offs_at].cast("Q")
+            self._guard(self._ids_at, self._offs_at)
+            q = self._ids_q = self._mv[self._ids_at:self._offs_at].cast("Q")
             i = bisect.bisect_left(q, node_id)
             return i if i < len(q) and q[i] == node_id else -1
         if self._ids is not None:
@@ -236,11 +247,15 @@ class StateImage:
                 raise DecodeError("empty field name (§5)", 1)
             nxt = self.next_node_id
             for v in fields.values():
-                if type(v) in (Ref, list, dict):
+                t = type(v)
+                if t is Ref:
+                    ref = None if 0 < v.id < nxt else v.id
+                elif t is list or t is dict:
                     ref = first_bad_ref(v, nxt)
-                    if ref is not None:
-                        raise DecodeError(f"reference to node {ref}, not in the image "
-                                          "(R72)", 1)
+                else:
+                    continue
+                if ref is not None:
+                    raise DecodeError(f"reference to node {ref}, not in the image (R72)", 1)
         except DecodeError as e:
             raise DecodeError(e.reason, at + (e.offset or 0)) from None
         return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))

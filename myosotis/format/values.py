@@ -15,6 +15,8 @@ count or length before allocating for it (R42).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from myosotis.errors import CorruptFileError, InvalidValueError
@@ -152,6 +154,16 @@ def get_svarint(buf: Any, pos: int, end: int) -> tuple[int, int]:
 # --------------------------------------------------------------------------
 # strings (§1)
 
+_bytes_utf8: Callable[[Any], str] = bytes.decode  # UTF-8, strict
+_buffer_utf8: Callable[[Any], str] = partial(str, encoding="utf-8")
+
+
+def _utf8(buf: Any) -> Callable[[Any], str]:
+    """The strict UTF-8 decoder of slices of ``buf``: ``bytes.decode`` for bytes (the
+    decoders' hot callers copy what they decode into bytes: it is about half the
+    cost of ``str(slice, "utf-8")``), ``str`` for any other buffer."""
+    return _bytes_utf8 if type(buf) is bytes else _buffer_utf8
+
 
 def _not_text(what: str, e: UnicodeEncodeError) -> InvalidValueError:
     return InvalidValueError(f"{what} is not valid Unicode text ({e.reason} at index "
@@ -194,7 +206,7 @@ def get_str(buf: Any, pos: int, end: int, limit: int = MAX_STRING) -> tuple[str,
     if q > end or n > limit:
         raise DecodeError("string runs past the end of the record or over its limit", pos)
     try:
-        return str(buf[p:q], "utf-8"), q
+        return _utf8(buf)(buf[p:q]), q
     except UnicodeDecodeError:
         raise DecodeError("string is not well-formed UTF-8 (R3)", pos) from None
 
@@ -379,7 +391,7 @@ def get_value(buf: Any, pos: int, end: int, depth: int = 0) -> tuple[Any, int]:
         q = p + 1 + n
         if n < 0x80 and q <= end:  # a short string (the general path raises the errors)
             try:
-                return str(buf[p + 1:q], "utf-8"), q
+                return _utf8(buf)(buf[p + 1:q]), q
             except UnicodeDecodeError:
                 pass
         return get_str(buf, p, end)
@@ -421,6 +433,7 @@ def _get_list(buf: Any, pos: int, end: int, depth: int) -> tuple[list[Any], int]
         raise DecodeError(f"list claims {n} elements, more than the record holds", pos)
     items: list[Any] = []
     append = items.append
+    utf8 = _utf8(buf)
     depth += 1
     for _ in range(n):
         # a short string inline (most lists hold them), as in get_value; the rest by a call
@@ -429,7 +442,7 @@ def _get_list(buf: Any, pos: int, end: int, depth: int) -> tuple[list[Any], int]
             q = p + 2 + k
             if k < 0x80 and q <= end:
                 try:
-                    append(str(buf[p + 2:q], "utf-8"))
+                    append(utf8(buf[p + 2:q]))
                     p = q
                     continue
                 except UnicodeDecodeError:
@@ -452,6 +465,7 @@ def get_map_body(
     if n > end - p or n > MAX_ITEMS:
         raise DecodeError(f"map claims {n} entries, more than the record holds", pos)
     result: dict[str, Any] = {}
+    utf8 = _utf8(buf)
     prev = ""  # below every key but "", which only a first key may be
     for i in range(n):
         # the key: a short one inline (as get_value's strings), else get_str
@@ -459,7 +473,7 @@ def get_map_body(
         q = p + 1 + kn
         if kn < 0x80 and q <= end:
             try:
-                key = str(buf[p + 1:q], "utf-8")
+                key = utf8(buf[p + 1:q])
             except UnicodeDecodeError:
                 key, q = get_str(buf, p, end, key_limit)  # raises R3's error
         else:
@@ -467,16 +481,22 @@ def get_map_body(
         if key <= prev and i:
             raise DecodeError("map keys are not strictly ascending (R40)", p)
         prev = key
-        # the value: a short string inline, the rest by a call
-        if q < end and buf[q] == TAG_STR:
+        # the value: a short string, a float or a one-byte int inline, the rest by a call
+        tag = buf[q] if q < end else -1
+        if tag == TAG_STR:
             kn = buf[q + 1] if q + 1 < end else 0x80
             p = q + 2 + kn
             if kn < 0x80 and p <= end:
                 try:
-                    result[key] = str(buf[q + 2:p], "utf-8")
+                    result[key] = utf8(buf[q + 2:p])
                     continue
                 except UnicodeDecodeError:
                     pass
+        elif tag == TAG_FLOAT:
+            p = q + 9
+            if p <= end:
+                result[key] = _unpack_f64(buf, q + 1)[0]
+                continue
         result[key], p = get_value(buf, q, end, depth)
     return result, p
 
@@ -513,6 +533,9 @@ def values_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+_HOLDS_REFS = frozenset((Ref, list, dict))  # the types of the values that may hold a Ref
+
+
 def first_bad_ref(v: Any, limit: int) -> int | None:
     """The first node id referenced inside ``v`` (in :func:`iter_refs` order) that is not
     in ``1 .. limit - 1``; None if there is none. A loop, not a generator: readers
@@ -527,7 +550,7 @@ def first_bad_ref(v: Any, limit: int) -> int | None:
     else:
         return None
     for x in items:
-        if type(x) in (Ref, list, dict):
+        if type(x) in _HOLDS_REFS:
             bad = first_bad_ref(x, limit)
             if bad is not None:
                 return bad
