@@ -299,7 +299,11 @@ def _put_list(out: bytearray, v: list[Any] | tuple[Any, ...], depth: int) -> Non
         put_uvarint(out, n)
     depth += 1
     for item in v:
-        put_value(out, item, depth)
+        if type(item) is str and len(item) < 0x80 and item.isascii():  # as in put_map_body
+            out += _STR_HEAD[len(item)]
+            out += item.encode()
+        else:
+            put_value(out, item, depth)
 
 
 def _put_handle(out: bytearray, v: object) -> None:
@@ -362,7 +366,10 @@ def put_map_body(out: bytearray, m: dict[str, Any], depth: int, tag: int | None 
     keys = sorted_keys(m)
     if tag is not None:
         out.append(tag)
-    put_uvarint(out, n)
+    if n < 0x80:
+        out.append(n)
+    else:
+        put_uvarint(out, n)
     cache = _KEY_CACHE
     for k in keys:
         enc = cache.get(k)  # put_key, inlined for the keys it has seen
@@ -370,7 +377,17 @@ def put_map_body(out: bytearray, m: dict[str, Any], depth: int, tag: int | None 
             put_key(out, k)
         else:
             out += enc
-        put_value(out, m[k], depth)
+        # the value: an ASCII string shorter than 0x80 or a float inline, as put_value
+        # writes them; anything else by put_value
+        v = m[k]
+        t = type(v)
+        if t is str and len(v) < 0x80 and v.isascii():
+            out += _STR_HEAD[len(v)]
+            out += v.encode()
+        elif t is float:
+            out += _pack_tag_f64(TAG_FLOAT, v)
+        else:
+            put_value(out, v, depth)
 
 
 def encode_value(v: Any) -> bytes:
@@ -481,7 +498,7 @@ def get_map_body(
         if key <= prev and i:
             raise DecodeError("map keys are not strictly ascending (R40)", p)
         prev = key
-        # the value: a short string, a float or a one-byte int inline, the rest by a call
+        # the value: a short string, a float or an int inline, the rest by a call
         tag = buf[q] if q < end else -1
         if tag == TAG_STR:
             kn = buf[q + 1] if q + 1 < end else 0x80
@@ -497,6 +514,10 @@ def get_map_body(
             if p <= end:
                 result[key] = _unpack_f64(buf, q + 1)[0]
                 continue
+        elif tag == TAG_INT:
+            z, p = get_uvarint(buf, q + 1, end)
+            result[key] = (z >> 1) ^ -(z & 1)
+            continue
         result[key], p = get_value(buf, q, end, depth)
     return result, p
 
