@@ -329,6 +329,9 @@ KEY_CACHE_SIZE = 4096
 KEY_CACHE_BYTES = 64
 assert min(MAX_TYPE_NAME, MAX_FIELD_NAME, MAX_STRING) > KEY_CACHE_BYTES
 _KEY_CACHE: dict[str, bytes] = {}
+cached_key = _KEY_CACHE.get
+"""``cached_key(key)``: what :func:`put_key` appends for ``key`` if it memoised it, else
+None. Callers that check names themselves use it to skip the call."""
 
 
 def put_key(out: bytearray, key: str, what: str = "map key", limit: int = MAX_STRING) -> None:
