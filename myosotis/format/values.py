@@ -54,6 +54,7 @@ _STR_HEAD = tuple(bytes((TAG_STR, n)) for n in range(0x80))
 _LIST_HEAD = tuple(bytes((TAG_LIST, n)) for n in range(0x80))
 _SMALL_INT = tuple(bytes((TAG_INT, ((v << 1) ^ (v >> 63)) & 0xFF)) for v in range(-64, 64))
 
+
 class Ref:
     """A reference to a node by id (FORMAT.md §5 tag 0x06). Immutable, hashable."""
 
@@ -83,8 +84,6 @@ class Ref:
 # instance, its one slot set through the slot's descriptor.
 _new_ref = object.__new__
 _set_ref_id = Ref.__dict__["id"].__set__
-
-
 
 
 class DecodeError(CorruptFileError):
@@ -336,8 +335,7 @@ None. Callers that check names themselves use it to skip the call."""
 
 def put_key(out: bytearray, key: str, what: str = "map key", limit: int = MAX_STRING) -> None:
     """Append a map key, field name or node type as a ``string`` (§1), memoising short
-    ones. ``key`` must be a ``str`` (callers check: a ``str`` subclass equal to a
-    cached key would hit its entry)."""
+    ones."""
     enc = _KEY_CACHE.get(key)
     if enc is None:
         buf = bytearray()
