@@ -42,12 +42,14 @@ class StackEntry(NamedTuple):
 class LayerStack:
     """The images a state is read from, newest first (§8.7). Read-only."""
 
-    __slots__ = ("entries", "next_node_id")
+    __slots__ = ("entries", "next_node_id", "_images")
 
     def __init__(self, entries: list[StackEntry]) -> None:
         assert entries and entries[-1].level == LAYER_LEVEL_FULL, "a stack ends in a full image"
         self.entries = entries
         self.next_node_id: int = entries[0].image.next_node_id
+        # what _find reads of each entry, newest first: every read goes through it
+        self._images = [(e.image.next_node_id, e.image) for e in entries]
 
     @property
     def top(self) -> StackEntry:
@@ -59,9 +61,8 @@ class LayerStack:
         return sum(e.image.size for e in self.entries)
 
     def _find(self, node_id: int) -> tuple[StateImage, int]:
-        for e in self.entries:
-            img = e.image
-            if node_id < img.next_node_id:
+        for limit, img in self._images:
+            if node_id < limit:
                 i = img.index_of(node_id)
                 if i >= 0:
                     return img, i

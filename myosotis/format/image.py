@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import array
 import bisect
-import itertools
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from sys import intern
 from typing import Any, NamedTuple
 
 from blake3 import blake3
@@ -26,14 +26,18 @@ from myosotis.format.constants import (
 from myosotis.format.values import (
     DecodeError,
     Ref,
+    first_bad_ref,
     get_map_body,
     get_str,
-    iter_refs,
+    put_key,
     put_map_body,
     put_str,
 )
 
 _U64 = struct.Struct("<Q")
+_LIVE, _DELETED = bytes((0,)), bytes((NODE_FLAG_DELETED,))  # a record's flags byte
+_unpack_span = struct.Struct("<QQ").unpack_from  # two neighbours of the offset table
+_new_record = tuple.__new__  # NodeRecord without its Python-level __new__ (hot: scans)
 _LITTLE = sys.byteorder == "little"
 
 
@@ -46,8 +50,11 @@ class NodeRecord(NamedTuple):
 
 
 def encode_node_record(type_name: str, fields: dict[str, Any], deleted: bool) -> bytes:
-    out = bytearray((NODE_FLAG_DELETED if deleted else 0,))
-    put_str(out, type_name, "node type", MAX_TYPE_NAME)
+    out = bytearray(_DELETED if deleted else _LIVE)
+    if type(type_name) is str:  # a few types, many nodes: memoised as map keys are
+        put_key(out, type_name, "node type", MAX_TYPE_NAME)
+    else:
+        put_str(out, type_name, "node type", MAX_TYPE_NAME)
     put_map_body(out, fields, 0)
     return bytes(out)
 
@@ -55,19 +62,21 @@ def encode_node_record(type_name: str, fields: dict[str, Any], deleted: bool) ->
 def encode_image(next_node_id: int,
                  records: Iterable[tuple[int, bytes | memoryview]]) -> bytes:
     """The image of a state whose nodes are ``records``: (id, encoded node record) pairs
-    in ascending id order. The records are copied once, into the result."""
+    in ascending id order."""
+    # streamed: a record is copied once into ``data`` and not kept (a layer's records
+    # are memoryviews of the file, a full one holds every node)
     ids = array.array("Q")
-    recs: list[bytes | memoryview] = []
-    add_id, add_rec = ids.append, recs.append
+    offsets = array.array("Q", (0,))
+    data = bytearray()
+    add_id, add_offset = ids.append, offsets.append
     for node_id, rec in records:
         add_id(node_id)
-        add_rec(rec)
-    offsets = array.array("Q", (0,))
-    offsets.extend(itertools.accumulate(map(len, recs)))
+        data += rec
+        add_offset(len(data))
     if not _LITTLE:  # pragma: no cover - big-endian hosts
         ids.byteswap()
         offsets.byteswap()
-    return b"".join((IMAGE_PREFIX_STRUCT.pack(next_node_id, len(recs)), ids, offsets, *recs))
+    return b"".join((IMAGE_PREFIX_STRUCT.pack(next_node_id, len(ids)), ids, offsets, data))
 
 
 def state_hash(image: Any) -> bytes:
@@ -171,15 +180,17 @@ class StateImage:
 
     def index_of(self, node_id: int) -> int:
         """Position of ``node_id`` in the id table, or -1. O(log N), no decoding."""
+        q = self._ids_q
+        if q is not None:  # a layer's id table, checked once (below): the common case
+            i = bisect.bisect_left(q, node_id)
+            return i if i < len(q) and q[i] == node_id else -1
         if self._dense:
             return node_id - 1 if 1 <= node_id <= self.node_count else -1
         if self.sparse and _LITTLE:
             # A layer's id table is searched in place at C speed: its blocks are
             # checked once, then bisect runs over the mapped u64s (zero-copy).
-            q = self._ids_q
-            if q is None:
-                self._guard(self._ids_at, self._offs_at)
-                q = self._ids_q = self._mv[self._ids_at:self._offs_at].cast("Q")
+            self._guard(self._ids_at, self._offs_at)
+            q = self._ids_q = self._mv[self._ids_at:self._offs_at].cast("Q")
             i = bisect.bisect_left(q, node_id)
             return i if i < len(q) and q[i] == node_id else -1
         if self._ids is not None:
@@ -214,8 +225,10 @@ class StateImage:
 
     def record(self, i: int) -> NodeRecord:
         """Decode node ``i`` of the table; raises DecodeError."""
-        rec = self._record_view(i)
-        at = self.base + self._data_at + _U64.unpack_from(self._mv, self._offs_at + 8 * i)[0]
+        a, b = self._record_span(i)
+        # one copy of the record: bytes index and slice faster than a memoryview
+        rec = self._mv[a:b].tobytes()
+        at = self.base + a
         end = len(rec)
         if end < 1:
             raise DecodeError("empty node record (§8.1)", at)
@@ -226,7 +239,7 @@ class StateImage:
             type_name, p = get_str(rec, 1, end, MAX_TYPE_NAME)
             if not type_name:
                 raise DecodeError("empty node type (§8.1)", 1)
-            type_name = sys.intern(type_name)  # a few types, many nodes
+            type_name = intern(type_name)  # a few types, many nodes
             fields, p = get_map_body(rec, p, end, 0, MAX_FIELD_NAME)
             if p != end:
                 raise DecodeError("node record has trailing bytes (R71)", p)
@@ -234,25 +247,33 @@ class StateImage:
                 raise DecodeError("empty field name (§5)", 1)
             nxt = self.next_node_id
             for v in fields.values():
-                if type(v) in (Ref, list, dict):
-                    for ref in iter_refs(v):
-                        if not 1 <= ref < nxt:
-                            raise DecodeError(f"reference to node {ref}, not in the image "
-                                              "(R72)", 1)
+                t = type(v)
+                if t is Ref:
+                    ref = None if 0 < v.id < nxt else v.id
+                elif t is list or t is dict:
+                    ref = first_bad_ref(v, nxt)
+                else:
+                    continue
+                if ref is not None:
+                    raise DecodeError(f"reference to node {ref}, not in the image (R72)", 1)
         except DecodeError as e:
             raise DecodeError(e.reason, at + (e.offset or 0)) from None
-        return NodeRecord(type_name, fields, bool(flags & NODE_FLAG_DELETED))
+        return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))
 
-    def _record_view(self, i: int) -> memoryview:
-        mv = self._mv
+    def _record_span(self, i: int) -> tuple[int, int]:
+        """Where node ``i``'s record is in the image: ``[a, b)``, guarded."""
         at = self._offs_at + 8 * i
         self._guard(at, at + 16)
-        start, stop = _U64.unpack_from(mv, at)[0], _U64.unpack_from(mv, at + 8)[0]
+        start, stop = _unpack_span(self._mv, at)
         d = self._data_at
-        if start > stop or d + stop > len(mv):
+        if start > stop or d + stop > len(self._mv):
             raise DecodeError("node record outside the image (R71)", self.base + at)
         self._guard(d + start, d + stop)
-        return mv[d + start:d + stop]
+        return d + start, d + stop
+
+    def _record_view(self, i: int) -> memoryview:
+        a, b = self._record_span(i)
+        return self._mv[a:b]
 
     def raw_items(self) -> Iterator[tuple[int, memoryview]]:
         """Every ``(id, encoded record)`` in id order, zero-copy; the whole image is

@@ -25,6 +25,7 @@ from myosotis.format.display import short_repr
 from myosotis.format.values import (
     DecodeError,
     Ref,
+    cached_key,
     get_str,
     get_uvarint,
     put_key,
@@ -127,6 +128,10 @@ def put_head(out: bytearray, op: int, node: int) -> None:
 
 
 def put_field(out: bytearray, name: str) -> None:
+    enc = cached_key(name) if name else None  # the frequent case: a name seen before
+    if enc is not None:
+        out += enc
+        return
     if not name:
         raise InvalidValueError("field names must be non-empty")
     put_key(out, name, "field name", MAX_FIELD_NAME)
