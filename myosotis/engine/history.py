@@ -145,6 +145,14 @@ class CommitIndex:
         full._ids = self._ids  # ids by seq stay right
         self.__dict__.update(full.__dict__)  # one C call: one step
 
+    def check_whole(self) -> None:
+        """Raise InterruptedOperationError if an interrupted :meth:`ensure_full` left this
+        index failed-stop. A writer checks it before appending (Store.require_writer):
+        the append indexes its frame after its point of no return, too late to refuse."""
+        log: object = self.log
+        if isinstance(log, Unsettled):
+            log.fail()
+
     # ------------------------------------------------------------------ index
 
     def index_new_frames(self) -> None:
