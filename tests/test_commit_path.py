@@ -251,7 +251,7 @@ def test_large_containers_edited_through_spares_read_as_a_plain_model(
             step = rng.randrange(12)
             items, meta = n["items"], n["meta"]
             if step == 0:
-                items.append(-1)  # dropped below: the spare stays usable
+                items.append(-1)  # dropped below, with the spare it took: the next edit copies
                 mem.discard()
             if step == 1:
                 views.append((mem.at(mem.head.seq), {"items": list(model["items"]),

@@ -9,11 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 from crashutil import frames_of, read_bytes
 from model import FixedClock
 
-from myosotis import Memory, Undelete
+from myosotis import CorruptFileError, IndexRebuiltWarning, Memory, Undelete
 from myosotis.format.constants import KIND_CHECKPOINT, KIND_LAYER, KIND_ORIGIN
+from myosotis.format.helper import crc32c
 from myosotis.testing import open_memory, store_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "formatspec"))
@@ -158,6 +160,42 @@ def test_compacting_a_layered_fork_keeps_its_origin_at_version_3(tmp_path: Path)
     kinds = _kinds(fork)
     assert kinds[1] == KIND_ORIGIN
     assert _reopened(fork) == (want, True)
+
+
+def test_a_damaged_origin_before_the_newest_layer_fails_its_reads_not_the_writer(
+        tmp_path: Path) -> None:
+    """An origin record that disagrees with its genesis (R87) in a fork opened from
+    its newest layer is found when the older history is first indexed; each read
+    of that history raises CorruptFileError for it, and the handle stays usable:
+    its commits go on (the frames after the layer are whole)."""
+    path, fork = tmp_path / "m.myo", tmp_path / "f.myo"
+    _layered(path, commits=6)
+    with Memory.open(path) as mem:
+        mem.fork(6, fork)
+    with open_memory(fork, clock=FixedClock(), durability="none") as mem:
+        store_of(mem).layer_commits = 2
+        for c in range(5):
+            mem[1]["x"] = c
+            mem.commit()
+    (origin,) = [f for f in frames_of(read_bytes(fork)) if f.kind == KIND_ORIGIN]
+    data = bytearray(read_bytes(fork))
+    data[origin.payload_end - 1] ^= 1  # its state hash: decodes, disagrees (R87)
+    payload = bytes(data[origin.payload_start:origin.payload_end])
+    data[origin.offset + 8:origin.offset + 12] = crc32c(payload).to_bytes(4, "little")
+    data[origin.offset + 12:origin.offset + 16] = \
+        crc32c(bytes(data[origin.offset:origin.offset + 12])).to_bytes(4, "little")
+    fork.write_bytes(bytes(data))
+    with Memory.open(fork) as mem:
+        assert store_of(mem).commits.partial  # opened from its newest layer
+        for _ in range(2):
+            with pytest.raises(CorruptFileError, match="R87"):
+                mem.history()
+        mem[1]["x"] = "after"
+        with pytest.warns(IndexRebuiltWarning, match="R87"):  # it cannot index either
+            head = mem.commit()
+        assert head is not None and mem.head == head
+    with Memory.open(fork, readonly=True) as mem:
+        assert mem.head == head and mem[1]["x"] == "after"
 
 
 def test_repair_of_a_layered_file_with_an_undelete_writes_version_3(tmp_path: Path) -> None:

@@ -228,6 +228,40 @@ def test_indexing_the_history_before_the_newest_layer_interrupted_at_every_line(
     assert 0 < stopped < lines  # both outcomes occur: the sweep reached the window
 
 
+def test_a_writer_whose_history_indexing_was_interrupted_commits_or_refuses_whole(
+        tmp_path: Path) -> None:
+    """A writer opened from its newest layer whose indexing of the older history
+    (CommitIndex.ensure_full) was interrupted either commits as usual or refuses
+    the commit before its point of no return: never a commit that reaches the
+    file while the handle reports it interrupted (and drops it as uncommitted)."""
+    path = tmp_path / "m.myo"
+    build(path, 24, layer_commits=8)
+    with Memory.open(path) as mem:
+        commits = store_of(mem).commits
+        assert commits.partial  # opened from its newest layer
+        lines = count_lines(commits.ensure_full)
+    refused = 0
+    for at in range(1, lines + 1):
+        with Memory.open(path, readonly=True) as reader:
+            head = reader.head
+        with Memory.open(path) as mem:
+            _, err = Interrupter(at, KeyboardInterrupt).run(store_of(mem).commits.ensure_full)
+            assert isinstance(err, KeyboardInterrupt), (at, err)
+            mem[1]["after"] = at
+            try:
+                mem.commit()
+            except InterruptedOperationError:
+                refused += 1
+                mem.discard()
+        with Memory.open(path, readonly=True) as reader:
+            if reader.head == head:
+                continue  # refused: nothing reached the file
+            assert reader[1]["after"] == at, at
+        with Memory.open(path) as mem:
+            assert mem.head.seq > head.seq and mem[1]["after"] == at, at
+    assert 0 < refused < lines  # both outcomes occur: the sweep reached the window
+
+
 def test_a_long_running_writer_keeps_a_bounded_number_of_segments(tmp_path: Path) -> None:
     """A writer appends a layer every few commits: one that never reads the past keeps
     only the head's segment, and one that reads it keeps what the bound allows, not

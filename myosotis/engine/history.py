@@ -128,22 +128,32 @@ class CommitIndex:
         if not self.partial:
             return
         log = self.log
-        # log.ensure_full renumbers the frames, so from its return until the last
-        # line the partial index names the wrong ones. Meanwhile the log is an
+        # log.ensure_full renumbers the frames, so from then until the last line
+        # the partial index names the wrong ones. Meanwhile the log is an
         # Unsettled stand-in: an interrupt anywhere leaves an index whose every
         # use raises InterruptedOperationError (the handle fails stop), never one
-        # that reads the wrong frame. The full index is built aside and replaces
-        # this one in one step.
+        # that reads the wrong frame. The full index is built aside, within
+        # log.ensure_full (damage it finds puts the frames back as they were),
+        # and replaces this one in one step.
         self.log = cast(LogFile, Unsettled("indexing the history before the newest layer",
                                            REOPEN_READER))
+        built: list[CommitIndex] = []
         try:
-            log.ensure_full()
+            log.ensure_full(lambda: built.append(CommitIndex(log)))
         except CorruptFileError:
             self.log = log  # nothing moved: the partial index still names the right frames
             raise
-        full = CommitIndex(log)
+        full = built[0]
         full._ids = self._ids  # ids by seq stay right
         self.__dict__.update(full.__dict__)  # one C call: one step
+
+    def check_whole(self) -> None:
+        """Raise InterruptedOperationError if an interrupted :meth:`ensure_full` left this
+        index failed-stop. A writer checks it before appending (Store.require_writer):
+        the append indexes its frame after its point of no return, too late to refuse."""
+        log: object = self.log
+        if isinstance(log, Unsettled):
+            log.fail()
 
     # ------------------------------------------------------------------ index
 

@@ -134,8 +134,12 @@ class NewRecords:
     after (``Store.new_records``), copied from their CREATEs as the writer commits
     (:meth:`note`): the next layer takes them instead of encoding those nodes
     again. Every other changed node is encoded. A cache: dropping it costs only
-    encoding. (Patching a changed node's record in its encoded form instead of
-    encoding it was measured: not faster in Python.)
+    encoding (``settle`` drops it, on a discard too). Bounded by the layer
+    policy, not by a constant of its own: a record is at most its CREATE's
+    bytes, so it holds at most the commit bytes since the newest snapshot
+    (policy.LAYER_BYTES, or the one commit that went past it), and the next
+    layer empties it. (Patching a changed node's record in its encoded form
+    instead of encoding it was measured: not faster in Python.)
     """
 
     __slots__ = ("created",)

@@ -47,9 +47,9 @@ def settle(store: Store) -> None:
     # indexes them as they are, without decoding its own payload again.
     store.staged = []
     store.staged_at = []
-    store.pending_version = 1
+    store.pending_version = 1  # the format_version the pending mutations need (§12)
     # (a cache of the committed state, which may have been replaced: layers.NewRecords)
-    store.new_records = NewRecords()  # the format_version the pending mutations need (§12)
+    store.new_records = NewRecords()
     store.work = Overlay(store.committed)
 
 

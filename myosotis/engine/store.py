@@ -178,6 +178,7 @@ class Store:
             raise ReadOnlyError(f"{self.log.path} is open read-only; open it without "
                                 "readonly=True to change it")
         check_settled(self.work)
+        self.commits.check_whole()
 
     # The hot paths are the functions that do them (staging.py), bound as methods:
     # a call less per edit and per commit than a delegating method.

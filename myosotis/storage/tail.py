@@ -10,6 +10,7 @@ walk of §10 then runs from it only. Frames before it are walked by
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from myosotis.errors import CorruptFileError
@@ -61,15 +62,18 @@ def walk_from_newest_layer(self: LogFile, size: int) -> tuple[Walk | None, int]:
     return found, size
 
 
-def ensure_full(self: LogFile) -> int:
+def ensure_full(self: LogFile, check: Callable[[], None] = lambda: None) -> int:
     """Index the frames before ``index_from`` (a file opened from its newest layer,
     §10.1) by walking them; return how many were added (0 when all were).
 
     Raises CorruptFileError when they do not end exactly at the layer (damage
-    in history older than the newest layer, found when it is first needed).
+    in history older than the newest layer, found when it is first needed), or
+    when ``check``, called once the frames are indexed, raises it (damage a
+    reader of those frames finds): then the frames are indexed as before.
     """
     q = self.index_from
     if q == HEADER_SIZE:
+        check()
         return 0
     version = int.from_bytes(self.map.view(8, 10), "little")
     found = walk(self.map.view(0, q), HEADER_SIZE, FRAME_FLAGS_ALLOWED.get(version, 0),
@@ -84,8 +88,15 @@ def ensure_full(self: LogFile) -> int:
     verified = {i + n for i in self._verified}
     appended = None if self.appended_from is None else self.appended_from + n
     # The frame indices move by n: every index kept here moves with them.
+    before = self.frames, self._verified, self.appended_from, self.index_from
     self.frames, self._verified, self.appended_from, self.index_from = \
         frames, verified, appended, HEADER_SIZE
+    try:
+        check()
+    except CorruptFileError:
+        # back in one step, as they moved (an index the check made is dropped)
+        self.frames, self._verified, self.appended_from, self.index_from = before
+        raise
     return n
 
 
