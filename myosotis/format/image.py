@@ -139,7 +139,6 @@ class StateImage:
         elif n != self.next_node_id - 1:
             raise DecodeError(
                 f"state image holds {n} nodes but next_node_id is {self.next_node_id} (R73)", base)
-        self._ids: list[int] | None = None
         self._ids_q: memoryview | None = None  # a sparse image's id table, as u64s
         # set once check_tables() proved ids[i] == i + 1 (R73); a full layer's
         # are trusted (its CRCs vouch for its bytes, fsck for R70: §8.7)
@@ -151,11 +150,11 @@ class StateImage:
         return len(self._mv)
 
     def ids(self) -> list[int]:
-        """All node ids in ascending order (decoded once, then cached)."""
-        if self._ids is None:
-            self._guard(self._ids_at, self._offs_at)
-            self._ids = _u64_list(self._mv[self._ids_at:self._offs_at])
-        return self._ids
+        """All node ids in ascending order, decoded anew at each call: its callers
+        (layer merges, verification) read a table once, and a cached image must stay
+        a few objects over the map, whatever its size (policy.SNAPSHOT_CACHE)."""
+        self._guard(self._ids_at, self._offs_at)
+        return _u64_list(self._mv[self._ids_at:self._offs_at])
 
     def check_tables(self, offsets: bool = False) -> None:
         """Check R70 and R73 (ids are exactly 1..N) at C speed; with ``offsets`` also that
@@ -193,10 +192,6 @@ class StateImage:
             q = self._ids_q = self._mv[self._ids_at:self._offs_at].cast("Q")
             i = bisect.bisect_left(q, node_id)
             return i if i < len(q) and q[i] == node_id else -1
-        if self._ids is not None:
-            ids = self._ids
-            i = bisect.bisect_left(ids, node_id)
-            return i if i < len(ids) and ids[i] == node_id else -1
         mv, base, guard = self._mv, self._ids_at, self._guard
         unpack = _U64.unpack_from
         lo, hi = 0, self.node_count
