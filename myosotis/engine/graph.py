@@ -184,7 +184,9 @@ class GraphState:
                     for m in ops:
                         m.apply(target)
                     return spare
-                except MyosotisError:  # not reached: they applied to its twin
+                except MyosotisError:
+                    # They applied to its twin; only a container shared by two
+                    # fields (which staging never makes) could refuse: copy then.
                     pass
         return value.copy()
 
