@@ -374,6 +374,17 @@ class ForkServer:
         self.pid = int(self._line("PID"))
         return self.pid
 
+    def running(self) -> bool:
+        """Whether the child started last still runs. The server reaps a child as soon
+        as it ends, so this turns false then, even before :meth:`wait` read its status."""
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
     def wait(self) -> int:
         """Wait for the child to end; return its ``os.waitpid`` status."""
         if self.pid is None:
