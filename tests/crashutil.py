@@ -15,6 +15,8 @@ import signal
 import struct
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,12 +208,54 @@ def send_line(proc: subprocess.Popen[str], line: str) -> None:
     proc.stdin.flush()
 
 
+def drain(proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[str, str]:
+    """Close the child's stdin, wait for it to end, return the rest of its stdout and
+    all of its stderr; its pipes are closed afterwards. If it does not end within
+    ``timeout``, kill it and fail (AssertionError) with its stderr.
+
+    Stdout is read through ``proc.stdout``, the text wrapper :func:`read_line` reads:
+    its buffer may hold lines read ahead past the last line returned, which come
+    first. ``proc.communicate()`` reads the pipe's descriptor and never sees that
+    buffer, so after a :func:`read_line` it can lose lines or return a cut one.
+    Stderr is read at the same time, so a child with a full stderr pipe cannot block.
+    """
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    with contextlib.suppress(BrokenPipeError):  # the child may be gone already
+        proc.stdin.close()  # end of input: a child reading commands stops
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reads = [pool.submit(stream.read) for stream in (proc.stdout, proc.stderr)]
+        _, late = futures_wait(reads, timeout)
+        if late:
+            proc.kill()  # ends both reads (end of file), so the pool can shut down
+    out, err = (r.result() for r in reads)
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.wait(timeout=20)
+    if late:
+        raise AssertionError(f"child still running after {timeout} s (killed)\n--- stderr\n"
+                             f"{err}")
+    return out, err
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[str, str]:
-    """Wait for the child to exit 0; return its remaining stdout and stderr."""
-    out, err = proc.communicate(timeout=timeout)
+    """:func:`drain` the child and check that it exited 0; return its remaining stdout
+    and its stderr."""
+    out, err = drain(proc, timeout)
     if proc.returncode != 0:
         raise AssertionError(f"child exited with {proc.returncode}\n--- stderr\n{err}")
     return out, err
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """End a child for good (in a ``finally``): kill it if it still runs, reap it and
+    close its pipes, dropping what nobody read. Harmless after :func:`finish`."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=20)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            with contextlib.suppress(BrokenPipeError):  # stdin: unsent lines, child gone
+                stream.close()
 
 
 # ---------------------------------------------------------------------- states
@@ -329,6 +373,17 @@ class ForkServer:
         send_line(self.proc, json.dumps([func, *args]))
         self.pid = int(self._line("PID"))
         return self.pid
+
+    def running(self) -> bool:
+        """Whether the child started last still runs. The server reaps a child as soon
+        as it ends, so this turns false then, even before :meth:`wait` read its status."""
+        if self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def wait(self) -> int:
         """Wait for the child to end; return its ``os.waitpid`` status."""

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from crashutil import finish, read_line, send_line, spawn_python
+from crashutil import finish, read_line, send_line, spawn_python, stop
 
 from myosotis import LockedError, Memory
 
@@ -65,9 +65,7 @@ def holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, str]]:
         assert seq == 1
         yield proc, path, h
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=20)
+        stop(proc)
 
 
 def test_second_writer_gets_locked_error_immediately(
@@ -266,9 +264,7 @@ def test_readers_in_other_processes_only_ever_see_committed_states(tmp_path: Pat
             assert len(set(heads)) >= 5, heads
     finally:
         for p in (writer, *readers):
-            if p.poll() is None:
-                p.kill()
-            p.communicate(timeout=20)
+            stop(p)
 
 
 STEP5_READER_SRC = r'''
@@ -316,7 +312,5 @@ def test_a_writer_cannot_cut_the_torn_frame_a_reader_is_checking(tmp_path: Path)
         assert read_line(reader, "ADDED") == "ADDED 0"  # the torn frame was ignored
         assert reader.wait(timeout=30) == 0, reader.stderr.read() if reader.stderr else ""
     finally:
-        if reader.poll() is None:
-            reader.kill()
-        reader.communicate(timeout=10)
+        stop(reader)
     assert os.path.getsize(path) == end
