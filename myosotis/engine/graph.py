@@ -363,14 +363,15 @@ class Overlay:
         parent = self.parent
         assert isinstance(parent, GraphState), "only the store's own overlay is merged"
         parent.merge(self.nodes, self.next_node_id)
-        self.nodes = {}
-        self._own = {}
-        self._shared = set()
-        self._copied = {}
+        self._empty()
 
     def reset(self) -> None:
-        self.nodes = {}
+        self._empty()
         self.next_node_id = self.parent.next_node_id
+
+    def _empty(self) -> None:
+        """No staged node, and none of the bookkeeping that went with them."""
+        self.nodes = {}
         self._own = {}
         self._shared = set()
         self._copied = {}

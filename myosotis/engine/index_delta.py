@@ -27,7 +27,6 @@ from myosotis.format.mutations import (
     ListRemove,
     MapDelete,
     Mutation,
-    Set,
     Undelete,
     Unset,
     get_mutation,
@@ -122,18 +121,21 @@ class Delta:
         return self.touches[:nt], self.events[:ne]
 
 
-def _refs(events: list[tuple[int, int, int, str]], v: list[Any] | dict[str, Any], seq: int,
-          src: int, field: str) -> None:
-    """Add the events of container ``v`` written into ``field`` of ``src`` by commit ``seq``
-    (a lone reference is added by the caller: the common case, inline)."""
-    if type(v) is list:
-        for x in v:
-            tx = type(x)
-            if tx is Ref or tx is list or tx is dict:
-                break
-        else:
-            return  # scalars only (the common list): no reference
-    events.extend((d, seq, src, field) for d in sorted(frozenset(iter_refs(v))))
+def _refs(events: list[tuple[int, int, int, str]], v: Any, seq: int, src: int,
+          field: str) -> None:
+    """Add the events of value ``v`` written into ``field`` of ``src`` by commit ``seq``."""
+    t = type(v)
+    if t is Ref:
+        events.append((v.id, seq, src, field))
+    elif t is list or t is dict:
+        if t is list:
+            for x in v:
+                tx = type(x)
+                if tx is Ref or tx is list or tx is dict:
+                    break
+            else:
+                return  # scalars only (the common list): no reference
+        events.extend((d, seq, src, field) for d in sorted(frozenset(iter_refs(v))))
 
 
 def _add(delta: Delta, seq: int, cid: bytes, mutations: Iterable[tuple[int, Mutation]]) -> None:
@@ -144,25 +146,12 @@ def _add(delta: Delta, seq: int, cid: bytes, mutations: Iterable[tuple[int, Muta
     m: Any  # each branch reads its own type's operands
     for off, m in mutations:
         t = type(m)
-        if t is Set:  # the most frequent: first
-            node, field = m.node, m.field
-            touches.append((node, seq, off, field))
-            v = m.value
-            tv = type(v)
-            if tv is Ref:
-                events.append((v.id, seq, node, field))
-            elif tv is list or tv is dict:
-                _refs(events, v, seq, node, field)
-        elif t is Create:
+        if t is Create:
             node = m.node
             touches.append((node, seq, off, None))
             first = len(events)
             for name, v in m.fields.items():
-                tv = type(v)
-                if tv is Ref:
-                    events.append((v.id, seq, node, name))
-                elif tv is list or tv is dict:
-                    _refs(events, v, seq, node, name)
+                _refs(events, v, seq, node, name)
             if len(events) - first > 1:
                 # by field, in canonical (encoded) order, as a decoded CREATE holds
                 # them (a stable sort: each field's ids stay in order)
@@ -173,13 +162,8 @@ def _add(delta: Delta, seq: int, cid: bytes, mutations: Iterable[tuple[int, Muta
         else:
             touches.append((m.node, seq, off, m.field))
             if t is not Unset and t is not ListRemove and t is not MapDelete:
-                # LIST_INSERT, LIST_REPLACE, MAP_SET: a value that may hold references
-                v = m.value
-                tv = type(v)
-                if tv is Ref:
-                    events.append((v.id, seq, m.node, m.field))
-                elif tv is list or tv is dict:
-                    _refs(events, v, seq, m.node, m.field)
+                # SET, LIST_INSERT, LIST_REPLACE, MAP_SET: a value that may hold references
+                _refs(events, m.value, seq, m.node, m.field)
     delta.end(seq, cid)
 
 

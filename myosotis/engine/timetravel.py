@@ -146,7 +146,7 @@ class TimeTravel:
         Summed, not kept as a running total: nothing can drift when an interrupt
         comes between a segment's growth and its count."""
         segments = self._segments
-        total = sum([s.tip[2] for s in segments.values()])  # Segment.size, inlined
+        total = sum(s.size for s in segments.values())
         if total <= self.cache_bytes:
             return
         for base_seq in list(segments):  # the least recently used first
