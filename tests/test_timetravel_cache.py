@@ -194,6 +194,15 @@ def test_a_read_of_the_past_interrupted_at_every_line_is_right_when_retried(
         mem.close()
 
 
+def ensure_full_lines(path: Path, readonly: bool) -> int:
+    """How many lines indexing the history before the newest layer runs
+    (CommitIndex.ensure_full) on ``path``, which opens from its newest layer."""
+    with Memory.open(path, readonly=readonly) as mem:
+        commits = store_of(mem).commits
+        assert commits.partial  # opened from its newest layer
+        return count_lines(commits.ensure_full)
+
+
 def test_indexing_the_history_before_the_newest_layer_interrupted_at_every_line(
         tmp_path: Path) -> None:
     """A file opened from its newest layer indexes the older history when a read
@@ -208,10 +217,7 @@ def test_indexing_the_history_before_the_newest_layer_interrupted_at_every_line(
         for seq in (0, 3, 9, 16, 24):
             assert snapshot(mem.at(seq)) == states[seq]
 
-    with Memory.open(path, readonly=True) as mem:
-        commits = store_of(mem).commits
-        assert commits.partial  # opened from its newest layer
-        lines = count_lines(commits.ensure_full)
+    lines = ensure_full_lines(path, readonly=True)
     stopped = 0
     for at in range(1, lines + 1):
         with Memory.open(path, readonly=True) as mem:
@@ -236,10 +242,7 @@ def test_a_writer_whose_history_indexing_was_interrupted_commits_or_refuses_whol
     file while the handle reports it interrupted (and drops it as uncommitted)."""
     path = tmp_path / "m.myo"
     build(path, 24, layer_commits=8)
-    with Memory.open(path) as mem:
-        commits = store_of(mem).commits
-        assert commits.partial  # opened from its newest layer
-        lines = count_lines(commits.ensure_full)
+    lines = ensure_full_lines(path, readonly=False)
     refused = 0
     for at in range(1, lines + 1):
         with Memory.open(path, readonly=True) as reader:
