@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from test_interrupts import Interrupter, count_lines
 
 from myosotis import InterruptedOperationError, Memory, NodeNotFoundError
+from myosotis.engine.segments import Segment
 from myosotis.testing import open_memory, store_of
 
 NodeView = tuple[str, bool, dict[str, Any]]
@@ -162,6 +163,37 @@ def test_a_segment_is_decoded_once_while_cached(tmp_path: Path,
         for seq in order:
             check_node(mem, states, seq, 1 + (seq + 5) % 12)
         assert len(decoded) == first
+
+
+def test_the_cache_bound_holds_at_amortised_constant_cost_a_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads spread over many segments keep the decoded ones within the bound (or
+    only the head's and the one in use hold commits), and the bookkeeping reads the segments'
+    sizes O(1) times a read, amortised: summing every cached segment at each
+    read made a read's cost grow with the number of segments cached."""
+    path = tmp_path / "m.myo"
+    states = build(path, 200, layer_commits=2)  # 100 segments
+    size_reads = 0
+
+    def counted(self: Segment) -> int:
+        nonlocal size_reads
+        size_reads += 1
+        return self.tip[2]
+
+    monkeypatch.setattr(Segment, "size", property(counted))
+    for cache in (None, 0, 700):
+        with open_memory(path, readonly=True, travel_cache=cache) as mem:
+            travel = store_of(mem).travel
+            size_reads = 0
+            order = [(s * 73) % 201 for s in range(201)]
+            for seq in order:
+                check_node(mem, states, seq, 1 + seq % 12)
+                sizes = [s.tip[2] for s in travel._segments.values()]
+                assert sum(sizes) <= travel.cache_bytes or sum(map(bool, sizes)) <= 2, \
+                    (cache, seq)
+            assert size_reads <= 4 * len(order), (cache, size_reads)
+            if cache is None:  # the policy's bound keeps them all
+                assert len(travel._segments) == 101
 
 
 def test_a_read_of_the_past_interrupted_at_every_line_is_right_when_retried(

@@ -50,6 +50,10 @@ class TimeTravel:
         # for the state only.
         self.head = Segment(base_seq, next_node_id)
         self._segments[base_seq] = self.head
+        # What the cached segments hold, as last summed plus what was decoded
+        # since, and how many extends ago that sum was taken (see _evict).
+        self._held = 0
+        self._extends = 0
 
     def new_head(self, base_seq: int, next_node_id: int) -> None:
         """The committed state has a new base (a checkpoint after ``base_seq``)."""
@@ -65,6 +69,7 @@ class TimeTravel:
     def clear(self) -> None:
         self._segments.clear()
         self.base_nodes.clear()
+        self._held = 0
 
     # ------------------------------------------------------------------ commits
 
@@ -134,28 +139,41 @@ class TimeTravel:
         if seg.upto < seq:
             # An interrupt in here leaves ``seg`` decoded up to some commit before
             # ``seq`` (Segment.add is atomic), which the next read extends.
+            before = seg.size
             self._extend(seg, seq)
             if seq < head_seq:
                 self._check_link(seq)
-            self._evict(seg)
+            self._evict(seg, seg.size - before)
         return seg, img
 
-    def _evict(self, keep: Segment) -> None:
+    def _evict(self, keep: Segment, grown: int) -> None:
         """Drop the least recently used segments while the cached ones hold more than
-        ``cache_bytes`` of commit payloads; never ``keep`` (in use) nor the head's.
-        Summed, not kept as a running total: nothing can drift when an interrupt
-        comes between a segment's growth and its count."""
+        ``cache_bytes`` of commit payloads; never ``keep`` (in use, just ``grown`` by
+        that many bytes) nor the head's.
+
+        Amortised O(1) a read: the bytes held are a running figure, summed
+        afresh once every len(segments) extends. An interrupt can put the
+        figure out (a segment grown but not counted, or dropped but still
+        counted); the periodic sum puts it right, so the cache exceeds its
+        bound by at most what interrupted reads decoded since the last sum.
+        """
         segments = self._segments
-        total = sum(s.size for s in segments.values())
-        if total <= self.cache_bytes:
+        self._held += grown
+        self._extends += 1
+        if self._extends >= len(segments):
+            self._held, self._extends = sum(s.size for s in segments.values()), 0
+        excess = self._held - self.cache_bytes
+        if excess <= 0:
             return
-        for base_seq in list(segments):  # the least recently used first
-            if total <= self.cache_bytes:
+        victims = []
+        for base_seq, seg in segments.items():  # the least recently used first
+            if excess <= 0:
                 break
-            seg = segments[base_seq]
             if seg is not keep and seg is not self.head:
-                del segments[base_seq]
-                total -= seg.size
+                victims.append(base_seq)
+                excess -= seg.size
+        for base_seq in victims:
+            self._held -= segments.pop(base_seq).size
 
     def _check_link(self, seq: int) -> None:
         """R32 between commit ``seq`` and the next one, if that frame is intact.
