@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,8 @@ from hypothesis import strategies as st
 from model import EPOCH_US, FixedClock
 
 from myosotis import CommitNotFoundError, InvalidArgumentError, Memory
+from myosotis.engine.index_file import sidecar_path
+from myosotis.format import records
 
 UTC = dt.timezone.utc
 LABELS = ["", "deploy", "fix", "deploy-2", "Fix deploy"]
@@ -223,3 +226,86 @@ def test_a_time_before_the_kept_history_after_compaction_says_so(mem_path: str) 
         assert mem.resolve(when(EPOCH_US + 3)) == 3
         with pytest.raises(CommitNotFoundError, match="compacted"):
             mem.at(when(EPOCH_US + 1))
+
+
+def _all_ids(mem: Memory) -> dict[int, str]:
+    """Every commit a name can reach (the compacted base too), by brute force."""
+    head = mem.head
+    assert head is not None
+    return {q: mem.at(q).commit.id for q in range(1, head.seq + 1)
+            if _reachable(mem, q)}
+
+
+def _reachable(mem: Memory, q: int) -> bool:
+    try:
+        mem.at(q)
+    except CommitNotFoundError:
+        return False  # folded into the genesis by compaction
+    return True
+
+
+def _check_prefixes(mem: Memory, ids: dict[int, str]) -> None:
+    """Every prefix (4, 5, 6 and 64 digits) of every id, and some that name nothing,
+    resolve as a scan of all ids says: the commit, ambiguous, or none."""
+    names = {cid[:n] for cid in ids.values() for n in (4, 5, 6, 64)}
+    names |= {f"{i:04x}" for i in range(0, 1 << 16, 4099)}
+    for name in sorted(names):
+        want = [q for q, cid in ids.items() if cid.startswith(name)]
+        if len(want) == 1:
+            assert mem.resolve(f"id:{name}") == want[0], name
+        else:
+            with pytest.raises(CommitNotFoundError, match="ambiguous" if want else "no commit"):
+                mem.resolve(f"id:{name}")
+
+
+def test_id_prefixes_resolve_as_a_scan_of_every_id_says(tmp_path: Any) -> None:
+    """Prefixes are looked up in the history index (api/names.py): before and after
+    compaction (whose base is no row of the index), with rows still in memory, and
+    through a reader."""
+    path = str(tmp_path / "m.myo")
+    with Memory.open(path, durability="none", clock=FixedClock()) as mem:
+        for i in range(400):
+            mem.create("T", a=i)
+            mem.commit()
+        _check_prefixes(mem, _all_ids(mem))
+        mem.compact(keep_last=150)
+        ids = _all_ids(mem)
+        assert min(ids) == 250
+        _check_prefixes(mem, ids)
+        for i in range(20):  # rows still in memory, not yet in the sidecar
+            mem[1].a = -i
+            mem.commit()
+        ids = _all_ids(mem)
+        _check_prefixes(mem, ids)
+    with Memory.open(path, readonly=True) as mem:
+        _check_prefixes(mem, ids)
+
+
+def test_an_id_prefix_costs_the_hits_not_the_history(tmp_path: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the index caught up, resolving a prefix computes the ids of the commits
+    it names, not one id per commit of the history; and a row the sidecar got
+    wrong never names the wrong commit (each hit is checked against the log)."""
+    path = str(tmp_path / "m.myo")
+    with Memory.open(path, durability="none", clock=FixedClock()) as mem:
+        for i in range(300):
+            mem.create("T", a=i)
+            mem.commit()
+        cid = mem.at(123).commit.id
+    con = sqlite3.connect(sidecar_path(path))
+    con.execute("UPDATE chain SET id=? WHERE seq=7", (bytes.fromhex(cid),))
+    con.commit()
+    con.close()
+    with Memory.open(path, readonly=True) as mem:
+        mem.resolve("HEAD")
+        mem.commits(since=1)  # catches the index up
+        hashed: list[int] = []
+        real = records.blake3
+
+        def counting(data: Any) -> Any:
+            hashed.append(len(data))
+            return real(data)
+
+        monkeypatch.setattr(records, "blake3", counting)
+        assert mem.resolve(cid[:8]) == 123  # the damaged row of commit 7 names it too
+        assert len(hashed) <= 2

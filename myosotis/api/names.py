@@ -109,9 +109,19 @@ def seq_at_time(s: Store, t: _dt.datetime) -> int:
 
 
 def _prefix_hits(s: Store, low: str) -> list[int]:
-    s.commits.ensure_full()  # every commit is a candidate (FORMAT.md §10.1)
-    return [q for q in range(s.commits.base_seq, s.head_seq + 1)
-            if q > 0 and s.commits.commit_id(q).hex().startswith(low)]
+    """Seqs of the commits whose id starts with ``low`` (hex digits), in order.
+
+    Through the history index's ids (a scan in SQLite, about 50 ns a commit,
+    once the index is caught up), not an id hashed per commit (about 6 µs).
+    The index is derived data: each hit is checked against its commit's id in
+    the log, so a damaged row never names the wrong commit.
+    """
+    from myosotis.engine.history_index import with_index
+    c = s.commits
+    hits = with_index(s, lambda ix: ix.seqs_with_id_prefix(low, s.head_seq))
+    if c.base_seq > 0:  # a compacted base is not a row of the index
+        hits.insert(0, c.base_seq)
+    return [q for q in hits if c.commit_id(q).hex().startswith(low)]
 
 
 def _by_prefix(s: Store, name: str, low: str) -> int:

@@ -34,6 +34,7 @@ from myosotis.engine.index_delta import Delta, add_commit, add_staged, refs_of
 from myosotis.engine.index_file import IndexFile, IndexUnusable, Meta, sidecar_path
 from myosotis.engine.policy import INDEX_CATCHUP_ROWS, INDEX_FLUSH_ROWS
 from myosotis.errors import IndexRebuiltWarning, MyosotisError, warn_caller
+from myosotis.format.constants import HASH_SIZE
 from myosotis.format.mutations import Mutation
 from myosotis.format.records import commit_id
 from myosotis.storage.lock import WriterLock
@@ -306,6 +307,16 @@ class HistoryIndex:
         referencing ``dst``: its referrers after ``upto`` are among them."""
         rows = self._main(lambda f: f.ref_events(dst, min(upto, self.main_upto)))
         return {(src, name) for _, src, name in rows + self.delta.events_of(dst, upto)}
+
+    def seqs_with_id_prefix(self, prefix: str, upto: int) -> list[int]:
+        """Seqs of the indexed commits ``<= upto`` whose id, in hex, starts with
+        ``prefix`` (1 to 64 lowercase hex digits), in order: a scan of the
+        sidecar's ids in SQLite (index_file.py says why), then of the rows still
+        in memory."""
+        pad = HASH_SIZE * 2 - len(prefix)  # a commit id is a 32-byte hash (§9.1)
+        low, high = bytes.fromhex(prefix + "0" * pad), bytes.fromhex(prefix + "f" * pad)
+        rows = self._main(lambda f: f.seqs_with_ids(low, high, min(upto, self.main_upto)))
+        return rows + [seq for seq, cid in self.delta.chain if seq <= upto and low <= cid <= high]
 
     def _main(self, query: Any) -> list[Any]:
         f = self.file
