@@ -32,6 +32,7 @@ from myosotis.format.values import (
     put_key,
     put_map_body,
     put_str,
+    replace_refs,
 )
 
 _U64 = struct.Struct("<Q")
@@ -218,8 +219,44 @@ class StateImage:
         self._guard(at, at + 8)
         return int(_U64.unpack_from(self._mv, at)[0])
 
+    @property
+    def dense(self) -> bool:
+        """True when node ``i`` of the table is known to be id ``i + 1`` (R73)."""
+        return self._dense
+
     def record(self, i: int) -> NodeRecord:
         """Decode node ``i`` of the table; raises DecodeError."""
+        type_name, fields, flags = self._decode(i)
+        return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))
+
+    def plain_fields(self, i: int, ref: Callable[[int], Any]) -> dict[str, Any]:
+        """The fields of node ``i`` of the table, in name order, decoded and checked as
+        :meth:`record` does, with every reference (at any depth) replaced by
+        ``ref(id)``: new objects the caller owns. Raises DecodeError."""
+        fields = self._decode(i)[1]
+        for k, v in fields.items():
+            t = type(v)
+            if t is Ref:
+                fields[k] = ref(v.id)
+            elif t is list or t is dict:
+                replace_refs(v, ref)
+        return fields
+
+    def deleted_at(self, i: int) -> bool:
+        """Whether node ``i`` of the table is tombstoned, from its flags byte (§8.1),
+        the rest of its record not read; raises DecodeError as :meth:`record` does
+        for that byte."""
+        a, b = self._record_span(i)
+        if a == b:
+            raise DecodeError("empty node record (§8.1)", self.base + a)
+        flags: int = self._mv[a]
+        if flags & ~NODE_FLAG_DELETED:
+            raise DecodeError("reserved node flag bits set (§8.1)", self.base + a)
+        return flags == NODE_FLAG_DELETED
+
+    def _decode(self, i: int) -> tuple[str, dict[str, Any], int]:
+        """Node ``i``'s type, fields (a new dict, in name order) and flags byte, every
+        rule of §8.1 and R72 checked; raises DecodeError."""
         a, b = self._record_span(i)
         # one copy of the record: bytes index and slice faster than a memoryview
         rec = self._mv[a:b].tobytes()
@@ -253,7 +290,7 @@ class StateImage:
                     raise DecodeError(f"reference to node {ref}, not in the image (R72)", 1)
         except DecodeError as e:
             raise DecodeError(e.reason, at + (e.offset or 0)) from None
-        return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))
+        return type_name, fields, flags
 
     def _record_span(self, i: int) -> tuple[int, int]:
         """Where node ``i``'s record is in the image: ``[a, b)``, guarded."""
