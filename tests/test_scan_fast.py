@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from myosotis import Memory
 from myosotis.api.handles import Node, fields_of
 from myosotis.api.view import Reader
-from myosotis.format.image import StateImage, encode_image
+from myosotis.format.image import StateImage, _plain_fields, encode_image, encode_node_record
 from myosotis.format.values import DecodeError, Ref, put_value
 
 # --------------------------------------------------------------------------
@@ -233,3 +233,30 @@ def test_damaged_records_raise_the_same_errors(rec: bytes, cut: int) -> None:
     flags = outcome(lambda: img.deleted_at(2))
     if flags[0] == "error":  # the scan reports the flags byte's errors as record does
         assert outcome(plain) == flags
+
+
+stored = st.recursive(
+    st.one_of(scalars, st.builds(Ref, st.integers(1, 5))),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.text(max_size=3), inner, max_size=4)),
+    max_leaves=8)
+records = st.builds(encode_node_record, st.text(min_size=1, max_size=4),
+                    st.dictionaries(st.text(min_size=1, max_size=5), stored, max_size=5),
+                    st.booleans())
+
+
+@settings(max_examples=400, deadline=None)
+@given(rec=records, at=st.integers(0, 200), byte=st.integers(0, 255))
+def test_records_with_one_byte_changed_read_the_same(rec: bytes, at: int, byte: int) -> None:
+    """A valid record of the common shape is read by the one-pass decoder (not left to
+    the full one), to the same values; with one byte changed, both read it the
+    same or raise the same error."""
+    img = StateImage(encode_image(6, [(i, rec) for i in range(1, 6)]))
+    fast = _plain_fields(rec, 6, Ref)
+    assert fast is not None
+    assert strict(fast) == strict(img.record(0).fields)
+    bad = bytearray(rec)
+    bad[at % len(bad)] = byte
+    img = StateImage(encode_image(6, [(i, bytes(bad)) for i in range(1, 6)]))
+    assert outcome(lambda: strict(img.plain_fields(3, Ref))) == \
+        outcome(lambda: strict(img.record(3).fields))

@@ -162,8 +162,9 @@ class Node:
     _id: int
 
     def __init__(self, src: Source, node_id: int) -> None:
-        object.__setattr__(self, "_src", src)
-        object.__setattr__(self, "_id", node_id)
+        # the slots' own setters: __setattr__ sets fields (and is slower than these)
+        _set_src(self, src)
+        _set_id(self, node_id)
 
     @property
     def _myo_ref_id(self) -> int:
@@ -271,6 +272,10 @@ class Node:
     def _repr_html_(self) -> str:
         """A notebook table of the node's fields (bounded, HTML-escaped)."""
         return node_html(self._id, self._state())
+
+
+_set_src = Node.__dict__["_src"].__set__
+_set_id = Node.__dict__["_id"].__set__
 
 
 # --------------------------------------------------------------------------

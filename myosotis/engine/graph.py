@@ -136,21 +136,22 @@ class GraphState:
         base = self.base
         return None if base is None else base.plain_fields(node_id, ref)
 
-    def live_ids(self, over: Callable[[], dict[int, NodeState]], top: int) -> Iterator[int]:
+    def live_ids(self, over: Overlay, top: int) -> Iterator[int]:
         """The ids below ``top`` of the nodes not tombstoned, in id order, each as
-        :meth:`get` shows it when it is yielded, with ``over()`` (an overlay's
-        nodes) over this state's. A node of the base is neither decoded nor cached:
-        only its flags byte is read (``StateImage.deleted_at``)."""
+        :meth:`get` shows it when it is yielded, with ``over.nodes`` (an overlay's
+        staged nodes, read anew for each id) over this state's. A node of the base
+        is neither decoded nor cached: only its flags byte is read
+        (``StateImage.deleted_at``)."""
         changed, decoded, base = self.changed, self._decoded, self.base
         if base is not None:
             for node_id, img, i in base.scan():
                 if node_id >= top:
                     return
-                n = over().get(node_id) or changed.get(node_id) or decoded.get(node_id)
+                n = over.nodes.get(node_id) or changed.get(node_id) or decoded.get(node_id)
                 if not (img.deleted_at(i) if n is None else n.deleted):
                     yield node_id
         for node_id in range(1 if base is None else base.next_node_id, top):
-            n = over().get(node_id) or changed.get(node_id)
+            n = over.nodes.get(node_id) or changed.get(node_id)
             if n is not None and not n.deleted:
                 yield node_id
 
@@ -298,7 +299,7 @@ class Overlay:
         when it is yielded (``GraphState.live_ids``)."""
         parent = self.parent
         if type(parent) is GraphState:
-            return parent.live_ids(lambda: self.nodes, self.next_node_id)
+            return parent.live_ids(self, self.next_node_id)
         return (i for i in range(1, self.next_node_id) if not _dead(self.get(i)))
 
     def writable(self, node_id: int) -> NodeState | None:
