@@ -174,17 +174,14 @@ class Memory(Reader):
         self._open_store().stage_all(ms)
 
     def _node_fields(self, node_id: int) -> dict[str, Any]:
-        # A node held decoded (staged, changed, cached) is copied; one only in the base
-        # is decoded straight into the plain values returned, not cached (the
-        # caller owns them): one pass, no stored form to copy. Anything else
-        # (closed, unsettled, no such node) takes the plain path and its errors.
+        # A node only in the base is decoded straight into the plain values returned,
+        # not cached (the caller owns them): one pass, no stored form to copy. One
+        # held decoded (staged, changed, cached) is copied; anything else (closed,
+        # unsettled, no such node) takes that path too, and its errors.
         store = self._store
         if store is not None and type(node_id) is int:
             work = store.work
             if type(work) is Overlay:
-                n = work.held(node_id)
-                if n is not None:
-                    return fields_of(n, self)
                 f = work.plain_fields(node_id, partial(Node, self))
                 if f is not None:
                     return f

@@ -124,17 +124,15 @@ class GraphState:
                     self._remember(node_id, n)
         return n
 
-    def held(self, node_id: int) -> NodeState | None:
-        """The node if it is changed or cached, without decoding it (:meth:`get` reads
-        these first, then the base)."""
-        return self.changed.get(node_id) or self._decoded.get(node_id)
-
     def plain_fields(self, node_id: int, ref: Callable[[int], Any]) -> dict[str, Any] | None:
-        """The fields of a node not :meth:`held`, decoded from the base as plain values
-        (``LayerStack.plain_fields``), not cached; None without a base or out of
-        its range. Raises DecodeError."""
+        """The fields of a node read from the base, decoded as plain values
+        (``LayerStack.plain_fields``) and not cached; None when :meth:`get` would not
+        read it from the base (changed, cached, no base, out of its range): the
+        caller then reads ``get(node_id)``. Raises DecodeError."""
         base = self.base
-        return None if base is None else base.plain_fields(node_id, ref)
+        if base is None or node_id in self.changed or node_id in self._decoded:
+            return None
+        return base.plain_fields(node_id, ref)
 
     def live_ids(self, over: Overlay, top: int) -> Iterator[int]:
         """The ids below ``top`` of the nodes not tombstoned, in id order, each as
@@ -285,14 +283,9 @@ class Overlay:
         n = self.nodes.get(node_id)
         return n if n is not None else self.parent.get(node_id)
 
-    def held(self, node_id: int) -> NodeState | None:
-        """The node if it is staged, or held by the parent (``GraphState.held``)."""
-        n = self.nodes.get(node_id)
-        return n if n is not None else self.parent.held(node_id)
-
     def plain_fields(self, node_id: int, ref: Callable[[int], Any]) -> dict[str, Any] | None:
-        """As ``GraphState.plain_fields``, for a node not :meth:`held`."""
-        return self.parent.plain_fields(node_id, ref)
+        """As ``GraphState.plain_fields``; None for a staged node too."""
+        return None if node_id in self.nodes else self.parent.plain_fields(node_id, ref)
 
     def live_ids(self) -> Iterator[int]:
         """Ids of the nodes not tombstoned, in id order, each as :meth:`get` shows it

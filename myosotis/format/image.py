@@ -153,6 +153,7 @@ class StateImage:
         # (i, a, b) of the record located last, checked and guarded: a scan reads a
         # node's flags (deleted_at), then its fields, at one search and one guard
         self._last_span = (-1, 0, 0)
+        self._ref_limit = min(self.next_node_id, MAX_NODE_ID + 1)  # R72 and §5's range
         # set once check_tables() proved ids[i] == i + 1 (R73); a full layer's
         # are trusted (its CRCs vouch for its bytes, fsck for R70: §8.7)
         self._dense = guard is not None and not sparse
@@ -247,8 +248,7 @@ class StateImage:
         checked as :meth:`record` checks it, and a bad one raises the same
         DecodeError."""
         a, b = self._record_span(i)
-        fields = _plain_fields(self._mv[a:b].tobytes(), min(self.next_node_id, MAX_NODE_ID + 1),
-                               ref)
+        fields = _plain_fields(self._mv[a:b].tobytes(), self._ref_limit, ref)
         if fields is None:  # not the common shape, or bad: the full decoder decides
             fields = self._decode(i)[1]
             for k, v in fields.items():
