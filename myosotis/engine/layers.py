@@ -52,7 +52,8 @@ class LayerStack:
         self._images = [(e.image.next_node_id, e.image) for e in entries]
         # (id, image, index) of the node found last: a scan locates each node it
         # yields here (flags), and the reads of that node find it without a search;
-        # one entry, and the stack never changes, so it is never stale
+        # one entry, and the stack never changes, so it is never stale (ids start at
+        # 1: the first entry matches none)
         self._last: tuple[int, StateImage, int] = (0, entries[-1].image, -1)
 
     @property
