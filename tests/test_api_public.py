@@ -197,6 +197,8 @@ def test_reading_a_large_state_keeps_a_bounded_number_of_nodes_decoded(tmp_path:
     with Memory.open(path, node_cache=16) as mem:
         committed = store_of(mem).committed
         assert [n.fields()["i"] for n in mem.nodes()] == list(range(300))
+        assert committed._decoded == {}  # a scan's fields() are decoded, not cached
+        assert [n.i for n in mem.nodes()] == list(range(300))  # field reads are cached
         assert len(committed._decoded) == 16 and committed.changed == {}
         for node_id in (1, 150, 300):  # evicted nodes are decoded again, the same
             assert mem[node_id].tags == [node_id - 1, "x"]

@@ -51,6 +51,7 @@ class Source(Protocol):
     """What a handle needs from a Memory or a View."""
 
     def _node_state(self, node_id: int) -> NodeState: ...
+    def _node_fields(self, node_id: int) -> dict[str, Any]: ...
     def _read_state(self) -> GraphState | Overlay | HistoricalState: ...
     def _stage(self, m: Mutation) -> None: ...
     def _stage_all(self, ms: list[Mutation]) -> None: ...
@@ -121,6 +122,13 @@ def to_python(v: Any, src: Source) -> Any:
     return Node(src, v.id)  # a Ref: the only other stored type
 
 
+def fields_of(n: NodeState, src: Source) -> dict[str, Any]:
+    """``Node.fields()`` of the node whose state is ``n``: its fields as plain copies
+    (:func:`to_python`), in field-name order."""
+    f = n.fields
+    return {k: v if type(v) in _SCALARS else to_python(v, src) for k, v in sorted(f.items())}
+
+
 def _wrap(v: Any, src: Source, node_id: int, field: str, path: Path) -> Any:
     """What a read returns: a proxy for a container, a handle for a reference."""
     t = type(v)
@@ -154,8 +162,9 @@ class Node:
     _id: int
 
     def __init__(self, src: Source, node_id: int) -> None:
-        object.__setattr__(self, "_src", src)
-        object.__setattr__(self, "_id", node_id)
+        # the slots' own setters: __setattr__ sets fields (and is slower than these)
+        _set_src(self, src)
+        _set_id(self, node_id)
 
     @property
     def _myo_ref_id(self) -> int:
@@ -184,10 +193,7 @@ class Node:
 
     def fields(self) -> dict[str, Any]:
         """Every field as a plain Python value (a copy), in field-name order."""
-        f = self._state().fields
-        src = self._src
-        return {k: v if type(v) in _SCALARS else to_python(v, src)
-                for k, v in sorted(f.items())}
+        return self._src._node_fields(self._id)
 
     def get(self, name: str, default: Any = None) -> Any:
         f = self._state().fields
@@ -266,6 +272,10 @@ class Node:
     def _repr_html_(self) -> str:
         """A notebook table of the node's fields (bounded, HTML-escaped)."""
         return node_html(self._id, self._state())
+
+
+_set_src = Node.__dict__["_src"].__set__
+_set_id = Node.__dict__["_id"].__set__
 
 
 # --------------------------------------------------------------------------

@@ -6,12 +6,14 @@ import contextlib
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from myosotis.api.args import check_open_args, check_path
-from myosotis.api.handles import Node, to_stored
+from myosotis.api.handles import Node, fields_of, to_stored
 from myosotis.api.names import resolve_commit
 from myosotis.api.view import Reader, StateLike, View
+from myosotis.engine.graph import Overlay
 from myosotis.engine.history import Commit
 from myosotis.engine.policy import NODE_CACHE
 from myosotis.engine.store import Clock, Durability, Store, system_clock
@@ -170,6 +172,33 @@ class Memory(Reader):
 
     def _stage_all(self, ms: list[Mutation]) -> None:
         self._open_store().stage_all(ms)
+
+    def _node_fields(self, node_id: int) -> dict[str, Any]:
+        # A node only in the base is decoded straight into the plain values returned,
+        # not cached (the caller owns them): one pass, no stored form to copy. One
+        # held decoded (staged, changed, cached) is copied; anything else (closed,
+        # unsettled, no such node) takes that path too, and its errors.
+        store = self._store
+        if store is not None and type(node_id) is int:
+            work = store.work
+            if type(work) is Overlay:
+                f = work.plain_fields(node_id, partial(Node, self))
+                if f is not None:
+                    return f
+        return fields_of(self._node_state(node_id), self)
+
+    def nodes(self, type: str | None = None, *, deleted: bool = False) -> Iterator[Node]:
+        """Nodes in id order, optionally of one ``type``; tombstoned ones only with
+        ``deleted=True``."""
+        if type is not None or deleted:
+            yield from super().nodes(type, deleted=deleted)
+            return
+        # The live nodes: a merge of the layers' ids reading each node's flags
+        # byte only (Overlay.live_ids); the reads that follow find it at once.
+        state = self._read_state()
+        assert isinstance(state, Overlay)  # a Memory reads its store's work
+        for node_id in state.live_ids():
+            yield Node(self, node_id)
 
     def get(self, node_id: int) -> Node:
         """The node with this id (deleted nodes too); raises NodeNotFoundError."""

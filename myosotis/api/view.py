@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from myosotis.api import explore, picture
 from myosotis.api.explore import Follow, Starts, WalkStep
-from myosotis.api.handles import Node
+from myosotis.api.handles import Node, fields_of
 from myosotis.api.names import CommitRef
 from myosotis.api.notebook import nodes_html
 from myosotis.api.picture import GraphFormat
@@ -36,6 +36,10 @@ class Reader:
         if n is None:
             raise NodeNotFoundError(f"no node {node_id!r}" + self._where())
         return n
+
+    def _node_fields(self, node_id: int) -> dict[str, Any]:
+        """``Node.fields()`` of the node: see handles.fields_of."""
+        return fields_of(self._node_state(node_id), self)
 
     def _where(self) -> str:
         return ""

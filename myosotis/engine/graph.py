@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from myosotis.engine.layers import LayerStack
@@ -44,6 +44,10 @@ def _at(value: Any, path: Path) -> Any:
     for step in path:
         value = value[step]
     return value
+
+
+def _dead(n: NodeState | None) -> bool:
+    return n is None or n.deleted
 
 
 class NodeState:
@@ -119,6 +123,35 @@ class GraphState:
                     n = NodeState(rec.type, rec.fields, rec.deleted)
                     self._remember(node_id, n)
         return n
+
+    def plain_fields(self, node_id: int, ref: Callable[[int], Any]) -> dict[str, Any] | None:
+        """The fields of a node read from the base, decoded as plain values
+        (``LayerStack.plain_fields``) and not cached; None when :meth:`get` would not
+        read it from the base (changed, cached, no base, out of its range): the
+        caller then reads ``get(node_id)``. Raises DecodeError."""
+        base = self.base
+        if base is None or node_id in self.changed or node_id in self._decoded:
+            return None
+        return base.plain_fields(node_id, ref)
+
+    def live_ids(self, over: Overlay, top: int) -> Iterator[int]:
+        """The ids below ``top`` of the nodes not tombstoned, in id order, each as
+        :meth:`get` shows it when it is yielded, with ``over.nodes`` (an overlay's
+        staged nodes, read anew for each id) over this state's. A node of the base
+        is neither decoded nor cached: only its flags byte is read
+        (``StateImage.deleted_at``)."""
+        changed, decoded, base = self.changed, self._decoded, self.base
+        if base is not None:
+            for node_id, img, i in base.scan():
+                if node_id >= top:
+                    return
+                n = over.nodes.get(node_id) or changed.get(node_id) or decoded.get(node_id)
+                if not (img.deleted_at(i) if n is None else n.deleted):
+                    yield node_id
+        for node_id in range(1 if base is None else base.next_node_id, top):
+            n = over.nodes.get(node_id) or changed.get(node_id)
+            if n is not None and not n.deleted:
+                yield node_id
 
     def _remember(self, node_id: int, n: NodeState) -> None:
         cache = self._decoded
@@ -249,6 +282,18 @@ class Overlay:
     def get(self, node_id: int) -> NodeState | None:
         n = self.nodes.get(node_id)
         return n if n is not None else self.parent.get(node_id)
+
+    def plain_fields(self, node_id: int, ref: Callable[[int], Any]) -> dict[str, Any] | None:
+        """As ``GraphState.plain_fields``; None for a staged node too."""
+        return None if node_id in self.nodes else self.parent.plain_fields(node_id, ref)
+
+    def live_ids(self) -> Iterator[int]:
+        """Ids of the nodes not tombstoned, in id order, each as :meth:`get` shows it
+        when it is yielded (``GraphState.live_ids``)."""
+        parent = self.parent
+        if type(parent) is GraphState:
+            return parent.live_ids(self, self.next_node_id)
+        return (i for i in range(1, self.next_node_id) if not _dead(self.get(i)))
 
     def writable(self, node_id: int) -> NodeState | None:
         """The node, copied into the overlay (shallowly) on first write.

@@ -14,8 +14,8 @@ layers would outweigh the full image under them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT, LAYER_UNIT
 from myosotis.format.constants import KIND_LAYER, LAYER_LEVEL_FULL
@@ -42,7 +42,7 @@ class StackEntry(NamedTuple):
 class LayerStack:
     """The images a state is read from, newest first (§8.7). Read-only."""
 
-    __slots__ = ("entries", "next_node_id", "_images")
+    __slots__ = ("entries", "next_node_id", "_images", "_last")
 
     def __init__(self, entries: list[StackEntry]) -> None:
         assert entries and entries[-1].level == LAYER_LEVEL_FULL, "a stack ends in a full image"
@@ -50,6 +50,11 @@ class LayerStack:
         self.next_node_id: int = entries[0].image.next_node_id
         # what _find reads of each entry, newest first: every read goes through it
         self._images = [(e.image.next_node_id, e.image) for e in entries]
+        # (id, image, index) of the node found last: a scan locates each node it
+        # yields here (flags), and the reads of that node find it without a search;
+        # one entry, and the stack never changes, so it is never stale (ids start at
+        # 1: the first entry matches none)
+        self._last: tuple[int, StateImage, int] = (0, entries[-1].image, -1)
 
     @property
     def top(self) -> StackEntry:
@@ -61,13 +66,20 @@ class LayerStack:
         return sum(e.image.size for e in self.entries)
 
     def _find(self, node_id: int) -> tuple[StateImage, int]:
+        last = self._last
+        if last[0] == node_id:
+            return last[1], last[2]
         for limit, img in self._images:
             if node_id < limit:
                 i = img.index_of(node_id)
                 if i >= 0:
+                    self._last = (node_id, img, i)
                     return img, i
-        raise DecodeError(f"node {node_id} is in no layer of the stack (§8.7)",
-                          self.entries[0].image.base)
+        raise self._missing(node_id)
+
+    def _missing(self, node_id: int) -> DecodeError:
+        return DecodeError(f"node {node_id} is in no layer of the stack (§8.7)",
+                           self.entries[0].image.base)
 
     def get(self, node_id: int) -> NodeRecord | None:
         """The node's record from the newest image that holds it; None if out of range.
@@ -76,6 +88,40 @@ class LayerStack:
             return None
         img, i = self._find(node_id)
         return img.record(i)
+
+    def plain_fields(self, node_id: int, ref: Callable[[int], Any]) -> dict[str, Any] | None:
+        """The node's fields as :meth:`StateImage.plain_fields` decodes them (references
+        made by ``ref``), from the newest image that holds it; None if out of range.
+        Raises DecodeError as :meth:`get` does."""
+        if not 1 <= node_id < self.next_node_id:
+            return None
+        img, i = self._find(node_id)
+        return img.plain_fields(i, ref)
+
+    def scan(self) -> Iterator[tuple[int, StateImage, int]]:
+        """``(id, image, index)`` of every node in id order: where its record is, in the
+        newest image that holds it (the merge of the layers, no search per id). Reads
+        no record. Before it yields a node it notes where the node is, so reading
+        that node next costs no search. Raises DecodeError when a node is in no
+        image (as :meth:`get` does)."""
+        over: dict[int, tuple[StateImage, int]] = {}
+        for e in reversed(self.entries[:-1]):  # older first: newer layers overwrite
+            img = e.image
+            over.update(zip(img.ids(), ((img, i) for i in range(img.node_count)), strict=True))
+        full = self.entries[-1].image
+        dense, limit = full.dense, full.next_node_id
+        for node_id in range(1, self.next_node_id):
+            hit = over.get(node_id)
+            if hit is not None:
+                img, i = hit
+            elif node_id >= limit:
+                raise self._missing(node_id)
+            else:
+                img, i = full, node_id - 1 if dense else full.index_of(node_id)
+                if i < 0:
+                    raise self._missing(node_id)
+            self._last = (node_id, img, i)
+            yield node_id, img, i
 
     def type_at(self, node_id: int) -> str | None:
         if not 1 <= node_id < self.next_node_id:

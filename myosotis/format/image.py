@@ -20,8 +20,14 @@ from blake3 import blake3
 from myosotis.format.constants import (
     IMAGE_PREFIX_STRUCT,
     MAX_FIELD_NAME,
+    MAX_NODE_ID,
     MAX_TYPE_NAME,
     NODE_FLAG_DELETED,
+    TAG_FLOAT,
+    TAG_INT,
+    TAG_LIST,
+    TAG_REF,
+    TAG_STR,
 )
 from myosotis.format.values import (
     DecodeError,
@@ -29,13 +35,17 @@ from myosotis.format.values import (
     first_bad_ref,
     get_map_body,
     get_str,
+    get_uvarint,
+    get_value,
     put_key,
     put_map_body,
     put_str,
+    replace_refs,
 )
 
 _U64 = struct.Struct("<Q")
 _LIVE, _DELETED = bytes((0,)), bytes((NODE_FLAG_DELETED,))  # a record's flags byte
+_unpack_f64 = struct.Struct("<d").unpack_from
 _unpack_span = struct.Struct("<QQ").unpack_from  # two neighbours of the offset table
 _new_record = tuple.__new__  # NodeRecord without its Python-level __new__ (hot: scans)
 _LITTLE = sys.byteorder == "little"
@@ -140,6 +150,10 @@ class StateImage:
             raise DecodeError(
                 f"state image holds {n} nodes but next_node_id is {self.next_node_id} (R73)", base)
         self._ids_q: memoryview | None = None  # a sparse image's id table, as u64s
+        # (i, a, b) of the record located last, checked and guarded: a scan reads a
+        # node's flags (deleted_at), then its fields, at one search and one guard
+        self._last_span = (-1, 0, 0)
+        self._ref_limit = min(self.next_node_id, MAX_NODE_ID + 1)  # R72 and §5's range
         # set once check_tables() proved ids[i] == i + 1 (R73); a full layer's
         # are trusted (its CRCs vouch for its bytes, fsck for R70: §8.7)
         self._dense = guard is not None and not sparse
@@ -218,8 +232,48 @@ class StateImage:
         self._guard(at, at + 8)
         return int(_U64.unpack_from(self._mv, at)[0])
 
+    @property
+    def dense(self) -> bool:
+        """True when node ``i`` of the table is known to be id ``i + 1`` (R73)."""
+        return self._dense
+
     def record(self, i: int) -> NodeRecord:
         """Decode node ``i`` of the table; raises DecodeError."""
+        type_name, fields, flags = self._decode(i)
+        return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))
+
+    def plain_fields(self, i: int, ref: Callable[[int], Any]) -> dict[str, Any]:
+        """The fields of node ``i`` of the table, in name order, with every reference (at
+        any depth) made by ``ref(id)``: new objects the caller owns. The record is
+        checked as :meth:`record` checks it, and a bad one raises the same
+        DecodeError."""
+        a, b = self._record_span(i)
+        fields = _plain_fields(self._mv[a:b].tobytes(), self._ref_limit, ref)
+        if fields is None:  # not the common shape, or bad: the full decoder decides
+            fields = self._decode(i)[1]
+            for k, v in fields.items():
+                t = type(v)
+                if t is Ref:
+                    fields[k] = ref(v.id)
+                elif t is list or t is dict:
+                    replace_refs(v, ref)
+        return fields
+
+    def deleted_at(self, i: int) -> bool:
+        """Whether node ``i`` of the table is tombstoned, from its flags byte (§8.1),
+        the rest of its record not read; raises DecodeError as :meth:`record` does
+        for that byte."""
+        a, b = self._record_span(i)
+        if a == b:
+            raise DecodeError("empty node record (§8.1)", self.base + a)
+        flags: int = self._mv[a]
+        if flags & ~NODE_FLAG_DELETED:
+            raise DecodeError("reserved node flag bits set (§8.1)", self.base + a)
+        return flags == NODE_FLAG_DELETED
+
+    def _decode(self, i: int) -> tuple[str, dict[str, Any], int]:
+        """Node ``i``'s type, fields (a new dict, in name order) and flags byte, every
+        rule of §8.1 and R72 checked; raises DecodeError."""
         a, b = self._record_span(i)
         # one copy of the record: bytes index and slice faster than a memoryview
         rec = self._mv[a:b].tobytes()
@@ -253,10 +307,13 @@ class StateImage:
                     raise DecodeError(f"reference to node {ref}, not in the image (R72)", 1)
         except DecodeError as e:
             raise DecodeError(e.reason, at + (e.offset or 0)) from None
-        return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))
+        return type_name, fields, flags
 
     def _record_span(self, i: int) -> tuple[int, int]:
         """Where node ``i``'s record is in the image: ``[a, b)``, guarded."""
+        last = self._last_span
+        if last[0] == i:
+            return last[1], last[2]
         at = self._offs_at + 8 * i
         self._guard(at, at + 16)
         start, stop = _unpack_span(self._mv, at)
@@ -264,6 +321,7 @@ class StateImage:
         if start > stop or d + stop > len(self._mv):
             raise DecodeError("node record outside the image (R71)", self.base + at)
         self._guard(d + start, d + stop)
+        self._last_span = (i, d + start, d + stop)
         return d + start, d + stop
 
     def _record_view(self, i: int) -> memoryview:
@@ -311,6 +369,116 @@ class StateImage:
     def __iter__(self) -> Iterator[tuple[int, NodeRecord]]:
         for i, node_id in enumerate(self.ids()):
             yield node_id, self.record(i)
+
+
+class _NotFast(Exception):
+    """A record :func:`_plain_fields` leaves to the full decoder."""
+
+
+# a read past the end of the record (IndexError, struct.error) is one of these too
+_NOT_FAST = (_NotFast, IndexError, UnicodeDecodeError, DecodeError, struct.error)
+_REFS_IN = frozenset((Ref, list, dict))  # the decoded types that may hold a Ref
+_utf8 = bytes.decode  # strict UTF-8 (R3)
+
+
+def _plain_fields(rec: bytes, limit: int, ref: Callable[[int], Any]) -> dict[str, Any] | None:
+    """The fields of the node record ``rec`` (§8.1) as plain values, references made by
+    ``ref`` (ids below ``limit``), if the record is valid and of the common shape:
+    under 128 fields, keys and strings under 128 bytes, lists of under 128 elements.
+    None for any other record, valid or not: :meth:`StateImage._decode` then reads
+    it and raises the precise error. One pass, straight into the values returned
+    (W5 of issue #10 reads every node so). It accepts no record that ``_decode``
+    refuses (tests/test_scan_fast.py compares them)."""
+    try:
+        return _plain_map(rec, limit, ref)
+    except _NOT_FAST:
+        return None
+
+
+def _plain_map(rec: bytes, limit: int, ref: Callable[[int], Any]) -> dict[str, Any]:
+    end = len(rec)  # so a read at or past ``end`` raises IndexError
+    n = rec[1]
+    p = 2 + n
+    if rec[0] & ~NODE_FLAG_DELETED or not 0 < n < 0x80 or p > end:
+        raise _NotFast
+    _utf8(rec[2:p])  # the type: checked, not needed
+    n = rec[p]
+    p += 1
+    if n >= 0x80:
+        raise _NotFast
+    out: dict[str, Any] = {}
+    prev = ""  # keys are never empty here: every one is above it (R40)
+    for _ in range(n):
+        kn = rec[p]
+        q = p + 1 + kn
+        if not 0 < kn < 0x80 or q > end:
+            raise _NotFast
+        key = _utf8(rec[p + 1:q])
+        if key <= prev:
+            raise _NotFast
+        prev = key
+        tag = rec[q]
+        if tag == TAG_STR:
+            kn = rec[q + 1]
+            p = q + 2 + kn
+            if kn >= 0x80 or p > end:
+                raise _NotFast
+            out[key] = _utf8(rec[q + 2:p])
+        elif tag == TAG_FLOAT:
+            p = q + 9
+            out[key] = _unpack_f64(rec, q + 1)[0]
+        elif tag == TAG_INT:
+            z, p = get_uvarint(rec, q + 1, end)
+            out[key] = (z >> 1) ^ -(z & 1)
+        elif tag == TAG_REF:
+            z, p = get_uvarint(rec, q + 1, end)
+            if not 0 < z < limit:  # R72, and the range of §5
+                raise _NotFast
+            out[key] = ref(z)
+        elif tag == TAG_LIST:
+            out[key], p = _plain_list(rec, q, end, limit, ref)
+        else:
+            out[key], p = _plain_value(rec, q, end, 0, limit, ref)
+    if p != end:
+        raise _NotFast
+    return out
+
+
+def _plain_list(rec: bytes, q: int, end: int, limit: int,
+                ref: Callable[[int], Any]) -> tuple[list[Any], int]:
+    """The list whose tag is at ``q`` (a field's value: depth 0)."""
+    n = rec[q + 1]
+    p = q + 2
+    if n >= 0x80:
+        raise _NotFast
+    items: list[Any] = []
+    for _ in range(n):
+        if rec[p] == TAG_STR:
+            k = rec[p + 1]
+            r = p + 2 + k
+            if k >= 0x80 or r > end:
+                raise _NotFast
+            items.append(_utf8(rec[p + 2:r]))
+            p = r
+        else:
+            v, p = _plain_value(rec, p, end, 1, limit, ref)
+            items.append(v)
+    return items, p
+
+
+def _plain_value(rec: bytes, p: int, end: int, depth: int, limit: int,
+                 ref: Callable[[int], Any]) -> tuple[Any, int]:
+    """Any value, by the full decoder (get_value), its references checked and made."""
+    v, p = get_value(rec, p, end, depth)
+    t = type(v)
+    if t in _REFS_IN:
+        if first_bad_ref(v, limit) is not None:
+            raise _NotFast
+        if t is Ref:
+            v = ref(v.id)
+        else:
+            replace_refs(v, ref)
+    return v, p
 
 
 Guard = Callable[[int, int], None]

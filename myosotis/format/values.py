@@ -15,7 +15,7 @@ count or length before allocating for it (R42).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -577,6 +577,18 @@ def first_bad_ref(v: Any, limit: int) -> int | None:
             if bad is not None:
                 return bad
     return None
+
+
+def replace_refs(v: list[Any] | dict[str, Any], ref: Callable[[int], Any]) -> None:
+    """Replace, in place, every Ref inside the list or map ``v`` (at any depth) by
+    ``ref(id)``. For decoded values nothing else holds (they are changed)."""
+    items: Iterable[tuple[Any, Any]] = enumerate(v) if isinstance(v, list) else v.items()
+    for k, x in items:
+        t = type(x)
+        if t is Ref:
+            v[k] = ref(x.id)
+        elif t is list or t is dict:
+            replace_refs(x, ref)
 
 
 def iter_refs(v: Any) -> Any:
