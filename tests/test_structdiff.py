@@ -30,6 +30,7 @@ from myosotis import (
     Ref,
 )
 from myosotis.engine.structdiff import hunks, matched_pairs, moves, value_ops
+from myosotis.format.values import values_equal
 
 # --------------------------------------------------------------------------
 # helpers
@@ -481,3 +482,29 @@ def test_moves_name_where_each_element_was_and_went(old: list[int], new: list[in
         else:
             assert kind == "remove" and new[where[1]] == o
     assert sum(ops[i][1] == "insert" for i in found) == sum(ops[i][1] == "remove" for i in found)
+
+
+nested_lists = st.recursive(st.integers(0, 3), lambda inner: st.lists(inner, max_size=4),
+                            max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(nested_lists, max_size=5), st.lists(nested_lists, max_size=5))
+def test_moves_inside_nested_lists_name_paths_at_a_and_at_b(old: list[Any],
+                                                           new: list[Any]) -> None:
+    # a list inside a list whose elements shift: its ops' paths are positions at the
+    # time they apply, and a moved element's other end is a path at a (insert) or at
+    # b (remove) all the way down, not a mix of the two
+    ops = list(value_ops(("f",), old, new))
+    found = moves(ops, old)
+    for i, where in found.items():
+        path, kind, o, v = ops[i]
+        assert where[0] == "f"
+        at_a, at_b = old, new
+        for step in where[1:]:
+            at_a = at_a[step] if kind == "insert" else at_a
+            at_b = at_b[step] if kind == "remove" else at_b
+        if kind == "insert":
+            assert values_equal(at_a, v)
+        else:
+            assert kind == "remove" and values_equal(at_b, o)

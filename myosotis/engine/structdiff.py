@@ -148,52 +148,69 @@ def moves(ops: Sequence[ValueOp], old: Any) -> dict[int, Path]:
     element at the other end (for an insert, where it was in ``a``; for a remove,
     where it is in ``b``). A removed and an inserted element of the same list with
     equal values pair up, in order. Cost: for each list with both removes and
-    inserts, its length times its ops (the positions are replayed)."""
+    inserts, and each list holding one, its length times its ops (the positions
+    are replayed)."""
     by_list: dict[Path, list[int]] = {}
     for i, (path, kind, _, _) in enumerate(ops):
         if kind == INSERT or (kind == REMOVE and type(path[-1]) is int):
             by_list.setdefault(path[:-1], []).append(i)
+    pairing = {lpath for lpath, idx in by_list.items()
+               if {ops[i][1] for i in idx} == {INSERT, REMOVE}}
+    # An op's path holds positions at the time it applies: inside a list whose
+    # elements shifted before, a nested list's position is not its index at
+    # ``a``. So the positions of every list that pairs, and of every list
+    # holding one, are replayed in op order (slots: index at a; -1 - i: inserted
+    # by op i), and a nested list is found at ``a`` through its holders' slots.
+    replayed = {lpath[:k] for lpath in pairing for k in range(1, len(lpath) + 1)
+                if lpath[:k] in by_list}
+    slots: dict[Path, list[int]] = {}
+    at_a: dict[Path, Path] = {}  # a replayed list's path at a
+    removed: dict[Path, list[tuple[int, int]]] = {lpath: [] for lpath in pairing}
+    for i, (path, kind, _, _) in enumerate(ops):
+        lpath = path[:-1]
+        if lpath not in replayed or kind not in (INSERT, REMOVE):
+            continue
+        s = slots.get(lpath)
+        if s is None:
+            at_a[lpath], now = _path_at_a(old, lpath, slots)
+            s = slots[lpath] = list(range(len(now)))
+        if kind == REMOVE:
+            was = s.pop(path[-1])
+            if was >= 0 and lpath in pairing:
+                removed[lpath].append((i, was))
+        else:
+            s.insert(path[-1], -1 - i)
     found: dict[int, Path] = {}
-    for lpath, idx in by_list.items():
-        kinds = {ops[i][1] for i in idx}
-        if kinds == {INSERT, REMOVE}:
-            _pair_moves(ops, idx, lpath, _at(old, lpath[1:]), found)
+    for lpath in pairing:
+        where_b = {-1 - v: j for j, v in enumerate(slots[lpath]) if v < 0}
+        free: dict[Hashable, list[int]] = {}
+        for i in by_list[lpath]:
+            if ops[i][1] == INSERT:
+                free.setdefault(_key(ops[i][3]), []).append(i)
+        for i, was in removed[lpath]:
+            waiting = free.get(_key(ops[i][2]))
+            if waiting:
+                j = waiting.pop(0)
+                found[j] = (*at_a[lpath], was)
+                found[i] = (*lpath, where_b[j])
     return found
 
 
-def _at(value: Any, steps: Path) -> Any:
-    for step in steps:
+def _path_at_a(old: Any, lpath: Path, slots: dict[Path, list[int]]) -> tuple[Path, Any]:
+    """The path at ``a`` of the container at ``lpath`` now (a path whose first step is
+    the field), and that container at ``a``: each list position of a list whose
+    positions are replayed is read through its slots (never an inserted element:
+    ops inside a container are only produced for one that was there at ``a``)."""
+    steps: list[Any] = [lpath[0]]
+    value = old
+    for k in range(1, len(lpath)):
+        step = lpath[k]
+        s = slots.get(lpath[:k])
+        if s is not None:
+            step = s[step]
+        steps.append(step)
         value = value[step]
-    return value
-
-
-def _pair_moves(ops: Sequence[ValueOp], idx: list[int], lpath: Path, old_list: list[Any],
-                found: dict[int, Path]) -> None:
-    """Replay the list's ops on the positions of ``old_list`` to learn each removed
-    element's index at ``a`` and each inserted one's at ``b``, then pair equal ones."""
-    slots = list(range(len(old_list)))  # index at a; -1 - i: inserted by op i
-    removed: list[tuple[int, int]] = []  # (op, its element's index at a)
-    for i in idx:
-        path, kind, _, _ = ops[i]
-        at = path[-1]
-        assert type(at) is int  # a list position (moves() picked list ops only)
-        if kind == REMOVE:
-            was = slots.pop(at)
-            if was >= 0:
-                removed.append((i, was))
-        else:
-            slots.insert(at, -1 - i)
-    where_b = {-1 - s: j for j, s in enumerate(slots) if s < 0}
-    inserted = [i for i in idx if ops[i][1] == INSERT]
-    free: dict[Hashable, list[int]] = {}
-    for i in inserted:
-        free.setdefault(_key(ops[i][3]), []).append(i)
-    for i, was in removed:
-        waiting = free.get(_key(ops[i][2]))
-        if waiting:
-            j = waiting.pop(0)
-            found[j] = (*lpath, was)
-            found[i] = (*lpath, where_b[j])
+    return tuple(steps), value
 
 
 def hunks(a: Sequence[Any], b: Sequence[Any],
