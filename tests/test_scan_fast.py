@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from myosotis import Memory, MyosotisError
 from myosotis.api.handles import Node, fields_of
 from myosotis.api.view import Reader
+from myosotis.format.constants import NODE_FLAG_DELETED
 from myosotis.format.image import StateImage, _plain_fields, encode_image, encode_node_record
 from myosotis.format.values import DecodeError, Ref, put_value
 
@@ -218,21 +219,27 @@ def outcome(fn: Any) -> Any:
 @settings(max_examples=400, deadline=None)
 @given(rec=damage, cut=st.integers(0, 4))
 def test_damaged_records_raise_the_same_errors(rec: bytes, cut: int) -> None:
-    """A record is read by ``record`` (the plain path) and ``plain_fields`` (the fast
-    one), and its flags by ``deleted_at`` (the scan): the same values, or the same
-    error at the same offset."""
+    """A record is read by the full decoder (``_decode``, the plain path),
+    ``plain_fields`` and ``record`` (which take the one-pass decoder first), and its
+    flags by ``deleted_at`` (the scan): the same values, or the same error at the
+    same offset."""
     rec = rec[:len(rec) - cut] if cut < len(rec) else rec
     img = StateImage(encode_image(6, [(i, rec) for i in range(1, 6)]), 1000)
 
     def plain() -> Any:
-        r = img.record(2)
-        return r.deleted, strict({k: Ref(v.id) if type(v) is Ref else v
-                                  for k, v in r.fields.items()})
+        type_name, fields, flags = img._decode(2)
+        return type_name, flags == NODE_FLAG_DELETED, strict(fields)
 
     def fast() -> Any:
         return img.deleted_at(2), strict(img.plain_fields(2, Ref))
 
-    assert outcome(fast) == outcome(plain)
+    def record() -> Any:
+        r = img.record(2)
+        return r.type, r.deleted, strict(r.fields)
+
+    want = outcome(plain)
+    assert outcome(record) == want
+    assert outcome(fast) == (want if want[0] == "error" else ("ok", want[1][1:]))
     flags = outcome(lambda: img.deleted_at(2))
     if flags[0] == "error":  # the scan reports the flags byte's errors as record does
         assert outcome(plain) == flags
@@ -257,12 +264,18 @@ def test_records_with_one_byte_changed_read_the_same(rec: bytes, at: int, byte: 
     img = StateImage(encode_image(6, [(i, rec) for i in range(1, 6)]))
     fast = _plain_fields(rec, 6, Ref)
     assert fast is not None
-    assert strict(fast) == strict(img.record(0).fields)
+    assert strict(fast) == strict(img._decode(0)[1]) == strict(img.record(0).fields)
     bad = bytearray(rec)
     bad[at % len(bad)] = byte
     img = StateImage(encode_image(6, [(i, bytes(bad)) for i in range(1, 6)]))
+    full = outcome(lambda: img._decode(3))
+    full = full if full[0] == "error" else ("ok", (full[1][0], strict(full[1][1]), full[1][2]))
     assert outcome(lambda: strict(img.plain_fields(3, Ref))) == \
-        outcome(lambda: strict(img.record(3).fields))
+        (full if full[0] == "error" else ("ok", full[1][1]))
+    r = outcome(lambda: img.record(3))
+    assert (r if r[0] == "error" else
+            ("ok", (r[1].type, strict(r[1].fields), r[1].deleted))) == \
+        (full if full[0] == "error" else ("ok", full[1][:2] + (full[1][2] == NODE_FLAG_DELETED,)))
 
 
 VECTORS = Path(__file__).resolve().parent.parent / "formatspec" / "vectors"

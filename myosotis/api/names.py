@@ -31,7 +31,7 @@ import re
 
 from myosotis.engine.history import Commit
 from myosotis.engine.store import Store
-from myosotis.errors import CommitNotFoundError, InvalidArgumentError
+from myosotis.errors import CommitNotFoundError, CorruptFileError, InvalidArgumentError
 from myosotis.format.display import short_repr
 
 CommitRef = int | str | Commit | _dt.datetime
@@ -118,7 +118,14 @@ def _prefix_hits(s: Store, low: str) -> list[int]:
     """
     from myosotis.engine.history_index import with_index
     c = s.commits
-    hits = with_index(s, lambda ix: ix.seqs_with_id_prefix(low, s.head_seq))
+    try:
+        hits = with_index(s, lambda ix: ix.seqs_with_id_prefix(low, s.head_seq))
+    except CorruptFileError:
+        # Catching the index up reads more than commits (a genesis's references):
+        # damage there, which the state may not need, must not keep a commit from
+        # being named. Every commit is hashed instead.
+        c.ensure_full()  # every commit is a candidate (FORMAT.md §10.1)
+        hits = list(range(c.base_seq + 1, s.head_seq + 1))
     if c.base_seq > 0:  # a compacted base is not a row of the index
         hits.insert(0, c.base_seq)
     return [q for q in hits if c.commit_id(q).hex().startswith(low)]

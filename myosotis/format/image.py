@@ -32,6 +32,7 @@ from myosotis.format.constants import (
 from myosotis.format.values import (
     DecodeError,
     Ref,
+    decoded_ref,
     first_bad_ref,
     get_map_body,
     get_str,
@@ -239,8 +240,15 @@ class StateImage:
 
     def record(self, i: int) -> NodeRecord:
         """Decode node ``i`` of the table; raises DecodeError."""
-        type_name, fields, flags = self._decode(i)
-        return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))
+        a, b = self._record_span(i)
+        rec = self._mv[a:b].tobytes()
+        fields = _plain_fields(rec, self._ref_limit, decoded_ref)
+        if fields is None:  # not the common shape, or bad: the full decoder decides
+            type_name, fields, flags = self._decode(i)
+            return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))
+        # _plain_fields checked the flags and the type name (a short one)
+        return _new_record(NodeRecord, (intern(_utf8(rec[2:2 + rec[1]])), fields,
+                                        rec[0] == NODE_FLAG_DELETED))
 
     def plain_fields(self, i: int, ref: Callable[[int], Any]) -> dict[str, Any]:
         """The fields of node ``i`` of the table, in name order, with every reference (at
@@ -387,8 +395,8 @@ def _plain_fields(rec: bytes, limit: int, ref: Callable[[int], Any]) -> dict[str
     under 128 fields, keys and strings under 128 bytes, lists of under 128 elements.
     None for any other record, valid or not: :meth:`StateImage._decode` then reads
     it and raises the precise error. One pass, straight into the values returned
-    (W5 of issue #10 reads every node so). It accepts no record that ``_decode``
-    refuses (tests/test_scan_fast.py compares them)."""
+    (``fields()`` of a scan, and :meth:`StateImage.record`). It accepts no record
+    that ``_decode`` refuses (tests/test_scan_fast.py compares them)."""
     try:
         return _plain_map(rec, limit, ref)
     except _NOT_FAST:
@@ -474,7 +482,9 @@ def _plain_value(rec: bytes, p: int, end: int, depth: int, limit: int,
     if t in _REFS_IN:
         if first_bad_ref(v, limit) is not None:
             raise _NotFast
-        if t is Ref:
+        if ref is decoded_ref:  # the stored form: get_value made them so
+            pass
+        elif t is Ref:
             v = ref(v.id)
         else:
             replace_refs(v, ref)

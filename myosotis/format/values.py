@@ -86,6 +86,13 @@ _new_ref = object.__new__
 _set_ref_id = Ref.__dict__["id"].__set__
 
 
+def decoded_ref(node_id: int) -> Ref:
+    """A Ref made as the decoders make one (``node_id`` already checked)."""
+    r = _new_ref(Ref)
+    _set_ref_id(r, node_id)
+    return r
+
+
 class DecodeError(CorruptFileError):
     """A payload breaks §5–§8; ``offset`` is relative to the payload start."""
 
