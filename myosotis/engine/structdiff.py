@@ -170,16 +170,18 @@ def moves(ops: Sequence[ValueOp], old: Any) -> dict[int, Path]:
         lpath = path[:-1]
         if lpath not in replayed or kind not in (INSERT, REMOVE):
             continue
+        at = path[-1]
+        assert type(at) is int  # a list position: only lists are replayed
         s = slots.get(lpath)
         if s is None:
             at_a[lpath], now = _path_at_a(old, lpath, slots)
             s = slots[lpath] = list(range(len(now)))
         if kind == REMOVE:
-            was = s.pop(path[-1])
+            was = s.pop(at)
             if was >= 0 and lpath in pairing:
                 removed[lpath].append((i, was))
         else:
-            s.insert(path[-1], -1 - i)
+            s.insert(at, -1 - i)
     found: dict[int, Path] = {}
     for lpath in pairing:
         where_b = {-1 - v: j for j, v in enumerate(slots[lpath]) if v < 0}
@@ -207,6 +209,7 @@ def _path_at_a(old: Any, lpath: Path, slots: dict[Path, list[int]]) -> tuple[Pat
         step = lpath[k]
         s = slots.get(lpath[:k])
         if s is not None:
+            assert type(step) is int  # a position in a replayed list
             step = s[step]
         steps.append(step)
         value = value[step]
