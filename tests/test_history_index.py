@@ -181,6 +181,36 @@ def test_an_index_ahead_of_the_file_is_cut_back(built: Path, tmp_path: Path) -> 
     assert got == fresh_answers(old)
 
 
+def test_a_writer_behind_the_file_catches_up_as_it_commits(
+        built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sidecar that lacks the last commits (rows a killed writer never flushed):
+    the next writer decodes a few of them at each of its commits, each once, and is
+    current after a bounded number of commits (before, it stayed behind for its
+    whole life and every reader decoded a gap that grew with its commits)."""
+    stale = tmp_path / "stale.idx"
+    shutil.copyfile(str(built) + ".idx", stale)
+    with Memory.open(built) as mem:
+        write(mem, random.Random(10), 20)
+    shutil.copyfile(stale, str(built) + ".idx")  # covers 30 of the 50 commits
+    monkeypatch.setattr(history_index, "INDEX_BEHIND_STEP_ROWS", 4)
+    decoded: list[int] = []
+    add_commit = history_index.add_commit
+    monkeypatch.setattr(history_index, "add_commit",
+                        lambda d, seq, *a: (decoded.append(seq), add_commit(d, seq, *a)))
+    rng = random.Random(11)
+    with Memory.open(built, durability="none") as mem:
+        write(mem, rng, 1)
+        assert 2 <= len(decoded) < 20  # one step, not the whole gap
+        for _ in range(19):  # the gap (in commits) shrinks by one or more a commit
+            write(mem, rng, 1)
+        mem.sync()
+        assert index_head(built) == 70
+        # the gap's commits, then the writer's own until it caught up: each once
+        assert decoded == list(range(31, decoded[-1] + 1))
+        got = answers(mem)
+    assert got == fresh_answers(built)
+
+
 def test_a_writer_flushes_while_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(history_index, "INDEX_FLUSH_ROWS", 64)
     path = tmp_path / "f.myo"
@@ -318,8 +348,8 @@ def test_the_index_is_a_function_of_the_file(built: Path, compacted: bool) -> No
     if compacted:
         with Memory.open(built) as mem:
             mem.compact(at=10)
-            write(mem, random.Random(9), 5)  # behind the file: not indexed one by one
-            list(mem.log(1))  # caught up here: the commits after the base, then these
+            write(mem, random.Random(9), 5)  # behind the file: a few missing commits each
+            list(mem.log(1))  # a query catches up whatever is still missing
     written = rows_of(built)
     assert written["touch"] and written["refev"]
     os.unlink(str(built) + ".idx")

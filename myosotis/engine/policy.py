@@ -180,3 +180,11 @@ INDEX_FLUSH_ROWS: Final = 16_384
 # While a query catches up a long history, rows are flushed at this many, so
 # indexing a large file holds a bounded number of them in memory.
 INDEX_CATCHUP_ROWS: Final = 200_000
+
+# A writer behind the file (rows a killed writer never flushed, a sidecar
+# deleted or written before the index existed) decodes missing commits at each
+# of its own commits, at least two and until this many rows (about 10 us a row
+# of a small commit): it catches up in a bounded number of commits, each paying
+# a bounded part, instead of leaving every reader to decode the whole gap, a
+# gap that grows with its commits, at every open while it holds the lock.
+INDEX_BEHIND_STEP_ROWS: Final = 256
