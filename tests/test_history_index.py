@@ -328,7 +328,7 @@ def test_a_reader_that_may_not_roll_back_the_journal_says_so(
     connect = index_file.IndexFile._connect
     # as on a read-only mount: a read-write open gives a read-only connection
     monkeypatch.setattr(index_file.IndexFile, "_connect", lambda self, mode: connect(self, "ro"))
-    with pytest.warns(IndexRebuiltWarning, match="a writer died in the middle of writing"), \
+    with pytest.warns(IndexRebuiltWarning, match="a write to it was left unfinished"), \
             Memory.open(path, readonly=True) as mem:
         assert answers(mem) == want
 

@@ -135,8 +135,9 @@ class IndexFile:
                 db.execute("SELECT count(*) FROM sqlite_master").fetchall()
         except sqlite3.Error as e:
             raise IndexUnusable(
-                "a writer died in the middle of writing it, and this process could not "
-                f"roll that write back: {e}") from None
+                "a write to it was left unfinished (by a writer that died, or by one still "
+                f"running past SQLite's timeout) and this process could not roll it back: {e}"
+            ) from None
 
     # ------------------------------------------------------------------ meta
 
