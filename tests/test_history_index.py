@@ -7,6 +7,7 @@ by a writer a reader cannot wait for), the answers of ``log``, ``blame`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -17,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crashutil import read_line, spawn_python
+from crashutil import read_line, run_python, spawn_python
 from model import FixedClock
 
 from myosotis import IndexRebuiltWarning, Memory, Ref
-from myosotis.engine import history_index
+from myosotis.engine import history_index, index_file
 
 
 def build(path: Path, commits: int = 30, seed: int = 1, durability: str = "full") -> None:
@@ -180,6 +181,36 @@ def test_an_index_ahead_of_the_file_is_cut_back(built: Path, tmp_path: Path) -> 
     assert got == fresh_answers(old)
 
 
+def test_a_writer_behind_the_file_catches_up_as_it_commits(
+        built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sidecar that lacks the last commits (rows a killed writer never flushed):
+    the next writer decodes a few of them at each of its commits, each once, and is
+    current after a bounded number of commits (before, it stayed behind for its
+    whole life and every reader decoded a gap that grew with its commits)."""
+    stale = tmp_path / "stale.idx"
+    shutil.copyfile(str(built) + ".idx", stale)
+    with Memory.open(built) as mem:
+        write(mem, random.Random(10), 20)
+    shutil.copyfile(stale, str(built) + ".idx")  # covers 30 of the 50 commits
+    monkeypatch.setattr(history_index, "INDEX_BEHIND_STEP_ROWS", 4)
+    decoded: list[int] = []
+    add_commit = history_index.add_commit
+    monkeypatch.setattr(history_index, "add_commit",
+                        lambda d, seq, *a: (decoded.append(seq), add_commit(d, seq, *a)))
+    rng = random.Random(11)
+    with Memory.open(built, durability="none") as mem:
+        write(mem, rng, 1)
+        assert 2 <= len(decoded) < 20  # one step, not the whole gap
+        for _ in range(19):  # the gap (in commits) shrinks by one or more a commit
+            write(mem, rng, 1)
+        mem.sync()
+        assert index_head(built) == 70
+        # the gap's commits, then the writer's own until it caught up: each once
+        assert decoded == list(range(31, decoded[-1] + 1))
+        got = answers(mem)
+    assert got == fresh_answers(built)
+
+
 def test_a_writer_flushes_while_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(history_index, "INDEX_FLUSH_ROWS", 64)
     path = tmp_path / "f.myo"
@@ -198,7 +229,7 @@ import random, sys
 sys.path.insert(0, sys.argv[2])
 from test_history_index import write
 from myosotis import Memory
-from myosotis.engine import history_index
+from myosotis.engine import history_index, index_file
 history_index.INDEX_FLUSH_ROWS = 5  # flush often: a kill may land inside one
 rng = random.Random(int(sys.argv[3]))
 with Memory.open(sys.argv[1], durability=sys.argv[4]) as mem:
@@ -223,11 +254,83 @@ def test_a_writer_killed_mid_way_leaves_a_usable_index(tmp_path: Path, durabilit
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=20)
-    with Memory.open(path, readonly=True) as mem:
-        got = answers(mem)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Memory.open(path, readonly=True) as mem:
+            got = answers(mem)
+    # a kill is no damage: even one inside a flush leaves a journal SQLite rolls back
+    assert not [w for w in caught if issubclass(w.category, IndexRebuiltWarning)]
     assert got == fresh_answers(path)
     with Memory.open(path) as mem:
         assert answers(mem) == got
+
+
+KILLED_IN_FLUSH = r'''
+import os, random, signal, sys
+from test_history_index import write
+from myosotis import Memory
+from myosotis.engine import index_file
+rng = random.Random(4)
+with Memory.open(sys.argv[1]) as mem:
+    write(mem, rng, 10)
+    mem.sync()  # the sidecar covers these
+    write(mem, rng, 10)
+    real = index_file.IndexFile.append
+    def append(self, *args):
+        # killed as the flush's COMMIT starts: its rows are in the database
+        # pages and the old pages in the journal
+        self.db.set_trace_callback(
+            lambda sql: sql == "COMMIT" and os.kill(os.getpid(), signal.SIGKILL))
+        return real(self, *args)
+    index_file.IndexFile.append = append
+    mem.sync()
+'''
+
+
+def killed_in_flush(tmp_path: Path) -> tuple[Path, Path]:
+    """A file of 25 commits whose sidecar covers 15, with the journal of a flush of
+    the last 10 that the writer did not finish."""
+    path = tmp_path / "j.myo"
+    build(path, commits=5)
+    child = run_python(KILLED_IN_FLUSH, str(path), check=False)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    journal = Path(str(path) + ".idx-journal")
+    assert journal.exists()
+    return path, journal
+
+
+@pytest.mark.parametrize("writer_running", [False, True])
+def test_a_reader_rolls_back_the_journal_of_a_writer_killed_in_a_flush(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer_running: bool) -> None:
+    path, journal = killed_in_flush(tmp_path)
+    want = fresh_answers(path)
+    decoded: list[int] = []
+    add_commit = history_index.add_commit
+    monkeypatch.setattr(history_index, "add_commit",
+                        lambda d, seq, *a: (decoded.append(seq), add_commit(d, seq, *a)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # a writer that has not used the index yet holds the lock: the reader
+        # cannot write rows, yet must read the rows of the finished flushes
+        with Memory.open(path) if writer_running else contextlib.nullcontext(), \
+                Memory.open(path, readonly=True) as mem:
+            assert answers(mem) == want
+    assert not [w for w in caught if issubclass(w.category, IndexRebuiltWarning)]
+    assert decoded == list(range(16, 26))  # the unfinished flush's commits, not all
+    assert not journal.exists()
+    assert index_head(path) == (15 if writer_running else 25)
+
+
+def test_a_reader_that_may_not_roll_back_the_journal_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, _ = killed_in_flush(tmp_path)
+    want = fresh_answers(path)
+    connect = index_file.IndexFile._connect
+    # as on a read-only mount: a read-write open gives a read-only connection
+    monkeypatch.setattr(index_file.IndexFile, "_connect", lambda self, mode: connect(self, "ro"))
+    with pytest.warns(IndexRebuiltWarning, match="a write to it was left unfinished"), \
+            Memory.open(path, readonly=True) as mem:
+        assert answers(mem) == want
 
 
 def rows_of(path: Path) -> dict[str, list[Any]]:
@@ -245,8 +348,8 @@ def test_the_index_is_a_function_of_the_file(built: Path, compacted: bool) -> No
     if compacted:
         with Memory.open(built) as mem:
             mem.compact(at=10)
-            write(mem, random.Random(9), 5)  # behind the file: not indexed one by one
-            list(mem.log(1))  # caught up here: the commits after the base, then these
+            write(mem, random.Random(9), 5)  # behind the file: a few missing commits each
+            list(mem.log(1))  # a query catches up whatever is still missing
     written = rows_of(built)
     assert written["touch"] and written["refev"]
     os.unlink(str(built) + ".idx")

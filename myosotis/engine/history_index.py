@@ -9,9 +9,11 @@ sidecar) for commits ``(base, main_upto]`` and in memory (a
 - A writer indexes each commit as it writes it, from the mutations it
   staged (not decoded again from the payload), and flushes the rows
   every ``policy.INDEX_FLUSH_ROWS`` rows, at ``sync()``, ``checkpoint()``
-  and ``close()``. While the index is behind the file (a file written
-  without it), commits are not indexed one by one: the next query catches
-  up, decoding each missing commit once.
+  and ``close()``. While the index is behind the file (rows a killed writer
+  never flushed, a file written without it), the writer's commits cannot be
+  indexed one by one: each of them first decodes a few of the missing
+  commits (``policy.INDEX_BEHIND_STEP_ROWS``), so the writer catches up
+  without one commit paying for the whole gap; a query catches up at once.
 - A reader uses the sidecar as it finds it and catches up in memory; it
   writes its rows to the sidecar only while it can take the writer lock
   (no writer is running) and the file at the path is still its own.
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from myosotis.engine.index_delta import Delta, add_commit, add_staged, refs_of
 from myosotis.engine.index_file import IndexFile, IndexUnusable, Meta, sidecar_path
-from myosotis.engine.policy import INDEX_CATCHUP_ROWS, INDEX_FLUSH_ROWS
+from myosotis.engine.policy import INDEX_BEHIND_STEP_ROWS, INDEX_CATCHUP_ROWS, INDEX_FLUSH_ROWS
 from myosotis.errors import IndexRebuiltWarning, MyosotisError, warn_caller
 from myosotis.format.constants import HASH_SIZE
 from myosotis.format.mutations import Mutation
@@ -174,9 +176,15 @@ class HistoryIndex:
                     staged_at: list[int]) -> None:
         """The writer wrote commit ``seq`` from ``staged`` (see index_delta.add_staged)."""
         d = self.delta
-        if d.upto != seq - 1:
-            return  # behind the file: the next query catches up
-        add_staged(d, seq, cid, first, staged, staged_at)
+        if d.upto != seq - 1:  # behind the file (module docstring)
+            step = d.rows + INDEX_BEHIND_STEP_ROWS
+            # at least two commits a step: the gap shrinks though this commit adds one
+            for n, _ in enumerate(self._decode(seq - 1), 1):
+                if n >= 2 and self.delta.rows >= step:
+                    break
+            d = self.delta
+        if d.upto == seq - 1:  # else still behind: the next commit takes another step
+            add_staged(d, seq, cid, first, staged, staged_at)
         if d.rows >= INDEX_FLUSH_ROWS:
             self.flush()
 
@@ -188,19 +196,26 @@ class HistoryIndex:
             self.failed = False
         self.check()
         self._genesis_rows()
-        s, d = self.store, self.delta
-        if d.upto >= s.head_seq:
+        if self.delta.upto >= self.store.head_seq:
             return
-        parent, limit = d.tip[1], INDEX_CATCHUP_ROWS
-        for seq in range(d.upto + 1, s.head_seq + 1):
-            payload, h, _ = s.commits.record(seq, parent)  # R26, R31, R32
-            cid = commit_id(payload)
+        limit = INDEX_CATCHUP_ROWS
+        for _ in self._decode(self.store.head_seq):
             d = self.delta
-            add_commit(d, seq, cid, payload, h.body)
-            parent = cid
             if d.rows >= limit and not self.flush():  # bounded memory if it can write
                 limit = d.rows * 2  # a reader that cannot write: try again later
         self.flush()
+
+    def _decode(self, last: int) -> Iterator[int]:
+        """Index the commits after the delta's tip up to ``last``, decoded from the
+        file, one per step (yielded, its rows added); the caller may flush between
+        steps (the delta is then a new one) or stop."""
+        parent = self.delta.tip[1]
+        for seq in range(self.delta.upto + 1, last + 1):
+            payload, h, _ = self.store.commits.record(seq, parent)  # R26, R31, R32
+            cid = commit_id(payload)
+            add_commit(self.delta, seq, cid, payload, h.body)
+            parent = cid
+            yield seq
 
     def flush(self) -> bool:
         """Move the rows held in memory to the sidecar, when this handle may write it;

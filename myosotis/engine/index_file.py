@@ -30,8 +30,19 @@ Schema (``SCHEMA_VERSION``), every table keyed by what a query asks for:
   ``dst`` after commit ``c`` are among the places of its rows up to ``c``;
   the query reads each at ``c`` and keeps those that still reference it.
 
-Only a process holding the data file's writer lock writes here, so two
+Only a process holding the data file's writer lock writes rows here, so two
 writers never interleave; SQLite's own locking keeps readers consistent.
+One write is not a row: a writer killed inside a flush leaves SQLite's
+rollback journal (``<sidecar>-journal``), which SQLite calls hot once no
+connection holds the lock that guards it, and the first connection that may
+write rolls it back before reading. A reader's connection is read-only (it
+reports "attempt to write a readonly database"), so a reader that finds the
+journal rolls it back through a short read-write connection
+(``IndexFile._roll_back_journal``) and reads on. That needs no writer lock:
+it restores the database as the killed writer's last finished flush left it,
+which is what any other opener would do, and a live writer's journal is
+never hot. Without it every reader would discard the sidecar and index the
+whole history in memory until a writer happened to open the sidecar.
 Contents are a function of the log alone (same file, same rows); the
 database's bytes are SQLite's business. ``synchronous=OFF``: a crash of the
 machine may lose the last flushes or damage the database; either is
@@ -89,10 +100,14 @@ class IndexFile:
                 self.db = sqlite3.connect(path, isolation_level=None, timeout=2.0)
                 self.db.execute("PRAGMA synchronous=OFF")
             else:
-                uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
-                self.db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=2.0)
+                self.db = self._connect("ro")
         except sqlite3.Error as e:
             raise IndexUnusable(str(e)) from None
+
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        """A connection to the existing sidecar in URI ``mode`` (``ro``, ``rw``)."""
+        uri = "file:" + self.path.replace("?", "%3f").replace("#", "%23") + "?mode=" + mode
+        return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=2.0)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -102,18 +117,36 @@ class IndexFile:
         try:
             return self.db.execute(sql, args).fetchall()
         except sqlite3.Error as e:
+            # A read-only connection cannot roll back a killed writer's journal
+            # (module docstring); any other failure is the database's own.
+            if self.writable or not os.path.exists(self.path + "-journal"):
+                raise IndexUnusable(str(e)) from None
+        self._roll_back_journal()
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error as e:
             raise IndexUnusable(str(e)) from None
+
+    def _roll_back_journal(self) -> None:
+        """Have SQLite roll back the journal a killed writer left, by a first read
+        through a connection that may write (a no-op if the journal is not hot:
+        a live writer's). Raises IndexUnusable when that fails (this process may
+        not write the sidecar, or SQLite is busy past its timeout): the journal
+        stays and the database cannot be read."""
+        try:
+            with contextlib.closing(self._connect("rw")) as db:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        except sqlite3.Error as e:
+            raise IndexUnusable(
+                "a write to it was left unfinished (by a writer that died, or by one still "
+                f"running past SQLite's timeout) and this process could not roll it back: {e}"
+            ) from None
 
     # ------------------------------------------------------------------ meta
 
     def meta(self) -> Meta | None:
         """The index's bounds, or None for an empty database (a new sidecar)."""
-        try:
-            tables = self.db.execute(
-                "SELECT name FROM sqlite_master WHERE type='table'").fetchall()
-        except sqlite3.Error as e:
-            raise IndexUnusable(str(e)) from None
-        if not tables:
+        if not self._rows("SELECT name FROM sqlite_master WHERE type='table'"):
             return None
         kv: dict[object, object] = {r[0]: r[1] for r in self._rows("SELECT key, value FROM meta")}
         try:

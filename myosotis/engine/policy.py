@@ -180,3 +180,13 @@ INDEX_FLUSH_ROWS: Final = 16_384
 # While a query catches up a long history, rows are flushed at this many, so
 # indexing a large file holds a bounded number of them in memory.
 INDEX_CATCHUP_ROWS: Final = 200_000
+
+# A writer behind the file (rows a killed writer never flushed, a sidecar
+# deleted or written before the index existed) decodes missing commits at each
+# of its own commits, at least two and until this many rows (about 10 us a row
+# of a small commit, so ~3 ms a step): it is current after at most as many
+# commits as it was behind (far fewer when they are small), and no commit pays
+# for the whole gap (a full rebuild of a large file takes seconds), instead of
+# leaving every reader to decode the gap, which grew with each of its commits,
+# at every open while it held the lock.
+INDEX_BEHIND_STEP_ROWS: Final = 256
