@@ -59,6 +59,66 @@ def encode_node_record(type_name: str, fields: dict[str, Any], deleted: bool) ->
     return bytes(out)
 
 
+class ImageLayout(NamedTuple):
+    """Where every record of an image goes (§8.1), before any byte of it is written:
+    its ``ids`` and its offset table ``ends`` (``len(ids) + 1`` entries from 0)."""
+
+    next_node_id: int
+    ids: array.array[int]
+    ends: array.array[int]
+
+    @property
+    def length(self) -> int:
+        """The image's length in bytes."""
+        return IMAGE_PREFIX_STRUCT.size + 16 * len(self.ids) + 8 + self.ends[-1]
+
+
+def image_layout(next_node_id: int,
+                 records: Iterable[tuple[int, bytes | memoryview]]) -> ImageLayout:
+    """The layout of the image of ``records`` ((id, encoded node record) pairs in
+    ascending id order), from their lengths alone: the first of the two passes of
+    :func:`write_image`, which builds a large image where it stays."""
+    ids = array.array("Q")
+    ends = array.array("Q", (0,))
+    add_id, add_end = ids.append, ends.append
+    total = 0
+    for node_id, rec in records:
+        add_id(node_id)
+        total += len(rec)
+        add_end(total)
+    return ImageLayout(next_node_id, ids, ends)
+
+
+def _tables(layout: ImageLayout) -> tuple[bytes, array.array[int], array.array[int]]:
+    """The parts of an image before its records: prefix, id table, offset table."""
+    ids, ends = layout.ids, layout.ends
+    if not _LITTLE:  # pragma: no cover - big-endian hosts
+        ids, ends = array.array("Q", ids), array.array("Q", ends)
+        ids.byteswap()
+        ends.byteswap()
+    return IMAGE_PREFIX_STRUCT.pack(layout.next_node_id, len(layout.ids)), ids, ends
+
+
+def write_image(layout: ImageLayout, records: Iterable[tuple[int, bytes | memoryview]],
+                out: bytearray, at: int) -> None:
+    """Write the image of ``records`` (the same pairs :func:`image_layout` made
+    ``layout`` from) into ``out[at:at + layout.length]``; each record is copied once,
+    straight to its place. Raises ValueError if ``records`` do not match ``layout``."""
+    p = at
+    for part in _tables(layout):
+        raw = memoryview(part).cast("B")
+        out[p:p + len(raw)] = raw
+        p += len(raw)
+    data_at, count = p, 0
+    for _node_id, rec in records:
+        end = p + len(rec)
+        out[p:end] = rec
+        p = end
+        count += 1
+    if count != len(layout.ids) or p - data_at != layout.ends[-1]:
+        raise ValueError("records differ from the layout they were measured for")
+
+
 def encode_image(next_node_id: int,
                  records: Iterable[tuple[int, bytes | memoryview]]) -> bytes:
     """The image of a state whose nodes are ``records``: (id, encoded node record) pairs
@@ -66,17 +126,14 @@ def encode_image(next_node_id: int,
     # streamed: a record is copied once into ``data`` and not kept (a layer's records
     # are memoryviews of the file, a full one holds every node)
     ids = array.array("Q")
-    offsets = array.array("Q", (0,))
+    ends = array.array("Q", (0,))
     data = bytearray()
-    add_id, add_offset = ids.append, offsets.append
+    add_id, add_end = ids.append, ends.append
     for node_id, rec in records:
         add_id(node_id)
         data += rec
-        add_offset(len(data))
-    if not _LITTLE:  # pragma: no cover - big-endian hosts
-        ids.byteswap()
-        offsets.byteswap()
-    return b"".join((IMAGE_PREFIX_STRUCT.pack(next_node_id, len(ids)), ids, offsets, data))
+        add_end(len(data))
+    return b"".join((*_tables(ImageLayout(next_node_id, ids, ends)), data))
 
 
 def state_hash(image: Any) -> bytes:

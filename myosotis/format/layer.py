@@ -25,6 +25,7 @@ Payload layout (§8.7)::
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from myosotis.format.constants import (
@@ -82,21 +83,43 @@ class LayerHeader(NamedTuple):
         return self.base_offset == 0
 
 
+def layer_frame(seq: int, cid: bytes, base_offset: int, base_seq: int, level: int,
+                self_offset: int, image_length: int,
+                fill: Callable[[bytearray, int], None]) -> bytearray:
+    """A layer's whole frame (§3, §8.7), built in one buffer: FRAME_HEADER_SIZE zero
+    bytes for the frame header (the append fills them in), then the layer record
+    over an image of ``image_length`` bytes, which ``fill(frame, at)`` writes into
+    ``frame[at:at + image_length]``. Built in place, a large image is held once,
+    never joined or copied into a frame (a full layer holds every node). The
+    payload is a multiple of 8 bytes: the frame has no padding."""
+    n = image_length
+    nb = block_count(n)
+    p = FRAME_HEADER_SIZE
+    at = p + image_start(nb)
+    frame = bytearray(p + payload_length(nb, n))
+    fill(frame, at)
+    head = bytearray(LAYER_PREFIX_STRUCT.pack(seq, cid, base_offset, base_seq, level, nb,
+                                              self_offset, n))
+    with memoryview(frame) as view:
+        for b in range(nb):
+            lo = at + b * LAYER_BLOCK
+            head += _U32.pack(crc32c(view[lo:min(lo + LAYER_BLOCK, at + n)]))
+    head += _U32.pack(crc32c(head))
+    frame[p:p + len(head)] = head  # the zero padding after it is already there
+    frame[-_TRAILER:] = LAYER_TRAILER_STRUCT.pack(self_offset, LAYER_MAGIC)
+    return frame
+
+
 def encode_layer(seq: int, cid: bytes, base_offset: int, base_seq: int, level: int,
                  self_offset: int, image: bytes | bytearray) -> bytes:
     """The payload of a layer record over ``image``, whose frame starts at file offset
     ``self_offset`` (§8.7)."""
-    n = len(image)
-    nb = block_count(n)
-    head = bytearray(LAYER_PREFIX_STRUCT.pack(seq, cid, base_offset, base_seq, level, nb,
-                                              self_offset, n))
-    view = memoryview(image)
-    for b in range(nb):
-        head += _U32.pack(crc32c(view[b * LAYER_BLOCK:(b + 1) * LAYER_BLOCK]))
-    head += _U32.pack(crc32c(head))
-    head += bytes(-len(head) % FRAME_ALIGN)
-    tail = bytes(-n % FRAME_ALIGN) + LAYER_TRAILER_STRUCT.pack(self_offset, LAYER_MAGIC)
-    return b"".join((head, image, tail))
+
+    def fill(frame: bytearray, at: int) -> None:
+        frame[at:at + len(image)] = image
+
+    frame = layer_frame(seq, cid, base_offset, base_seq, level, self_offset, len(image), fill)
+    return bytes(memoryview(frame)[FRAME_HEADER_SIZE:])
 
 
 def decode_layer_header(payload: Any) -> LayerHeader:

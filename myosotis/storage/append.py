@@ -16,19 +16,22 @@ from typing import TYPE_CHECKING
 
 from myosotis.errors import ReadOnlyError, WriterFailedError
 from myosotis.format.constants import FRAME_FLAG_UNSYNCED, KINDS_BY_VERSION, VERSION_UNSYNCED
-from myosotis.format.header import encode_file_header, encode_frame
+from myosotis.format.header import encode_file_header, encode_frame, seal_frame
 from myosotis.storage.lock import truncation_guard
 
 if TYPE_CHECKING:
     from myosotis.storage.log import LogFile
 
 
-def append(log: LogFile, kind: int, payload: bytes, durable: bool, version: int = 1) -> int:
+def append(log: LogFile, kind: int, payload: bytes | bytearray, durable: bool,
+           version: int = 1, *, framed: bool = False) -> int:
     """LogFile.append: append one frame at ``valid_end`` (durably if ``durable``);
     return its frame index. ``version``: the format_version the frame needs (3 for a
     commit with an UNDELETE); a file older than that, or than the first version with
     frames of ``kind`` (4 for a layer), is moved to the higher of them first (§12).
-    Raises ReadOnlyError, WriterFailedError (fail-stop)."""
+    ``framed``: ``payload`` is a whole frame built in place (a bytearray, as
+    ``layer_frame`` makes one), whose header this fills in, so a large payload is
+    never copied. Raises ReadOnlyError, WriterFailedError (fail-stop)."""
     if log.readonly:
         raise ReadOnlyError(f"{log.path} is open read-only")
     if log.failed:
@@ -44,7 +47,12 @@ def append(log: LogFile, kind: int, payload: bytes, durable: bool, version: int 
         # frame (an UNDELETE, an ORIGIN) in a version-4 file needs nothing.
         _move_to_version(log, need)
     flags = _flags_for(log, start, durable)
-    frame = encode_frame(kind, payload, flags)
+    if framed:
+        assert isinstance(payload, bytearray)
+        seal_frame(payload, kind, flags)
+        frame: bytes | bytearray = payload
+    else:
+        frame = encode_frame(kind, payload, flags)
     end = start + len(frame)
     # Until the bookkeeping at the end is done, the handle is failed: an
     # interrupt past the write leaves it refusing appends, never appending
@@ -92,7 +100,7 @@ def _flags_for(log: LogFile, start: int, durable: bool) -> int:
     return 0 if log.synced_to == start else FRAME_FLAG_UNSYNCED
 
 
-def _write_frame(log: LogFile, start: int, frame: bytes) -> None:
+def _write_frame(log: LogFile, start: int, frame: bytes | bytearray) -> None:
     """Write ``frame`` at ``start``; on failure, fail stop and raise WriterFailedError
     saying whether the change may have been committed."""
     try:
@@ -196,7 +204,7 @@ def _take_back(log: LogFile, start: int, length: int) -> None:
             log.fileops.pwrite(log.fd, bytes(min(length, log.size - start)), start)
 
 
-def _frame_in_file(log: LogFile, start: int, frame: bytes) -> bool:
+def _frame_in_file(log: LogFile, start: int, frame: bytes | bytearray) -> bool:
     """Whether the file now holds ``frame`` at ``start`` (True when it cannot tell)."""
     try:
         return os.pread(log.fd, len(frame), start) == frame
