@@ -35,6 +35,7 @@ from myosotis.storage.log import LogFile
 if TYPE_CHECKING:
     from myosotis.engine.graph import Overlay
     from myosotis.engine.store import Store
+    from myosotis.storage.append import StreamedPayload
 
 
 class Snapshots:
@@ -226,14 +227,13 @@ def read_layer(snaps: Snapshots, off: int, payload: memoryview, seq: int,
     return LayerStack([entry, *snaps.base(h.base_offset, h.base_seq, off).entries])
 
 
-def append_snapshot(store: Store, kind: int, payload: bytes | bytearray,
-                    framed: bool = False) -> tuple[Overlay, int]:
+def append_snapshot(store: Store, kind: int,
+                    payload: bytes | StreamedPayload) -> tuple[Overlay, int]:
     """The first step of writing a snapshot (a checkpoint or a layer): the commits a
     checkpoint covers made durable (not a layer's), the store unsettled until
-    :func:`rebase_on`, the frame appended and indexed. ``framed``: ``payload`` is a
-    whole frame built in place (LogFile.append). Returns the store's overlay and
-    the new frame's index. Raises WriterFailedError, the store then settled again
-    on the state it had (the log is failed-stop)."""
+    :func:`rebase_on`, the frame appended and indexed. Returns the store's overlay
+    and the new frame's index. Raises WriterFailedError, the store then settled
+    again on the state it had (the log is failed-stop)."""
     if not store.durable and not store.layered:
         # The commits a checkpoint covers are made durable before it: it then
         # needs no FRAME_FLAG_UNSYNCED (§3), and a power cut never leaves a
@@ -247,7 +247,7 @@ def append_snapshot(store: Store, kind: int, payload: bytes | bytearray,
     # the append the snapshot is in the file but the state is not rebased on it.
     store.work = Unsettled("checkpoint()", REOPEN)
     try:
-        j = store.log.append(kind, payload, store.durable, framed=framed)
+        j = store.log.append(kind, payload, store.durable)
     except WriterFailedError:
         store.work = work  # the log is failed-stop; the state is unchanged
         raise

@@ -18,16 +18,16 @@ import heapq
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT, LAYER_UNIT
+from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT, LAYER_UNIT, LAYER_WRITE_CHUNK
 from myosotis.format.constants import KIND_LAYER, LAYER_LEVEL_FULL
 from myosotis.format.image import (
     NodeRecord,
     StateImage,
     create_record,
+    image_chunks,
     image_layout,
-    write_image,
 )
-from myosotis.format.layer import layer_frame
+from myosotis.format.layer import LayerPayload
 from myosotis.format.mutations import Create, Mutation
 from myosotis.format.values import DecodeError
 
@@ -240,9 +240,9 @@ def write_layer(store: Store) -> bool:
 
     Cost: the bytes of the layers it merges plus the changed nodes; a full
     layer (when the sparse ones would outweigh the full image, FULL_LAYER_SHARE)
-    costs the whole state, once per as many bytes of sparse layers. Memory: the
-    frame, built in place (its records are measured first, then copied once to
-    where they go), and 16 bytes a node for its tables.
+    costs the whole state, once per as many bytes of sparse layers. Memory: 16
+    bytes a node for its tables and LAYER_WRITE_CHUNK: the records are measured
+    first, then streamed to the file in chunks, never held whole.
     """
     if store.head_seq == 0 or store.head_seq == store.travel.head.base_seq:
         return False
@@ -264,23 +264,20 @@ def write_layer(store: Store) -> bool:
         layout, kept, level = image_layout(nni, _full_records(base, own, nni)), [], \
             LAYER_LEVEL_FULL
     under = kept[0] if kept else None
-
-    def fill(frame: bytearray, at: int) -> None:
-        # the records again, as image_layout measured them: a generator's twice
-        write_image(layout, _full_records(base, own, nni) if sparse_records is None
-                    else sparse_records, frame, at)
-
+    # the records again, as image_layout measured them: a generator's twice
+    records = _full_records(base, own, nni) if sparse_records is None else sparse_records
     # The frame goes at the log's valid end: the layer names its own offset (§8.7)
-    frame = layer_frame(store.head_seq, store.head_id, under.offset if under else 0,
-                        under.seq if under else 0, level, store.log.valid_end,
-                        layout.length, fill)
-    return _append_layer(store, frame, kept, level)
+    payload = LayerPayload(store.head_seq, store.head_id, under.offset if under else 0,
+                           under.seq if under else 0, level, store.log.valid_end,
+                           layout.length, image_chunks(layout, records, LAYER_WRITE_CHUNK))
+    return _append_layer(store, payload, kept, level)
 
 
-def _append_layer(store: Store, frame: bytearray, kept: list[StackEntry], level: int) -> bool:
+def _append_layer(store: Store, payload: LayerPayload, kept: list[StackEntry],
+                  level: int) -> bool:
     from myosotis.engine.checkpoints import append_snapshot, rebase_on
 
-    work, j = append_snapshot(store, KIND_LAYER, frame, framed=True)
+    work, j = append_snapshot(store, KIND_LAYER, payload)
     stack = store.snapshots.adopt_layer(j, store.head_seq, kept)
     rebase_on(store, work, stack)
     return True

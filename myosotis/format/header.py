@@ -81,22 +81,13 @@ def encode_frame(kind: int, payload: bytes | bytearray, flags: int = 0) -> bytes
     """A whole frame (header, payload, padding) holding ``payload`` (§3); ``flags``
     is the flags byte (version 2 only: FRAME_FLAG_UNSYNCED, or 0)."""
     n = len(payload)
-    return b"".join((_frame_head(kind, flags, n, crc32c(payload)), payload,
+    return b"".join((frame_head(kind, flags, n, crc32c(payload)), payload,
                      _PADDING[-n % FRAME_ALIGN]))
 
 
-def seal_frame(frame: bytearray, kind: int, flags: int = 0) -> None:
-    """Fill in the header of ``frame``, a whole frame built in place (a layer's, whose
-    payload is a multiple of 8 bytes): its first FRAME_HEADER_SIZE bytes, over a
-    payload that is all the rest (§3)."""
-    n = len(frame) - FRAME_HEADER_SIZE
-    assert n >= 0 and not n % FRAME_ALIGN, "a frame built in place has no padding"
-    with memoryview(frame) as view:
-        crc = crc32c(view[FRAME_HEADER_SIZE:])
-    frame[:FRAME_HEADER_SIZE] = _frame_head(kind, flags, n, crc)
-
-
-def _frame_head(kind: int, flags: int, n: int, payload_crc: int) -> bytes:
+def frame_head(kind: int, flags: int, n: int, payload_crc: int) -> bytes:
+    """The 16-byte header of a frame of ``kind`` whose ``n``-byte payload has CRC32C
+    ``payload_crc`` (§3)."""
     head = _FRAME_PREFIX.pack(n, kind, _FLAGS[flags], payload_crc)
     return head + _U32.pack(crc32c(head))
 

@@ -99,24 +99,28 @@ def _tables(layout: ImageLayout) -> tuple[bytes, array.array[int], array.array[i
     return IMAGE_PREFIX_STRUCT.pack(layout.next_node_id, len(layout.ids)), ids, ends
 
 
-def write_image(layout: ImageLayout, records: Iterable[tuple[int, bytes | memoryview]],
-                out: bytearray, at: int) -> None:
-    """Write the image of ``records`` (the same pairs :func:`image_layout` made
-    ``layout`` from) into ``out[at:at + layout.length]``; each record is copied once,
-    straight to its place. Raises ValueError if ``records`` do not match ``layout``."""
-    p = at
+def image_chunks(layout: ImageLayout, records: Iterable[tuple[int, bytes | memoryview]],
+                 size: int) -> Iterator[bytearray]:
+    """The image of ``records`` (the same pairs :func:`image_layout` made ``layout``
+    from), in order, in new buffers of at least ``size`` bytes (the last may be
+    shorter): each record is copied once, and only a chunk is held at a time.
+    Raises ValueError if ``records`` do not match ``layout``."""
+    buf = bytearray()
     for part in _tables(layout):
-        raw = memoryview(part).cast("B")
-        out[p:p + len(raw)] = raw
-        p += len(raw)
-    data_at, count = p, 0
+        buf += memoryview(part).cast("B")
+    total, count = 0, 0
     for _node_id, rec in records:
-        end = p + len(rec)
-        out[p:end] = rec
-        p = end
+        buf += rec
         count += 1
-    if count != len(layout.ids) or p - data_at != layout.ends[-1]:
+        if len(buf) >= size:
+            total += len(buf)
+            yield buf
+            buf = bytearray()
+    total += len(buf)
+    if count != len(layout.ids) or total != layout.length:
         raise ValueError("records differ from the layout they were measured for")
+    if buf:
+        yield buf
 
 
 def encode_image(next_node_id: int,

@@ -429,10 +429,10 @@ class LogFile:
     # The writer's hot path is the function that does it (append.py), bound as a
     # method: a call less per commit than a delegating method.
     append = _append.append
-    """``append(kind, payload, durable, version=1, *, framed=False)``: append one frame
-    at ``valid_end``; return its frame index. A file older than ``version`` (the
-    format_version the frame needs) is moved to it first, durably (§12). ``framed``:
-    ``payload`` is a whole frame built in place whose header the append fills in.
+    """``append(kind, payload, durable, version=1)``: append one frame at ``valid_end``;
+    return its frame index. A file older than ``version`` (the format_version the
+    frame needs) is moved to it first, durably (§12). ``payload``: bytes, or a
+    ``StreamedPayload`` (a layer's) written in pieces, its frame header last.
 
     A durable append that does not fit in the free space writes new free
     space after the frame, as far as the ``free_space`` policy says (§3).
