@@ -268,3 +268,42 @@ def test_a_full_disk_in_a_streamed_layer_takes_its_bytes_back(
             assert not store_of(again).problems
         assert not verify_file(str(path)).errors
         fail_at += 1
+
+
+def resident_kib(path: Path) -> int:
+    """KiB of ``path`` this process has mapped and resident (/proc/self/smaps)."""
+    total, ours = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            first = line.split(maxsplit=1)[0]
+            if "-" in first and not first.endswith(":"):  # a mapping's first line
+                ours = line.rstrip().endswith(str(path))
+            elif ours and first == "Rss:":
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux only")
+def test_a_layer_drops_the_pages_its_merge_read_through_the_map(tmp_path: Path) -> None:
+    """A full layer reads the whole state through the map; after it the writer drops
+    the pages it read from its resident set (FileMap.drop_resident) and reads the
+    state on from the page cache, unchanged."""
+    path = tmp_path / "a.myo"
+    with Memory.open(path, durability="none") as mem:
+        for i in range(3000):
+            mem.create("T", n=i, s="v" * 200)
+        mem.commit()  # a layer follows (LAYER_BYTES): the full one
+        mem.get(7).n = -7
+        mem.commit()
+        base = store_of(mem).committed.base
+        assert isinstance(base, LayerStack)
+        for _ in base.records():
+            pass  # every page of the stack is read: resident
+        before = resident_kib(path)
+        assert before > 600  # the full layer: 3000 records of 200 bytes
+        want = mem.state_hash()
+        mem.get(8).n = -8
+        mem.commit()
+        assert mem.checkpoint()  # a sparse layer over it
+        assert resident_kib(path) < before / 4
+        assert mem.get(7).n == -7 and mem.get(8).n == -8 and mem.state_hash() != want

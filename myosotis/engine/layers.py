@@ -280,4 +280,8 @@ def _append_layer(store: Store, payload: LayerPayload, kept: list[StackEntry],
     work, j = append_snapshot(store, KIND_LAYER, payload)
     stack = store.snapshots.adopt_layer(j, store.head_seq, kept)
     rebase_on(store, work, stack)
+    # The layers merged were read through the map; the state is settled, so
+    # this changes nothing but the process's resident set (a full layer read
+    # the whole state).
+    store.log.map.drop_resident()
     return True
