@@ -76,8 +76,9 @@ class ImageLayout(NamedTuple):
 def image_layout(next_node_id: int,
                  records: Iterable[tuple[int, bytes | memoryview]]) -> ImageLayout:
     """The layout of the image of ``records`` ((id, encoded node record) pairs in
-    ascending id order), from their lengths alone: the first of the two passes of
-    :func:`write_image`, which builds a large image where it stays."""
+    ascending id order), from their lengths alone: the first of two passes over
+    them, so that :func:`image_chunks` can stream a large image, tables first,
+    without holding it whole."""
     ids = array.array("Q")
     ends = array.array("Q", (0,))
     add_id, add_end = ids.append, ends.append
