@@ -18,7 +18,13 @@ import heapq
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT, LAYER_UNIT, LAYER_WRITE_CHUNK
+from myosotis.engine.policy import (
+    FULL_LAYER_SHARE,
+    LAYER_FANOUT,
+    LAYER_UNIT,
+    LAYER_WRITE_CHUNK,
+    RESIDENT_DROP_BYTES,
+)
 from myosotis.format.constants import KIND_LAYER, LAYER_LEVEL_FULL
 from myosotis.format.image import (
     NodeRecord,
@@ -260,9 +266,11 @@ def write_layer(store: Store) -> bool:
         sparse = layout.length + sum(e.image.size for e in kept[:-1])
         if sparse * FULL_LAYER_SHARE >= kept[-1].image.size:
             sparse_records = None  # the sparse layers would outweigh the full one
+    read = sum(e.image.size for e in merged)  # bytes the merge reads through the map
     if sparse_records is None:  # a full layer
         layout, kept, level = image_layout(nni, _full_records(base, own, nni)), [], \
             LAYER_LEVEL_FULL
+        read = base.size if base is not None else 0
     under = kept[0] if kept else None
     # the records again, as image_layout measured them: a generator's twice
     records = _full_records(base, own, nni) if sparse_records is None else sparse_records
@@ -270,18 +278,19 @@ def write_layer(store: Store) -> bool:
     payload = LayerPayload(store.head_seq, store.head_id, under.offset if under else 0,
                            under.seq if under else 0, level, store.log.valid_end,
                            layout.length, image_chunks(layout, records, LAYER_WRITE_CHUNK))
-    return _append_layer(store, payload, kept, level)
+    return _append_layer(store, payload, kept, level, read)
 
 
 def _append_layer(store: Store, payload: LayerPayload, kept: list[StackEntry],
-                  level: int) -> bool:
+                  level: int, read: int) -> bool:
     from myosotis.engine.checkpoints import append_snapshot, rebase_on
 
     work, j = append_snapshot(store, KIND_LAYER, payload)
     stack = store.snapshots.adopt_layer(j, store.head_seq, kept)
     rebase_on(store, work, stack)
-    # The layers merged were read through the map; the state is settled, so
-    # this changes nothing but the process's resident set (a full layer read
-    # the whole state).
-    store.log.map.drop_resident()
+    if read >= RESIDENT_DROP_BYTES:
+        # The layers merged were read through the map (a full layer's, the
+        # whole state); the state is settled, so this changes nothing but
+        # the process's resident set.
+        store.log.map.drop_resident()
     return True
