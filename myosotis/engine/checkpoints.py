@@ -35,6 +35,7 @@ from myosotis.storage.log import LogFile
 if TYPE_CHECKING:
     from myosotis.engine.graph import Overlay
     from myosotis.engine.store import Store
+    from myosotis.storage.append import StreamedPayload
 
 
 class Snapshots:
@@ -226,7 +227,8 @@ def read_layer(snaps: Snapshots, off: int, payload: memoryview, seq: int,
     return LayerStack([entry, *snaps.base(h.base_offset, h.base_seq, off).entries])
 
 
-def append_snapshot(store: Store, kind: int, payload: bytes) -> tuple[Overlay, int]:
+def append_snapshot(store: Store, kind: int,
+                    payload: bytes | StreamedPayload) -> tuple[Overlay, int]:
     """The first step of writing a snapshot (a checkpoint or a layer): the commits a
     checkpoint covers made durable (not a layer's), the store unsettled until
     :func:`rebase_on`, the frame appended and indexed. Returns the store's overlay

@@ -14,13 +14,26 @@ layers would outweigh the full image under them.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from myosotis.engine.policy import FULL_LAYER_SHARE, LAYER_FANOUT, LAYER_UNIT
+from myosotis.engine.policy import (
+    FULL_LAYER_SHARE,
+    LAYER_FANOUT,
+    LAYER_UNIT,
+    LAYER_WRITE_CHUNK,
+    RESIDENT_DROP_BYTES,
+)
 from myosotis.format.constants import KIND_LAYER, LAYER_LEVEL_FULL
-from myosotis.format.image import NodeRecord, StateImage, create_record, encode_image
-from myosotis.format.layer import encode_layer
+from myosotis.format.image import (
+    NodeRecord,
+    StateImage,
+    create_record,
+    image_chunks,
+    image_layout,
+)
+from myosotis.format.layer import LayerPayload
 from myosotis.format.mutations import Create, Mutation
 from myosotis.format.values import DecodeError
 
@@ -135,13 +148,35 @@ class LayerStack:
 
     def records(self) -> Iterator[tuple[int, bytes | memoryview]]:
         """Every node's record, in id order: the full image's with the sparse layers'
-        over them (each sparse layer read once)."""
-        over: dict[int, memoryview] = {}
-        for e in reversed(self.entries[:-1]):  # older first: newer layers overwrite
-            over.update(e.image.raw_items())
+        over them. Streamed: the layers' id-ordered records are merged as they are
+        read (a node from the newest layer that holds it), so a full layer's writer
+        holds no map of the nodes the sparse layers changed."""
+        newer = _newest(heapq.merge(*(_aged(age, e.image) for age, e in
+                                      enumerate(self.entries[:-1]))))
+        nxt = next(newer, None)
         for node_id, rec in self.entries[-1].image.raw_items():
-            yield node_id, over.pop(node_id, rec)
-        yield from sorted(over.items())  # created after the full image
+            if nxt is not None and nxt[0] == node_id:
+                rec = nxt[1]
+                nxt = next(newer, None)
+            yield node_id, rec
+        while nxt is not None:  # created after the full image
+            yield nxt
+            nxt = next(newer, None)
+
+
+def _aged(age: int, image: StateImage) -> Iterator[tuple[int, int, memoryview]]:
+    """``image``'s records tagged with its ``age`` (0: the newest layer), to merge."""
+    for node_id, rec in image.raw_items():
+        yield node_id, age, rec
+
+
+def _newest(merged: Iterator[tuple[int, int, memoryview]]) -> Iterator[tuple[int, memoryview]]:
+    """Each node of ``merged`` (in (id, age) order) once: from its youngest layer."""
+    last = 0  # node ids start at 1
+    for node_id, _age, rec in merged:
+        if node_id != last:
+            last = node_id
+            yield node_id, rec
 
 
 def single(offset: int, seq: int, image: StateImage) -> LayerStack:
@@ -257,7 +292,9 @@ def write_layer(store: Store) -> bool:
 
     Cost: the bytes of the layers it merges plus the changed nodes; a full
     layer (when the sparse ones would outweigh the full image, FULL_LAYER_SHARE)
-    costs the whole state, once per as many bytes of sparse layers.
+    costs the whole state, once per as many bytes of sparse layers. Memory: 16
+    bytes a node for its tables and LAYER_WRITE_CHUNK: the records are measured
+    first, then streamed to the file in chunks, never held whole.
     """
     if store.head_seq == 0 or store.head_seq == store.travel.head.base_seq:
         return False
@@ -267,27 +304,39 @@ def write_layer(store: Store) -> bool:
     record = store.new_records.record  # each changed node's record, made once
     own = {node_id: record(node_id, n) for node_id, n in committed.changed.items()}
     merged, kept, level = plan(base, sum(len(r) + 16 for r in own.values()) + 24)
-    image: bytes | None = None
+    nni = committed.next_node_id
+    sparse_records: list[tuple[int, bytes | memoryview]] | None = None
     if kept:
-        image = encode_image(committed.next_node_id, _sparse_records(merged, own))
-        sparse = len(image) + sum(e.image.size for e in kept[:-1])
+        sparse_records = _sparse_records(merged, own)
+        layout = image_layout(nni, sparse_records)
+        sparse = layout.length + sum(e.image.size for e in kept[:-1])
         if sparse * FULL_LAYER_SHARE >= kept[-1].image.size:
-            image = None  # the sparse layers would outweigh the full one: a new full one
-    if image is None:
-        image, kept, level = encode_image(
-            committed.next_node_id,
-            _full_records(base, own, committed.next_node_id)), [], LAYER_LEVEL_FULL
+            sparse_records = None  # the sparse layers would outweigh the full one
+    read = sum(e.image.size for e in merged)  # bytes the merge reads through the map
+    if sparse_records is None:  # a full layer
+        layout, kept, level = image_layout(nni, _full_records(base, own, nni)), [], \
+            LAYER_LEVEL_FULL
+        read = base.size if base is not None else 0
     under = kept[0] if kept else None
+    # the records again, as image_layout measured them: a generator's twice
+    records = _full_records(base, own, nni) if sparse_records is None else sparse_records
     # The frame goes at the log's valid end: the layer names its own offset (§8.7)
-    payload = encode_layer(store.head_seq, store.head_id, under.offset if under else 0,
-                           under.seq if under else 0, level, store.log.valid_end, image)
-    return _append_layer(store, payload, kept, level)
+    payload = LayerPayload(store.head_seq, store.head_id, under.offset if under else 0,
+                           under.seq if under else 0, level, store.log.valid_end,
+                           layout.length, image_chunks(layout, records, LAYER_WRITE_CHUNK))
+    return _append_layer(store, payload, kept, level, read)
 
 
-def _append_layer(store: Store, payload: bytes, kept: list[StackEntry], level: int) -> bool:
+def _append_layer(store: Store, payload: LayerPayload, kept: list[StackEntry],
+                  level: int, read: int) -> bool:
     from myosotis.engine.checkpoints import append_snapshot, rebase_on
 
     work, j = append_snapshot(store, KIND_LAYER, payload)
     stack = store.snapshots.adopt_layer(j, store.head_seq, kept)
     rebase_on(store, work, stack)
+    if read >= RESIDENT_DROP_BYTES:
+        # The layers merged were read through the map (a full layer's, the
+        # whole state); the state is settled, so this changes nothing but
+        # the process's resident set.
+        store.log.map.drop_resident()
     return True

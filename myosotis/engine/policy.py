@@ -68,6 +68,20 @@ LAYER_UNIT: Final = 16 << 10
 """The size of a tier-0 layer (FORMAT.md §8.7): about what 32 small commits
 change (a few hundred node records); layers under 4 units are tier 0."""
 
+LAYER_WRITE_CHUNK: Final = 1 << 20
+"""Bytes of a layer's image held at a time while it is written: the image is
+streamed to the file in chunks of about this size (a full layer would otherwise
+be held whole, the peak memory of a bulk ingest). Large enough that a chunk's
+system call costs little against copying its records in."""
+
+RESIDENT_DROP_BYTES: Final = 4 << 20
+"""After a layer whose merge read at least this many bytes through the map (a
+full layer reads the whole state), the writer drops the pages it has read from
+its resident set (FileMap.drop_resident): they would count in its memory until
+the maps go. Not after every layer: a drop costs a system call per live map
+(old maps live while a cached snapshot holds a view), which small layers,
+reading little, would pay for nothing."""
+
 
 def layer_due(commits_since: int, bytes_since: int, every: int = LAYER_COMMITS,
               max_bytes: int = LAYER_BYTES) -> bool:

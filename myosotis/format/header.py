@@ -77,12 +77,19 @@ def padding(n: int) -> int:
     return -n % FRAME_ALIGN
 
 
-def encode_frame(kind: int, payload: bytes, flags: int = 0) -> bytes:
+def encode_frame(kind: int, payload: bytes | bytearray, flags: int = 0) -> bytes:
     """A whole frame (header, payload, padding) holding ``payload`` (§3); ``flags``
     is the flags byte (version 2 only: FRAME_FLAG_UNSYNCED, or 0)."""
     n = len(payload)
-    head = _FRAME_PREFIX.pack(n, kind, _FLAGS[flags], crc32c(payload))
-    return b"".join((head, _U32.pack(crc32c(head)), payload, _PADDING[-n % FRAME_ALIGN]))
+    return b"".join((frame_head(kind, flags, n, crc32c(payload)), payload,
+                     _PADDING[-n % FRAME_ALIGN]))
+
+
+def frame_head(kind: int, flags: int, n: int, payload_crc: int) -> bytes:
+    """The 16-byte header of a frame of ``kind`` whose ``n``-byte payload has CRC32C
+    ``payload_crc`` (§3)."""
+    head = _FRAME_PREFIX.pack(n, kind, _FLAGS[flags], payload_crc)
+    return head + _U32.pack(crc32c(head))
 
 
 def frame_payload_ok(buf: Any, off: int) -> bool:

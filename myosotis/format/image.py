@@ -70,6 +70,71 @@ def encode_node_record(type_name: str, fields: dict[str, Any], deleted: bool) ->
     return bytes(out)
 
 
+class ImageLayout(NamedTuple):
+    """Where every record of an image goes (§8.1), before any byte of it is written:
+    its ``ids`` and its offset table ``ends`` (``len(ids) + 1`` entries from 0)."""
+
+    next_node_id: int
+    ids: array.array[int]
+    ends: array.array[int]
+
+    @property
+    def length(self) -> int:
+        """The image's length in bytes."""
+        return IMAGE_PREFIX_STRUCT.size + 16 * len(self.ids) + 8 + self.ends[-1]
+
+
+def image_layout(next_node_id: int,
+                 records: Iterable[tuple[int, bytes | memoryview]]) -> ImageLayout:
+    """The layout of the image of ``records`` ((id, encoded node record) pairs in
+    ascending id order), from their lengths alone: the first of two passes over
+    them, so that :func:`image_chunks` can stream a large image, tables first,
+    without holding it whole."""
+    ids = array.array("Q")
+    ends = array.array("Q", (0,))
+    add_id, add_end = ids.append, ends.append
+    total = 0
+    for node_id, rec in records:
+        add_id(node_id)
+        total += len(rec)
+        add_end(total)
+    return ImageLayout(next_node_id, ids, ends)
+
+
+def _tables(layout: ImageLayout) -> tuple[bytes, array.array[int], array.array[int]]:
+    """The parts of an image before its records: prefix, id table, offset table."""
+    ids, ends = layout.ids, layout.ends
+    if not _LITTLE:  # pragma: no cover - big-endian hosts
+        ids, ends = array.array("Q", ids), array.array("Q", ends)
+        ids.byteswap()
+        ends.byteswap()
+    return IMAGE_PREFIX_STRUCT.pack(layout.next_node_id, len(layout.ids)), ids, ends
+
+
+def image_chunks(layout: ImageLayout, records: Iterable[tuple[int, bytes | memoryview]],
+                 size: int) -> Iterator[bytearray]:
+    """The image of ``records`` (the same pairs :func:`image_layout` made ``layout``
+    from), in order, in new buffers of at least ``size`` bytes (the last may be
+    shorter): each record is copied once, and only a chunk is held at a time.
+    Raises ValueError if ``records`` do not match ``layout``."""
+    buf = bytearray()
+    for part in _tables(layout):
+        buf += memoryview(part).cast("B")
+    total, count = 0, 0
+    for _node_id, rec in records:
+        buf += rec
+        count += 1
+        if len(buf) >= size:
+            total += len(buf)
+            yield buf
+            buf = bytearray()
+    total += len(buf)
+    if count != len(layout.ids) or total != layout.length:
+        raise ValueError("records differ from the layout they were measured for")
+    if buf:
+        yield buf
+
+
 def encode_image(next_node_id: int,
                  records: Iterable[tuple[int, bytes | memoryview]]) -> bytes:
     """The image of a state whose nodes are ``records``: (id, encoded node record) pairs
@@ -77,17 +142,14 @@ def encode_image(next_node_id: int,
     # streamed: a record is copied once into ``data`` and not kept (a layer's records
     # are memoryviews of the file, a full one holds every node)
     ids = array.array("Q")
-    offsets = array.array("Q", (0,))
+    ends = array.array("Q", (0,))
     data = bytearray()
-    add_id, add_offset = ids.append, offsets.append
+    add_id, add_end = ids.append, ends.append
     for node_id, rec in records:
         add_id(node_id)
         data += rec
-        add_offset(len(data))
-    if not _LITTLE:  # pragma: no cover - big-endian hosts
-        ids.byteswap()
-        offsets.byteswap()
-    return b"".join((IMAGE_PREFIX_STRUCT.pack(next_node_id, len(ids)), ids, offsets, data))
+        add_end(len(data))
+    return b"".join((*_tables(ImageLayout(next_node_id, ids, ends)), data))
 
 
 def state_hash(image: Any) -> bytes:

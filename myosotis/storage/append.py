@@ -12,23 +12,43 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from myosotis.errors import ReadOnlyError, WriterFailedError
-from myosotis.format.constants import FRAME_FLAG_UNSYNCED, KINDS_BY_VERSION, VERSION_UNSYNCED
-from myosotis.format.header import encode_file_header, encode_frame
+from myosotis.format.constants import (
+    FRAME_ALIGN,
+    FRAME_FLAG_UNSYNCED,
+    FRAME_HEADER_SIZE,
+    KINDS_BY_VERSION,
+    VERSION_UNSYNCED,
+)
+from myosotis.format.header import encode_file_header, encode_frame, frame_head
 from myosotis.storage.lock import truncation_guard
 
 if TYPE_CHECKING:
     from myosotis.storage.log import LogFile
 
 
-def append(log: LogFile, kind: int, payload: bytes, durable: bool, version: int = 1) -> int:
+class StreamedPayload(Protocol):
+    """A payload too large to hold whole (a layer's, format/layer.py), written in
+    pieces: ``length`` bytes, a multiple of FRAME_ALIGN (its frame has no padding)."""
+
+    length: int
+
+    def write(self, put: Callable[[int, bytes | bytearray], None]) -> int:
+        """Write every byte of the payload once through ``put(payload offset, bytes)``;
+        return the payload's CRC32C."""
+
+
+def append(log: LogFile, kind: int, payload: bytes | StreamedPayload, durable: bool,
+           version: int = 1) -> int:
     """LogFile.append: append one frame at ``valid_end`` (durably if ``durable``);
     return its frame index. ``version``: the format_version the frame needs (3 for a
     commit with an UNDELETE); a file older than that, or than the first version with
     frames of ``kind`` (4 for a layer), is moved to the higher of them first (§12).
-    Raises ReadOnlyError, WriterFailedError (fail-stop)."""
+    A :class:`StreamedPayload` is written in pieces, its frame header last
+    (:func:`_write_streamed`). Raises ReadOnlyError, WriterFailedError (fail-stop)."""
     if log.readonly:
         raise ReadOnlyError(f"{log.path} is open read-only")
     if log.failed:
@@ -44,13 +64,20 @@ def append(log: LogFile, kind: int, payload: bytes, durable: bool, version: int 
         # frame (an UNDELETE, an ORIGIN) in a version-4 file needs nothing.
         _move_to_version(log, need)
     flags = _flags_for(log, start, durable)
-    frame = encode_frame(kind, payload, flags)
-    end = start + len(frame)
+    if isinstance(payload, bytes):
+        frame = encode_frame(kind, payload, flags)
+        end = start + len(frame)
+    else:
+        assert not payload.length % FRAME_ALIGN, "a streamed payload needs no padding"
+        end = start + FRAME_HEADER_SIZE + payload.length
     # Until the bookkeeping at the end is done, the handle is failed: an
     # interrupt past the write leaves it refusing appends, never appending
     # the same change twice (the Store above is unsettled too: unsettled.py).
     log.failed = "an append was interrupted before it finished"
-    _write_frame(log, start, frame)
+    if isinstance(payload, bytes):
+        _write_frame(log, start, frame)
+    else:
+        _write_streamed(log, start, end, kind, flags, payload)
     size = max(log.size, end)
     if durable:
         size = _reserve_free_space(log, start, end, size)
@@ -98,24 +125,66 @@ def _write_frame(log: LogFile, start: int, frame: bytes) -> None:
     try:
         log.fileops.pwrite(log.fd, frame, start)
     except OSError as e:
-        log.failed = f"write failed: {os.strerror(e.errno) if e.errno else e}"
-        if _frame_in_file(log, start, frame):
-            # Written over free space, the bytes the write did not reach
-            # can be zeros that were already there (padding, say): the
-            # frame is whole, and a reopen would show the commit.
-            raise WriterFailedError(
-                f"{log.path}: {log.failed}, yet the frame reached the file whole, so it "
-                "may or may not be durable. This handle refuses further commits: close, "
-                "reopen and check mem.head before retrying the change") from e
-        # A partial frame: the change is certainly not committed. Its bytes
-        # are taken back so the file ends as it did (a partial frame need
-        # not look torn, R28); if that fails too, the next open reports them.
-        _take_back(log, start, len(frame))
-        hint = " (disk full?)" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
+        _failed_write(log, start, start + len(frame), e, frame)
+
+
+def _write_streamed(log: LogFile, start: int, end: int, kind: int, flags: int,
+                    payload: StreamedPayload) -> None:
+    """Write the frame ``[start, end)`` of a streamed ``payload``: the payload in
+    pieces, then its header. Until the header is written the frame is no frame:
+    a crash leaves zeros where its header goes (free space, or past the old end
+    of the file), so the bytes after them are a torn tail (§10 step 3, R28 (c));
+    the header is 16 bytes in one sector, so a crash while it is written leaves
+    it zero or whole. Fails stop as :func:`_write_frame`; an interrupt takes the
+    pieces back too."""
+    at = start + FRAME_HEADER_SIZE
+    pwrite, fd = log.fileops.pwrite, log.fd
+
+    def put(off: int, data: bytes | bytearray) -> None:
+        pwrite(fd, data, at + off)
+
+    head: list[bytes] = []  # the header, once known: the proof the frame is whole
+    try:
+        crc = payload.write(put)
+        head.append(frame_head(kind, flags, payload.length, crc))
+        pwrite(fd, head[0], start)
+    except BaseException as e:  # noqa: BLE001 - re-raised by _failed_write
+        _failed_write(log, start, end, e, head[0] if head else None)
+
+
+def _failed_write(log: LogFile, start: int, end: int, e: BaseException,
+                  proof: bytes | None) -> NoReturn:
+    """After ``e`` stopped the write of the frame ``[start, end)``: the frame is whole if
+    the file holds ``proof`` at ``start`` (the frame itself, or a streamed frame's
+    header, written last; None: not written). An OSError fails stop, raised as
+    WriterFailedError saying whether the change may have been committed; any other
+    exception (an interrupt: the handle is failed already) is raised again. A
+    partial frame is taken back first."""
+    io = e if isinstance(e, OSError) else None
+    if io is not None:
+        log.failed = f"write failed: {os.strerror(io.errno) if io.errno else io}"
+    if proof is not None and _frame_in_file(log, start, proof):
+        if io is None:
+            raise e
+        # Written over free space, the bytes the write did not reach
+        # can be zeros that were already there (padding, say): the
+        # frame is whole, and a reopen would show the commit.
         raise WriterFailedError(
-            f"{log.path}: writing a {len(frame)}-byte frame failed: {log.failed}{hint}. "
-            "The change was not committed; close and reopen the file once the disk is fixed"
-        ) from e
+            f"{log.path}: {log.failed}, yet the frame reached the file whole, so it "
+            "may or may not be durable. This handle refuses further commits: close, "
+            "reopen and check mem.head before retrying the change") from e
+    # A partial frame: the change is certainly not committed. Its bytes
+    # are taken back so the file ends as it did (a partial frame need
+    # not look torn, R28; an interrupt is no crash, and leaves no torn
+    # tail); if that fails too, the next open reports them.
+    _take_back(log, start, end - start)
+    if io is None:
+        raise e
+    hint = " (disk full?)" if io.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else ""
+    raise WriterFailedError(
+        f"{log.path}: writing a {end - start}-byte frame failed: {log.failed}{hint}. "
+        "The change was not committed; close and reopen the file once the disk is fixed"
+    ) from e
 
 
 def _reserve_free_space(log: LogFile, start: int, end: int, size: int) -> int:

@@ -26,7 +26,7 @@ class FileOps:
     def close(self, fd: int) -> None:
         os.close(fd)
 
-    def pwrite(self, fd: int, data: bytes, offset: int) -> None:
+    def pwrite(self, fd: int, data: bytes | bytearray, offset: int) -> None:
         """Write all of ``data`` at ``offset`` (loops over short writes)."""
         n = os.pwrite(fd, data, offset)
         if n == len(data):  # the usual case: one call

@@ -431,7 +431,8 @@ class LogFile:
     append = _append.append
     """``append(kind, payload, durable, version=1)``: append one frame at ``valid_end``;
     return its frame index. A file older than ``version`` (the format_version the
-    frame needs) is moved to it first, durably (§12).
+    frame needs) is moved to it first, durably (§12). ``payload``: bytes, or a
+    ``StreamedPayload`` (a layer's) written in pieces, its frame header last.
 
     A durable append that does not fit in the free space writes new free
     space after the frame, as far as the ``free_space`` policy says (§3).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import mmap
+import weakref
 
 
 class FileMap:
@@ -18,6 +20,8 @@ class FileMap:
         self._fd = fd
         self._map: mmap.mmap | None = None
         self._mv: memoryview = memoryview(b"")
+        # every map made and not yet unmapped (views keep old ones alive)
+        self._maps: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
 
     @property
     def size(self) -> int:
@@ -29,6 +33,7 @@ class FileMap:
             return
         self._map = mmap.mmap(self._fd, size, access=mmap.ACCESS_READ)
         self._mv = memoryview(self._map)
+        self._maps.add(self._map)
 
     def view(self, start: int, stop: int) -> memoryview:
         """Bytes ``[start, stop)`` of the file, zero-copy.
@@ -43,6 +48,19 @@ class FileMap:
     def whole(self) -> memoryview:
         """The whole mapped region (for scanning)."""
         return self._mv
+
+    def drop_resident(self) -> None:
+        """Take the pages this process has read through any of its maps out of its
+        resident set (MADV_DONTNEED): the maps are read-only and shared, so the
+        bytes stay in the page cache and a later read maps them again, at a minor
+        fault a page. A writer calls it after a layer, which read the layers it
+        merged: what it read once need not count in its memory. Best effort."""
+        dontneed = getattr(mmap, "MADV_DONTNEED", None)
+        if dontneed is None:  # pragma: no cover - no madvise on this platform
+            return
+        for m in list(self._maps):
+            with contextlib.suppress(OSError, ValueError):  # ValueError: closed
+                m.madvise(dontneed)
 
     def release(self) -> None:
         """Drop this object's references; outstanding views keep their map alive."""
