@@ -27,7 +27,8 @@ from myosotis import Memory, MyosotisError
 from myosotis.api.handles import Node, fields_of
 from myosotis.api.view import Reader
 from myosotis.format.constants import NODE_FLAG_DELETED
-from myosotis.format.image import StateImage, _plain_fields, encode_image, encode_node_record
+from myosotis.format.image import StateImage, encode_image, encode_node_record
+from myosotis.format.record_fields import one_pass_fields
 from myosotis.format.values import DecodeError, Ref, put_value
 
 # --------------------------------------------------------------------------
@@ -262,7 +263,7 @@ def test_records_with_one_byte_changed_read_the_same(rec: bytes, at: int, byte: 
     the full one), to the same values; with one byte changed, both read it the
     same or raise the same error."""
     img = StateImage(encode_image(6, [(i, rec) for i in range(1, 6)]))
-    fast = _plain_fields(rec, 6, Ref)
+    fast = one_pass_fields(rec, 6, Ref)
     assert fast is not None
     assert strict(fast) == strict(img._decode(0)[1]) == strict(img.record(0).fields)
     bad = bytearray(rec)

@@ -23,12 +23,8 @@ from myosotis.format.constants import (
     MAX_NODE_ID,
     MAX_TYPE_NAME,
     NODE_FLAG_DELETED,
-    TAG_FLOAT,
-    TAG_INT,
-    TAG_LIST,
-    TAG_REF,
-    TAG_STR,
 )
+from myosotis.format.record_fields import one_pass_fields
 from myosotis.format.values import (
     DecodeError,
     Ref,
@@ -36,8 +32,6 @@ from myosotis.format.values import (
     first_bad_ref,
     get_map_body,
     get_str,
-    get_uvarint,
-    get_value,
     put_key,
     put_map_body,
     put_str,
@@ -46,8 +40,8 @@ from myosotis.format.values import (
 
 _U64 = struct.Struct("<Q")
 _LIVE, _DELETED = bytes((0,)), bytes((NODE_FLAG_DELETED,))  # a record's flags byte
-_unpack_f64 = struct.Struct("<d").unpack_from
 _unpack_span = struct.Struct("<QQ").unpack_from  # two neighbours of the offset table
+_utf8 = bytes.decode  # strict UTF-8 (R3)
 _new_record = tuple.__new__  # NodeRecord without its Python-level __new__ (hot: scans)
 _LITTLE = sys.byteorder == "little"
 
@@ -304,11 +298,11 @@ class StateImage:
         """Decode node ``i`` of the table; raises DecodeError."""
         a, b = self._record_span(i)
         rec = self._mv[a:b].tobytes()
-        fields = _plain_fields(rec, self._ref_limit, decoded_ref)
+        fields = one_pass_fields(rec, self._ref_limit, decoded_ref)
         if fields is None:  # not the common shape, or bad: the full decoder decides
             type_name, fields, flags = self._decode(i)
             return _new_record(NodeRecord, (type_name, fields, flags == NODE_FLAG_DELETED))
-        # _plain_fields checked the flags and the type name (a short one)
+        # one_pass_fields checked the flags and the type name (a short one)
         return _new_record(NodeRecord, (intern(_utf8(rec[2:2 + rec[1]])), fields,
                                         rec[0] == NODE_FLAG_DELETED))
 
@@ -318,7 +312,7 @@ class StateImage:
         checked as :meth:`record` checks it, and a bad one raises the same
         DecodeError."""
         a, b = self._record_span(i)
-        fields = _plain_fields(self._mv[a:b].tobytes(), self._ref_limit, ref)
+        fields = one_pass_fields(self._mv[a:b].tobytes(), self._ref_limit, ref)
         if fields is None:  # not the common shape, or bad: the full decoder decides
             fields = self._decode(i)[1]
             for k, v in fields.items():
@@ -439,118 +433,6 @@ class StateImage:
     def __iter__(self) -> Iterator[tuple[int, NodeRecord]]:
         for i, node_id in enumerate(self.ids()):
             yield node_id, self.record(i)
-
-
-class _NotFast(Exception):
-    """A record :func:`_plain_fields` leaves to the full decoder."""
-
-
-# a read past the end of the record (IndexError, struct.error) is one of these too
-_NOT_FAST = (_NotFast, IndexError, UnicodeDecodeError, DecodeError, struct.error)
-_REFS_IN = frozenset((Ref, list, dict))  # the decoded types that may hold a Ref
-_utf8 = bytes.decode  # strict UTF-8 (R3)
-
-
-def _plain_fields(rec: bytes, limit: int, ref: Callable[[int], Any]) -> dict[str, Any] | None:
-    """The fields of the node record ``rec`` (§8.1) as plain values, references made by
-    ``ref`` (ids below ``limit``), if the record is valid and of the common shape:
-    under 128 fields, keys and strings under 128 bytes, lists of under 128 elements.
-    None for any other record, valid or not: :meth:`StateImage._decode` then reads
-    it and raises the precise error. One pass, straight into the values returned
-    (``fields()`` of a scan, and :meth:`StateImage.record`). It accepts no record
-    that ``_decode`` refuses (tests/test_scan_fast.py compares them)."""
-    try:
-        return _plain_map(rec, limit, ref)
-    except _NOT_FAST:
-        return None
-
-
-def _plain_map(rec: bytes, limit: int, ref: Callable[[int], Any]) -> dict[str, Any]:
-    end = len(rec)  # so a read at or past ``end`` raises IndexError
-    n = rec[1]
-    p = 2 + n
-    if rec[0] & ~NODE_FLAG_DELETED or not 0 < n < 0x80 or p > end:
-        raise _NotFast
-    _utf8(rec[2:p])  # the type: checked, not needed
-    n = rec[p]
-    p += 1
-    if n >= 0x80:
-        raise _NotFast
-    out: dict[str, Any] = {}
-    prev = ""  # keys are never empty here: every one is above it (R40)
-    for _ in range(n):
-        kn = rec[p]
-        q = p + 1 + kn
-        if not 0 < kn < 0x80 or q > end:
-            raise _NotFast
-        key = _utf8(rec[p + 1:q])
-        if key <= prev:
-            raise _NotFast
-        prev = key
-        tag = rec[q]
-        if tag == TAG_STR:
-            kn = rec[q + 1]
-            p = q + 2 + kn
-            if kn >= 0x80 or p > end:
-                raise _NotFast
-            out[key] = _utf8(rec[q + 2:p])
-        elif tag == TAG_FLOAT:
-            p = q + 9
-            out[key] = _unpack_f64(rec, q + 1)[0]
-        elif tag == TAG_INT:
-            z, p = get_uvarint(rec, q + 1, end)
-            out[key] = (z >> 1) ^ -(z & 1)
-        elif tag == TAG_REF:
-            z, p = get_uvarint(rec, q + 1, end)
-            if not 0 < z < limit:  # R72, and the range of §5
-                raise _NotFast
-            out[key] = ref(z)
-        elif tag == TAG_LIST:
-            out[key], p = _plain_list(rec, q, end, limit, ref)
-        else:
-            out[key], p = _plain_value(rec, q, end, 0, limit, ref)
-    if p != end:
-        raise _NotFast
-    return out
-
-
-def _plain_list(rec: bytes, q: int, end: int, limit: int,
-                ref: Callable[[int], Any]) -> tuple[list[Any], int]:
-    """The list whose tag is at ``q`` (a field's value: depth 0)."""
-    n = rec[q + 1]
-    p = q + 2
-    if n >= 0x80:
-        raise _NotFast
-    items: list[Any] = []
-    for _ in range(n):
-        if rec[p] == TAG_STR:
-            k = rec[p + 1]
-            r = p + 2 + k
-            if k >= 0x80 or r > end:
-                raise _NotFast
-            items.append(_utf8(rec[p + 2:r]))
-            p = r
-        else:
-            v, p = _plain_value(rec, p, end, 1, limit, ref)
-            items.append(v)
-    return items, p
-
-
-def _plain_value(rec: bytes, p: int, end: int, depth: int, limit: int,
-                 ref: Callable[[int], Any]) -> tuple[Any, int]:
-    """Any value, by the full decoder (get_value), its references checked and made."""
-    v, p = get_value(rec, p, end, depth)
-    t = type(v)
-    if t in _REFS_IN:
-        if first_bad_ref(v, limit) is not None:
-            raise _NotFast
-        if ref is decoded_ref:  # the stored form: get_value made them so
-            pass
-        elif t is Ref:
-            v = ref(v.id)
-        else:
-            replace_refs(v, ref)
-    return v, p
 
 
 Guard = Callable[[int, int], None]
