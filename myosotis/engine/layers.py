@@ -30,10 +30,11 @@ from myosotis.format.image import (
     NodeRecord,
     StateImage,
     create_record,
+    encode_image,
     image_chunks,
     image_layout,
 )
-from myosotis.format.layer import LayerPayload
+from myosotis.format.layer import LayerPayload, encode_layer
 from myosotis.format.mutations import Create, Mutation
 from myosotis.format.values import DecodeError
 
@@ -294,7 +295,8 @@ def write_layer(store: Store) -> bool:
     layer (when the sparse ones would outweigh the full image, FULL_LAYER_SHARE)
     costs the whole state, once per as many bytes of sparse layers. Memory: 16
     bytes a node for its tables and LAYER_WRITE_CHUNK: the records are measured
-    first, then streamed to the file in chunks, never held whole.
+    first; a layer larger than a chunk is then streamed to the file in chunks,
+    never held whole, and a smaller one built whole.
     """
     if store.head_seq == 0 or store.head_seq == store.travel.head.base_seq:
         return False
@@ -321,13 +323,20 @@ def write_layer(store: Store) -> bool:
     # the records again, as image_layout measured them: a generator's twice
     records = _full_records(base, own, nni) if sparse_records is None else sparse_records
     # The frame goes at the log's valid end: the layer names its own offset (§8.7)
-    payload = LayerPayload(store.head_seq, store.head_id, under.offset if under else 0,
-                           under.seq if under else 0, level, store.log.valid_end,
-                           layout.length, image_chunks(layout, records, LAYER_WRITE_CHUNK))
+    head = (store.head_seq, store.head_id, under.offset if under else 0,
+            under.seq if under else 0, level, store.log.valid_end)
+    payload: bytes | LayerPayload
+    if layout.length <= LAYER_WRITE_CHUNK:
+        # Most layers: built whole and appended in one write, which costs less
+        # than the pieces (no larger than one of them)
+        payload = encode_layer(*head, encode_image(nni, records))
+    else:
+        payload = LayerPayload(*head, layout.length,
+                               image_chunks(layout, records, LAYER_WRITE_CHUNK))
     return _append_layer(store, payload, kept, level, read)
 
 
-def _append_layer(store: Store, payload: LayerPayload, kept: list[StackEntry],
+def _append_layer(store: Store, payload: bytes | LayerPayload, kept: list[StackEntry],
                   level: int, read: int) -> bool:
     from myosotis.engine.checkpoints import append_snapshot, rebase_on
 

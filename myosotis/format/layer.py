@@ -157,17 +157,19 @@ def _crc_concat(crc_a: int, crc_b: int, len_b: int) -> int:
 def encode_layer(seq: int, cid: bytes, base_offset: int, base_seq: int, level: int,
                  self_offset: int, image: bytes | bytearray) -> bytes:
     """The payload of a layer record over ``image``, whose frame starts at file offset
-    ``self_offset`` (§8.7)."""
-    payload = LayerPayload(seq, cid, base_offset, base_seq, level, self_offset, len(image),
-                           (image,))
-    out = bytearray(payload.length)
-
-    def put(at: int, data: bytes | bytearray) -> None:
-        with memoryview(data) as view:
-            out[at:at + len(view)] = view
-
-    payload.write(put)
-    return bytes(out)
+    ``self_offset`` (§8.7), built whole: for a layer no larger than a write chunk
+    (:class:`LayerPayload` writes the same bytes in pieces)."""
+    n = len(image)
+    nb = block_count(n)
+    head = bytearray(LAYER_PREFIX_STRUCT.pack(seq, cid, base_offset, base_seq, level, nb,
+                                              self_offset, n))
+    with memoryview(image) as view:
+        for b in range(nb):
+            head += _U32.pack(crc32c(view[b * LAYER_BLOCK:(b + 1) * LAYER_BLOCK]))
+    head += _U32.pack(crc32c(head))
+    head += bytes(-len(head) % FRAME_ALIGN)
+    tail = bytes(-n % FRAME_ALIGN) + LAYER_TRAILER_STRUCT.pack(self_offset, LAYER_MAGIC)
+    return b"".join((head, image, tail))
 
 
 def decode_layer_header(payload: Any) -> LayerHeader:
