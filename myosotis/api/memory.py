@@ -10,7 +10,7 @@ from functools import partial
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from myosotis.api.args import check_open_args, check_path
-from myosotis.api.handles import Node, fields_of, to_stored
+from myosotis.api.handles import Node, to_stored
 from myosotis.api.names import resolve_commit
 from myosotis.api.view import Reader, StateLike, View
 from myosotis.engine.graph import Overlay
@@ -185,7 +185,7 @@ class Memory(Reader):
                 f = work.plain_fields(node_id, partial(Node, self))
                 if f is not None:
                     return f
-        return fields_of(self._node_state(node_id), self)
+        return super()._node_fields(node_id)
 
     def nodes(self, type: str | None = None, *, deleted: bool = False) -> Iterator[Node]:
         """Nodes in id order, optionally of one ``type``; tombstoned ones only with

@@ -315,12 +315,7 @@ class StateImage:
         fields = one_pass_fields(self._mv[a:b].tobytes(), self._ref_limit, ref)
         if fields is None:  # not the common shape, or bad: the full decoder decides
             fields = self._decode(i)[1]
-            for k, v in fields.items():
-                t = type(v)
-                if t is Ref:
-                    fields[k] = ref(v.id)
-                elif t is list or t is dict:
-                    replace_refs(v, ref)
+            replace_refs(fields, ref)  # the fields are a map: its Refs at any depth
         return fields
 
     def deleted_at(self, i: int) -> bool:
